@@ -1,0 +1,120 @@
+# Moat: one hand-written Makefile. `make V=1` shows the commands; `make SAN=1` builds with
+# AddressSanitizer + UndefinedBehaviorSanitizer into build-san/.
+
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR ?= $(PREFIX)/bin
+DESTDIR ?=
+
+ifeq ($(SAN),1)
+B ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+B ?= build
+SANFLAGS :=
+endif
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+POLICY_PKGS := yaml-0.1
+CLI_PKGS := yaml-0.1 jansson
+DAEMON_PKGS := libnftnl libmnl libnl-3.0 libnl-route-3.0 libpcap jansson yaml-0.1 libcurl
+
+# Lazy (=): pkg-config runs when a recipe needs it, after `make deps` has installed it.
+pkgcflags = $(shell $(PKG_CONFIG) --cflags $(1))
+pkglibs = $(shell $(PKG_CONFIG) --libs $(1))
+
+CFLAGS ?= -O2 -g
+MOAT_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -MMD -MP \
+	$(SANFLAGS) $(call pkgcflags,$(DAEMON_PKGS))
+LDFLAGS += $(SANFLAGS)
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-6s %s\n' $(1) $(2)
+endif
+
+POLICY_SRC := $(sort $(wildcard policy/*.c))
+DAEMON_SRC := $(sort $(wildcard daemon/*.c))
+CLI_SRC := $(sort $(wildcard cli/*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
+E2E_SRC := $(sort $(wildcard tests/e2e/*.c))
+BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
+
+POLICY_OBJ := $(POLICY_SRC:%.c=$(B)/%.o)
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(B)/%.o)
+DAEMON_LIB_OBJ := $(filter-out $(B)/daemon/main.o,$(DAEMON_OBJ))
+CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
+UNIT_BIN := $(UNIT_SRC:%.c=$(B)/%)
+E2E_BIN := $(E2E_SRC:%.c=$(B)/%)
+BENCH_BIN := $(BENCH_SRC:%.c=$(B)/%)
+
+LIBMOAT := $(B)/libmoat.a
+LIBMOATD := $(B)/libmoatd.a
+
+all: $(B)/moat $(B)/moatd $(E2E_BIN)
+
+$(B)/%.o: %.c
+	$(call msg,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(MOAT_CFLAGS) -c -o $@ $<
+
+$(LIBMOAT): $(POLICY_OBJ)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/moat: $(CLI_OBJ) $(LIBMOAT)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(CLI_PKGS))
+
+# The daemon's parts, so that e2e test programs (tests/e2e/*.c) can drive them directly.
+$(LIBMOATD): $(DAEMON_LIB_OBJ)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/moatd: $(B)/daemon/main.o $(LIBMOATD) $(LIBMOAT)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(DAEMON_PKGS)) -lpthread
+
+$(B)/tests/e2e/%: $(B)/tests/e2e/%.o $(LIBMOATD) $(LIBMOAT)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(DAEMON_PKGS)) -lpthread
+
+$(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIBMOAT)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(CLI_PKGS))
+
+$(B)/tests/bench/%: $(B)/tests/bench/%.o $(LIBMOAT)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(CLI_PKGS))
+
+# Installs the Debian packages the build and the tests need (root; no-op when present).
+deps:
+	$(Q)tests/deps.sh
+
+units: $(UNIT_BIN)
+
+# `make test`: every tier. Unit tests also run under sanitizers; e2e needs root.
+test: deps
+	$(Q)$(MAKE) --no-print-directory all units
+	$(Q)$(MAKE) --no-print-directory SAN=1 all units
+	$(Q)tests/run.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all $(BENCH_BIN)
+	$(Q)tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
+	install -m 0755 $(B)/moatd $(DESTDIR)$(SBINDIR)/moatd
+	install -m 0755 $(B)/moat $(DESTDIR)$(BINDIR)/moat
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all deps units test bench install clean
+
+-include $(POLICY_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_BIN:=.d) $(BENCH_BIN:=.d) $(E2E_BIN:=.d)

@@ -1,0 +1,88 @@
+/*
+ * Endpoints: the containers (or plain namespaces) policies select, as the daemon sees them
+ * live or as an endpoints file describes them offline. Same shape either way.
+ */
+#ifndef MOAT_ENDPOINT_H
+#define MOAT_ENDPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "moat/errors.h"
+#include "moat/policy.h"
+
+/* One address. AF_INET uses a[0..3]. */
+struct moat_addr {
+	uint8_t family;
+	uint8_t a[16];
+};
+
+struct moat_named_port {
+	char *name;
+	uint8_t proto;
+	uint16_t port;
+};
+
+struct moat_endpoint {
+	char *name;		/* unique within its namespace */
+	char *namespace;	/* never NULL; "default" when not given */
+	struct moat_labels labels;
+	struct moat_addr *ips;
+	size_t nips;
+	struct moat_named_port *ports;
+	size_t nports;
+	char **ifaces;		/* host-side interfaces (veths) its traffic enters by */
+	size_t nifaces;
+	bool host_network;	/* shares the node's namespace: listed, never segmented */
+};
+
+/* Owns every endpoint and namespace in it. */
+struct moat_endpoint_set {
+	struct moat_endpoint *v;
+	size_t n, cap;
+	struct moat_namespace *nss;
+	size_t nnss, nss_cap;
+};
+
+/*
+ * moat_endpoint_set_load - read an endpoints file:
+ *   namespaces: {NAME: {LABEL: VALUE}}            optional
+ *   endpoints: [{name, namespace, labels, ips, ports: {NAME: PORT/PROTO}, ifaces}]
+ * Returns 0 and sets *out, or -EINVAL/-errno with problems in diags (file:line:col).
+ * Duplicate namespace/name pairs are an error. Free with moat_endpoint_set_free.
+ */
+int moat_endpoint_set_load(const char *path, struct moat_endpoint_set **out,
+			   struct moat_diags *diags);
+
+/* moat_endpoint_set_parse - as _load, from memory. */
+int moat_endpoint_set_parse(const char *name, const char *buf, size_t len,
+			    struct moat_endpoint_set **out, struct moat_diags *diags);
+
+/* moat_endpoint_set_new - an empty set, or NULL on ENOMEM. */
+struct moat_endpoint_set *moat_endpoint_set_new(void);
+
+/*
+ * moat_endpoint_set_add - append a deep copy of e (labels are sorted on the way in; a NULL
+ * namespace becomes "default"). Returns 0 or -ENOMEM, -EEXIST for a duplicate name.
+ */
+int moat_endpoint_set_add(struct moat_endpoint_set *set, const struct moat_endpoint *e);
+
+/* moat_endpoint_set_add_namespace - add or replace a namespace's labels (deep copy). */
+int moat_endpoint_set_add_namespace(struct moat_endpoint_set *set, const char *name,
+				    const struct moat_labels *labels);
+
+/* moat_endpoint_set_find - index of namespace/name, or -1. */
+long moat_endpoint_set_find(const struct moat_endpoint_set *set, const char *ns,
+			    const char *name);
+
+/* moat_endpoint_set_free - NULL-safe. */
+void moat_endpoint_set_free(struct moat_endpoint_set *set);
+
+/* moat_addr_parse - "10.1.0.5" or "fd00::5" into a; 0 or -EINVAL. */
+int moat_addr_parse(const char *s, struct moat_addr *a);
+
+/* moat_addr_format - into buf (at least 46 bytes); returns buf. */
+char *moat_addr_format(const struct moat_addr *a, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian packages Moat's build and tests need. Idempotent; needs root when
+# something is missing.
+set -e
+PKGS="build-essential pkg-config clang libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev
+libpcap-dev libjansson-dev libyaml-dev libcurl4-openssl-dev docker.io busybox-static nftables
+iproute2 iptables conntrack python3 procps"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing"
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: missing packages and not root: apt-get install$missing" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
