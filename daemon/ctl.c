@@ -1,0 +1,308 @@
+/*
+ * The control socket: non-blocking connections on the event loop. A request is one JSON line
+ * of at most MOAT_CTL_MAX_REQUEST bytes that must arrive within MOAT_CTL_TIMEOUT_MS; the reply
+ * is queued and written as the peer reads, so a slow or hostile peer only holds its own
+ * connection.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "log.h"
+#include "moat/ctl.h"
+
+#define MAX_CONNS 64
+
+struct conn {
+	int fd;
+	bool privileged;
+	uint64_t deadline;
+	char *in;
+	size_t inlen;
+	char *out;		/* reply being written */
+	size_t outlen, outoff;
+	struct conn *next;
+};
+
+struct ctl_server {
+	struct loop *loop;
+	int fd;
+	char *path;
+	ctl_handler_fn fn;
+	void *data;
+	struct conn *conns;
+	int nconns;
+	int sweep_timer;
+};
+
+static void conn_event(struct loop *loop, int fd, uint32_t events, void *data);
+
+json_t *ctl_reply_error(const char *msg)
+{
+	return json_pack("{s:b,s:s}", "ok", 0, "error", msg);
+}
+
+/* Root, or a member of the moat group (primary or supplementary, read from /proc). */
+static bool peer_privileged(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct group *gr;
+	char path[64], line[4096];
+	bool ok = false;
+	FILE *f;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return false;
+	if (cred.uid == 0)
+		return true;
+	gr = getgrnam(MOAT_CTL_GROUP);
+	if (!gr)
+		return false;
+	if (cred.gid == gr->gr_gid)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)cred.pid);
+	f = fopen(path, "re");
+	while (f && !ok && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "Groups:", 7))
+			continue;
+		for (char *tok = strtok(line + 7, " \t\n"); tok; tok = strtok(NULL, " \t\n"))
+			ok |= (gid_t)strtoul(tok, NULL, 10) == gr->gr_gid;
+	}
+	if (f)
+		fclose(f);
+	return ok;
+}
+
+static void conn_close(struct ctl_server *srv, struct conn *c)
+{
+	struct conn **pp;
+
+	for (pp = &srv->conns; *pp && *pp != c; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = c->next;
+	loop_fd_del(srv->loop, c->fd);
+	close(c->fd);
+	free(c->in);
+	free(c->out);
+	free(c);
+	srv->nconns--;
+}
+
+/* Queues reply (consumed) and switches the connection to writing. */
+static void conn_reply(struct ctl_server *srv, struct conn *c, json_t *reply)
+{
+	char *s = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+
+	json_decref(reply);
+	if (!s)
+		s = strdup("{\"ok\":false,\"error\":\"out of memory\"}");
+	if (!s) {
+		conn_close(srv, c);
+		return;
+	}
+	c->outlen = strlen(s) + 1;
+	c->out = s;
+	c->out[c->outlen - 1] = '\n';	/* replaces the NUL: the line's end */
+	c->outoff = 0;
+	loop_fd_del(srv->loop, c->fd);
+	if (loop_fd_add(srv->loop, c->fd, EPOLLOUT, conn_event, srv) < 0)
+		conn_close(srv, c);
+}
+
+static void conn_handle(struct ctl_server *srv, struct conn *c)
+{
+	json_error_t jerr;
+	json_t *req = json_loadb(c->in, c->inlen, 0, &jerr);
+	char msg[256];
+
+	if (!json_is_object(req) || !json_is_string(json_object_get(req, "cmd"))) {
+		snprintf(msg, sizeof(msg), "bad request: %s",
+			 req ? "expected an object with a \"cmd\" string" : jerr.text);
+		json_decref(req);
+		conn_reply(srv, c, ctl_reply_error(msg));
+		return;
+	}
+	conn_reply(srv, c, srv->fn(req, c->privileged, srv->data));
+	json_decref(req);
+}
+
+static struct conn *conn_find(struct ctl_server *srv, int fd)
+{
+	struct conn *c;
+
+	for (c = srv->conns; c && c->fd != fd; c = c->next)
+		;
+	return c;
+}
+
+static void conn_read(struct ctl_server *srv, struct conn *c)
+{
+	ssize_t n = read(c->fd, c->in + c->inlen, MOAT_CTL_MAX_REQUEST + 1 - c->inlen);
+	char *nl;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(srv, c);
+		return;
+	}
+	c->inlen += (size_t)n;
+	nl = memchr(c->in, '\n', c->inlen);
+	if (nl) {
+		c->inlen = (size_t)(nl - c->in);
+		conn_handle(srv, c);
+	} else if (c->inlen > MOAT_CTL_MAX_REQUEST) {
+		conn_reply(srv, c, ctl_reply_error("request too large"));
+	}
+}
+
+static void conn_write(struct ctl_server *srv, struct conn *c)
+{
+	ssize_t n = write(c->fd, c->out + c->outoff, c->outlen - c->outoff);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(srv, c);
+		return;
+	}
+	c->outoff += (size_t)n;
+	if (c->outoff == c->outlen)
+		conn_close(srv, c);
+}
+
+static void conn_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct ctl_server *srv = data;
+	struct conn *c = conn_find(srv, fd);
+
+	if (!c)
+		return;
+	if (c->out)
+		conn_write(srv, c);
+	else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		conn_read(srv, c);
+}
+
+static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct ctl_server *srv = data;
+	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct conn *c;
+
+	if (cfd < 0)
+		return;
+	if (srv->nconns >= MAX_CONNS || !(c = calloc(1, sizeof(*c))) ||
+	    !(c->in = malloc(MOAT_CTL_MAX_REQUEST + 1))) {
+		log_warn("control socket: refusing a connection (%d open)", srv->nconns);
+		if (srv->nconns < MAX_CONNS)
+			free(c);
+		close(cfd);
+		return;
+	}
+	c->fd = cfd;
+	c->privileged = peer_privileged(cfd);
+	c->deadline = loop_now_ms() + MOAT_CTL_TIMEOUT_MS;
+	c->next = srv->conns;
+	srv->conns = c;
+	srv->nconns++;
+	if (loop_fd_add(loop, cfd, EPOLLIN, conn_event, srv) < 0)
+		conn_close(srv, c);
+}
+
+/* Closes connections past their deadline: half-sent requests and peers that never read. */
+static void sweep(struct loop *loop, void *data)
+{
+	struct ctl_server *srv = data;
+	uint64_t now = loop_now_ms();
+	struct conn *c = srv->conns, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		if (now > c->deadline + (c->out ? 10 * MOAT_CTL_TIMEOUT_MS : 0))
+			conn_close(srv, c);
+	}
+}
+
+static int listen_on(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct group *gr = getgrnam(MOAT_CTL_GROUP);
+	char dir[sizeof(sa.sun_path)];
+	int fd, ret;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	strcpy(dir, path);
+	if (strrchr(dir, '/') && strrchr(dir, '/') != dir) {
+		*strrchr(dir, '/') = '\0';
+		mkdir(dir, 0755);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0660) < 0 ||
+	    (gr && chown(path, 0, gr->gr_gid) < 0) || listen(fd, 64) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int ctl_server_new(struct loop *loop, const char *path, ctl_handler_fn fn, void *data,
+		   struct ctl_server **out)
+{
+	struct ctl_server *srv = calloc(1, sizeof(*srv));
+	int ret;
+
+	if (!srv || !(srv->path = strdup(path))) {
+		free(srv);
+		return -ENOMEM;
+	}
+	srv->loop = loop;
+	srv->fn = fn;
+	srv->data = data;
+	srv->fd = listen_on(path);
+	ret = srv->fd < 0 ? srv->fd : loop_fd_add(loop, srv->fd, EPOLLIN, accept_event, srv);
+	if (!ret) {
+		srv->sweep_timer = loop_timer_add(loop, 500, 1, sweep, srv);
+		ret = srv->sweep_timer < 0 ? srv->sweep_timer : 0;
+	}
+	if (ret) {
+		if (srv->fd >= 0)
+			close(srv->fd);
+		free(srv->path);
+		free(srv);
+		return ret;
+	}
+	*out = srv;
+	return 0;
+}
+
+void ctl_server_free(struct ctl_server *srv)
+{
+	if (!srv)
+		return;
+	while (srv->conns)
+		conn_close(srv, srv->conns);
+	loop_timer_del(srv->loop, srv->sweep_timer);
+	loop_fd_del(srv->loop, srv->fd);
+	close(srv->fd);
+	unlink(srv->path);
+	free(srv->path);
+	free(srv);
+}
