@@ -4,6 +4,7 @@
  * is queued and written as the peer reads, so a slow or hostile peer only holds its own
  * connection.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
