@@ -1,0 +1,751 @@
+/*
+ * libyaml events -> a tree of ynodes with positions, and the checked accessors over it.
+ * The builder keeps an explicit stack (no recursion, so nesting cannot blow the C stack),
+ * resolves aliases to shared subtrees and counts their expansion, and drops duplicate keys
+ * after reporting them.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "arena.h"
+#include "moat/policy.h"
+#include "yaml.h"
+
+#define MAX_DEPTH 200
+
+/* ---- checking context and messages ---- */
+
+void ycheck_init(struct ycheck *ck, const char *file, struct arena *a, struct moat_diags *d)
+{
+	memset(ck, 0, sizeof(*ck));
+	ck->diags = d;
+	ck->file = file;
+	ck->arena = a;
+}
+
+static void yerr_va(struct ycheck *ck, unsigned line, unsigned col, const char *prefix,
+		    const char *fmt, va_list ap)
+{
+	char *msg = NULL;
+
+	if (++ck->nerr > YCHECK_MAX_ERRORS)
+		return;
+	if (ck->nerr == YCHECK_MAX_ERRORS) {
+		moat_diags_add(ck->diags, ck->file, line, col,
+			       "too many errors in this file; not showing more");
+		return;
+	}
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	moat_diags_add(ck->diags, ck->file, line, col, "%s%s%s", prefix, prefix[0] ? ": " : "",
+		       msg ? msg : "out of memory");
+	free(msg);
+}
+
+void yerr(struct ycheck *ck, const struct ynode *at, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	yerr_va(ck, at ? at->line : 0, at ? at->col : 0, ck->path, fmt, ap);
+	va_end(ap);
+}
+
+void yerr_at(struct ycheck *ck, unsigned line, unsigned col, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	yerr_va(ck, line, col, "", fmt, ap);
+	va_end(ap);
+}
+
+/* A path too long for the buffer is cut short; messages stay correct, only less specific. */
+static size_t ypath_append(struct ycheck *ck, const char *fmt, const char *s, size_t i)
+{
+	size_t saved = ck->plen;
+	int w = snprintf(ck->path + ck->plen, sizeof(ck->path) - ck->plen, fmt, s, i);
+
+	if (w > 0 && (size_t)w < sizeof(ck->path) - ck->plen)
+		ck->plen += w;
+	else
+		ck->path[ck->plen] = '\0';
+	return saved;
+}
+
+size_t ypath_key(struct ycheck *ck, const char *key)
+{
+	return ypath_append(ck, ck->plen ? ".%s" : "%s", key, 0);
+}
+
+size_t ypath_index(struct ycheck *ck, size_t i)
+{
+	return ypath_append(ck, "%s[%zu]", "", i);
+}
+
+void ypath_pop(struct ycheck *ck, size_t saved)
+{
+	ck->plen = saved;
+	ck->path[saved] = '\0';
+}
+
+/* ---- anchors: an open-addressing table, so many aliases stay linear ---- */
+
+struct anchor {
+	const char *name;
+	struct ynode *node;
+};
+
+struct anchors {
+	struct anchor *v;
+	size_t n, cap;		/* cap is 0 or a power of two */
+};
+
+static size_t anchor_hash(const char *s)
+{
+	size_t h = 14695981039346656037ull;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+static struct anchor *anchor_slot(struct anchor *v, size_t cap, const char *name)
+{
+	size_t i = anchor_hash(name) & (cap - 1);
+
+	while (v[i].name && strcmp(v[i].name, name))
+		i = (i + 1) & (cap - 1);
+	return &v[i];
+}
+
+static int anchors_grow(struct anchors *t)
+{
+	size_t cap = t->cap ? t->cap * 2 : 16;
+	struct anchor *v = calloc(cap, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->v[i].name)
+			*anchor_slot(v, cap, t->v[i].name) = t->v[i];
+	free(t->v);
+	t->v = v;
+	t->cap = cap;
+	return 0;
+}
+
+/* A redefined anchor replaces the old one, as YAML says. name must outlive the table. */
+static int anchors_put(struct anchors *t, const char *name, struct ynode *node)
+{
+	struct anchor *a;
+
+	if (2 * (t->n + 1) > t->cap && anchors_grow(t) < 0)
+		return -ENOMEM;
+	a = anchor_slot(t->v, t->cap, name);
+	if (!a->name)
+		t->n++;
+	a->name = name;
+	a->node = node;
+	return 0;
+}
+
+static struct ynode *anchors_get(const struct anchors *t, const char *name)
+{
+	return t->cap ? anchor_slot(t->v, t->cap, name)->node : NULL;
+}
+
+static void anchors_clear(struct anchors *t)
+{
+	if (t->n)
+		memset(t->v, 0, t->cap * sizeof(*t->v));
+	t->n = 0;
+}
+
+/* ---- the builder ---- */
+
+struct frame {
+	struct ynode *node;
+	struct ynode **kids;	/* malloc'd while open, copied into the arena on close */
+	size_t n, cap;
+	const char *anchor;
+};
+
+struct builder {
+	struct ycheck *ck;
+	struct frame *stack;
+	size_t depth;
+	struct anchors anchors;
+	uint64_t nodes;
+	struct ynode *root;
+	struct ynode **docs;
+	size_t ndocs, docs_cap;
+};
+
+/* Adds n expanded nodes to the file's count; false (error recorded) past the limit. */
+static bool count_nodes(struct builder *b, uint64_t n, const yaml_mark_t *m)
+{
+	b->nodes += n;
+	if (b->nodes <= MOAT_POLICY_MAX_NODES)
+		return true;
+	yerr_at(b->ck, m->line + 1, m->column + 1,
+		"document is too big: more than %u YAML nodes once aliases are expanded "
+		"(an alias bomb?); refusing it", MOAT_POLICY_MAX_NODES);
+	return false;
+}
+
+static int push_ptr(struct ynode ***v, size_t *n, size_t *cap, struct ynode *x)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 4;
+		struct ynode **nv = realloc(*v, ncap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = ncap;
+	}
+	(*v)[(*n)++] = x;
+	return 0;
+}
+
+/* Hangs a finished node (or an alias target) under the open container, or makes it the root. */
+static int attach(struct builder *b, struct ynode *node, const char *anchor)
+{
+	if (anchor && anchors_put(&b->anchors, anchor, node) < 0)
+		return -ENOMEM;
+	if (!b->depth) {
+		b->root = node;
+		return 0;
+	}
+	struct frame *f = &b->stack[b->depth - 1];
+	return push_ptr(&f->kids, &f->n, &f->cap, node);
+}
+
+static struct ynode *node_new(struct builder *b, enum ynode_type t, const yaml_mark_t *m)
+{
+	struct ynode *n = arena_alloc(b->ck->arena, sizeof(*n));
+
+	if (n) {
+		n->type = t;
+		n->line = m->line + 1;
+		n->col = m->column + 1;
+		n->size = 1;
+	}
+	return n;
+}
+
+static const char *anchor_dup(struct builder *b, const yaml_char_t *anchor)
+{
+	return anchor ? arena_strdup(b->ck->arena, (const char *)anchor) : NULL;
+}
+
+static int on_scalar(struct builder *b, const yaml_event_t *ev)
+{
+	struct ynode *n = node_new(b, YNODE_SCALAR, &ev->start_mark);
+	const char *anchor = anchor_dup(b, ev->data.scalar.anchor);
+
+	if (!n || (ev->data.scalar.anchor && !anchor))
+		return -ENOMEM;
+	n->str = arena_strndup(b->ck->arena, (const char *)ev->data.scalar.value,
+			       ev->data.scalar.length);
+	if (!n->str)
+		return -ENOMEM;
+	n->len = ev->data.scalar.length;
+	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag;
+	if (!count_nodes(b, 1, &ev->start_mark))
+		return -EINVAL;
+	return attach(b, n, anchor);
+}
+
+static int on_start(struct builder *b, const yaml_event_t *ev, enum ynode_type t,
+		    const yaml_char_t *anchor)
+{
+	struct ynode *n = node_new(b, t, &ev->start_mark);
+	struct frame *stack;
+
+	if (!n)
+		return -ENOMEM;
+	if (b->depth == MAX_DEPTH) {
+		yerr_at(b->ck, n->line, n->col, "nesting deeper than %d levels", MAX_DEPTH);
+		return -EINVAL;
+	}
+	if (!count_nodes(b, 1, &ev->start_mark))
+		return -EINVAL;
+	if (!b->stack) {
+		stack = calloc(MAX_DEPTH, sizeof(*stack));
+		if (!stack)
+			return -ENOMEM;
+		b->stack = stack;
+	}
+	b->stack[b->depth] = (struct frame){ .node = n, .anchor = anchor_dup(b, anchor) };
+	if (anchor && !b->stack[b->depth].anchor)
+		return -ENOMEM;
+	b->depth++;
+	return 0;
+}
+
+struct keyref {
+	const struct ynode *key;
+	size_t pair;
+};
+
+static int keyref_cmp(const void *a, const void *b)
+{
+	const struct keyref *x = a, *y = b;
+	int c = strcmp(x->key->str, y->key->str);
+
+	return c ? c : (x->pair > y->pair) - (x->pair < y->pair);
+}
+
+/* Reports each repeated key at the repeat, drops the repeat; keys that are not scalars too. */
+static int map_dedup(struct builder *b, struct frame *f)
+{
+	size_t np = f->n / 2, m = 0, kept = 0;
+	struct keyref *refs = calloc(np ? np : 1, sizeof(*refs));
+	bool *drop = calloc(np ? np : 1, sizeof(*drop));
+	int ret = -ENOMEM;
+
+	if (!refs || !drop)
+		goto out;
+	for (size_t i = 0; i < np; i++) {
+		const struct ynode *k = f->kids[2 * i];
+
+		if (k->type == YNODE_SCALAR) {
+			refs[m++] = (struct keyref){ k, i };
+			continue;
+		}
+		yerr_at(b->ck, k->line, k->col, "a mapping key must be a plain value, not a %s",
+			k->type == YNODE_MAP ? "mapping" : "sequence");
+		drop[i] = true;
+	}
+	qsort(refs, m, sizeof(*refs), keyref_cmp);
+	for (size_t i = 1; i < m; i++) {
+		const struct ynode *first = refs[i - 1].key, *k = refs[i].key;
+
+		if (strcmp(first->str, k->str))
+			continue;
+		yerr_at(b->ck, k->line, k->col, "duplicate key \"%s\" (first at line %u, column %u)",
+			k->str, first->line, first->col);
+		drop[refs[i].pair] = true;
+		refs[i].key = first;	/* a third repeat still points at the first */
+	}
+	for (size_t i = 0; i < np; i++)
+		if (!drop[i]) {
+			f->kids[2 * kept] = f->kids[2 * i];
+			f->kids[2 * kept++ + 1] = f->kids[2 * i + 1];
+		}
+	f->n = 2 * kept;
+	ret = 0;
+out:
+	free(refs);
+	free(drop);
+	return ret;
+}
+
+static int on_end(struct builder *b)
+{
+	struct frame f = b->stack[--b->depth];
+	struct ynode *n = f.node;
+	int ret = n->type == YNODE_MAP ? map_dedup(b, &f) : 0;
+
+	if (ret < 0)
+		goto out;
+	ret = -ENOMEM;
+	n->kids = arena_array(b->ck->arena, f.n, sizeof(*n->kids));
+	if (!n->kids)
+		goto out;
+	for (size_t i = 0; i < f.n; i++) {
+		n->kids[i] = f.kids[i];
+		n->size += f.kids[i]->size;	/* each was counted, so no overflow */
+	}
+	n->n = n->type == YNODE_MAP ? f.n / 2 : f.n;
+	ret = attach(b, n, f.anchor);
+out:
+	free(f.kids);
+	return ret;
+}
+
+static int on_alias(struct builder *b, const yaml_event_t *ev)
+{
+	const char *name = (const char *)ev->data.alias.anchor;
+	struct ynode *target = anchors_get(&b->anchors, name);
+
+	if (!target) {
+		yerr_at(b->ck, ev->start_mark.line + 1, ev->start_mark.column + 1,
+			"alias *%s refers to no anchor defined before it", name);
+		return -EINVAL;
+	}
+	if (!count_nodes(b, target->size, &ev->start_mark))
+		return -EINVAL;
+	return attach(b, target, NULL);
+}
+
+static int on_doc_end(struct builder *b, const yaml_event_t *ev)
+{
+	struct ynode *root = b->root;
+
+	if (!root) {
+		root = node_new(b, YNODE_SCALAR, &ev->start_mark);
+		if (!root)
+			return -ENOMEM;
+		root->str = "";
+		root->plain = true;
+	}
+	b->root = NULL;
+	return push_ptr(&b->docs, &b->ndocs, &b->docs_cap, root);
+}
+
+static int on_event(struct builder *b, const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_DOCUMENT_START_EVENT:
+		anchors_clear(&b->anchors);
+		return 0;
+	case YAML_DOCUMENT_END_EVENT:
+		return on_doc_end(b, ev);
+	case YAML_SCALAR_EVENT:
+		return on_scalar(b, ev);
+	case YAML_SEQUENCE_START_EVENT:
+		return on_start(b, ev, YNODE_SEQ, ev->data.sequence_start.anchor);
+	case YAML_MAPPING_START_EVENT:
+		return on_start(b, ev, YNODE_MAP, ev->data.mapping_start.anchor);
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		return on_end(b);
+	case YAML_ALIAS_EVENT:
+		return on_alias(b, ev);
+	default:
+		return 0;
+	}
+}
+
+static void syntax_error(struct ycheck *ck, const yaml_parser_t *p)
+{
+	const char *problem = p->problem ? p->problem : "malformed YAML";
+
+	if (p->error == YAML_MEMORY_ERROR)
+		return;
+	if (p->error == YAML_READER_ERROR) {
+		yerr_at(ck, 0, 0, "cannot read as text at byte %zu: %s", p->problem_offset, problem);
+		return;
+	}
+	if (p->context)
+		yerr_at(ck, p->problem_mark.line + 1, p->problem_mark.column + 1,
+			"YAML syntax error: %s %s (line %zu, column %zu)", problem, p->context,
+			p->context_mark.line + 1, p->context_mark.column + 1);
+	else
+		yerr_at(ck, p->problem_mark.line + 1, p->problem_mark.column + 1,
+			"YAML syntax error: %s", problem);
+}
+
+/* Runs the event loop; returns 0, -EINVAL (error recorded) or -ENOMEM. */
+static int build(struct builder *b, yaml_parser_t *p)
+{
+	yaml_event_t ev;
+	int ret = 0;
+
+	for (bool done = false; !done && !ret;) {
+		if (!yaml_parser_parse(p, &ev)) {
+			syntax_error(b->ck, p);
+			return p->error == YAML_MEMORY_ERROR ? -ENOMEM : -EINVAL;
+		}
+		done = ev.type == YAML_STREAM_END_EVENT;
+		ret = on_event(b, &ev);
+		yaml_event_delete(&ev);
+	}
+	return ret;
+}
+
+static void builder_free(struct builder *b)
+{
+	while (b->depth)
+		free(b->stack[--b->depth].kids);
+	free(b->stack);
+	free(b->anchors.v);
+	free(b->docs);
+}
+
+int yaml_parse(struct ycheck *ck, const char *buf, size_t len, struct ynode ***docs,
+	       size_t *ndocs)
+{
+	struct builder b = { .ck = ck };
+	yaml_parser_t p;
+	int ret;
+
+	if (len > MOAT_POLICY_MAX_FILE_BYTES) {
+		yerr_at(ck, 0, 0, "file is too big: %zu bytes, the limit is %u bytes (4 MiB)", len,
+			MOAT_POLICY_MAX_FILE_BYTES);
+		return -EINVAL;
+	}
+	if (!yaml_parser_initialize(&p))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+	ret = build(&b, &p);
+	yaml_parser_delete(&p);
+	if (ret < 0)
+		goto out;
+	ret = -ENOMEM;
+	*docs = arena_array(ck->arena, b.ndocs, sizeof(**docs));
+	if (!*docs)
+		goto out;
+	if (b.ndocs)
+		memcpy(*docs, b.docs, b.ndocs * sizeof(**docs));
+	*ndocs = b.ndocs;
+	ret = 0;
+out:
+	builder_free(&b);
+	return ret;
+}
+
+/* ---- files ---- */
+
+static int too_big(const char *path, size_t len, struct moat_diags *d)
+{
+	moat_diags_add(d, path, 0, 0, "file is too big: %s%zu bytes, the limit is %u bytes (4 MiB)",
+		       len > MOAT_POLICY_MAX_FILE_BYTES + 1 ? "" : "more than ",
+		       len > MOAT_POLICY_MAX_FILE_BYTES + 1 ? len : (size_t)MOAT_POLICY_MAX_FILE_BYTES,
+		       MOAT_POLICY_MAX_FILE_BYTES);
+	return -EFBIG;
+}
+
+/* Reads at most limit + 1 bytes, so a pipe or a growing file cannot make us read forever. */
+static int read_all(int fd, char *buf, size_t limit, size_t *len)
+{
+	size_t n = 0;
+
+	while (n <= limit) {
+		ssize_t r = read(fd, buf + n, limit + 1 - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		n += r;
+	}
+	*len = n;
+	return 0;
+}
+
+int yaml_read_file(const char *path, char **buf, size_t *len, struct moat_diags *d)
+{
+	const size_t limit = MOAT_POLICY_MAX_FILE_BYTES;
+	char *b = NULL;
+	struct stat st;
+	size_t n = 0;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		ret = -EISDIR;
+		goto out;
+	}
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > limit) {
+		ret = too_big(path, st.st_size, d);
+		goto out;
+	}
+	ret = -ENOMEM;
+	b = malloc(limit + 2);
+	if (!b)
+		goto out;
+	ret = read_all(fd, b, limit, &n);
+	if (!ret && n > limit)
+		ret = too_big(path, n, d);
+out:
+	if (ret == 0) {
+		b[n] = '\0';
+		*buf = b;
+		*len = n;
+	} else {
+		free(b);
+		if (ret != -EFBIG)
+			moat_diags_add(d, path, 0, 0, "cannot read the file: %s", strerror(-ret));
+	}
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* ---- checked accessors ---- */
+
+bool ynull(const struct ynode *n)
+{
+	static const char *const nulls[] = { "", "~", "null", "Null", "NULL" };
+
+	if (!n || n->type != YNODE_SCALAR || !n->plain)
+		return n == NULL;
+	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
+		if (!strcmp(n->str, nulls[i]))
+			return true;
+	return false;
+}
+
+/* "a mapping", "a sequence", or the value itself, for "expected X, got Y" messages. */
+static const char *ytype_name(const struct ynode *n, char *buf, size_t len)
+{
+	if (n->type == YNODE_MAP)
+		return "a mapping";
+	if (n->type == YNODE_SEQ)
+		return "a sequence";
+	if (ynull(n))
+		return "nothing (null)";
+	snprintf(buf, len, "the value \"%.40s%s\"", n->str, n->len > 40 ? "..." : "");
+	return buf;
+}
+
+bool yexpect(struct ycheck *ck, const struct ynode *n, enum ynode_type t)
+{
+	static const char *const want[] = {
+		[YNODE_SCALAR] = "a value", [YNODE_SEQ] = "a sequence", [YNODE_MAP] = "a mapping",
+	};
+	char buf[64];
+
+	if (n->type == t)
+		return true;
+	yerr(ck, n, "expected %s, got %s", want[t], ytype_name(n, buf, sizeof(buf)));
+	return false;
+}
+
+const char *ystr(struct ycheck *ck, const struct ynode *n)
+{
+	if (n->type != YNODE_SCALAR) {
+		yerr(ck, n, "expected a string, got %s",
+		     n->type == YNODE_MAP ? "a mapping" : "a sequence");
+		return NULL;
+	}
+	if (strlen(n->str) != n->len) {
+		yerr(ck, n, "the string contains a NUL character");
+		return NULL;
+	}
+	return n->str;
+}
+
+/* A plain decimal integer without sign or leading zeros: what Kubernetes reads as a number. */
+bool yis_uint(const struct ynode *n)
+{
+	if (n->type != YNODE_SCALAR || !n->plain || !n->len || n->len > 18)
+		return false;
+	if (n->str[0] == '0' && n->len > 1)
+		return false;
+	return strspn(n->str, "0123456789") == n->len;
+}
+
+bool yuint(struct ycheck *ck, const struct ynode *n, unsigned long lo, unsigned long hi,
+	   unsigned long *out)
+{
+	char buf[64];
+	unsigned long v;
+
+	if (!yis_uint(n)) {
+		yerr(ck, n, "expected a number from %lu to %lu, got %s", lo, hi,
+		     ytype_name(n, buf, sizeof(buf)));
+		return false;
+	}
+	v = strtoul(n->str, NULL, 10);
+	if (v < lo || v > hi) {
+		yerr(ck, n, "%lu is out of range (%lu to %lu)", v, lo, hi);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+bool ybool(struct ycheck *ck, const struct ynode *n, bool *out)
+{
+	char buf[64];
+
+	if (n->type == YNODE_SCALAR && n->plain && (!strcmp(n->str, "true") || !strcmp(n->str, "false"))) {
+		*out = n->str[0] == 't';
+		return true;
+	}
+	yerr(ck, n, "expected true or false, got %s", ytype_name(n, buf, sizeof(buf)));
+	return false;
+}
+
+const struct ynode *ymap_get(const struct ynode *n, const char *key)
+{
+	if (!n || n->type != YNODE_MAP)
+		return NULL;
+	for (size_t i = 0; i < n->n; i++)
+		if (!strcmp(n->kids[2 * i]->str, key))
+			return n->kids[2 * i + 1];
+	return NULL;
+}
+
+static void unknown_field(struct ycheck *ck, const struct ynode *key, const struct yfield *fields,
+			  size_t nfields)
+{
+	char allowed[512];
+	size_t len = 0;
+
+	allowed[0] = '\0';
+	for (size_t i = 0; i < nfields && len < sizeof(allowed); i++)
+		len += snprintf(allowed + len, sizeof(allowed) - len, "%s%s", i ? ", " : "",
+				fields[i].name);
+	yerr(ck, key, "unknown field \"%s\" (allowed: %s)", key->str, allowed);
+}
+
+static const struct yfield *field_find(const struct yfield *fields, size_t nfields, const char *k)
+{
+	for (size_t i = 0; i < nfields; i++)
+		if (!strcmp(fields[i].name, k))
+			return &fields[i];
+	return NULL;
+}
+
+int ywalk_map(struct ycheck *ck, const struct ynode *n, const struct yfield *fields,
+	      size_t nfields, void *obj)
+{
+	if (!yexpect(ck, n, YNODE_MAP))
+		return 0;
+	for (size_t i = 0; i < n->n; i++) {
+		const struct ynode *key = n->kids[2 * i], *val = n->kids[2 * i + 1];
+		const struct yfield *f = field_find(fields, nfields, key->str);
+		size_t saved;
+		int ret;
+
+		if (!f) {
+			unknown_field(ck, key, fields, nfields);
+			continue;
+		}
+		if (!f->fn || ynull(val))
+			continue;
+		saved = ypath_key(ck, key->str);
+		ret = f->fn(ck, val, obj);
+		ypath_pop(ck, saved);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+int ywalk_seq(struct ycheck *ck, const struct ynode *n,
+	      int (*fn)(struct ycheck *ck, const struct ynode *item, size_t i, void *obj),
+	      void *obj)
+{
+	if (!yexpect(ck, n, YNODE_SEQ))
+		return 0;
+	for (size_t i = 0; i < n->n; i++) {
+		size_t saved = ypath_index(ck, i);
+		int ret = fn(ck, n->kids[i], i, obj);
+
+		ypath_pop(ck, saved);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}

@@ -1,0 +1,114 @@
+/*
+ * YAML in, a small tree out: mappings, sequences and scalars, each with the line:column it
+ * started at. Plus the checked accessors every document parser here uses, so that each
+ * error names a file, a position, a field path and what was expected.
+ *
+ * The tree lives in an arena. Aliases are shared subtrees (so a walker may visit one node
+ * twice); their expanded size counts against MOAT_POLICY_MAX_NODES, which keeps a
+ * "billion laughs" document from ever being walked.
+ */
+#ifndef MOAT_POLICY_YAML_H
+#define MOAT_POLICY_YAML_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "moat/errors.h"
+
+struct arena;
+
+enum ynode_type { YNODE_SCALAR, YNODE_SEQ, YNODE_MAP };
+
+struct ynode {
+	enum ynode_type type;
+	unsigned line, col;	/* 1-based */
+	bool plain;		/* a scalar without quotes or tag: may read as null, a number, a bool */
+	uint32_t size;		/* nodes it stands for with aliases expanded (itself included) */
+	const char *str;	/* SCALAR: NUL-terminated; may hold a NUL before len */
+	size_t len;
+	struct ynode **kids;	/* SEQ: n items. MAP: n pairs, kids[2i] key, kids[2i+1] value */
+	size_t n;
+};
+
+/*
+ * The checking context of one file: where errors go, the arena, and the field path
+ * ("spec.ingress[0].from[1]") that prefixes messages. After YCHECK_MAX_ERRORS errors in one
+ * file the rest are counted, not recorded, so hostile input cannot flood the caller.
+ */
+#define YCHECK_MAX_ERRORS 100
+struct ycheck {
+	struct moat_diags *diags;
+	const char *file;
+	struct arena *arena;
+	unsigned nerr;
+	size_t plen;
+	char path[256];
+};
+
+void ycheck_init(struct ycheck *ck, const char *file, struct arena *a, struct moat_diags *d);
+
+/* yerr - record an error at node at (or at the file when at is NULL), prefixed by the path. */
+void yerr(struct ycheck *ck, const struct ynode *at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* yerr_at - as yerr, at an explicit position and without the path prefix. */
+void yerr_at(struct ycheck *ck, unsigned line, unsigned col, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Path bookkeeping: push returns the length to restore with ypath_pop. */
+size_t ypath_key(struct ycheck *ck, const char *key);
+size_t ypath_index(struct ycheck *ck, size_t i);
+void ypath_pop(struct ycheck *ck, size_t saved);
+
+/*
+ * yaml_parse - parse buf (len bytes, need not be NUL-terminated) into documents.
+ * Sets *docs (arena-allocated, ndocs entries; an empty document is a null scalar) and
+ * returns 0 when the tree is usable, even if duplicate keys were reported (the later one
+ * is dropped). Returns -EINVAL when the input is unusable (syntax error, too big, too many
+ * nodes) or -ENOMEM; errors are in ck.
+ */
+int yaml_parse(struct ycheck *ck, const char *buf, size_t len, struct ynode ***docs,
+	       size_t *ndocs);
+
+/*
+ * yaml_read_file - read path whole into *buf (malloc'd, caller frees) unless it is bigger
+ * than MOAT_POLICY_MAX_FILE_BYTES. Returns 0, -EFBIG or -errno; errors go to d under path.
+ */
+int yaml_read_file(const char *path, char **buf, size_t *len, struct moat_diags *d);
+
+/* Checked accessors. They record an error themselves and return false / NULL on mismatch. */
+bool ynull(const struct ynode *n);
+bool yexpect(struct ycheck *ck, const struct ynode *n, enum ynode_type t);
+const char *ystr(struct ycheck *ck, const struct ynode *n);
+bool yis_uint(const struct ynode *n);
+bool yuint(struct ycheck *ck, const struct ynode *n, unsigned long lo, unsigned long hi,
+	   unsigned long *out);
+bool ybool(struct ycheck *ck, const struct ynode *n, bool *out);
+
+/* ymap_get - the value of key in mapping n, or NULL (also when n is not a mapping). */
+const struct ynode *ymap_get(const struct ynode *n, const char *key);
+
+/*
+ * A field of a mapping. fn NULL: the field is known and ignored. fn is not called for a
+ * null value (Kubernetes reads "field: null" and "field:" as absent). fn returns 0 (errors,
+ * if any, recorded) or -ENOMEM.
+ */
+struct yfield {
+	const char *name;
+	int (*fn)(struct ycheck *ck, const struct ynode *val, void *obj);
+};
+
+/*
+ * ywalk_map - check that n is a mapping whose keys are all in fields, and call each
+ * field's fn with the path extended by the key. Unknown keys are errors naming the allowed
+ * ones. Returns 0 or -ENOMEM.
+ */
+int ywalk_map(struct ycheck *ck, const struct ynode *n, const struct yfield *fields,
+	      size_t nfields, void *obj);
+
+/* ywalk_seq - check that n is a sequence; fn(item, index) for each with the path "[i]". */
+int ywalk_seq(struct ycheck *ck, const struct ynode *n,
+	      int (*fn)(struct ycheck *ck, const struct ynode *item, size_t i, void *obj),
+	      void *obj);
+
+#endif
