@@ -1,0 +1,208 @@
+/*
+ * Options: each is a line of one table, so the flag, the config-file key and the help text
+ * cannot drift apart. A config-file line is "key = value" (the flag's name without "--");
+ * "#" starts a comment.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "moat/ctl.h"
+
+enum opt_kind { OPT_STRING, OPT_BOOL, OPT_UINT, OPT_MODE };
+
+struct option_def {
+	const char *name;
+	enum opt_kind kind;
+	size_t offset;
+	const char *help;
+};
+
+#define OPT(n, k, field, h) { n, k, offsetof(struct config, field), h }
+
+static const struct option_def options[] = {
+	OPT("config", OPT_STRING, config_file, "configuration file (default " MOATD_DEFAULT_CONFIG ")"),
+	OPT("runtime", OPT_STRING, runtime, "container runtime socket, or none (default unix:///var/run/docker.sock)"),
+	OPT("endpoints", OPT_STRING, endpoints_file, "endpoints file to enforce besides containers (watched)"),
+	OPT("policy-dir", OPT_STRING, policy_dir, "directory of policy YAML files (default /etc/moat/policies)"),
+	OPT("socket", OPT_STRING, socket, "control socket (default " MOAT_CTL_DEFAULT_SOCKET ")"),
+	OPT("state-dir", OPT_STRING, state_dir, "state directory (default /var/lib/moat)"),
+	OPT("mode", OPT_MODE, mode, "enforce (drop what is not allowed) or monitor (report it)"),
+	OPT("kubernetes", OPT_BOOL, kubernetes, "trust io.kubernetes.pod.namespace labels (Kubernetes nodes only)"),
+	OPT("nflog-group", OPT_UINT, nflog_group, "NFLOG group for denied packets (default 1)"),
+	OPT("resync-interval", OPT_UINT, resync_seconds, "seconds between full reconciliations (default 30)"),
+	OPT("log-level", OPT_STRING, log_level, "debug, info, warn or error (default info)"),
+	OPT("log-format", OPT_STRING, log_format, "text or json (default text)"),
+	OPT("flush", OPT_BOOL, flush, "remove everything Moat installed and exit"),
+	OPT("help", OPT_BOOL, help, "this help"),
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static const struct option_def *option_find(const char *name, size_t len)
+{
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (strlen(options[i].name) == len && !strncmp(options[i].name, name, len))
+			return &options[i];
+	return NULL;
+}
+
+/* Sets one option from text; returns 0 or -EINVAL with why in *why. */
+static int option_set(struct config *cfg, const struct option_def *o, const char *val,
+		      const char **why)
+{
+	void *field = (char *)cfg + o->offset;
+	char *end;
+	unsigned long n;
+
+	switch (o->kind) {
+	case OPT_STRING:
+		free(*(char **)field);
+		*(char **)field = strdup(val);
+		return *(char **)field ? 0 : -ENOMEM;
+	case OPT_BOOL:
+		if (strcmp(val, "true") && strcmp(val, "false") && strcmp(val, "yes") && strcmp(val, "no"))
+			return *why = "expected true or false", -EINVAL;
+		*(bool *)field = !strcmp(val, "true") || !strcmp(val, "yes");
+		return 0;
+	case OPT_UINT:
+		errno = 0;
+		n = strtoul(val, &end, 10);
+		if (errno || !*val || *end || n > 65535)
+			return *why = "expected a number from 0 to 65535", -EINVAL;
+		*(unsigned *)field = (unsigned)n;
+		return 0;
+	case OPT_MODE:
+		if (strcmp(val, "enforce") && strcmp(val, "monitor"))
+			return *why = "expected enforce or monitor", -EINVAL;
+		*(enum moat_mode *)field = strcmp(val, "enforce") ? MOAT_MODE_MONITOR : MOAT_MODE_ENFORCE;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && strchr(" \t\r\n", e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int config_file_read(struct config *cfg, const char *path, bool must_exist)
+{
+	FILE *f = fopen(path, "re");
+	char line[4096];
+	unsigned lineno = 0;
+	int ret = 0;
+
+	if (!f) {
+		if (!must_exist && errno == ENOENT)
+			return 0;
+		fprintf(stderr, "moatd: %s: %s\n", path, strerror(errno));
+		return -EINVAL;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *s, *eq;
+		const struct option_def *o = NULL;
+		const char *why = "expected key = value";
+
+		lineno++;
+		line[strcspn(line, "#")] = '\0';
+		s = trim(line);
+		if (!*s)
+			continue;
+		eq = strchr(s, '=');
+		if (eq) {
+			*eq = '\0';
+			s = trim(s);
+			o = option_find(s, strlen(s));
+			why = "unknown key";
+		}
+		if (!o || !strcmp(o->name, "config") || option_set(cfg, o, trim(eq + 1), &why) < 0) {
+			fprintf(stderr, "moatd: %s:%u: %s: %s\n", path, lineno, s, why);
+			ret = -EINVAL;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+static void config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->runtime = strdup("unix:///var/run/docker.sock");
+	cfg->policy_dir = strdup("/etc/moat/policies");
+	cfg->socket = strdup(MOAT_CTL_DEFAULT_SOCKET);
+	cfg->state_dir = strdup("/var/lib/moat");
+	cfg->nflog_group = 1;
+	cfg->resync_seconds = 30;
+}
+
+/* Applies argv; with only_config, just finds --config. */
+static int config_args(struct config *cfg, int argc, char **argv, bool only_config)
+{
+	for (int i = 1; i < argc; i++) {
+		char *arg = argv[i], *eq = strchr(arg, '=');
+		size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+		const struct option_def *o = strncmp(arg, "--", 2) ? NULL : option_find(arg + 2, len - 2);
+		const char *val = eq ? eq + 1 : NULL, *why = "";
+
+		if (!o) {
+			fprintf(stderr, "moatd: unknown option '%s' (see --help)\n", arg);
+			return -EINVAL;
+		}
+		if (!val)
+			val = o->kind == OPT_BOOL ? "true" : (i + 1 < argc ? argv[++i] : NULL);
+		if (!val) {
+			fprintf(stderr, "moatd: --%s needs a value\n", o->name);
+			return -EINVAL;
+		}
+		if ((!only_config || !strcmp(o->name, "config")) && option_set(cfg, o, val, &why) < 0) {
+			fprintf(stderr, "moatd: --%s %s: %s\n", o->name, val, why);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int config_load(struct config *cfg, int argc, char **argv)
+{
+	int ret;
+
+	config_defaults(cfg);
+	ret = config_args(cfg, argc, argv, true);
+	if (!ret)
+		ret = config_file_read(cfg, cfg->config_file ? cfg->config_file : MOATD_DEFAULT_CONFIG,
+				       cfg->config_file != NULL);
+	if (!ret)
+		ret = config_args(cfg, argc, argv, false);
+	if (!ret && log_setup(cfg->log_level, cfg->log_format) < 0) {
+		fprintf(stderr, "moatd: bad --log-level or --log-format\n");
+		ret = -EINVAL;
+	}
+	return ret;
+}
+
+void config_usage(FILE *f)
+{
+	fprintf(f, "Usage: moatd [options]\n\nEnforces Moat's policies on this node's containers.\n"
+		   "Every option can also be set in the config file as \"name = value\"; flags win.\n\n");
+	for (size_t i = 0; i < NOPTIONS; i++)
+		fprintf(f, "  --%-18s %s\n", options[i].name, options[i].help);
+}
+
+void config_free(struct config *cfg)
+{
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (options[i].kind == OPT_STRING)
+			free(*(char **)((char *)cfg + options[i].offset));
+}

@@ -1,0 +1,41 @@
+/* moatd's configuration: one table of options, set from /etc/moat/moatd.conf and flags. */
+#ifndef MOAT_CONFIG_H
+#define MOAT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "moat/policy.h"
+
+#define MOATD_DEFAULT_CONFIG "/etc/moat/moatd.conf"
+
+struct config {
+	char *config_file;
+	char *runtime;		/* "unix:///var/run/docker.sock", or "none" */
+	char *endpoints_file;	/* optional second source of endpoints */
+	char *policy_dir;
+	char *socket;
+	char *state_dir;
+	char *log_level, *log_format;
+	enum moat_mode mode;
+	bool kubernetes;	/* trust io.kubernetes.pod.namespace labels */
+	bool flush;
+	bool help;
+	unsigned nflog_group;
+	unsigned resync_seconds;
+};
+
+/*
+ * config_load - defaults, then the config file (--config or the default, which may be
+ * absent), then argv: flags win. Prints what is wrong to stderr (file:line for the file)
+ * and returns -EINVAL; 0 on success. The caller frees with config_free.
+ */
+int config_load(struct config *cfg, int argc, char **argv);
+
+/* config_usage - the flags and their meaning. */
+void config_usage(FILE *f);
+
+/* config_free - frees the strings; cfg itself is the caller's. */
+void config_free(struct config *cfg);
+
+#endif
