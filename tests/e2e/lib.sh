@@ -1,0 +1,334 @@
+# Moat end-to-end test library. Source it from a test script (bash), then call e2e_setup.
+#
+#   root namespace (never touched)
+#   .............................................................................
+#
+#   netns $E2E_NS  (forwarding on, v4 and v6)
+#   +---------------------------------------------------------------------------+
+#   |  dockerd -H unix://$E2E_DIR/docker.sock  (+ its own containerd, shims)    |
+#   |  moatd (moatd_start) --runtime unix://$E2E_DIR/docker.sock ...            |
+#   |                                                                           |
+#   |   docker0 (default bridge)        br-xxxx (e2e_network NAME V4 [V6])      |
+#   |     |  vethA  |  vethB              |  vethC        |  vethD             |
+#   +-----|---------|--------------------|---------------|---------------------+
+#         |         |                    |               |
+#    +---------+ +---------+        +---------+     +---------+
+#    | eth0    | | eth0    |        | eth0    |     | eth0    |   one netns per
+#    | ctr a   | | ctr b   |        | ctr c   |     | ctr d   |   container (made
+#    +---------+ +---------+        +---------+     +---------+   by dockerd)
+#
+# Everything lives under one mktemp directory $E2E_DIR (data-root, exec-root, containerd
+# state, sockets, pid files), so tests can run side by side. e2e_cleanup (installed as the
+# EXIT trap by e2e_setup) removes containers, kills moatd, dockerd, its containerd and every
+# shim that names $E2E_DIR, unmounts what is mounted below $E2E_DIR, removes the cgroups and
+# deletes the namespace. Tests add their own cleanup with e2e_on_exit 'command'.
+#
+# Images, built locally (no registry):
+#   moat-busybox  Debian's static busybox with applet links (nc does TCP only)
+#   moat-host     only bin/lib/lib64 symlinks into usr; run it with -v /usr:/usr:ro to get the
+#                 host's tools (python3 for UDP and IPv6); e2e_run_host does that.
+
+E2E_DOCKER=/usr/bin/docker
+E2E_DOCKERD=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v dockerd)
+E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# Where the test programs are: make B=... builds elsewhere; MOAT_BUILD overrides.
+E2E_BUILD=${MOAT_BUILD:-$E2E_ROOT/build}
+E2E_ON_EXIT=()
+
+e2e_log() { printf '# %s\n' "$*" >&2; }
+e2e_fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+
+# e2e_on_exit CMD - run CMD (eval'd) during cleanup, before dockerd goes away; LIFO.
+e2e_on_exit() { E2E_ON_EXIT=("$1" "${E2E_ON_EXIT[@]}"); }
+
+# e2e_setup - temp dir, namespace, trap. Needs root.
+e2e_setup() {
+	[ "$(id -u)" = 0 ] || { echo "SKIP: needs root" >&2; exit 77; }
+	E2E_DIR=$(mktemp -d /tmp/moat-e2e.XXXXXX)
+	E2E_NS=moat-${E2E_DIR##*.}
+	export DOCKER_HOST=unix://$E2E_DIR/docker.sock
+	trap e2e_cleanup EXIT
+	trap 'exit 130' INT TERM
+	e2e_netns_add "$E2E_NS"
+}
+
+# e2e_netns_add NAME - a namespace with lo up and forwarding on for v4 and v6.
+e2e_netns_add() {
+	ip netns add "$1"
+	e2e_nsexec "$1" ip link set lo up
+	e2e_nsexec "$1" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+		net.ipv6.conf.default.forwarding=1
+}
+
+e2e_netns_del() { ip netns del "$1" 2>/dev/null || true; }
+
+# e2e_nsexec NS CMD... - run in NS's network namespace only. nsenter, not `ip netns exec`:
+# that also remounts /sys, which hides the cgroup mounts dockerd and runc need.
+e2e_nsexec() { local ns=$1; shift; nsenter --net=/var/run/netns/"$ns" "$@"; }
+
+# ns CMD... - run in the test namespace.
+ns() { e2e_nsexec "$E2E_NS" "$@"; }
+
+docker() { "$E2E_DOCKER" "$@"; }
+
+# e2e_dockerd_start [EXTRA DOCKERD ARGS] - start the private dockerd, wait until it answers.
+e2e_dockerd_start() {
+	local d=$E2E_DIR t0=$SECONDS
+	mkdir -p "$d/data" "$d/exec" "$d/cgroup"
+	[ -f "$d/daemon.json" ] || echo '{}' >"$d/daemon.json"
+	# --exec-root also holds the private containerd's socket and state (exec/containerd),
+	# its root goes under --data-root. --config-file keeps /etc/docker/daemon.json out.
+	# --cgroup-parent keeps our containers' cgroups apart from other tests'.
+	ns "$E2E_DOCKERD" --data-root "$d/data" --exec-root "$d/exec" \
+		-H "$DOCKER_HOST" --pidfile "$d/dockerd.pid" --storage-driver vfs \
+		--config-file "$d/daemon.json" --cgroup-parent "/moat-e2e-${d##*.}" \
+		--userland-proxy=false --log-level warn "$@" \
+		</dev/null >>"$d/dockerd.log" 2>&1 &
+	E2E_DOCKERD_PID=$!
+	local i
+	for i in $(seq 200); do
+		docker version >/dev/null 2>&1 && { e2e_log "dockerd up in $((SECONDS - t0))s"; return 0; }
+		kill -0 "$E2E_DOCKERD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	tail -n 30 "$d/dockerd.log" >&2
+	e2e_fail "dockerd did not come up"
+}
+
+# e2e_dockerd_kill [SIGNAL] - kill dockerd only (its containerd and containers stay, as after
+# a crash), and wait for it to be gone. SIGNAL defaults to KILL.
+e2e_dockerd_kill() {
+	local pid
+	pid=$(cat "$E2E_DIR/dockerd.pid" 2>/dev/null) || pid=${E2E_DOCKERD_PID:-}
+	[ -n "$pid" ] || return 0
+	kill -"${1:-KILL}" "$pid" 2>/dev/null || true
+	e2e_wait_gone "$pid" 100
+	rm -f "$E2E_DIR/dockerd.pid"
+}
+
+# e2e_wait_gone PID TENTHS - wait up to TENTHS/10 s for PID to exit.
+e2e_wait_gone() {
+	local i
+	for i in $(seq "$2"); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+	return 1
+}
+
+# Pids of every process whose command line names our temp dir: containerd, the shims
+# (they daemonise, so they are not dockerd's children) and anything else we started.
+e2e_our_pids() {
+	local p
+	for p in /proc/[0-9]*; do
+		[ "${p#/proc/}" = "$$" ] && continue
+		{ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF "$E2E_DIR/" && echo "${p#/proc/}"
+	done
+	return 0
+}
+
+# e2e_dockerd_stop - containers removed, dockerd, containerd and shims gone.
+e2e_dockerd_stop() {
+	local ids pid
+	if docker version >/dev/null 2>&1; then
+		ids=$(timeout 10 "$E2E_DOCKER" ps -aq 2>/dev/null)
+		[ -n "$ids" ] && timeout 30 "$E2E_DOCKER" rm -f $ids >/dev/null 2>&1
+	fi
+	e2e_dockerd_kill TERM
+	# containerd stops with dockerd; shims of containers dockerd no longer knew about, and a
+	# containerd orphaned by a dockerd killed with SIGKILL, do not.
+	for pid in $(e2e_our_pids); do kill -TERM "$pid" 2>/dev/null; done
+	for pid in $(e2e_our_pids); do e2e_wait_gone "$pid" 30 || kill -KILL "$pid" 2>/dev/null; done
+	# Containers' processes whose shim died first are reparented to us or init; they still
+	# sit in our cgroup.
+	e2e_cgroup_kill
+}
+
+e2e_cgroup_dirs() {
+	local g=/moat-e2e-${E2E_DIR##*.}
+	find /sys/fs/cgroup/*"$g" -maxdepth 0 -type d 2>/dev/null
+}
+
+e2e_cgroup_kill() {
+	local c pid
+	for c in $(e2e_cgroup_dirs); do
+		for pid in $(find "$c" -name cgroup.procs -exec cat {} + 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null
+		done
+	done
+	sleep 0.2
+	for c in $(e2e_cgroup_dirs); do find "$c" -depth -type d -exec rmdir {} + 2>/dev/null; done
+	return 0
+}
+
+# Unmount everything below $E2E_DIR, deepest first (netns bind mounts, rootfs, shm, ...).
+e2e_umount_all() {
+	local m
+	for m in $(awk -v d="$E2E_DIR/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+		umount -l "$m" 2>/dev/null
+	done
+	return 0
+}
+
+e2e_cleanup() {
+	local rc=$? c
+	trap - EXIT
+	set +e
+	for c in "${E2E_ON_EXIT[@]}"; do eval "$c"; done
+	[ -n "${E2E_DIR:-}" ] || exit "$rc"
+	moatd_stop
+	e2e_dockerd_stop
+	e2e_umount_all
+	[ -n "${E2E_NS:-}" ] && e2e_netns_del "$E2E_NS"
+	if [ "$rc" != 0 ] && [ -f "$E2E_DIR/dockerd.log" ]; then
+		echo "--- dockerd.log (tail)" >&2; tail -n 20 "$E2E_DIR/dockerd.log" >&2
+	fi
+	rm -rf --one-file-system "$E2E_DIR"
+	exit "$rc"
+}
+
+# e2e_images - build moat-busybox and moat-host into the private dockerd.
+e2e_images() {
+	local t0=$SECONDS r=$E2E_DIR/img
+	mkdir -p "$r/bb/bin" "$r/bb/etc" "$r/bb/tmp" "$r/host/etc" "$r/host/tmp"
+	cp /bin/busybox "$r/bb/bin/busybox"
+	local a
+	for a in $(/bin/busybox --list); do
+		[ "$a" = busybox ] || ln -s busybox "$r/bb/bin/$a"
+	done
+	echo 'root:x:0:0:root:/root:/bin/sh' >"$r/bb/etc/passwd"
+	cp "$r/bb/etc/passwd" "$r/host/etc/passwd"
+	ln -s usr/bin "$r/host/bin"
+	ln -s usr/lib "$r/host/lib"
+	ln -s usr/lib64 "$r/host/lib64"
+	ln -s usr/sbin "$r/host/sbin"
+	mkdir -p "$r/host/usr"
+	tar -C "$r/bb" -c . | docker import - moat-busybox >/dev/null
+	tar -C "$r/host" -c . | docker import - moat-host >/dev/null
+	rm -rf "$r"
+	e2e_log "images built in $((SECONDS - t0))s"
+}
+
+# e2e_network NAME V4SUBNET [V6SUBNET] - a user bridge network, dual-stack when V6 given.
+e2e_network() {
+	if [ -n "${3:-}" ]; then
+		docker network create --ipv6 --subnet "$2" --subnet "$3" "$1" >/dev/null
+	else
+		docker network create --subnet "$2" "$1" >/dev/null
+	fi
+}
+
+# e2e_run NAME [DOCKER RUN ARGS...] -- [CMD...] - a detached busybox container that sleeps
+# unless a command is given after --.
+e2e_run() {
+	local name=$1 args=() ; shift
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
+	[ "${1:-}" = -- ] && shift
+	[ $# -gt 0 ] || set -- sleep 1000000
+	docker run -d --name "$name" "${args[@]}" moat-busybox "$@" >/dev/null
+}
+
+# e2e_run_host NAME [DOCKER RUN ARGS...] -- [CMD...] - the same with the host's /usr.
+e2e_run_host() {
+	local name=$1 args=() ; shift
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
+	[ "${1:-}" = -- ] && shift
+	[ $# -gt 0 ] || set -- sleep 1000000
+	docker run -d --name "$name" -v /usr:/usr:ro "${args[@]}" moat-host "$@" >/dev/null
+}
+
+# ctr_ip NAME NETWORK [6] - the container's v4 (or v6) address on NETWORK.
+ctr_ip() {
+	local f=IPAddress
+	[ "${3:-}" = 6 ] && f=GlobalIPv6Address
+	docker inspect -f "{{(index .NetworkSettings.Networks \"$2\").$f}}" "$1"
+}
+
+# Servers: tcp_echo_server CTR PORT (busybox), udp_echo_server CTR PORT (moat-host, v4+v6).
+tcp_echo_server() { docker exec -d "$1" nc -ll -p "$2" -e /bin/cat; }
+udp_echo_server() {
+	docker exec -d "$1" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", int(sys.argv[1])))
+while True:
+    d, a = s.recvfrom(65535)
+    s.sendto(d, a)' "$2"
+}
+
+# tcp6_echo_server CTR PORT - a dual-stack TCP echo server (moat-host).
+tcp6_echo_server() {
+	docker exec -d "$1" python3 -c '
+import socket, sys, threading
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", int(sys.argv[1])))
+s.listen(64)
+def echo(c):
+    with c:
+        while True:
+            d = c.recv(65535)
+            if not d:
+                return
+            c.sendall(d)
+while True:
+    threading.Thread(target=echo, args=(s.accept()[0],), daemon=True).start()' "$2"
+}
+
+# tcp_ok FROM IP PORT - 0 when FROM (any image) connects to IP:PORT and gets its line echoed
+# back within ~2 s. Busybox nc for v4 from moat-busybox; use tcp6_ok / moat-host otherwise.
+tcp_ok() {
+	local tok="moat-$RANDOM$RANDOM" out
+	out=$(echo "$tok" | docker exec -i "$1" timeout 2 nc -w 2 "$2" "$3" 2>/dev/null) || true
+	[ "$out" = "$tok" ]
+}
+
+# python3 client in a moat-host container: proto (tcp|udp), ip (v4 or v6), port.
+_py_client='
+import socket, sys
+proto, ip, port, tok = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].encode()
+fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+s.settimeout(2)
+try:
+    s.connect((ip, port))
+    s.sendall(tok)
+    sys.exit(0 if s.recv(65535) == tok else 1)
+except OSError:
+    sys.exit(1)'
+
+# udp_ok FROM IP PORT, tcp6_ok FROM IP PORT, udp6_ok - FROM must be a moat-host container.
+udp_ok() { docker exec "$1" python3 -c "$_py_client" udp "$2" "$3" "moat-$RANDOM" 2>/dev/null; }
+tcp6_ok() { docker exec "$1" python3 -c "$_py_client" tcp "$2" "$3" "moat-$RANDOM" 2>/dev/null; }
+udp6_ok() { udp_ok "$@"; }
+
+# expect_ok / expect_fail DESCRIPTION CMD... - assertions that say what was expected.
+expect_ok() { local d=$1; shift; "$@" || e2e_fail "expected to succeed: $d"; e2e_log "ok: $d"; }
+expect_fail() { local d=$1; shift; ! "$@" || e2e_fail "expected to fail: $d"; e2e_log "ok: $d (fails)"; }
+
+# moatd_start BINARY [ARGS...] - run moatd in the test namespace in the background; its
+# output goes to $E2E_DIR/moatd.log, its pid to $MOATD_PID. ARGS pass through, e.g.
+#   moatd_start "$E2E_BUILD/moatd" --runtime "$DOCKER_HOST" --policy-dir D \
+#       --socket "$E2E_DIR/moatd.sock" --state-dir "$E2E_DIR/moatd" --mode enforce
+moatd_start() {
+	local bin=$1; shift
+	ns "$bin" "$@" </dev/null >>"$E2E_DIR/moatd.log" 2>&1 &
+	MOATD_PID=$!
+	echo "$MOATD_PID" >"$E2E_DIR/moatd.pid"
+}
+
+# moatd_stop - TERM, then KILL after 5 s. Safe when not running.
+moatd_stop() {
+	[ -n "${MOATD_PID:-}" ] || return 0
+	kill -TERM "$MOATD_PID" 2>/dev/null
+	e2e_wait_gone "$MOATD_PID" 50 || kill -KILL "$MOATD_PID" 2>/dev/null
+	wait "$MOATD_PID" 2>/dev/null
+	MOATD_PID=
+	return 0
+}
+
+# wait_for TENTHS CMD... - poll CMD every 0.1 s until it succeeds; 1 on timeout.
+wait_for() {
+	local n=$1 i; shift
+	for i in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
+	return 1
+}
