@@ -1,0 +1,580 @@
+/*
+ * Docker Engine API requests over a unix socket: list, inspect, networks. Only this file and
+ * docker_watch.c speak HTTP to dockerd; this one parses the answers into plain structs so that
+ * nothing else sees JSON from the runtime.
+ */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "docker.h"
+
+struct docker_client {
+	char *socket;
+	CURL *curl;		/* kept between requests: one connection, reused */
+};
+
+/* A growing response body, bounded. */
+struct body {
+	char *buf;
+	size_t len, cap;
+	bool too_big;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result;
+
+/* curl_global_init is not thread-safe; run it once before any thread uses curl. */
+static void curl_init(void)
+{
+	curl_init_result = curl_global_init(CURL_GLOBAL_NOTHING);
+}
+
+int docker_curl_init(void)
+{
+	pthread_once(&curl_once, curl_init);
+	return curl_init_result == CURLE_OK ? 0 : -ENOMEM;
+}
+
+int docker_client_new(const char *url, struct docker_client **out)
+{
+	const char *path = url;
+	struct docker_client *c;
+	int ret;
+
+	if (!strncmp(url, "unix://", 7))
+		path = url + 7;
+	if (path[0] != '/')
+		return -EINVAL;
+	ret = docker_curl_init();
+	if (ret)
+		return ret;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->socket = strdup(path);
+	c->curl = curl_easy_init();
+	if (!c->socket || !c->curl) {
+		docker_client_free(c);
+		return -ENOMEM;
+	}
+	*out = c;
+	return 0;
+}
+
+void docker_client_free(struct docker_client *c)
+{
+	if (!c)
+		return;
+	if (c->curl)
+		curl_easy_cleanup(c->curl);
+	free(c->socket);
+	free(c);
+}
+
+const char *docker_client_socket(const struct docker_client *c)
+{
+	return c->socket;
+}
+
+static size_t body_write(char *p, size_t size, size_t n, void *arg)
+{
+	struct body *b = arg;
+	size_t len = size * n, cap;
+	char *nb;
+
+	if (len > DOCKER_MAX_RESPONSE - b->len) {
+		b->too_big = true;
+		return 0;
+	}
+	if (b->len + len + 1 > b->cap) {
+		cap = b->cap ? b->cap : 16384;
+		while (cap < b->len + len + 1)
+			cap *= 2;
+		nb = realloc(b->buf, cap);
+		if (!nb)
+			return 0;
+		b->buf = nb;
+		b->cap = cap;
+	}
+	memcpy(b->buf + b->len, p, len);
+	b->len += len;
+	b->buf[b->len] = '\0';
+	return len;
+}
+
+/* Transport errors to errno, as the header promises. */
+int docker_curl_errno(int rc)
+{
+	switch ((CURLcode)rc) {
+	case CURLE_OK:
+		return 0;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	case CURLE_ABORTED_BY_CALLBACK:
+		return -ECANCELED;
+	default:
+		return -EIO;
+	}
+}
+
+/* GET path (after the version prefix); the parsed body in *out on 200. */
+static int get_json(struct docker_client *c, const char *path, json_t **out)
+{
+	struct body b = { 0 };
+	char url[512];
+	long status = 0;
+	CURLcode rc;
+	json_t *j;
+	int ret;
+
+	if ((size_t)snprintf(url, sizeof(url), "http://localhost/%s%s", DOCKER_API_VERSION,
+			     path) >= sizeof(url))
+		return -ENAMETOOLONG;
+	curl_easy_reset(c->curl);
+	curl_easy_setopt(c->curl, CURLOPT_UNIX_SOCKET_PATH, c->socket);
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)DOCKER_CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)DOCKER_REQUEST_TIMEOUT_MS);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, body_write);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
+	rc = curl_easy_perform(c->curl);
+	if (b.too_big) {
+		ret = -EFBIG;
+		goto out;
+	}
+	ret = docker_curl_errno(rc);
+	if (ret)
+		goto out;
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200) {
+		ret = status == 404 ? -ENOENT : -EIO;
+		goto out;
+	}
+	j = json_loadb(b.buf ? b.buf : "", b.len, 0, NULL);
+	if (!j) {
+		ret = -EBADMSG;
+		goto out;
+	}
+	*out = j;
+out:
+	free(b.buf);
+	return ret;
+}
+
+int docker_container_list(struct docker_client *c, struct docker_id_list **out)
+{
+	struct docker_id_list *l = NULL;
+	json_t *arr = NULL, *it;
+	const char *id;
+	size_t i;
+	int ret;
+
+	ret = get_json(c, "/containers/json", &arr);
+	if (ret)
+		return ret;
+	ret = -EBADMSG;
+	if (!json_is_array(arr))
+		goto out;
+	ret = -ENOMEM;
+	l = calloc(1, sizeof(*l));
+	if (!l || !(l->v = calloc(json_array_size(arr) + 1, sizeof(*l->v))))
+		goto out;
+	json_array_foreach(arr, i, it) {
+		id = json_string_value(json_object_get(it, "Id"));
+		if (!id)
+			continue;
+		if (!(l->v[l->n] = strdup(id)))
+			goto out;
+		l->n++;
+	}
+	*out = l;
+	l = NULL;
+	ret = 0;
+out:
+	docker_id_list_free(l);
+	json_decref(arr);
+	return ret;
+}
+
+void docker_id_list_free(struct docker_id_list *l)
+{
+	size_t i;
+
+	if (!l)
+		return;
+	for (i = 0; l->v && i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	free(l);
+}
+
+/* A copy of a JSON string member; NULL with *err set when it is there but not a string. */
+static char *dup_member(json_t *obj, const char *key, int *err)
+{
+	json_t *v = json_object_get(obj, key);
+	char *s;
+
+	if (!v || json_is_null(v))
+		return NULL;
+	if (!json_is_string(v)) {
+		*err = -EBADMSG;
+		return NULL;
+	}
+	s = strdup(json_string_value(v));
+	if (!s)
+		*err = -ENOMEM;
+	return s;
+}
+
+static int label_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct moat_label *)a)->key, ((const struct moat_label *)b)->key);
+}
+
+static void labels_free(struct moat_labels *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		free(l->v[i].key);
+		free(l->v[i].value);
+	}
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* Config.Labels (an object of strings, or null) into sorted labels. */
+static int labels_parse(json_t *obj, struct moat_labels *out)
+{
+	struct moat_labels l = { 0 };
+	const char *k;
+	json_t *v;
+
+	if (!obj || json_is_null(obj))
+		return 0;
+	if (!json_is_object(obj))
+		return -EBADMSG;
+	l.v = calloc(json_object_size(obj) + 1, sizeof(*l.v));
+	if (!l.v)
+		return -ENOMEM;
+	json_object_foreach(obj, k, v) {
+		if (!json_is_string(v))
+			continue;
+		l.v[l.n].key = strdup(k);
+		l.v[l.n].value = strdup(json_string_value(v));
+		l.n++;
+		if (!l.v[l.n - 1].key || !l.v[l.n - 1].value) {
+			labels_free(&l);
+			return -ENOMEM;
+		}
+	}
+	qsort(l.v, l.n, sizeof(*l.v), label_cmp);
+	*out = l;
+	return 0;
+}
+
+/* "10.0.0.2" or "fd00::2" into a; "" or absent leaves a zero (family 0). */
+static int addr_parse(json_t *obj, const char *key, struct moat_addr *a)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	memset(a, 0, sizeof(*a));
+	if (!s || !*s)
+		return 0;
+	if (inet_pton(AF_INET, s, a->a) == 1)
+		a->family = AF_INET;
+	else if (inet_pton(AF_INET6, s, a->a) == 1)
+		a->family = AF_INET6;
+	else
+		return -EBADMSG;
+	return 0;
+}
+
+static int mac_parse(const char *s, uint8_t mac[6])
+{
+	unsigned m[6];
+	int i, n = 0;
+
+	if (!s || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%n", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5],
+			 &n) != 6 || s[n])
+		return -EINVAL;
+	for (i = 0; i < 6; i++)
+		mac[i] = m[i];
+	return 0;
+}
+
+static int attach_parse(const char *name, json_t *o, struct docker_attach *a)
+{
+	int ret = 0;
+
+	if (!json_is_object(o))
+		return -EBADMSG;
+	a->network = strdup(name);
+	if (!a->network)
+		return -ENOMEM;
+	a->network_id = dup_member(o, "NetworkID", &ret);
+	if (ret)
+		return ret;
+	ret = addr_parse(o, "IPAddress", &a->ipv4);
+	if (!ret)
+		ret = addr_parse(o, "GlobalIPv6Address", &a->ipv6);
+	if (ret)
+		return ret;
+	a->ipv4_plen = json_integer_value(json_object_get(o, "IPPrefixLen"));
+	a->ipv6_plen = json_integer_value(json_object_get(o, "GlobalIPv6PrefixLen"));
+	a->has_mac = !mac_parse(json_string_value(json_object_get(o, "MacAddress")), a->mac);
+	return 0;
+}
+
+static int attach_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct docker_attach *)a)->network,
+		      ((const struct docker_attach *)b)->network);
+}
+
+static int nets_parse(json_t *nets, struct docker_container *ct)
+{
+	const char *name;
+	json_t *o;
+	int ret;
+
+	if (!nets || json_is_null(nets))
+		return 0;
+	if (!json_is_object(nets))
+		return -EBADMSG;
+	ct->nets = calloc(json_object_size(nets) + 1, sizeof(*ct->nets));
+	if (!ct->nets)
+		return -ENOMEM;
+	json_object_foreach(nets, name, o) {
+		ret = attach_parse(name, o, &ct->nets[ct->nnets++]);
+		if (ret)
+			return ret;
+	}
+	qsort(ct->nets, ct->nnets, sizeof(*ct->nets), attach_cmp);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	enum docker_netmode mode;
+} netmodes[] = {
+	{ "host", DOCKER_NETMODE_HOST },
+	{ "none", DOCKER_NETMODE_NONE },
+};
+
+static int netmode_parse(const char *s, struct docker_container *ct)
+{
+	size_t i;
+
+	ct->netmode = DOCKER_NETMODE_BRIDGE;
+	if (!s)
+		return 0;
+	ct->netmode_name = strdup(s);
+	if (!ct->netmode_name)
+		return -ENOMEM;
+	for (i = 0; i < sizeof(netmodes) / sizeof(netmodes[0]); i++)
+		if (!strcmp(s, netmodes[i].name))
+			ct->netmode = netmodes[i].mode;
+	if (!strncmp(s, "container:", 10)) {
+		ct->netmode = DOCKER_NETMODE_CONTAINER;
+		ct->netmode_peer = strdup(s + 10);
+		if (!ct->netmode_peer)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int container_parse(json_t *j, struct docker_container *ct)
+{
+	json_t *state = json_object_get(j, "State");
+	const char *name;
+	int ret = 0;
+
+	ct->id = dup_member(j, "Id", &ret);
+	if (ret || !ct->id)
+		return ret ? ret : -EBADMSG;
+	name = json_string_value(json_object_get(j, "Name"));
+	ct->name = strdup(name ? name + (name[0] == '/') : "");
+	if (!ct->name)
+		return -ENOMEM;
+	ret = labels_parse(json_object_get(json_object_get(j, "Config"), "Labels"), &ct->labels);
+	if (ret)
+		return ret;
+	ct->running = json_is_true(json_object_get(state, "Running"));
+	ct->pid = ct->running ? json_integer_value(json_object_get(state, "Pid")) : 0;
+	ret = netmode_parse(json_string_value(json_object_get(json_object_get(j, "HostConfig"),
+							      "NetworkMode")), ct);
+	if (ret)
+		return ret;
+	return nets_parse(json_object_get(json_object_get(j, "NetworkSettings"), "Networks"), ct);
+}
+
+/* Ids and names go into the URL path: refuse anything that would need escaping. */
+static bool id_ok(const char *id)
+{
+	size_t n = strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+
+	return n > 0 && n < 256 && !id[n];
+}
+
+int docker_container_inspect(struct docker_client *c, const char *id,
+			     struct docker_container **out)
+{
+	struct docker_container *ct;
+	char path[320];
+	json_t *j;
+	int ret;
+
+	if (!id_ok(id))
+		return -ENOENT;
+	snprintf(path, sizeof(path), "/containers/%s/json", id);
+	ret = get_json(c, path, &j);
+	if (ret)
+		return ret;
+	ct = calloc(1, sizeof(*ct));
+	ret = ct ? container_parse(j, ct) : -ENOMEM;
+	json_decref(j);
+	if (ret) {
+		docker_container_free(ct);
+		return ret;
+	}
+	*out = ct;
+	return 0;
+}
+
+void docker_container_free(struct docker_container *ct)
+{
+	size_t i;
+
+	if (!ct)
+		return;
+	for (i = 0; i < ct->nnets; i++) {
+		free(ct->nets[i].network);
+		free(ct->nets[i].network_id);
+	}
+	free(ct->nets);
+	labels_free(&ct->labels);
+	free(ct->id);
+	free(ct->name);
+	free(ct->netmode_name);
+	free(ct->netmode_peer);
+	free(ct);
+}
+
+/* "10.0.0.0/24" into a cidr with the host bits cleared. */
+static int cidr_parse(const char *s, struct moat_cidr *c)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
+	unsigned long plen;
+	unsigned i, max;
+
+	if (!s || strlen(s) >= sizeof(buf))
+		return -EBADMSG;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (!slash)
+		return -EBADMSG;
+	*slash = '\0';
+	memset(c, 0, sizeof(*c));
+	c->family = strchr(buf, ':') ? AF_INET6 : AF_INET;
+	max = c->family == AF_INET ? 32 : 128;
+	plen = strtoul(slash + 1, &end, 10);
+	if (inet_pton(c->family, buf, c->addr) != 1 || !slash[1] || *end || plen > max)
+		return -EBADMSG;
+	c->plen = plen;
+	for (i = plen; i < max; i++)
+		c->addr[i / 8] &= ~(0x80 >> (i % 8));
+	return 0;
+}
+
+static int network_parse(json_t *o, struct docker_network *n)
+{
+	json_t *cfg = json_object_get(json_object_get(o, "IPAM"), "Config"), *it;
+	size_t i;
+	int ret = 0;
+
+	n->id = dup_member(o, "Id", &ret);
+	if (!ret)
+		n->name = dup_member(o, "Name", &ret);
+	if (!ret)
+		n->driver = dup_member(o, "Driver", &ret);
+	if (ret)
+		return ret;
+	if (!n->id || !n->name)
+		return -EBADMSG;
+	n->ipv6 = json_is_true(json_object_get(o, "EnableIPv6"));
+	n->internal = json_is_true(json_object_get(o, "Internal"));
+	if (!json_is_array(cfg))
+		return 0;
+	n->subnets = calloc(json_array_size(cfg) + 1, sizeof(*n->subnets));
+	if (!n->subnets)
+		return -ENOMEM;
+	json_array_foreach(cfg, i, it) {
+		if (!json_object_get(it, "Subnet"))
+			continue;
+		ret = cidr_parse(json_string_value(json_object_get(it, "Subnet")),
+				 &n->subnets[n->nsubnets]);
+		if (ret)
+			return ret;
+		n->nsubnets++;
+	}
+	return 0;
+}
+
+int docker_network_list(struct docker_client *c, struct docker_network_list **out)
+{
+	struct docker_network_list *l = NULL;
+	json_t *arr = NULL, *it;
+	size_t i;
+	int ret;
+
+	ret = get_json(c, "/networks", &arr);
+	if (ret)
+		return ret;
+	ret = -EBADMSG;
+	if (!json_is_array(arr))
+		goto out;
+	ret = -ENOMEM;
+	l = calloc(1, sizeof(*l));
+	if (!l || !(l->v = calloc(json_array_size(arr) + 1, sizeof(*l->v))))
+		goto out;
+	json_array_foreach(arr, i, it) {
+		ret = network_parse(it, &l->v[l->n++]);
+		if (ret)
+			goto out;
+	}
+	*out = l;
+	l = NULL;
+out:
+	docker_network_list_free(l);
+	json_decref(arr);
+	return ret;
+}
+
+void docker_network_list_free(struct docker_network_list *l)
+{
+	size_t i;
+
+	if (!l)
+		return;
+	for (i = 0; l->v && i < l->n; i++) {
+		free(l->v[i].id);
+		free(l->v[i].name);
+		free(l->v[i].driver);
+		free(l->v[i].subnets);
+	}
+	free(l->v);
+	free(l);
+}

@@ -1,0 +1,187 @@
+/*
+ * The daemon's view of the container runtime: a Docker Engine API client over a unix socket
+ * (libcurl + jansson), API version pinned to v1.41 (Docker 20.10; newer engines accept it).
+ *
+ * Two halves with separate curl handles, so that they may run on different threads:
+ *   - requests (docker_container_list/_inspect, docker_network_list) block the caller for at
+ *     most DOCKER_REQUEST_TIMEOUT_MS each; a client is for one thread at a time;
+ *   - the watcher (docker_watch_*) follows /events on its own thread and turns them into small
+ *     fixed-size records on a pipe the event loop polls. Events are hints: a RESYNC record
+ *     comes after every (re)connect and whenever records were lost, and the daemon must then
+ *     re-list everything. Between RESYNCs, CONTAINER records name containers to re-inspect.
+ *
+ * Every function returns 0 or a negative errno:
+ *   -ECONNREFUSED / -ENOENT   dockerd is not listening / the socket (or the object) is missing
+ *   -ETIMEDOUT                 no answer within the timeout
+ *   -EBADMSG                   the answer was not the JSON we expect
+ *   -EFBIG                     the answer was larger than DOCKER_MAX_RESPONSE
+ *   -EIO                       any other HTTP or transport failure
+ */
+#ifndef MOAT_DAEMON_DOCKER_H
+#define MOAT_DAEMON_DOCKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "moat/endpoint.h"
+#include "moat/policy.h"
+
+#define DOCKER_API_VERSION "v1.41"
+#define DOCKER_CONNECT_TIMEOUT_MS 2000
+#define DOCKER_REQUEST_TIMEOUT_MS 10000
+#define DOCKER_MAX_RESPONSE (32u << 20)
+/* Backoff between attempts to (re)connect the event stream. */
+#define DOCKER_WATCH_BACKOFF_MIN_MS 100
+#define DOCKER_WATCH_BACKOFF_MAX_MS 5000
+/* An event is a few hundred bytes plus the container's labels. */
+#define DOCKER_WATCH_MAX_LINE (1u << 20)
+
+struct docker_client;
+
+/*
+ * docker_client_new - a client for url: "unix:///var/run/docker.sock" or a plain absolute
+ * socket path. Does not connect yet (dockerd may start later). Returns 0 and sets *out, or
+ * -EINVAL for another kind of url, -ENOMEM. Free with docker_client_free.
+ */
+int docker_client_new(const char *url, struct docker_client **out);
+
+/* docker_client_free - NULL-safe. Stop every watcher made from c first. */
+void docker_client_free(struct docker_client *c);
+
+/* docker_client_socket - the socket path c talks to; owned by c. */
+const char *docker_client_socket(const struct docker_client *c);
+
+/* Container ids (64 hex digits), as listed. */
+struct docker_id_list {
+	char **v;
+	size_t n;
+};
+
+/*
+ * docker_container_list - the ids of the running containers. Returns 0 and sets *out (free
+ * with docker_id_list_free), or a negative errno. A container may stop before you inspect
+ * it: expect -ENOENT or running == false from docker_container_inspect.
+ */
+int docker_container_list(struct docker_client *c, struct docker_id_list **out);
+
+/* docker_id_list_free - NULL-safe. */
+void docker_id_list_free(struct docker_id_list *l);
+
+/* HostConfig.NetworkMode, by what it means for finding the container's namespace. */
+enum docker_netmode {
+	DOCKER_NETMODE_BRIDGE,		/* "default", "bridge" or a user network: own netns */
+	DOCKER_NETMODE_HOST,		/* the daemon's namespace: never segmented */
+	DOCKER_NETMODE_CONTAINER,	/* "container:<id>": shares that container's netns */
+	DOCKER_NETMODE_NONE,		/* own netns with only lo */
+};
+
+/* One network a container is attached to (NetworkSettings.Networks). */
+struct docker_attach {
+	char *network;			/* network name */
+	char *network_id;
+	struct moat_addr ipv4;		/* family 0 when it has none */
+	struct moat_addr ipv6;		/* the global address; family 0 when none */
+	uint8_t ipv4_plen, ipv6_plen;
+	bool has_mac;
+	uint8_t mac[6];			/* matches the interface inside the container */
+};
+
+struct docker_container {
+	char *id;			/* 64 hex digits */
+	char *name;			/* without Docker's leading '/' */
+	struct moat_labels labels;	/* Config.Labels, sorted by key */
+	int pid;			/* State.Pid: 0 unless running */
+	bool running;
+	enum docker_netmode netmode;
+	char *netmode_name;		/* HostConfig.NetworkMode verbatim */
+	char *netmode_peer;		/* CONTAINER: the other container's id or name; else NULL */
+	struct docker_attach *nets;	/* sorted by network name; none for host/container modes */
+	size_t nnets;
+};
+
+/*
+ * docker_container_inspect - GET /containers/{id}/json into a new struct (free with
+ * docker_container_free). id may be an id, a unique id prefix or a name. Returns 0 and
+ * sets *out, -ENOENT when no such container exists (any more), or a negative errno.
+ * Trap: pid is only a snapshot. The process may exit and its pid be reused before you open
+ * /proc/PID/ns/net; re-inspect after you have the namespace open if that matters.
+ */
+int docker_container_inspect(struct docker_client *c, const char *id,
+			     struct docker_container **out);
+
+/* docker_container_free - NULL-safe. */
+void docker_container_free(struct docker_container *ct);
+
+struct docker_network {
+	char *id, *name, *driver;
+	bool ipv6, internal;
+	struct moat_cidr *subnets;	/* IPAM.Config[].Subnet, host bits cleared */
+	size_t nsubnets;
+};
+
+struct docker_network_list {
+	struct docker_network *v;	/* in the order dockerd gave them */
+	size_t n;
+};
+
+/*
+ * docker_network_list - every network with its IPAM subnets: the address space Docker
+ * hands out, which Moat treats as managed. Returns 0 and sets *out (free with
+ * docker_network_list_free), -EBADMSG when a subnet does not parse (rather than leave
+ * managed space out), or a negative errno.
+ */
+int docker_network_list(struct docker_client *c, struct docker_network_list **out);
+
+/* docker_network_list_free - NULL-safe. */
+void docker_network_list_free(struct docker_network_list *l);
+
+enum docker_event_kind {
+	/* The stream is (re)connected, or records were lost: list everything again. */
+	DOCKER_EVENT_RESYNC = 1,
+	/* Something happened to container id (action says what): inspect it again. */
+	DOCKER_EVENT_CONTAINER,
+	/* The stream broke (dockerd gone); the watcher retries with backoff. */
+	DOCKER_EVENT_DOWN,
+};
+
+/* A record on the watcher's pipe; small enough that writes of one are atomic. */
+struct docker_event {
+	uint8_t kind;			/* enum docker_event_kind */
+	char action[23];		/* "start", "die", "destroy", "connect", ...; "" */
+	char id[72];			/* container id, NUL-terminated; "" unless CONTAINER */
+};
+
+/* The container actions followed; network connect/disconnect are mapped to their container. */
+#define DOCKER_WATCH_ACTIONS { "start", "die", "destroy", "rename", "connect", "disconnect" }
+
+struct docker_watch;
+
+/*
+ * docker_watch_start - start a thread that follows c's /events and writes docker_event
+ * records to a non-blocking pipe; poll docker_watch_fd for EPOLLIN and drain it with
+ * docker_watch_read. The first record, once connected, is a RESYNC. The thread reconnects
+ * with exponential backoff (DOCKER_WATCH_BACKOFF_MIN_MS .. _MAX_MS) for as long as it runs.
+ * If the pipe is full, records are dropped and a RESYNC follows once there is room.
+ * Returns 0 and sets *out, or a negative errno. Stop with docker_watch_stop before freeing c.
+ */
+int docker_watch_start(struct docker_client *c, struct docker_watch **out);
+
+/* docker_watch_fd - the read end of the pipe; owned by w, valid until docker_watch_stop. */
+int docker_watch_fd(const struct docker_watch *w);
+
+/*
+ * docker_watch_read - take one record. Returns 0 and fills *ev, -EAGAIN when the pipe is
+ * empty, or another negative errno.
+ */
+int docker_watch_read(struct docker_watch *w, struct docker_event *ev);
+
+/* docker_watch_stop - stop and join the thread (within about 100 ms), close the pipe, free w.
+ * NULL-safe. */
+void docker_watch_stop(struct docker_watch *w);
+
+/* Shared by docker.c and docker_watch.c only. */
+int docker_curl_init(void);		/* curl_global_init, once per process; 0 or -ENOMEM */
+int docker_curl_errno(int curl_code);	/* a CURLcode as a negative errno (0 for CURLE_OK) */
+
+#endif

@@ -1,0 +1,283 @@
+/*
+ * Container namespace discovery with libnl-route. The container side is dumped by a thread
+ * that joins the container's namespace and dies with it, so no moatd thread is ever left in
+ * a foreign namespace (a netlink socket belongs to the namespace it was created in, which is
+ * why the dump happens in that thread too). The host side is looked up by index, one
+ * RTM_GETLINK per veth, rather than dumping every host link per container.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "netns.h"
+
+struct dump_job {
+	int nsfd;
+	struct netns_ifaces *res;
+	int ret;
+};
+
+static int nl_errno(int nlerr)
+{
+	switch (-nlerr) {
+	case NLE_NOMEM:
+		return -ENOMEM;
+	case NLE_PERM:
+		return -EPERM;
+	case NLE_OBJ_NOTFOUND:
+	case NLE_NODEV:
+		return -ENODEV;
+	default:
+		return -EIO;
+	}
+}
+
+static int route_socket(struct nl_sock **out)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	int ret;
+
+	if (!sk)
+		return -ENOMEM;
+	ret = nl_connect(sk, NETLINK_ROUTE);
+	if (ret < 0) {
+		nl_socket_free(sk);
+		return nl_errno(ret);
+	}
+	*out = sk;
+	return 0;
+}
+
+static void link_copy(struct rtnl_link *link, struct netns_iface *it)
+{
+	struct nl_addr *mac = rtnl_link_get_addr(link);
+	const char *kind = rtnl_link_get_type(link);
+
+	it->ifindex = rtnl_link_get_ifindex(link);
+	snprintf(it->name, sizeof(it->name), "%s", rtnl_link_get_name(link) ?: "");
+	snprintf(it->kind, sizeof(it->kind), "%s", kind ?: "");
+	if (mac && nl_addr_get_len(mac) == 6)
+		memcpy(it->mac, nl_addr_get_binary_addr(mac), 6);
+	it->up = rtnl_link_get_flags(link) & IFF_UP;
+	it->peer_ifindex = rtnl_link_get_link(link);
+	if (it->peer_ifindex == it->ifindex)
+		it->peer_ifindex = 0;
+}
+
+static struct netns_iface *find_index(struct netns_ifaces *l, int ifindex)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->v[i].ifindex == ifindex)
+			return &l->v[i];
+	return NULL;
+}
+
+/* Link-local v6 addresses say nothing about who a container is. */
+static bool addr_wanted(struct nl_addr *a)
+{
+	const uint8_t *b = nl_addr_get_binary_addr(a);
+
+	if (nl_addr_get_family(a) == AF_INET)
+		return nl_addr_get_len(a) == 4;
+	return nl_addr_get_family(a) == AF_INET6 && nl_addr_get_len(a) == 16 &&
+	       !(b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
+}
+
+static int addr_add(struct netns_iface *it, struct rtnl_addr *ra)
+{
+	struct nl_addr *a = rtnl_addr_get_local(ra);
+	struct moat_addr *na;
+	uint8_t *np;
+
+	if (!a || !addr_wanted(a))
+		return 0;
+	na = realloc(it->addrs, (it->naddrs + 1) * sizeof(*na));
+	if (!na)
+		return -ENOMEM;
+	it->addrs = na;
+	np = realloc(it->plens, it->naddrs + 1);
+	if (!np)
+		return -ENOMEM;
+	it->plens = np;
+	memset(&na[it->naddrs], 0, sizeof(*na));
+	na[it->naddrs].family = nl_addr_get_family(a);
+	memcpy(na[it->naddrs].a, nl_addr_get_binary_addr(a), nl_addr_get_len(a));
+	np[it->naddrs] = rtnl_addr_get_prefixlen(ra);
+	it->naddrs++;
+	return 0;
+}
+
+/* Runs in the container's namespace: links and addresses into plain structs. */
+static int dump_here(struct netns_ifaces **out)
+{
+	struct nl_cache *links = NULL, *addrs = NULL;
+	struct netns_ifaces *l = NULL;
+	struct nl_sock *sk = NULL;
+	struct nl_object *o;
+	struct netns_iface *it;
+	int ret;
+
+	ret = route_socket(&sk);
+	if (ret)
+		return ret;
+	if ((ret = rtnl_link_alloc_cache(sk, AF_UNSPEC, &links)) < 0 ||
+	    (ret = rtnl_addr_alloc_cache(sk, &addrs)) < 0) {
+		ret = nl_errno(ret);
+		goto out;
+	}
+	ret = -ENOMEM;
+	l = calloc(1, sizeof(*l));
+	if (!l || !(l->v = calloc(nl_cache_nitems(links) + 1, sizeof(*l->v))))
+		goto out;
+	for (o = nl_cache_get_first(links); o; o = nl_cache_get_next(o))
+		link_copy((struct rtnl_link *)o, &l->v[l->n++]);
+	for (o = nl_cache_get_first(addrs); o; o = nl_cache_get_next(o)) {
+		it = find_index(l, rtnl_addr_get_ifindex((struct rtnl_addr *)o));
+		if (it && addr_add(it, (struct rtnl_addr *)o))
+			goto out;
+	}
+	*out = l;
+	l = NULL;
+	ret = 0;
+out:
+	netns_ifaces_free(l);
+	nl_cache_free(addrs);
+	nl_cache_free(links);
+	nl_socket_free(sk);
+	return ret;
+}
+
+static void *dump_thread(void *arg)
+{
+	struct dump_job *job = arg;
+
+	if (setns(job->nsfd, CLONE_NEWNET) < 0)
+		job->ret = -errno;
+	else
+		job->ret = dump_here(&job->res);
+	return NULL;
+}
+
+/* Dump the namespace nsfd refers to from a thread of its own; signals blocked there. */
+static int dump_in(int nsfd, struct netns_ifaces **out)
+{
+	struct dump_job job = { .nsfd = nsfd };
+	sigset_t all, old;
+	pthread_t t;
+	int ret;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = -pthread_create(&t, NULL, dump_thread, &job);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret)
+		return ret;
+	pthread_join(t, NULL);
+	if (job.ret)
+		return job.ret;
+	*out = job.res;
+	return 0;
+}
+
+/* The host link at it->peer_ifindex, if it is it's veth peer, and its bridge. */
+static void host_resolve(struct nl_sock *sk, struct netns_iface *it)
+{
+	struct rtnl_link *hl = NULL, *ml = NULL;
+	int32_t nsid;
+
+	if (!it->peer_ifindex || rtnl_link_get_kernel(sk, it->peer_ifindex, NULL, &hl) < 0)
+		return;
+	if (rtnl_link_get_link(hl) != it->ifindex || rtnl_link_get_link_netnsid(hl, &nsid) < 0)
+		goto out;
+	it->host_ifindex = it->peer_ifindex;
+	snprintf(it->host_name, sizeof(it->host_name), "%s", rtnl_link_get_name(hl) ?: "");
+	it->master_ifindex = rtnl_link_get_master(hl);
+	if (it->master_ifindex && rtnl_link_get_kernel(sk, it->master_ifindex, NULL, &ml) >= 0)
+		snprintf(it->master_name, sizeof(it->master_name), "%s",
+			 rtnl_link_get_name(ml) ?: "");
+out:
+	rtnl_link_put(ml);
+	rtnl_link_put(hl);
+}
+
+/* Does fd name the namespace we are in? Then there is no container side to read. */
+static int same_ns(int nsfd)
+{
+	struct stat a, b;
+
+	if (fstat(nsfd, &a) < 0 || stat("/proc/thread-self/ns/net", &b) < 0)
+		return -errno;
+	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int netns_ifaces_load(pid_t pid, struct netns_ifaces **out)
+{
+	struct netns_ifaces *l = NULL;
+	struct nl_sock *sk = NULL;
+	char path[64];
+	int nsfd, ret;
+	size_t i;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (nsfd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	ret = same_ns(nsfd);
+	if (ret)
+		goto out;
+	ret = dump_in(nsfd, &l);
+	if (!ret)
+		ret = route_socket(&sk);
+	if (ret)
+		goto out;
+	for (i = 0; i < l->n; i++)
+		host_resolve(sk, &l->v[i]);
+	*out = l;
+	l = NULL;
+out:
+	if (ret > 0)
+		ret = -EALREADY;
+	nl_socket_free(sk);
+	netns_ifaces_free(l);
+	close(nsfd);
+	return ret;
+}
+
+void netns_ifaces_free(struct netns_ifaces *l)
+{
+	size_t i;
+
+	if (!l)
+		return;
+	for (i = 0; l->v && i < l->n; i++) {
+		free(l->v[i].addrs);
+		free(l->v[i].plens);
+	}
+	free(l->v);
+	free(l);
+}
+
+const struct netns_iface *netns_ifaces_find_mac(const struct netns_ifaces *l,
+						const uint8_t mac[6])
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (!memcmp(l->v[i].mac, mac, 6))
+			return &l->v[i];
+	return NULL;
+}
