@@ -68,7 +68,9 @@ struct moat_plan {
 	size_t nnets;
 	struct moat_plan_elem *allow_in, *allow_in_any, *allow_out, *allow_out_any;
 	size_t nallow_in, nallow_in_any, nallow_out, nallow_out_any;
-	uint32_t *endpoint_ident;	/* per endpoint: its identity when it has no address */
+	uint32_t *endpoint_ident;	/* per endpoint: its identity on labels and named ports
+					 * alone (no ipBlock applied), for when it has no address
+					 * in the peer's family */
 	enum moat_mode mode;		/* the global mode the plan was compiled for */
 	const struct moat_policy_set *ps;	/* borrowed: must outlive the plan */
 	const struct moat_endpoint_set *es;	/* borrowed: must outlive the plan */
@@ -103,7 +105,10 @@ struct moat_verdict {
 	uint32_t src_ident, dst_ident;
 	bool in_iso, out_iso;		/* is the destination isolated for ingress, the source for egress */
 	bool in_ok, out_ok;		/* did that direction allow it (true when not isolated) */
-	struct moat_rule_ref in_rule, out_rule;	/* the first rule that allowed it, when isolated and ok */
+	struct moat_rule_ref in_rule, out_rule;	/* the first rule that allowed it, when isolated and ok;
+						 * policy and rule are UINT32_MAX otherwise */
+	bool loopback;			/* an endpoint to itself: never leaves its namespace, so
+					 * kind is ALLOW whatever the sets say (the rest tells) */
 };
 
 /*
