@@ -237,6 +237,7 @@ struct cc {
 	size_t nlinks, links_cap;
 	uint32_t *ns_head;	/* per namespace: unanchored selector atoms (links) */
 	uint32_t *tgt_head;	/* per atom: policies whose target it is (links) */
+	uint32_t ntgt;		/* atoms tgt_head covers: those made from policies */
 	struct seg *segs[2];
 	size_t nsegs[2];
 	struct u32vec scratch, base;
@@ -681,6 +682,7 @@ static int index_build(struct cc *c)
 		return -ENOMEM;
 	memset(c->ns_head, 0xff, (c->nns + 1) * 4);
 	memset(c->tgt_head, 0xff, (c->pv->natoms + 1) * 4);
+	c->ntgt = c->pv->natoms;	/* NPORT atoms, made later, are never targets */
 	for (uint32_t a = 0; a < c->pv->natoms && !ret; a++)
 		if (c->pv->atoms[a].kind == ATOM_SEL)
 			ret = index_sel(c, a);
@@ -1059,7 +1061,7 @@ static int ident_isolation(struct cc *c, uint32_t i, int d)
 	bool enforce = false;
 
 	c->scratch.n = 0;
-	for (uint32_t k = 0; k < id->natoms; k++)
+	for (uint32_t k = 0; k < id->natoms && id->atoms[k] < c->ntgt; k++)
 		for (uint32_t l = c->tgt_head[id->atoms[k]]; l != PLAN_NONE; l = c->links[l].next) {
 			const struct moat_netpol *p = &c->ps->pols[c->links[l].atom];
 

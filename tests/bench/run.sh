@@ -1,0 +1,13 @@
+#!/bin/sh
+# Runs every benchmark built into $B/tests/bench (default build/). Prints figures; the
+# targets (compile < 100 ms, plan < 64 MiB for 10,000 endpoints and 1,000 policies) are read
+# by people, not asserted: timing on shared machines is noise for a pass/fail test.
+set -e
+cd "$(dirname "$0")/../.."
+B=${B:-build}
+for t in "$B"/tests/bench/*; do
+	case "$t" in *.o|*.d) continue ;; esac
+	[ -x "$t" ] && [ -f "$t" ] || continue
+	echo "== ${t##*/}"
+	"$t"
+done
