@@ -1,0 +1,297 @@
+/*
+ * The endpoint table. Entries are replaced whole on every inspect; the endpoint set the
+ * compiler sees is rebuilt from them, so there is one source of truth and no partial update.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "endpoint.h"
+#include "log.h"
+#include "netns.h"
+
+struct entry {
+	struct docker_container *ct;
+	char **ifaces;			/* host-side veths, one per attached network found */
+	size_t nifaces;
+	char *fingerprint;		/* everything the plan depends on, to tell real changes */
+};
+
+struct endpoint_table {
+	bool kubernetes;
+	struct entry *v;
+	size_t n, cap;
+};
+
+int endpoint_table_new(bool kubernetes, struct endpoint_table **out)
+{
+	struct endpoint_table *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->kubernetes = kubernetes;
+	*out = t;
+	return 0;
+}
+
+static void entry_clear(struct entry *e)
+{
+	docker_container_free(e->ct);
+	for (size_t i = 0; i < e->nifaces; i++)
+		free(e->ifaces[i]);
+	free(e->ifaces);
+	free(e->fingerprint);
+	memset(e, 0, sizeof(*e));
+}
+
+void endpoint_table_free(struct endpoint_table *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++)
+		entry_clear(&t->v[i]);
+	free(t->v);
+	free(t);
+}
+
+size_t endpoint_table_size(const struct endpoint_table *t)
+{
+	return t->n;
+}
+
+/* The host-side veth of each attached network, matched by MAC inside the container. */
+static int entry_ifaces(struct entry *e)
+{
+	struct netns_ifaces *l = NULL;
+	int ret = netns_ifaces_load(e->ct->pid, &l);
+
+	if (ret == -EALREADY)
+		return 0;
+	if (ret < 0)
+		return ret;
+	e->ifaces = calloc(e->ct->nnets + 1, sizeof(char *));
+	for (size_t i = 0; e->ifaces && i < e->ct->nnets; i++) {
+		const struct docker_attach *a = &e->ct->nets[i];
+		const struct netns_iface *f = a->has_mac ? netns_ifaces_find_mac(l, a->mac) : NULL;
+
+		if (f && f->host_ifindex && !(e->ifaces[e->nifaces++] = strdup(f->host_name)))
+			ret = -ENOMEM;
+	}
+	netns_ifaces_free(l);
+	return e->ifaces ? ret : -ENOMEM;
+}
+
+static const char *entry_namespace(const struct endpoint_table *t, const struct entry *e)
+{
+	const char *ns = moat_labels_get(&e->ct->labels, MOAT_NAMESPACE_LABEL);
+
+	return t->kubernetes && ns && *ns ? ns : MOAT_DEFAULT_NAMESPACE;
+}
+
+/* A text of every field the plan reads; two equal fingerprints compile alike. */
+static char *entry_fingerprint(const struct endpoint_table *t, const struct entry *e)
+{
+	char *buf = NULL, addr[64];
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	fprintf(f, "%s\n%s\n%d\n%s\n", e->ct->name, entry_namespace(t, e), e->ct->netmode,
+		e->ct->netmode_peer ? e->ct->netmode_peer : "");
+	for (size_t i = 0; i < e->ct->labels.n; i++)
+		fprintf(f, "l%zu:%s=%zu:%s\n", strlen(e->ct->labels.v[i].key), e->ct->labels.v[i].key,
+			strlen(e->ct->labels.v[i].value), e->ct->labels.v[i].value);
+	for (size_t i = 0; i < e->ct->nnets; i++) {
+		fprintf(f, "n%s", moat_addr_format(&e->ct->nets[i].ipv4, addr, sizeof(addr)));
+		fprintf(f, " %s\n", moat_addr_format(&e->ct->nets[i].ipv6, addr, sizeof(addr)));
+	}
+	for (size_t i = 0; i < e->nifaces; i++)
+		fprintf(f, "i%s\n", e->ifaces[i]);
+	fclose(f);
+	return buf;
+}
+
+static long entry_find(const struct endpoint_table *t, const char *id)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (!strcmp(t->v[i].ct->id, id) || !strncmp(t->v[i].ct->id, id, strlen(id)))
+			return (long)i;
+	return -1;
+}
+
+static void entry_remove(struct endpoint_table *t, size_t i)
+{
+	entry_clear(&t->v[i]);
+	t->v[i] = t->v[--t->n];
+}
+
+/* Inspects id into *e. 0, -ENOENT when gone or not running, or -errno. */
+static int entry_load(struct endpoint_table *t, struct docker_client *dc, const char *id,
+		      struct entry *e)
+{
+	int ret = docker_container_inspect(dc, id, &e->ct);
+
+	if (ret == 0 && !e->ct->running)
+		ret = -ENOENT;
+	if (ret == 0 && e->ct->netmode != DOCKER_NETMODE_HOST &&
+	    e->ct->netmode != DOCKER_NETMODE_CONTAINER)
+		ret = entry_ifaces(e);
+	if (ret == 0 && !(e->fingerprint = entry_fingerprint(t, e)))
+		ret = -ENOMEM;
+	if (ret == -ESRCH)
+		ret = -ENOENT;	/* exited between inspect and setns */
+	if (ret < 0)
+		entry_clear(e);
+	return ret;
+}
+
+static int entry_put(struct endpoint_table *t, struct entry *e)
+{
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		struct entry *v = realloc(t->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		t->v = v;
+		t->cap = cap;
+	}
+	t->v[t->n++] = *e;
+	return 0;
+}
+
+int endpoint_table_update(struct endpoint_table *t, struct docker_client *dc, const char *id)
+{
+	struct entry e = { 0 };
+	long i = entry_find(t, id);
+	int ret = entry_load(t, dc, id, &e);
+
+	if (ret == -ENOENT) {
+		if (i < 0)
+			return 0;
+		entry_remove(t, (size_t)i);
+		return 1;
+	}
+	if (ret < 0)
+		return ret;
+	if (i >= 0 && !strcmp(t->v[i].fingerprint, e.fingerprint)) {
+		entry_clear(&e);
+		return 0;
+	}
+	if (i >= 0) {
+		entry_clear(&t->v[i]);
+		t->v[i] = e;
+		return 1;
+	}
+	ret = entry_put(t, &e);
+	if (ret < 0)
+		entry_clear(&e);
+	return ret < 0 ? ret : 1;
+}
+
+int endpoint_table_resync(struct endpoint_table *t, struct docker_client *dc)
+{
+	struct docker_id_list *ids = NULL;
+	struct endpoint_table fresh = { .kubernetes = t->kubernetes };
+	int ret = docker_container_list(dc, &ids), changed;
+
+	for (size_t i = 0; ret >= 0 && i < ids->n; i++) {
+		struct entry e = { 0 };
+
+		ret = entry_load(&fresh, dc, ids->v[i], &e);
+		if (ret == 0 && (ret = entry_put(&fresh, &e)) < 0)
+			entry_clear(&e);
+		if (ret == -ENOENT)
+			ret = 0;	/* stopped while we listed */
+	}
+	docker_id_list_free(ids);
+	if (ret < 0) {
+		for (size_t i = 0; i < fresh.n; i++)
+			entry_clear(&fresh.v[i]);
+		free(fresh.v);
+		return ret;
+	}
+	changed = fresh.n != t->n;
+	for (size_t i = 0; !changed && i < fresh.n; i++) {
+		long j = entry_find(t, fresh.v[i].ct->id);
+
+		changed = j < 0 || strcmp(t->v[j].fingerprint, fresh.v[i].fingerprint);
+	}
+	for (size_t i = 0; i < t->n; i++)
+		entry_clear(&t->v[i]);
+	free(t->v);
+	t->v = fresh.v, t->n = fresh.n, t->cap = fresh.cap;
+	return changed;
+}
+
+static int entry_endpoint(const struct endpoint_table *t, const struct entry *e,
+			  struct moat_endpoint_set *set)
+{
+	struct moat_addr ips[64];
+	struct moat_endpoint ep = {
+		.name = e->ct->name, .namespace = (char *)entry_namespace(t, e),
+		.labels = e->ct->labels, .ips = ips, .ifaces = e->ifaces, .nifaces = e->nifaces,
+		.host_network = e->ct->netmode == DOCKER_NETMODE_HOST,
+	};
+
+	for (size_t i = 0; i < e->ct->nnets && ep.nips + 2 <= 64; i++) {
+		if (e->ct->nets[i].ipv4.family)
+			ips[ep.nips++] = e->ct->nets[i].ipv4;
+		if (e->ct->nets[i].ipv6.family)
+			ips[ep.nips++] = e->ct->nets[i].ipv6;
+	}
+	return moat_endpoint_set_add(set, &ep);
+}
+
+static int file_endpoints(const struct moat_endpoint_set *file, struct moat_endpoint_set *set)
+{
+	int ret = 0;
+
+	for (size_t i = 0; file && ret >= 0 && i < file->nnss; i++)
+		ret = moat_endpoint_set_add_namespace(set, file->nss[i].name, &file->nss[i].labels);
+	for (size_t i = 0; file && ret >= 0 && i < file->n; i++) {
+		ret = moat_endpoint_set_add(set, &file->v[i]);
+		if (ret == -EEXIST) {
+			log_warn("endpoints file: %s/%s is taken by a container; ignored",
+				 file->v[i].namespace, file->v[i].name);
+			ret = 0;
+		}
+	}
+	return ret;
+}
+
+int endpoint_table_build(const struct endpoint_table *t, const struct moat_endpoint_set *file,
+			 struct moat_endpoint_set **out)
+{
+	struct moat_endpoint_set *set = moat_endpoint_set_new();
+	int ret = set ? 0 : -ENOMEM;
+
+	for (size_t i = 0; t && ret >= 0 && i < t->n; i++)
+		if (t->v[i].ct->netmode != DOCKER_NETMODE_CONTAINER)
+			ret = entry_endpoint(t, &t->v[i], set);
+	if (ret >= 0)
+		ret = file_endpoints(file, set);
+	if (ret < 0) {
+		moat_endpoint_set_free(set);
+		return ret;
+	}
+	*out = set;
+	return 0;
+}
+
+json_t *endpoint_table_dump(const struct endpoint_table *t)
+{
+	static const char *const modes[] = { "bridge", "host", "container", "none" };
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < t->n; i++) {
+		const struct docker_container *ct = t->v[i].ct;
+
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s?}", "id", ct->id, "name",
+						     ct->name, "netmode", modes[ct->netmode], "shares",
+						     ct->netmode_peer));
+	}
+	return arr;
+}

@@ -1,0 +1,92 @@
+/* moatd: parse the configuration, build the node, serve the control socket, run the loop. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "log.h"
+#include "loop.h"
+#include "nft.h"
+#include "node.h"
+
+static void on_stop(struct loop *loop, int signo, void *data)
+{
+	log_info("%s: stopping; the ruleset stays in force", strsignal(signo));
+	loop_stop(loop);
+}
+
+static void on_reload(struct loop *loop, int signo, void *data)
+{
+	struct moat_diags diags = { 0 };
+
+	node_policy_reload(data, &diags);
+	moat_diags_free(&diags);
+}
+
+static int flush(void)
+{
+	struct moat_diags diags = { 0 };
+	struct nft_ctx *nft = NULL;
+	int ret = nft_ctx_new(&nft);
+
+	if (!ret)
+		ret = nft_ruleset_flush(nft, &diags);
+	moat_diags_print(&diags, stderr);
+	moat_diags_free(&diags);
+	nft_ctx_free(nft);
+	if (ret)
+		log_error("flush failed: %s", strerror(-ret));
+	else
+		log_info("removed Moat's tables");
+	return ret;
+}
+
+static int run(const struct config *cfg)
+{
+	struct loop *loop = NULL;
+	struct node *node = NULL;
+	struct ctl_server *ctl = NULL;
+	int ret = loop_new(&loop);
+
+	if (!ret)
+		ret = node_new(cfg, &node);
+	if (!ret)
+		ret = loop_signal_add(loop, SIGTERM, on_stop, NULL);
+	if (!ret)
+		ret = loop_signal_add(loop, SIGINT, on_stop, NULL);
+	if (!ret)
+		ret = loop_signal_add(loop, SIGHUP, on_reload, node);
+	if (!ret && (ret = ctl_server_new(loop, cfg->socket, node_ctl, node, &ctl)) < 0)
+		log_error("control socket %s: %s", cfg->socket, strerror(-ret));
+	if (!ret)
+		ret = node_start(node, loop);
+	if (!ret) {
+		log_info("running: mode %s, runtime %s, policies from %s, socket %s",
+			 cfg->mode == MOAT_MODE_ENFORCE ? "enforce" : "monitor", cfg->runtime,
+			 cfg->policy_dir, cfg->socket);
+		ret = loop_run(loop);
+	}
+	ctl_server_free(ctl);
+	node_free(node);
+	loop_free(loop);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	int ret = config_load(&cfg, argc, argv);
+
+	signal(SIGPIPE, SIG_IGN);
+	if (ret == 0 && cfg.help)
+		config_usage(stdout);
+	else if (ret == 0)
+		ret = cfg.flush ? flush() : run(&cfg);
+	if (ret && ret != -EINVAL)
+		log_error("exiting: %s", strerror(-ret));
+	config_free(&cfg);
+	return ret ? 1 : 0;
+}

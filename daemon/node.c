@@ -1,0 +1,483 @@
+/*
+ * moatd's state and its single way of changing: commit() compiles the new plan beside the old,
+ * applies it in one batch, and only then swaps. Events are hints; listings are the truth.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "ctl.h"
+#include "docker.h"
+#include "endpoint.h"
+#include "log.h"
+#include "nft.h"
+#include "node.h"
+#include "moat/plan.h"
+
+struct node {
+	const struct config *cfg;
+	struct loop *loop;
+	struct moat_policy_set *ps;	/* in force */
+	struct moat_endpoint_set *es;	/* in force: containers + file */
+	struct moat_plan *plan;		/* compiled from ps + es; borrows both */
+	enum moat_mode mode;
+	struct nft_ctx *nft;
+	struct docker_client *docker;	/* NULL with --runtime none */
+	struct docker_watch *watch;
+	struct endpoint_table *table;
+	struct moat_endpoint_set *file;	/* the endpoints file as last read */
+	struct timespec file_mtime;
+	struct moat_cidr *managed;	/* subnets of the runtime's networks */
+	size_t nmanaged;
+	bool synced;			/* the runtime has been listed at least once */
+	bool runtime_up;
+	/* figures for status */
+	uint64_t started_ms, applies, apply_errors, repairs, last_apply_ms, last_event_ms;
+	uint64_t event_to_enforced_us_last, event_to_enforced_us_max;
+};
+
+static int policies_load(const struct config *cfg, struct moat_policy_set **out,
+			 struct moat_diags *diags)
+{
+	const char *paths[] = { cfg->policy_dir };
+
+	return moat_policy_set_load(paths, 1, out, diags);
+}
+
+static void diags_log(const struct moat_diags *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		log_error("%s:%u:%u: %s", d->v[i].file, d->v[i].line, d->v[i].col, d->v[i].msg);
+}
+
+int node_new(const struct config *cfg, struct node **out)
+{
+	struct moat_diags diags = { 0 };
+	struct node *n = calloc(1, sizeof(*n));
+	int ret = n ? 0 : -ENOMEM;
+
+	if (!ret) {
+		n->cfg = cfg;
+		n->mode = cfg->mode;
+		n->started_ms = loop_now_ms();
+		ret = policies_load(cfg, &n->ps, &diags);
+	}
+	if (ret && n)
+		log_error("policies in %s are not valid; refusing to start", cfg->policy_dir);
+	diags_log(&diags);
+	moat_diags_free(&diags);
+	if (!ret)
+		ret = nft_ctx_new(&n->nft);
+	if (!ret)
+		ret = endpoint_table_new(cfg->kubernetes, &n->table);
+	if (!ret && strcmp(cfg->runtime, "none"))
+		ret = docker_client_new(cfg->runtime, &n->docker);
+	if (!ret)
+		ret = (n->es = moat_endpoint_set_new()) ? 0 : -ENOMEM;
+	if (ret) {
+		node_free(n);
+		return ret;
+	}
+	*out = n;
+	return 0;
+}
+
+void node_free(struct node *n)
+{
+	if (!n)
+		return;
+	docker_watch_stop(n->watch);
+	docker_client_free(n->docker);
+	endpoint_table_free(n->table);
+	moat_plan_free(n->plan);
+	moat_endpoint_set_free(n->es);
+	moat_endpoint_set_free(n->file);
+	moat_policy_set_free(n->ps);
+	nft_ctx_free(n->nft);
+	free(n->managed);
+	free(n);
+}
+
+/*
+ * Makes (ps, es, mode) the state in force. Takes ownership of ps and es when they are not the
+ * ones in force already, also on failure (then they are freed and the old state stays).
+ */
+static int commit(struct node *n, struct moat_policy_set *ps, struct moat_endpoint_set *es,
+		  enum moat_mode mode, bool full, struct moat_diags *diags)
+{
+	struct moat_plan *plan = NULL;
+	struct nft_input in;
+	uint64_t t0 = loop_now_ms();
+	int ret = moat_plan_compile(ps, es, mode, n->plan, &plan);
+
+	in = (struct nft_input){ plan, es, n->managed, n->nmanaged, mode, n->cfg->nflog_group };
+	if (!ret)
+		ret = nft_ruleset_apply(n->nft, &in, full, diags);
+	if (ret && !full && plan) {
+		log_warn("incremental apply failed (%s); applying the whole ruleset", strerror(-ret));
+		ret = nft_ruleset_apply(n->nft, &in, true, diags);
+	}
+	n->applies++;
+	if (ret) {
+		n->apply_errors++;
+		moat_plan_free(plan);
+		if (ps != n->ps)
+			moat_policy_set_free(ps);
+		if (es != n->es)
+			moat_endpoint_set_free(es);
+		return ret;
+	}
+	moat_plan_free(n->plan);
+	if (ps != n->ps)
+		moat_policy_set_free(n->ps);
+	if (es != n->es)
+		moat_endpoint_set_free(n->es);
+	n->plan = plan, n->ps = ps, n->es = es, n->mode = mode;
+	n->last_apply_ms = loop_now_ms() - t0;
+	return 0;
+}
+
+/* Rebuilds the endpoint set from the table and the file and commits it. */
+static int endpoints_commit(struct node *n, bool full)
+{
+	struct moat_endpoint_set *es = NULL;
+	struct moat_diags diags = { 0 };
+	int ret = endpoint_table_build(n->table, n->file, &es);
+
+	if (!ret)
+		ret = commit(n, n->ps, es, n->mode, full, &diags);
+	if (ret)
+		log_error("applying endpoints failed: %s", strerror(-ret));
+	diags_log(&diags);
+	moat_diags_free(&diags);
+	return ret;
+}
+
+static int managed_load(struct node *n)
+{
+	struct docker_network_list *nets = NULL;
+	struct moat_cidr *v = NULL;
+	size_t k = 0, total = 0;
+	int ret = docker_network_list(n->docker, &nets);
+
+	for (size_t i = 0; !ret && i < nets->n; i++)
+		total += nets->v[i].nsubnets;
+	if (!ret && total && !(v = calloc(total, sizeof(*v))))
+		ret = -ENOMEM;
+	for (size_t i = 0; !ret && i < nets->n; i++)
+		for (size_t j = 0; j < nets->v[i].nsubnets; j++)
+			v[k++] = nets->v[i].subnets[j];
+	docker_network_list_free(nets);
+	if (ret)
+		return ret;
+	free(n->managed);
+	n->managed = v, n->nmanaged = k;
+	return 0;
+}
+
+/* Lists the runtime and makes the table exactly what it says. full: recreate the tables. */
+static int runtime_resync(struct node *n, bool full)
+{
+	int ret = n->docker ? managed_load(n) : 0;
+
+	if (!ret && n->docker)
+		ret = endpoint_table_resync(n->table, n->docker);
+	if (ret < 0) {
+		if (n->runtime_up || !n->synced)
+			log_warn("cannot list the runtime at %s: %s", n->cfg->runtime, strerror(-ret));
+		n->runtime_up = false;
+		return ret;
+	}
+	n->runtime_up = true;
+	if (ret == 0 && n->synced && !full)
+		return 0;
+	n->synced = true;
+	return endpoints_commit(n, full);
+}
+
+static void event_handle(struct node *n, const struct docker_event *ev)
+{
+	uint64_t t0 = loop_now_ms();
+	int ret;
+
+	n->last_event_ms = t0;
+	if (ev->kind == DOCKER_EVENT_DOWN) {
+		log_warn("runtime event stream lost; reconnecting (rules stay in force)");
+		n->runtime_up = false;
+		return;
+	}
+	if (ev->kind == DOCKER_EVENT_RESYNC || !n->synced) {
+		runtime_resync(n, false);
+		return;
+	}
+	ret = endpoint_table_update(n->table, n->docker, ev->id);
+	if (ret < 0) {
+		log_warn("inspecting %.12s failed (%s); listing everything", ev->id, strerror(-ret));
+		runtime_resync(n, false);
+	} else if (ret > 0 && endpoints_commit(n, false) == 0) {
+		n->event_to_enforced_us_last = (loop_now_ms() - t0) * 1000;
+		if (n->event_to_enforced_us_last > n->event_to_enforced_us_max)
+			n->event_to_enforced_us_max = n->event_to_enforced_us_last;
+		log_debug("container %.12s %s: enforced", ev->id, ev->action);
+	}
+}
+
+static void watch_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct node *n = data;
+	struct docker_event ev;
+
+	while (docker_watch_read(n->watch, &ev) == 0)
+		event_handle(n, &ev);
+}
+
+static void tamper_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct node *n = data;
+	struct nft_tamper t;
+
+	if (nft_watch_read(n->nft, &t) < 0 || (!t.changed && !t.lost))
+		return;
+	if (t.changed)
+		log_warn("someone else changed Moat's ruleset (%s, pid %d %s); restoring it", t.what,
+			 (int)t.pid, t.comm);
+	n->repairs++;
+	endpoints_commit(n, true);
+}
+
+/* Reads the endpoints file when its mtime changed; a broken file keeps the last good one. */
+static int file_refresh(struct node *n)
+{
+	struct moat_endpoint_set *file = NULL;
+	struct moat_diags diags = { 0 };
+	struct stat st;
+	int ret;
+
+	if (!n->cfg->endpoints_file || stat(n->cfg->endpoints_file, &st) < 0)
+		return 0;
+	if (n->file && st.st_mtim.tv_sec == n->file_mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == n->file_mtime.tv_nsec)
+		return 0;
+	n->file_mtime = st.st_mtim;
+	ret = moat_endpoint_set_load(n->cfg->endpoints_file, &file, &diags);
+	diags_log(&diags);
+	moat_diags_free(&diags);
+	if (ret) {
+		log_error("endpoints file %s is not valid; keeping the last good one",
+			  n->cfg->endpoints_file);
+		return 0;
+	}
+	moat_endpoint_set_free(n->file);
+	n->file = file;
+	return 1;
+}
+
+static void file_tick(struct loop *loop, void *data)
+{
+	struct node *n = data;
+
+	if (file_refresh(n) > 0 && (n->synced || !n->docker))
+		endpoints_commit(n, false);
+}
+
+static void resync_tick(struct loop *loop, void *data)
+{
+	struct node *n = data;
+	bool in_sync = true;
+	char why[256] = "";
+
+	if (n->docker)
+		runtime_resync(n, false);
+	if (n->plan && nft_ruleset_verify(n->nft, &in_sync, why, sizeof(why)) == 0 && !in_sync) {
+		log_warn("ruleset differs from what moatd applied (%s); restoring it", why);
+		n->repairs++;
+		endpoints_commit(n, true);
+	}
+}
+
+int node_start(struct node *n, struct loop *loop)
+{
+	int ret;
+
+	n->loop = loop;
+	file_refresh(n);
+	if (n->docker) {
+		if (runtime_resync(n, true) < 0)
+			log_warn("keeping the ruleset in the kernel until the runtime answers");
+		ret = docker_watch_start(n->docker, &n->watch);
+		if (!ret)
+			ret = loop_fd_add(loop, docker_watch_fd(n->watch), EPOLLIN, watch_event, n);
+	} else {
+		n->synced = true;
+		ret = endpoints_commit(n, true);
+	}
+	if (!ret)
+		ret = loop_fd_add(loop, nft_watch_fd(n->nft), EPOLLIN, tamper_event, n);
+	if (!ret && n->cfg->endpoints_file)
+		ret = loop_timer_add(loop, 1000, 1, file_tick, n) < 0 ? -ENOMEM : 0;
+	if (!ret && n->cfg->resync_seconds)
+		ret = loop_timer_add(loop, n->cfg->resync_seconds * 1000, 1, resync_tick, n) < 0 ? -ENOMEM : 0;
+	return ret;
+}
+
+int node_policy_reload(struct node *n, struct moat_diags *diags)
+{
+	struct moat_policy_set *ps = NULL;
+	int ret = policies_load(n->cfg, &ps, diags);
+
+	if (ret) {
+		log_error("policy reload refused; the running policy stays in force");
+		diags_log(diags);
+		return ret;
+	}
+	ret = commit(n, ps, n->es, n->mode, false, diags);
+	if (ret)
+		log_error("applying reloaded policies failed: %s", strerror(-ret));
+	else
+		log_info("policies reloaded: %zu policies", n->ps->npols);
+	return ret;
+}
+
+static json_t *labels_json(const struct moat_labels *l)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; o && i < l->n; i++)
+		json_object_set_new(o, l->v[i].key, json_string(l->v[i].value));
+	return o;
+}
+
+static json_t *endpoint_json(const struct node *n, size_t i)
+{
+	const struct moat_endpoint *e = &n->es->v[i];
+	const struct moat_plan_ident *id = NULL;
+	json_t *ips = json_array(), *ifaces = json_array(), *o;
+	char buf[64], name[512];
+
+	for (size_t k = 0; k < e->nips; k++)
+		json_array_append_new(ips, json_string(moat_addr_format(&e->ips[k], buf, sizeof(buf))));
+	for (size_t k = 0; k < e->nifaces; k++)
+		json_array_append_new(ifaces, json_string(e->ifaces[k]));
+	if (n->plan)
+		id = moat_plan_ident_get(n->plan, e->nips ? moat_plan_ident_of(n->plan, &e->ips[0])
+							  : n->plan->endpoint_ident[i]);
+	snprintf(name, sizeof(name), "%s/%s", e->namespace, e->name);
+	o = json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:b,s:{s:b,s:b},s:s}", "name", name, "namespace",
+		      e->namespace, "endpoint", e->name, "labels", labels_json(&e->labels), "ips",
+		      ips, "ifaces", ifaces, "host_network", e->host_network, "isolated", "ingress",
+		      id && id->in_iso, "egress", id && id->out_iso, "mode",
+		      id && ((id->in_iso && id->in_mode == MOAT_MODE_MONITOR) ||
+			     (id->out_iso && id->out_mode == MOAT_MODE_MONITOR)) ? "monitor"
+			 : id && (id->in_iso || id->out_iso) ? "enforce" : "open");
+	return o;
+}
+
+static json_t *cmd_endpoints(struct node *n, json_t *req)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < n->es->n; i++)
+		json_array_append_new(arr, endpoint_json(n, i));
+	return json_pack("{s:b,s:o,s:o}", "ok", 1, "endpoints", arr, "containers",
+			 endpoint_table_dump(n->table));
+}
+
+static json_t *cmd_status(struct node *n, json_t *req)
+{
+	const struct nft_stats *st = nft_ctx_stats(n->nft);
+	const struct moat_plan *p = n->plan;
+
+	return json_pack("{s:b,s:s,s:s,s:b,s:s,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:I,s:I,s:I,"
+			 "s:{s:b,s:I,s:I,s:I,s:I},s:I,s:I,s:I}",
+			 "ok", 1, "mode", n->mode == MOAT_MODE_ENFORCE ? "enforce" : "monitor",
+			 "runtime", n->cfg->runtime, "runtime_up", n->runtime_up, "policy_dir",
+			 n->cfg->policy_dir, "policies", (json_int_t)n->ps->npols, "endpoints",
+			 (json_int_t)n->es->n, "containers", (json_int_t)endpoint_table_size(n->table),
+			 "identities", (json_int_t)(p ? p->nidents : 0), "elements", "addresses",
+			 (json_int_t)(p ? p->naddrs : 0), "nets", (json_int_t)(p ? p->nnets : 0),
+			 "allow_in", (json_int_t)(p ? p->nallow_in + p->nallow_in_any : 0), "allow_out",
+			 (json_int_t)(p ? p->nallow_out + p->nallow_out_any : 0), "managed_subnets",
+			 (json_int_t)n->nmanaged, "applies", (json_int_t)n->applies, "apply_errors",
+			 (json_int_t)n->apply_errors, "last_apply", "full", st->full, "msgs",
+			 (json_int_t)st->msgs, "added", (json_int_t)st->added, "deleted",
+			 (json_int_t)st->deleted, "ms", (json_int_t)n->last_apply_ms, "repairs",
+			 (json_int_t)n->repairs, "event_to_enforced_us_max",
+			 (json_int_t)n->event_to_enforced_us_max, "uptime_s",
+			 (json_int_t)((loop_now_ms() - n->started_ms) / 1000));
+}
+
+static json_t *diags_reply(const char *error, const struct moat_diags *d)
+{
+	json_t *arr = json_array();
+	char line[4096];
+
+	for (size_t i = 0; arr && i < d->n; i++) {
+		snprintf(line, sizeof(line), "%s:%u:%u: error: %s", d->v[i].file, d->v[i].line,
+			 d->v[i].col, d->v[i].msg);
+		json_array_append_new(arr, json_string(line));
+	}
+	return json_pack("{s:b,s:s,s:o}", "ok", 0, "error", error, "diags", arr);
+}
+
+static json_t *cmd_reload(struct node *n, json_t *req)
+{
+	struct moat_diags d = { 0 };
+	json_t *reply;
+	int ret = node_policy_reload(n, &d);
+
+	if (ret)
+		reply = diags_reply("policy reload refused; the running policy stays in force", &d);
+	else
+		reply = json_pack("{s:b,s:I}", "ok", 1, "policies", (json_int_t)n->ps->npols);
+	moat_diags_free(&d);
+	return reply;
+}
+
+static json_t *cmd_mode(struct node *n, json_t *req)
+{
+	const char *m = json_string_value(json_object_get(req, "mode"));
+	struct moat_diags d = { 0 };
+	json_t *reply;
+	int ret;
+
+	if (!m || (strcmp(m, "enforce") && strcmp(m, "monitor")))
+		return ctl_reply_error("mode must be enforce or monitor");
+	ret = commit(n, n->ps, n->es, strcmp(m, "enforce") ? MOAT_MODE_MONITOR : MOAT_MODE_ENFORCE,
+		     false, &d);
+	reply = ret ? diags_reply("applying the mode failed", &d) : json_pack("{s:b,s:s}", "ok", 1, "mode", m);
+	if (!ret)
+		log_info("mode: %s", m);
+	moat_diags_free(&d);
+	return reply;
+}
+
+struct command {
+	const char *name;
+	bool changes;		/* refused to unprivileged peers */
+	json_t *(*fn)(struct node *n, json_t *req);
+};
+
+static const struct command commands[] = {
+	{ "status", false, cmd_status },
+	{ "endpoints", false, cmd_endpoints },
+	{ "policy.reload", true, cmd_reload },
+	{ "mode", true, cmd_mode },
+};
+
+json_t *node_ctl(json_t *request, bool privileged, void *node)
+{
+	const char *cmd = json_string_value(json_object_get(request, "cmd"));
+
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(cmd, commands[i].name))
+			continue;
+		if (commands[i].changes && !privileged)
+			return ctl_reply_error("permission denied: changes need root or the moat group");
+		return commands[i].fn(node, request);
+	}
+	return ctl_reply_error("unknown command");
+}
