@@ -181,6 +181,7 @@ struct frame {
 
 struct builder {
 	struct ycheck *ck;
+	struct arena *tree;
 	struct frame *stack;
 	size_t depth;
 	struct anchors anchors;
@@ -232,7 +233,7 @@ static int attach(struct builder *b, struct ynode *node, const char *anchor)
 
 static struct ynode *node_new(struct builder *b, enum ynode_type t, const yaml_mark_t *m)
 {
-	struct ynode *n = arena_alloc(b->ck->arena, sizeof(*n));
+	struct ynode *n = arena_alloc(b->tree, sizeof(*n));
 
 	if (n) {
 		n->type = t;
@@ -245,7 +246,7 @@ static struct ynode *node_new(struct builder *b, enum ynode_type t, const yaml_m
 
 static const char *anchor_dup(struct builder *b, const yaml_char_t *anchor)
 {
-	return anchor ? arena_strdup(b->ck->arena, (const char *)anchor) : NULL;
+	return anchor ? arena_strdup(b->tree, (const char *)anchor) : NULL;
 }
 
 static int on_scalar(struct builder *b, const yaml_event_t *ev)
@@ -255,7 +256,7 @@ static int on_scalar(struct builder *b, const yaml_event_t *ev)
 
 	if (!n || (ev->data.scalar.anchor && !anchor))
 		return -ENOMEM;
-	n->str = arena_strndup(b->ck->arena, (const char *)ev->data.scalar.value,
+	n->str = arena_strndup(b->tree, (const char *)ev->data.scalar.value,
 			       ev->data.scalar.length);
 	if (!n->str)
 		return -ENOMEM;
@@ -360,7 +361,7 @@ static int on_end(struct builder *b)
 	if (ret < 0)
 		goto out;
 	ret = -ENOMEM;
-	n->kids = arena_array(b->ck->arena, f.n, sizeof(*n->kids));
+	n->kids = arena_array(b->tree, f.n, sizeof(*n->kids));
 	if (!n->kids)
 		goto out;
 	for (size_t i = 0; i < f.n; i++) {
@@ -474,10 +475,10 @@ static void builder_free(struct builder *b)
 	free(b->docs);
 }
 
-int yaml_parse(struct ycheck *ck, const char *buf, size_t len, struct ynode ***docs,
-	       size_t *ndocs)
+int yaml_parse(struct ycheck *ck, struct arena *tree, const char *buf, size_t len,
+	       struct ynode ***docs, size_t *ndocs)
 {
-	struct builder b = { .ck = ck };
+	struct builder b = { .ck = ck, .tree = tree };
 	yaml_parser_t p;
 	int ret;
 
@@ -494,7 +495,7 @@ int yaml_parse(struct ycheck *ck, const char *buf, size_t len, struct ynode ***d
 	if (ret < 0)
 		goto out;
 	ret = -ENOMEM;
-	*docs = arena_array(ck->arena, b.ndocs, sizeof(**docs));
+	*docs = arena_array(tree, b.ndocs, sizeof(**docs));
 	if (!*docs)
 		goto out;
 	if (b.ndocs)
@@ -722,8 +723,12 @@ int ywalk_map(struct ycheck *ck, const struct ynode *n, const struct yfield *fie
 			unknown_field(ck, key, fields, nfields);
 			continue;
 		}
-		if (!f->fn || ynull(val))
+		if (ynull(val) || (!f->fn && !f->keep))
 			continue;
+		if (f->keep) {
+			*(const struct ynode **)((char *)obj + f->keep - 1) = val;
+			continue;
+		}
 		saved = ypath_key(ck, key->str);
 		ret = f->fn(ck, val, obj);
 		ypath_pop(ck, saved);
@@ -748,4 +753,30 @@ int ywalk_seq(struct ycheck *ck, const struct ynode *n,
 			return ret;
 	}
 	return 0;
+}
+
+int ywalk_map_at(struct ycheck *ck, const char *key, const struct ynode *n,
+		 const struct yfield *fields, size_t nfields, void *obj)
+{
+	size_t saved = ypath_key(ck, key);
+	int ret = ywalk_map(ck, n, fields, nfields, obj);
+
+	ypath_pop(ck, saved);
+	return ret;
+}
+
+int ywalk_seq_at(struct ycheck *ck, const char *key, const struct ynode *n,
+		 int (*fn)(struct ycheck *ck, const struct ynode *item, size_t i, void *obj),
+		 void *obj)
+{
+	size_t saved = ypath_key(ck, key);
+	int ret = ywalk_seq(ck, n, fn, obj);
+
+	ypath_pop(ck, saved);
+	return ret;
+}
+
+void *yseq_alloc(struct ycheck *ck, const struct ynode *n, size_t sz)
+{
+	return arena_array(ck->arena, n->type == YNODE_SEQ ? n->n : 0, sz);
 }

@@ -61,14 +61,15 @@ size_t ypath_index(struct ycheck *ck, size_t i);
 void ypath_pop(struct ycheck *ck, size_t saved);
 
 /*
- * yaml_parse - parse buf (len bytes, need not be NUL-terminated) into documents.
- * Sets *docs (arena-allocated, ndocs entries; an empty document is a null scalar) and
+ * yaml_parse - parse buf (len bytes, need not be NUL-terminated) into documents in the
+ * arena tree (not ck->arena: the tree is scaffolding, freed long before the results).
+ * Sets *docs (in tree, ndocs entries; an empty document is a null scalar) and
  * returns 0 when the tree is usable, even if duplicate keys were reported (the later one
  * is dropped). Returns -EINVAL when the input is unusable (syntax error, too big, too many
  * nodes) or -ENOMEM; errors are in ck.
  */
-int yaml_parse(struct ycheck *ck, const char *buf, size_t len, struct ynode ***docs,
-	       size_t *ndocs);
+int yaml_parse(struct ycheck *ck, struct arena *tree, const char *buf, size_t len,
+	       struct ynode ***docs, size_t *ndocs);
 
 /*
  * yaml_read_file - read path whole into *buf (malloc'd, caller frees) unless it is bigger
@@ -89,14 +90,20 @@ bool ybool(struct ycheck *ck, const struct ynode *n, bool *out);
 const struct ynode *ymap_get(const struct ynode *n, const char *key);
 
 /*
- * A field of a mapping. fn NULL: the field is known and ignored. fn is not called for a
- * null value (Kubernetes reads "field: null" and "field:" as absent). fn returns 0 (errors,
- * if any, recorded) or -ENOMEM.
+ * A field of a mapping. Either fn parses the value into obj, returning 0 (errors, if any,
+ * recorded) or -ENOMEM; or keep (see YKEEP) stores the value node into obj for the caller to
+ * look at later; or neither (YIGNORE): the field is known and ignored. Null values are
+ * skipped (Kubernetes reads "field: null" and "field:" as absent), so a kept node is NULL
+ * when the field is absent or null.
  */
 struct yfield {
 	const char *name;
 	int (*fn)(struct ycheck *ck, const struct ynode *val, void *obj);
+	size_t keep;		/* offsetof(obj type, member) + 1, or 0 */
 };
+#define YFN(name, fn) { name, fn, 0 }
+#define YKEEP(name, type, member) { name, NULL, offsetof(type, member) + 1 }
+#define YIGNORE(name) { name, NULL, 0 }
 
 /*
  * ywalk_map - check that n is a mapping whose keys are all in fields, and call each
@@ -110,5 +117,16 @@ int ywalk_map(struct ycheck *ck, const struct ynode *n, const struct yfield *fie
 int ywalk_seq(struct ycheck *ck, const struct ynode *n,
 	      int (*fn)(struct ycheck *ck, const struct ynode *item, size_t i, void *obj),
 	      void *obj);
+
+/* ywalk_map_at / ywalk_seq_at - the same with the path extended by key first. */
+int ywalk_map_at(struct ycheck *ck, const char *key, const struct ynode *n,
+		 const struct yfield *fields, size_t nfields, void *obj);
+int ywalk_seq_at(struct ycheck *ck, const char *key, const struct ynode *n,
+		 int (*fn)(struct ycheck *ck, const struct ynode *item, size_t i, void *obj),
+		 void *obj);
+
+/* yseq_alloc - zeroed room in ck->arena for the items of sequence n (none when n is not a
+ * sequence: ywalk_seq reports that). NULL on ENOMEM. */
+void *yseq_alloc(struct ycheck *ck, const struct ynode *n, size_t sz);
 
 #endif

@@ -152,4 +152,18 @@ bool moat_selector_match(const struct moat_selector *sel, const struct moat_labe
 /* moat_labels_get - the value of key, or NULL. labels must be sorted (as everywhere here). */
 const char *moat_labels_get(const struct moat_labels *labels, const char *key);
 
+/* moat_labels_sort - sort labels built by hand by key, as every moat_labels must be.
+ * Returns 0, or -EINVAL when a key repeats (the order is then sorted but the set invalid). */
+int moat_labels_sort(struct moat_labels *labels);
+
+/* moat_cidr_parse - "10.0.0.0/8" or "fd00::/64" into *out; host bits must be zero.
+ * Returns 0 or -EINVAL (*out untouched). */
+int moat_cidr_parse(const char *s, struct moat_cidr *out);
+
+/* moat_cidr_format - "10.0.0.0/8" into buf (at least 50 bytes); returns buf. */
+char *moat_cidr_format(const struct moat_cidr *c, char *buf, size_t len);
+
+/* moat_cidr_contains - is inner within outer (same family, inner no wider)? */
+bool moat_cidr_contains(const struct moat_cidr *outer, const struct moat_cidr *inner);
+
 #endif

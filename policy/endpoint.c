@@ -1,0 +1,540 @@
+/*
+ * Endpoint sets: the builders (deep copies, labels sorted, every namespace present and
+ * labelled kubernetes.io/metadata.name) and the offline endpoints file that fills one.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "arena.h"
+#include "moat/endpoint.h"
+#include "ports.h"
+#include "selector.h"
+#include "yaml.h"
+
+#define NAMESPACE_NAME_LABEL "kubernetes.io/metadata.name"
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- addresses ---- */
+
+int moat_addr_parse(const char *s, struct moat_addr *a)
+{
+	struct moat_addr r = { .family = strchr(s, ':') ? AF_INET6 : AF_INET };
+
+	if (inet_pton(r.family, s, r.a) != 1)
+		return -EINVAL;
+	*a = r;
+	return 0;
+}
+
+char *moat_addr_format(const struct moat_addr *a, char *buf, size_t len)
+{
+	if (!inet_ntop(a->family, a->a, buf, len) && len)
+		buf[0] = '\0';
+	return buf;
+}
+
+/* ---- the set ---- */
+
+struct moat_endpoint_set *moat_endpoint_set_new(void)
+{
+	return calloc(1, sizeof(struct moat_endpoint_set));
+}
+
+static void labels_clear(struct moat_labels *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].key);
+		free(l->v[i].value);
+	}
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static void endpoint_clear(struct moat_endpoint *e)
+{
+	free(e->name);
+	free(e->namespace);
+	labels_clear(&e->labels);
+	free(e->ips);
+	for (size_t i = 0; i < e->nports; i++)
+		free(e->ports[i].name);
+	free(e->ports);
+	for (size_t i = 0; i < e->nifaces; i++)
+		free(e->ifaces[i]);
+	free(e->ifaces);
+}
+
+void moat_endpoint_set_free(struct moat_endpoint_set *set)
+{
+	if (!set)
+		return;
+	for (size_t i = 0; i < set->n; i++)
+		endpoint_clear(&set->v[i]);
+	free(set->v);
+	for (size_t i = 0; i < set->nnss; i++) {
+		free(set->nss[i].name);
+		labels_clear(&set->nss[i].labels);
+	}
+	free(set->nss);
+	free(set);
+}
+
+long moat_endpoint_set_find(const struct moat_endpoint_set *set, const char *ns,
+			    const char *name)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (!strcmp(set->v[i].name, name) && !strcmp(set->v[i].namespace, ns))
+			return i;
+	return -1;
+}
+
+static int grow(void **v, size_t n, size_t *cap, size_t sz)
+{
+	size_t ncap = *cap ? *cap * 2 : 8;
+	void *nv;
+
+	if (n < *cap)
+		return 0;
+	nv = realloc(*v, ncap * sz);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = ncap;
+	return 0;
+}
+
+/* Both strings copied; false on ENOMEM (lb is then for labels_clear to free). */
+static bool label_dup(struct moat_label *lb, const char *key, const char *value)
+{
+	lb->key = strdup(key);
+	lb->value = strdup(value ? value : "");
+	return lb->key && lb->value;
+}
+
+/*
+ * A sorted deep copy of src; with ns_name, the label
+ * kubernetes.io/metadata.name=ns_name is set (replacing one already there).
+ * -EINVAL for a repeated key.
+ */
+static int labels_copy(struct moat_labels *dst, const struct moat_labels *src,
+		       const char *ns_name)
+{
+	struct moat_labels l = { .v = calloc(src->n + 1, sizeof(*l.v)) };
+	int ret = -ENOMEM;
+
+	if (!l.v)
+		return ret;
+	for (size_t i = 0; i < src->n; i++) {
+		if (ns_name && !strcmp(src->v[i].key, NAMESPACE_NAME_LABEL))
+			continue;	/* Kubernetes overwrites it; so do we */
+		if (!label_dup(&l.v[l.n++], src->v[i].key, src->v[i].value))
+			goto out;
+	}
+	if (ns_name && !label_dup(&l.v[l.n++], NAMESPACE_NAME_LABEL, ns_name))
+		goto out;
+	ret = moat_labels_sort(&l);
+out:
+	if (ret)
+		labels_clear(&l);
+	else
+		*dst = l;
+	return ret;
+}
+
+static long ns_find(const struct moat_endpoint_set *set, const char *name)
+{
+	for (size_t i = 0; i < set->nnss; i++)
+		if (!strcmp(set->nss[i].name, name))
+			return i;
+	return -1;
+}
+
+int moat_endpoint_set_add_namespace(struct moat_endpoint_set *set, const char *name,
+				    const struct moat_labels *labels)
+{
+	static const struct moat_labels none = { 0 };
+	struct moat_namespace ns = { 0 };
+	long i = ns_find(set, name);
+	int ret = labels_copy(&ns.labels, labels ? labels : &none, name);
+
+	if (ret)
+		return ret;
+	if (i >= 0) {
+		labels_clear(&set->nss[i].labels);
+		set->nss[i].labels = ns.labels;
+		return 0;
+	}
+	ns.name = strdup(name);
+	ret = ns.name ? grow((void **)&set->nss, set->nnss, &set->nss_cap, sizeof(ns)) : -ENOMEM;
+	if (ret) {
+		free(ns.name);
+		labels_clear(&ns.labels);
+		return ret;
+	}
+	set->nss[set->nnss++] = ns;
+	return 0;
+}
+
+static int strv_copy(char ***dst, char *const *src, size_t n)
+{
+	char **v = calloc(n ? n : 1, sizeof(*v));
+
+	*dst = v;
+	for (size_t i = 0; v && i < n; i++)
+		if (!(v[i] = strdup(src[i])))
+			return -ENOMEM;	/* the caller clears the partial copy */
+	return v ? 0 : -ENOMEM;
+}
+
+static int ports_copy(struct moat_endpoint *c, const struct moat_endpoint *e)
+{
+	c->ports = calloc(e->nports ? e->nports : 1, sizeof(*c->ports));
+	if (!c->ports)
+		return -ENOMEM;
+	for (size_t i = 0; i < e->nports; i++, c->nports++) {
+		c->ports[i] = e->ports[i];
+		c->ports[i].name = strdup(e->ports[i].name);
+		if (!c->ports[i].name)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Fills c with a deep copy of e; on failure c holds what was copied, for endpoint_clear. */
+static int endpoint_copy(struct moat_endpoint *c, const struct moat_endpoint *e, const char *ns)
+{
+	int ret;
+
+	c->host_network = e->host_network;
+	c->name = strdup(e->name);
+	c->namespace = strdup(ns);
+	c->ips = calloc(e->nips ? e->nips : 1, sizeof(*c->ips));
+	if (!c->name || !c->namespace || !c->ips)
+		return -ENOMEM;
+	memcpy(c->ips, e->ips, e->nips * sizeof(*c->ips));
+	c->nips = e->nips;
+	ret = labels_copy(&c->labels, &e->labels, NULL);
+	if (!ret)
+		ret = ports_copy(c, e);
+	if (!ret) {
+		c->nifaces = e->nifaces;
+		ret = strv_copy(&c->ifaces, e->ifaces, e->nifaces);
+	}
+	return ret;
+}
+
+int moat_endpoint_set_add(struct moat_endpoint_set *set, const struct moat_endpoint *e)
+{
+	const char *ns = e->namespace ? e->namespace : MOAT_DEFAULT_NAMESPACE;
+	struct moat_endpoint c = { 0 };
+	int ret;
+
+	if (!e->name)
+		return -EINVAL;
+	if (moat_endpoint_set_find(set, ns, e->name) >= 0)
+		return -EEXIST;
+	ret = grow((void **)&set->v, set->n, &set->cap, sizeof(c));
+	if (!ret)
+		ret = endpoint_copy(&c, e, ns);
+	if (!ret && ns_find(set, ns) < 0)	/* every endpoint's namespace exists */
+		ret = moat_endpoint_set_add_namespace(set, ns, NULL);
+	if (ret) {
+		endpoint_clear(&c);
+		return ret;
+	}
+	set->v[set->n++] = c;
+	return 0;
+}
+
+/* ---- the endpoints file ---- */
+
+/* One address seen in the file, to find two endpoints claiming it. */
+struct addr_use {
+	struct moat_addr addr;
+	const struct ynode *at;
+	size_t i;
+};
+
+struct ep_file {
+	struct ycheck ck;
+	struct moat_endpoint_set *set;
+	struct addr_use *addrs;
+	size_t naddrs, addrs_cap;
+};
+
+struct ep_nodes {
+	const struct ynode *name, *ns, *labels, *ips, *ports, *ifaces;
+};
+
+static const struct yfield ep_fields[] = {
+	YKEEP("name", struct ep_nodes, name),
+	YKEEP("namespace", struct ep_nodes, ns),
+	YKEEP("labels", struct ep_nodes, labels),
+	YKEEP("ips", struct ep_nodes, ips),
+	YKEEP("ports", struct ep_nodes, ports),
+	YKEEP("ifaces", struct ep_nodes, ifaces),
+};
+
+static const char *ns_name(struct ycheck *ck, const struct ynode *n)
+{
+	const char *s = ystr(ck, n);
+
+	if (s && !dns_label_ok(s)) {
+		yerr(ck, n, "invalid namespace name \"%s\": use 1-63 lowercase letters, digits and "
+		     "'-', starting and ending with a letter or digit", s);
+		return NULL;
+	}
+	return s;
+}
+
+static int ip_item(struct ycheck *ck, const struct ynode *n, size_t i, void *obj)
+{
+	struct ep_file *f = (struct ep_file *)ck;
+	struct moat_endpoint *e = obj;
+	const char *s = ystr(ck, n);
+	int ret;
+
+	if (s && moat_addr_parse(s, &e->ips[e->nips]) < 0)
+		yerr(ck, n, "\"%s\" is not an IPv4 or IPv6 address", s);
+	else if (s) {
+		ret = grow((void **)&f->addrs, f->naddrs, &f->addrs_cap, sizeof(*f->addrs));
+		if (ret)
+			return ret;
+		f->addrs[f->naddrs] = (struct addr_use){ e->ips[e->nips++], n, f->naddrs };
+		f->naddrs++;
+	}
+	return 0;
+}
+
+/* http: 80/tcp, or http: 80 (TCP). */
+static int port_item(struct ycheck *ck, const struct ynode *k, const struct ynode *v,
+		     struct moat_named_port *p)
+{
+	const char *s = ystr(ck, v), *why = port_name_problem(k->str);
+
+	if (why) {
+		yerr(ck, k, "invalid port name \"%s\": %s", k->str, why);
+		return 0;
+	}
+	if (s && port_spec_parse(s, &p->port, &p->proto) < 0) {
+		yerr(ck, v, "invalid port \"%s\" for %s (want PORT or PORT/PROTO, like 80/tcp)", s,
+		     k->str);
+		return 0;
+	}
+	p->name = (char *)k->str;	/* borrowed from the tree; the set copies it */
+	return s ? 1 : 0;
+}
+
+static int ports_parse(struct ycheck *ck, const struct ynode *n, struct moat_endpoint *e)
+{
+	if (!yexpect(ck, n, YNODE_MAP))
+		return 0;
+	e->ports = arena_array(ck->arena, n->n, sizeof(*e->ports));
+	if (!e->ports)
+		return -ENOMEM;
+	for (size_t i = 0; i < n->n; i++)
+		e->nports += port_item(ck, n->kids[2 * i], n->kids[2 * i + 1], &e->ports[e->nports]);
+	return 0;
+}
+
+/* Host-side interface names: what the kernel takes (IFNAMSIZ - 1 bytes, no '/' or space). */
+static int iface_item(struct ycheck *ck, const struct ynode *n, size_t i, void *obj)
+{
+	struct moat_endpoint *e = obj;
+	const char *s = ystr(ck, n);
+	size_t len = s ? strlen(s) : 0;
+
+	if (s && (!len || len > 15 || strpbrk(s, "/: \t\n") || !strcmp(s, ".") || !strcmp(s, "..")))
+		yerr(ck, n, "invalid interface name \"%s\": 1-15 characters, no '/', ':' or spaces", s);
+	else if (s)
+		e->ifaces[e->nifaces++] = (char *)s;
+	return 0;
+}
+
+/* Endpoint names are container names: anything but empty, with no '/' (ns/name is the CLI's). */
+static const char *ep_name(struct ycheck *ck, const struct ynode *n)
+{
+	const char *s = ystr(ck, n);
+
+	if (s && (!s[0] || strpbrk(s, "/ \t\n"))) {
+		yerr(ck, n, "invalid endpoint name \"%s\": it must not be empty or hold '/' or spaces",
+		     s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Reads the list-valued and map-valued fields of one endpoint into e (arena, borrowed). */
+static int ep_fields_parse(struct ycheck *ck, const struct ep_nodes *x, struct moat_endpoint *e)
+{
+	size_t saved;
+	int ret = 0;
+
+	if (x->labels) {
+		saved = ypath_key(ck, "labels");
+		ret = labels_parse(ck, x->labels, false, 0, &e->labels);
+		ypath_pop(ck, saved);
+	}
+	if (!ret && x->ips)
+		ret = (e->ips = yseq_alloc(ck, x->ips, sizeof(*e->ips))) ?
+			      ywalk_seq_at(ck, "ips", x->ips, ip_item, e) : -ENOMEM;
+	if (!ret && x->ports) {
+		saved = ypath_key(ck, "ports");
+		ret = ports_parse(ck, x->ports, e);
+		ypath_pop(ck, saved);
+	}
+	if (!ret && x->ifaces)
+		ret = (e->ifaces = yseq_alloc(ck, x->ifaces, sizeof(char *))) ?
+			      ywalk_seq_at(ck, "ifaces", x->ifaces, iface_item, e) : -ENOMEM;
+	return ret;
+}
+
+static int ep_item(struct ycheck *ck, const struct ynode *n, size_t i, void *obj)
+{
+	struct ep_file *f = (struct ep_file *)ck;
+	struct moat_endpoint e = { .namespace = MOAT_DEFAULT_NAMESPACE };
+	struct ep_nodes x = { 0 };
+	int ret = ywalk_map(ck, n, ep_fields, ARRAY_SIZE(ep_fields), &x);
+
+	if (ret < 0 || n->type != YNODE_MAP)
+		return ret;
+	if (!x.name)
+		yerr(ck, n, "name is required");
+	else
+		e.name = (char *)ep_name(ck, x.name);
+	if (x.ns)
+		e.namespace = (char *)ns_name(ck, x.ns);
+	ret = ep_fields_parse(ck, &x, &e);
+	if (ret || !e.name || !e.namespace)
+		return ret;
+	ret = moat_endpoint_set_add(f->set, &e);
+	if (ret == -EEXIST)
+		yerr(ck, x.name, "endpoint \"%s\" is defined twice in namespace \"%s\"", e.name,
+		     e.namespace);
+	return ret == -EEXIST ? 0 : ret;
+}
+
+static int namespaces_parse(struct ycheck *ck, const struct ynode *n, struct ep_file *f)
+{
+	if (!yexpect(ck, n, YNODE_MAP))
+		return 0;
+	for (size_t i = 0; i < n->n; i++) {
+		const struct ynode *k = n->kids[2 * i], *v = n->kids[2 * i + 1];
+		struct moat_labels l = { 0 };
+		const char *name = ns_name(ck, k);
+		size_t saved = ypath_key(ck, k->str);
+		int ret = ynull(v) ? 0 : labels_parse(ck, v, true, 0, &l);
+
+		ypath_pop(ck, saved);
+		if (!ret && name)
+			ret = moat_endpoint_set_add_namespace(f->set, name, &l);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int addr_cmp(const void *a, const void *b)
+{
+	const struct addr_use *x = a, *y = b;
+	int c = memcmp(&x->addr, &y->addr, sizeof(x->addr));
+
+	return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/* Two endpoints with one address would make every verdict about it ambiguous. */
+static void addrs_check(struct ep_file *f)
+{
+	char buf[64];
+
+	if (f->naddrs > 1)
+		qsort(f->addrs, f->naddrs, sizeof(*f->addrs), addr_cmp);
+	for (size_t i = 1; i < f->naddrs; i++) {
+		const struct addr_use *first = &f->addrs[i - 1], *a = &f->addrs[i];
+
+		if (memcmp(&first->addr, &a->addr, sizeof(a->addr)))
+			continue;
+		yerr_at(&f->ck, a->at->line, a->at->col,
+			"address %s is given twice (first at line %u, column %u)",
+			moat_addr_format(&a->addr, buf, sizeof(buf)), first->at->line, first->at->col);
+		f->addrs[i] = *first;
+	}
+}
+
+struct file_nodes {
+	const struct ynode *namespaces, *endpoints;
+};
+
+static const struct yfield file_fields[] = {
+	YKEEP("namespaces", struct file_nodes, namespaces),
+	YKEEP("endpoints", struct file_nodes, endpoints),
+};
+
+static int ep_doc(struct ep_file *f, const struct ynode *doc)
+{
+	struct file_nodes x = { 0 };
+	int ret = ynull(doc) ? 0 : ywalk_map(&f->ck, doc, file_fields, 2, &x);
+	size_t saved;
+
+	if (!ret && x.namespaces) {
+		saved = ypath_key(&f->ck, "namespaces");
+		ret = namespaces_parse(&f->ck, x.namespaces, f);
+		ypath_pop(&f->ck, saved);
+	}
+	if (!ret && x.endpoints)
+		ret = ywalk_seq_at(&f->ck, "endpoints", x.endpoints, ep_item, NULL);
+	if (!ret)
+		addrs_check(f);
+	return ret;
+}
+
+int moat_endpoint_set_parse(const char *name, const char *buf, size_t len,
+			    struct moat_endpoint_set **out, struct moat_diags *diags)
+{
+	struct ep_file f = { .set = moat_endpoint_set_new() };
+	struct arena *a = arena_new();
+	struct ynode **docs;
+	size_t ndocs = 0;
+	int ret = -ENOMEM;
+
+	if (!f.set || !a)
+		goto out;
+	ycheck_init(&f.ck, name ? name : "", a, diags);
+	ret = yaml_parse(&f.ck, a, buf, len, &docs, &ndocs);
+	if (!ret && ndocs > 1)
+		yerr(&f.ck, docs[1], "an endpoints file holds one document, this is a second");
+	if (!ret && ndocs)
+		ret = ep_doc(&f, docs[0]);
+	if (!ret && f.ck.nerr)
+		ret = -EINVAL;
+out:
+	arena_free(a);
+	free(f.addrs);
+	if (ret)
+		moat_endpoint_set_free(f.set);
+	else
+		*out = f.set;
+	return ret;
+}
+
+int moat_endpoint_set_load(const char *path, struct moat_endpoint_set **out,
+			   struct moat_diags *diags)
+{
+	char *buf;
+	size_t len;
+	int ret = yaml_read_file(path, &buf, &len, diags);
+
+	if (ret == -EFBIG)
+		return -EINVAL;
+	if (ret)
+		return ret;
+	ret = moat_endpoint_set_parse(path, buf, len, out, diags);
+	free(buf);
+	return ret;
+}
