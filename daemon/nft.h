@@ -1,0 +1,129 @@
+/*
+ * The nftables backend: the only code in moatd that talks to the netfilter socket. It programs
+ * a compiled plan (include/moat/plan.h) into two tables with libnftnl + libmnl, one atomic
+ * batch per change:
+ *
+ *   table inet moat     maps ep4/ep6 (endpoint address -> identity), net4/net6 (every other
+ *                       address -> identity, intervals), sets allow_in/allow_out (src . dst .
+ *                       proto . port ranges), allow_in_any/allow_out_any, verdict maps
+ *                       in_verdict/out_verdict (isolated identity -> jump deny_* or monitor_*),
+ *                       managed4/managed6 (subnets where an unknown address fails closed);
+ *                       base chains forward and input (priority -10), regular chains ingress,
+ *                       egress, deny_in, deny_out, monitor_in, monitor_out, unknown.
+ *   table bridge moat   anti-spoofing on the containers' veths: sets ports, src4, src6,
+ *                       nd_types; base chain prerouting (priority -300), chain spoof.
+ *
+ * Each packet of a new connection costs a constant number of set lookups whatever the number
+ * of endpoints and policies: identities are looked up straight into registers and the
+ * concatenation (ident(S) . ident(D) . proto . port) is matched in one pipapo lookup.
+ *
+ * Drops and monitor-mode violations are logged to an NFLOG group with the prefixes
+ * "moat:deny:in", "moat:deny:out", "moat:monitor:in", "moat:monitor:out", "moat:unknown" and
+ * "moat:spoof".
+ *
+ * Foreign tables are never touched: every message names table "moat" of family inet or bridge.
+ */
+#ifndef MOAT_DAEMON_NFT_H
+#define MOAT_DAEMON_NFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "moat/endpoint.h"
+#include "moat/errors.h"
+#include "moat/plan.h"
+#include "moat/policy.h"
+
+#define NFT_TABLE_NAME "moat"
+#define NFT_DEFAULT_NFLOG_GROUP 1
+
+struct nft_ctx;
+
+/* What one apply programs. Everything is borrowed for the duration of the call only. */
+struct nft_input {
+	const struct moat_plan *plan;
+	const struct moat_endpoint_set *es;	/* ifaces and addresses for anti-spoofing */
+	const struct moat_cidr *managed;	/* subnets Moat manages: unknown addresses there fail closed */
+	size_t nmanaged;
+	enum moat_mode mode;		/* global: MONITOR makes chain unknown log and return */
+	uint16_t nflog_group;		/* NFLOG group of every log rule (NFT_DEFAULT_NFLOG_GROUP) */
+};
+
+/* What the last successful nft_ruleset_apply or nft_ruleset_flush sent. */
+struct nft_stats {
+	bool full;			/* the tables were recreated */
+	size_t msgs;			/* netlink messages in the batch (0: nothing to do) */
+	size_t added, deleted;		/* set elements added and deleted */
+};
+
+/*
+ * nft_ctx_new - open the netlink sockets: one for batches, one subscribed to
+ * NFNLGRP_NFTABLES for tamper detection. Needs CAP_NET_ADMIN in the current network
+ * namespace (the sockets stay bound to it). Returns 0 and *out, or -errno. Nothing is sent
+ * to the kernel yet. Free with nft_ctx_free.
+ */
+int nft_ctx_new(struct nft_ctx **out);
+
+/* nft_ctx_free - close the sockets and forget the applied state; the kernel keeps the tables. NULL-safe. */
+void nft_ctx_free(struct nft_ctx *ctx);
+
+/* nft_ctx_stats - counters of the last successful apply or flush; points into ctx. */
+const struct nft_stats *nft_ctx_stats(const struct nft_ctx *ctx);
+
+/*
+ * nft_ruleset_apply - program in into the kernel in one atomic batch.
+ * full: recreate both tables (add table, delete table, create everything with every element),
+ * so packets see either the old or the new ruleset, never a mix and never an empty window.
+ * !full: send only the set elements that differ from what this ctx applied last (deletes
+ * before adds). An incremental apply falls back to full when ctx has applied nothing yet or
+ * when mode or nflog_group changed (they live in the chains).
+ * Returns 0 on success; the kernel acknowledged every message and ctx now remembers in.
+ * On failure the kernel keeps its previous ruleset (the batch is atomic), ctx keeps its
+ * previous state, and each kernel error is in diags naming the object (table, set, chain,
+ * rule or set element) that caused it; returns -errno (the first kernel error, -ENOBUFS if
+ * acknowledgements were lost, -ENOMEM). Trap: after a failed incremental apply the kernel
+ * may differ from what ctx believes (someone tampered): follow with a full apply.
+ */
+int nft_ruleset_apply(struct nft_ctx *ctx, const struct nft_input *in, bool full,
+		      struct moat_diags *diags);
+
+/*
+ * nft_ruleset_flush - delete table inet moat and table bridge moat in one batch (absent tables
+ * are fine) and forget the applied state. Other tables are untouched. 0 or -errno, errors in
+ * diags.
+ */
+int nft_ruleset_flush(struct nft_ctx *ctx, struct moat_diags *diags);
+
+/* nft_watch_fd - the notification socket, for the caller's epoll (EPOLLIN). Owned by ctx. */
+int nft_watch_fd(const struct nft_ctx *ctx);
+
+/* What nft_watch_read saw. */
+struct nft_tamper {
+	bool changed;			/* someone other than ctx changed or deleted a moat table */
+	bool lost;			/* notifications were lost (ENOBUFS): run nft_ruleset_verify */
+	pid_t pid;			/* process of the last foreign change (from NEWGEN), 0 unknown */
+	char comm[32];			/* its name, "" unknown */
+	char what[128];			/* the first foreign change, e.g. "delete table inet moat" */
+};
+
+/*
+ * nft_watch_read - drain the notification socket without blocking and report changes to the
+ * moat tables that did not come from ctx's own batches (told apart by the sender's netlink
+ * port id, so threads and other sockets of this process count as foreign). Our own applies
+ * produce notifications too (one per set element): call this after each apply as well, or
+ * the socket may overflow and report lost. Returns 0 and fills *out (zeroed first), or -errno.
+ */
+int nft_watch_read(struct nft_ctx *ctx, struct nft_tamper *out);
+
+/*
+ * nft_ruleset_verify - dump both moat tables and compare, per chain, the number of rules and,
+ * per set, the number of elements with what ctx applied last. Costs a dump of every set:
+ * for periodic checks, not per event. Returns 0 and sets *in_sync (when false, why says what
+ * differs, NUL-terminated, truncated to whylen), or -errno. -ENODATA when ctx has applied
+ * nothing.
+ */
+int nft_ruleset_verify(struct nft_ctx *ctx, bool *in_sync, char *why, size_t whylen);
+
+#endif
