@@ -200,15 +200,14 @@ static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct ctl_server *srv = data;
 	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	struct conn *c;
+	struct conn *c = NULL;
 
 	if (cfd < 0)
 		return;
 	if (srv->nconns >= MAX_CONNS || !(c = calloc(1, sizeof(*c))) ||
 	    !(c->in = malloc(MOAT_CTL_MAX_REQUEST + 1))) {
 		log_warn("control socket: refusing a connection (%d open)", srv->nconns);
-		if (srv->nconns < MAX_CONNS)
-			free(c);
+		free(c);
 		close(cfd);
 		return;
 	}
