@@ -509,11 +509,11 @@ out:
 
 /* ---- files ---- */
 
-static int too_big(const char *path, size_t len, struct moat_diags *d)
+/* exact: len is the file's size; else only known to be past the limit (a pipe, say). */
+static int too_big(const char *path, size_t len, bool exact, struct moat_diags *d)
 {
 	moat_diags_add(d, path, 0, 0, "file is too big: %s%zu bytes, the limit is %u bytes (4 MiB)",
-		       len > MOAT_POLICY_MAX_FILE_BYTES + 1 ? "" : "more than ",
-		       len > MOAT_POLICY_MAX_FILE_BYTES + 1 ? len : (size_t)MOAT_POLICY_MAX_FILE_BYTES,
+		       exact ? "" : "more than ", exact ? len : (size_t)MOAT_POLICY_MAX_FILE_BYTES,
 		       MOAT_POLICY_MAX_FILE_BYTES);
 	return -EFBIG;
 }
@@ -556,7 +556,7 @@ int yaml_read_file(const char *path, char **buf, size_t *len, struct moat_diags 
 		goto out;
 	}
 	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > limit) {
-		ret = too_big(path, st.st_size, d);
+		ret = too_big(path, st.st_size, true, d);
 		goto out;
 	}
 	ret = -ENOMEM;
@@ -565,7 +565,7 @@ int yaml_read_file(const char *path, char **buf, size_t *len, struct moat_diags 
 		goto out;
 	ret = read_all(fd, b, limit, &n);
 	if (!ret && n > limit)
-		ret = too_big(path, n, d);
+		ret = too_big(path, n, false, d);
 out:
 	if (ret == 0) {
 		b[n] = '\0';

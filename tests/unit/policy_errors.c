@@ -1,0 +1,364 @@
+/*
+ * Every class of policy error, with its exact words and file:line:col; all-or-nothing
+ * loading; hostile input (alias bombs, oversized files) refused quickly.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "moat/policy.h"
+
+/* Is "file:line:col: msg" among d? Prints what there was when not. */
+static bool has_diag(const struct moat_diags *d, const char *want)
+{
+	char buf[1024];
+
+	for (size_t i = 0; i < d->n; i++) {
+		snprintf(buf, sizeof(buf), "%s:%u:%u: %s", d->v[i].file, d->v[i].line, d->v[i].col,
+			 d->v[i].msg);
+		if (!strcmp(buf, want))
+			return true;
+	}
+	fprintf(stderr, "missing diagnostic: %s\nhave:\n", want);
+	moat_diags_print(d, stderr);
+	return false;
+}
+
+#define CHECK_DIAG(d, s) CHECK(has_diag(d, s))
+
+/* Parses text as t.yaml; expects failure with exactly one diagnostic, want. */
+static void expect_one(const char *text, const char *want)
+{
+	struct moat_diags d = { 0 };
+	struct moat_policy_set *ps = (void *)0x1;	/* must stay untouched on failure */
+	int ret = moat_policy_set_parse("t.yaml", text, strlen(text), &ps, &d);
+
+	CHECK(ret == -EINVAL);
+	CHECK(ps == (void *)0x1);
+	CHECK_DIAG(&d, want);
+	if (d.n != 1) {
+		fprintf(stderr, "for %s: %zu diagnostics\n", want, d.n);
+		moat_diags_print(&d, stderr);
+	}
+	CHECK(d.n == 1);
+	moat_diags_free(&d);
+}
+
+#define NP "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p}\n"
+#define NQ "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: q}\n"
+
+static void test_classes(void)
+{
+	expect_one(NP "spec:\n  podSelector: {}\n  ingres: []\n",
+		   "t.yaml:6:3: spec: unknown field \"ingres\" "
+		   "(allowed: podSelector, policyTypes, ingress, egress)");
+	expect_one(NP "spec:\n  podSelector: []\n",
+		   "t.yaml:5:16: spec.podSelector: expected a mapping, got a sequence");
+	expect_one(NP "spec:\n  podSelector: {}\n  ingress: {from: []}\n",
+		   "t.yaml:6:12: spec.ingress: expected a sequence, got a mapping");
+	expect_one(NP "spec:\n  podSelector: {}\n  ingress:\n  - from:\n    - ipBlock: {cidr: 10.0.0.0}\n",
+		   "t.yaml:8:23: spec.ingress[0].from[0].ipBlock.cidr: \"10.0.0.0\" is not a CIDR: "
+		   "it needs a prefix length (like 10.0.0.0/24)");
+	expect_one(NP "spec:\n  podSelector: {}\n  ingress:\n  - from:\n    - ipBlock: {cidr: 10.0.0.1/8}\n",
+		   "t.yaml:8:23: spec.ingress[0].from[0].ipBlock.cidr: \"10.0.0.1/8\" has host bits "
+		   "set (did you mean 10.0.0.0/8?)");
+	expect_one(NP "spec:\n  podSelector: {}\n  ingress:\n  - from:\n    - ipBlock: {cidr: 10.0.0.300/8}\n",
+		   "t.yaml:8:23: spec.ingress[0].from[0].ipBlock.cidr: \"10.0.0.300/8\" is not a CIDR: "
+		   "the address is not IPv4 or IPv6");
+	expect_one(NP "spec:\n  podSelector: {}\n  ingress:\n  - from:\n    - ipBlock: {cidr: \"fd00::/129\"}\n",
+		   "t.yaml:8:23: spec.ingress[0].from[0].ipBlock.cidr: \"fd00::/129\" is not a CIDR: "
+		   "the prefix length must be 0-32 for IPv4, 0-128 for IPv6");
+	expect_one(NP "spec:\n  podSelector: {}\n  ingress:\n  - from:\n"
+		      "    - ipBlock: {cidr: 10.0.0.0/16, except: [10.1.0.0/24]}\n",
+		   "t.yaml:8:45: spec.ingress[0].from[0].ipBlock.except[0]: except 10.1.0.0/24 is not "
+		   "inside cidr 10.0.0.0/16 (it must be a strictly smaller part of it)");
+	expect_one(NP "spec:\n  podSelector: {}\n  ingress:\n  - from:\n"
+		      "    - ipBlock: {cidr: 10.0.0.0/8}\n      podSelector: {}\n",
+		   "t.yaml:8:16: spec.ingress[0].from[0]: ipBlock cannot be combined with podSelector "
+		   "or namespaceSelector in one peer; write them as separate peers");
+	expect_one(NP "spec:\n  podSelector: {}\n  ingress:\n  - from: [{}]\n",
+		   "t.yaml:7:12: spec.ingress[0].from[0]: a peer needs a podSelector, a "
+		   "namespaceSelector or an ipBlock");
+}
+
+static void test_ports(void)
+{
+	expect_one(NP "spec:\n  podSelector: {}\n  ingress:\n  - ports: [{port: 70000}]\n",
+		   "t.yaml:7:20: spec.ingress[0].ports[0].port: 70000 is out of range (1 to 65535)");
+	expect_one(NP "spec:\n  podSelector: {}\n  ingress:\n  - ports: [{port: 0}]\n",
+		   "t.yaml:7:20: spec.ingress[0].ports[0].port: 0 is out of range (1 to 65535)");
+	expect_one(NP "spec:\n  podSelector: {}\n  egress:\n  - ports: [{port: 80, endPort: 79}]\n",
+		   "t.yaml:7:33: spec.egress[0].ports[0].endPort: endPort 79 is below port 80");
+	expect_one(NP "spec:\n  podSelector: {}\n  egress:\n  - ports: [{port: dns, endPort: 79}]\n",
+		   "t.yaml:7:34: spec.egress[0].ports[0].endPort: endPort needs a numeric port, not "
+		   "the port name \"dns\"");
+	expect_one(NP "spec:\n  podSelector: {}\n  egress:\n  - ports: [{endPort: 79}]\n",
+		   "t.yaml:7:23: spec.egress[0].ports[0].endPort: endPort needs a numeric port to "
+		   "start the range");
+	expect_one(NP "spec:\n  podSelector: {}\n  egress:\n  - ports: [{port: \"80\"}]\n",
+		   "t.yaml:7:20: spec.egress[0].ports[0].port: invalid port name \"80\": a port name "
+		   "is 1-15 lowercase letters, digits and '-', with at least one letter and no '-' at "
+		   "either end or twice in a row");
+	expect_one(NP "spec:\n  podSelector: {}\n  egress:\n  - ports: [{port: averyverylongname}]\n",
+		   "t.yaml:7:20: spec.egress[0].ports[0].port: invalid port name \"averyverylongname\": "
+		   "a port name is 1-15 lowercase letters, digits and '-', with at least one letter "
+		   "and no '-' at either end or twice in a row");
+	expect_one(NP "spec:\n  podSelector: {}\n  egress:\n  - ports: [{protocol: tcp}]\n",
+		   "t.yaml:7:24: spec.egress[0].ports[0].protocol: unknown protocol \"tcp\" "
+		   "(allowed: TCP, UDP, SCTP)");
+	expect_one(NP "spec:\n  podSelector: {}\n  egress:\n  - ports: [{prot: TCP}]\n",
+		   "t.yaml:7:14: spec.egress[0].ports[0]: unknown field \"prot\" "
+		   "(allowed: protocol, port, endPort)");
+}
+
+static void test_selectors(void)
+{
+	expect_one(NP "spec:\n  podSelector:\n    matchExpressions:\n    - {key: a, operator: in, values: [x]}\n",
+		   "t.yaml:7:26: spec.podSelector.matchExpressions[0]: unknown operator \"in\" "
+		   "(allowed: In, NotIn, Exists, DoesNotExist)");
+	expect_one(NP "spec:\n  podSelector:\n    matchExpressions:\n    - {key: a, operator: NotIn, values: []}\n",
+		   "t.yaml:7:41: spec.podSelector.matchExpressions[0]: operator NotIn needs at least "
+		   "one value");
+	expect_one(NP "spec:\n  podSelector:\n    matchExpressions:\n    - {key: a, operator: In}\n",
+		   "t.yaml:7:26: spec.podSelector.matchExpressions[0]: operator In needs at least "
+		   "one value");
+	expect_one(NP "spec:\n  podSelector:\n    matchExpressions:\n    - {key: a, operator: Exists, values: [x]}\n",
+		   "t.yaml:7:42: spec.podSelector.matchExpressions[0]: operator Exists takes no values");
+	expect_one(NP "spec:\n  podSelector:\n    matchExpressions:\n    - {operator: Exists}\n",
+		   "t.yaml:7:7: spec.podSelector.matchExpressions[0]: a match expression needs a key "
+		   "and an operator");
+	expect_one(NP "spec:\n  podSelector: {matchLabels: {\"bad key\": x}}\n",
+		   "t.yaml:5:31: spec.podSelector.matchLabels: invalid label key \"bad key\": the name "
+		   "must be 1-63 characters of letters, digits, '-', '_' or '.', starting and ending "
+		   "with a letter or digit");
+	expect_one(NP "spec:\n  podSelector: {matchLabels: {app: -x}}\n",
+		   "t.yaml:5:31: spec.podSelector.matchLabels: invalid value \"-x\" for label \"app\": "
+		   "a label value must be empty or at most 63 characters of letters, digits, '-', '_' "
+		   "or '.', starting and ending with a letter or digit");
+	expect_one(NP "spec:\n  podSelector: {matchLabels: {com.docker.compose.service: a}, composeService: b}\n",
+		   "t.yaml:5:79: spec.podSelector.composeService: matchLabels already sets "
+		   "com.docker.compose.service");
+	expect_one(NP "spec:\n  podSelector: {composeServic: b}\n",
+		   "t.yaml:5:17: spec.podSelector: unknown field \"composeServic\" (allowed: "
+		   "matchLabels, matchExpressions, composeService, composeProject)");
+	expect_one(NP "spec:\n  podSelector: {}\n  policyTypes: [ingress]\n",
+		   "t.yaml:6:17: spec.policyTypes[0]: unknown policy type \"ingress\" "
+		   "(allowed: Ingress, Egress)");
+}
+
+static void test_documents(void)
+{
+	expect_one("apiVersion: apps/v1\nkind: Deployment\n",
+		   "t.yaml:2:7: unknown kind \"Deployment\" (Moat reads NetworkPolicy, Namespace and List)");
+	expect_one("apiVersion: v1\nmetadata: {name: x}\n",
+		   "t.yaml:1:1: kind is missing (Moat reads NetworkPolicy, Namespace and List)");
+	expect_one("apiVersion: extensions/v1beta1\nkind: NetworkPolicy\nmetadata: {name: p}\n"
+		   "spec: {podSelector: {}}\n",
+		   "t.yaml:1:13: unknown apiVersion \"extensions/v1beta1\" for kind NetworkPolicy "
+		   "(Moat reads networking.k8s.io/v1)");
+	expect_one("kind: Namespace\nmetadata: {name: x}\n",
+		   "t.yaml:1:1: apiVersion is missing (kind Namespace is v1)");
+	expect_one("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nspec: {podSelector: {}}\n",
+		   "t.yaml:1:1: metadata: name is required");
+	expect_one("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: Web}\n"
+		   "spec: {podSelector: {}}\n",
+		   "t.yaml:3:18: metadata: invalid name \"Web\": use lowercase letters, digits and '-' "
+		   "(and '.'), starting and ending with a letter or digit, at most 253 characters");
+	expect_one(NP "spec: {}\n",
+		   "t.yaml:4:7: spec: podSelector is required (podSelector: {} selects every pod of "
+		   "the namespace)");
+	expect_one("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+		   "metadata: {name: p, annotations: {moat.io/mode: audit}}\nspec: {podSelector: {}}\n",
+		   "t.yaml:3:49: metadata: annotation moat.io/mode must be \"enforce\" or \"monitor\", "
+		   "got \"audit\"");
+	expect_one(NP "spec:\n  podSelector: {}\n  podSelector: {}\n",
+		   "t.yaml:6:3: duplicate key \"podSelector\" (first at line 5, column 3)");
+	expect_one("a: b\n c: d\n", "t.yaml:2:3: YAML syntax error: mapping values are not allowed "
+		   "in this context");
+	expect_one("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: List\n",
+		   "t.yaml:4:3: items[0]: a List inside a List is not supported");
+	expect_one("apiVersion: v1\nkind: Namespace\nmetadata: {name: x, namespace: y}\n",
+		   "t.yaml:3:21: metadata: unknown field \"namespace\" (allowed: name, labels, "
+		   "annotations, uid, resourceVersion, generation, creationTimestamp, managedFields, "
+		   "selfLink)");
+	expect_one("- a\n", "t.yaml:1:1: expected a mapping, got a sequence");
+}
+
+/* Many errors in one file are all reported, and nothing is loaded. */
+static void test_collects_all(void)
+{
+	const char *text = NP "spec:\n  podSelector: {}\n  ingress:\n  - ports: [{port: 0}, {port: 70000}]\n"
+			   "---\n" NQ "spec:\n  podSelector: []\n---\nkind: Foo\n";
+	struct moat_diags d = { 0 };
+	struct moat_policy_set *ps = NULL;
+
+	CHECK(moat_policy_set_parse("m.yaml", text, strlen(text), &ps, &d) == -EINVAL);
+	CHECK(ps == NULL);
+	CHECK(d.n == 4);
+	CHECK_DIAG(&d, "m.yaml:7:20: spec.ingress[0].ports[0].port: 0 is out of range (1 to 65535)");
+	CHECK_DIAG(&d, "m.yaml:7:31: spec.ingress[0].ports[1].port: 70000 is out of range (1 to 65535)");
+	CHECK_DIAG(&d, "m.yaml:13:16: spec.podSelector: expected a mapping, got a sequence");
+	CHECK_DIAG(&d, "m.yaml:15:7: unknown kind \"Foo\" (Moat reads NetworkPolicy, Namespace and List)");
+	moat_diags_free(&d);
+}
+
+/* Past YCHECK_MAX_ERRORS (100) a file stops adding records, with one closing line. */
+static void test_error_cap(void)
+{
+	size_t cap = 64 * 1024, len = 0;
+	char *text = malloc(cap);
+	struct moat_diags d = { 0 };
+	struct moat_policy_set *ps = NULL;
+
+	len += snprintf(text + len, cap - len, NP "spec:\n  podSelector: {}\n");
+	for (int i = 0; i < 500; i++)
+		len += snprintf(text + len, cap - len, "  bogus%d: 1\n", i);
+	CHECK(moat_policy_set_parse("cap.yaml", text, len, &ps, &d) == -EINVAL);
+	CHECK(d.n == 100);
+	CHECK(d.n && !strcmp(d.v[d.n - 1].msg, "too many errors in this file; not showing more"));
+	moat_diags_free(&d);
+	free(text);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Nine levels of nine aliases: a billion "lol"s if expanded. Refused at once. */
+static void test_billion_laughs(void)
+{
+	char text[4096];
+	size_t len = snprintf(text, sizeof(text), "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+	struct moat_diags d = { 0 };
+	struct moat_policy_set *ps = NULL;
+	double t0 = now();
+
+	for (char c = 'b'; c <= 'j'; c++)
+		len += snprintf(text + len, sizeof(text) - len,
+				"%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", c, c, c - 1,
+				c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1);
+	CHECK(moat_policy_set_parse("lol.yaml", text, len, &ps, &d) == -EINVAL);
+	CHECK(now() - t0 < 1.0);
+	CHECK(ps == NULL);
+	CHECK(d.n == 1);
+	CHECK_DIAG(&d, "lol.yaml:7:8: document is too big: more than 1000000 YAML nodes once "
+		   "aliases are expanded (an alias bomb?); refusing it");
+	moat_diags_free(&d);
+}
+
+static void test_undefined_alias(void)
+{
+	expect_one(NP "spec: *nope\n", "t.yaml:4:7: alias *nope refers to no anchor defined before it");
+}
+
+/* Over MOAT_POLICY_MAX_FILE_BYTES: refused from a file before reading, and from memory. */
+static void test_oversized(void)
+{
+	size_t len = MOAT_POLICY_MAX_FILE_BYTES + 1;
+	char *big = malloc(len), path[] = "/tmp/moat-big-XXXXXX";
+	struct moat_diags d = { 0 };
+	struct moat_policy_set *ps = NULL;
+	const char *paths[] = { path };
+	char want[256];
+	int fd = mkstemp(path);
+
+	memset(big, '#', len);
+	CHECK(fd >= 0 && write(fd, big, len) == (ssize_t)len);
+	close(fd);
+	CHECK(moat_policy_set_load(paths, 1, &ps, &d) == -EINVAL);
+	CHECK(ps == NULL && d.n == 1);
+	snprintf(want, sizeof(want), "%s:0:0: file is too big: 4194305 bytes, the limit is 4194304 "
+		 "bytes (4 MiB)", path);
+	CHECK_DIAG(&d, want);
+	moat_diags_free(&d);
+	CHECK(moat_policy_set_parse("mem.yaml", big, len, &ps, &d) == -EINVAL);
+	CHECK_DIAG(&d, "mem.yaml:0:0: file is too big: 4194305 bytes, the limit is 4194304 bytes (4 MiB)");
+	moat_diags_free(&d);
+	unlink(path);
+	free(big);
+}
+
+/* A policy defined twice across files: the repeat is reported, naming the first. */
+static void test_duplicates_across_files(void)
+{
+	char dir[] = "/tmp/moat-dup-XXXXXX", a[64], b[64], want[256];
+	const char *text = "# one\n" NP "spec: {podSelector: {}}\n";
+	const char *paths[] = { dir };
+	struct moat_diags d = { 0 };
+	struct moat_policy_set *ps = NULL;
+	FILE *f;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(a, sizeof(a), "%s/a.yaml", dir);
+	snprintf(b, sizeof(b), "%s/b.yml", dir);
+	f = fopen(a, "w");
+	fputs(text, f);
+	fclose(f);
+	f = fopen(b, "w");
+	fputs(text + 6, f);
+	fclose(f);
+	CHECK(moat_policy_set_load(paths, 1, &ps, &d) == -EINVAL);
+	snprintf(want, sizeof(want), "%s:1:1: NetworkPolicy default/p is defined twice (first at %s:2:1)",
+		 b, a);
+	CHECK_DIAG(&d, want);
+	CHECK(d.n == 1);
+	moat_diags_free(&d);
+	unlink(a);
+	unlink(b);
+	rmdir(dir);
+}
+
+static void test_missing_file(void)
+{
+	const char *paths[] = { "/nonexistent/moat.yaml" };
+	struct moat_diags d = { 0 };
+	struct moat_policy_set *ps = NULL;
+
+	CHECK(moat_policy_set_load(paths, 1, &ps, &d) == -ENOENT);
+	CHECK_DIAG(&d, "/nonexistent/moat.yaml:0:0: cannot read the file: No such file or directory");
+	moat_diags_free(&d);
+}
+
+/* The printed form is "file:line:col: error: msg". */
+static void test_print(void)
+{
+	struct moat_diags d = { 0 };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	moat_diags_add(&d, "x.yaml", 3, 7, "bad %s", "thing");
+	moat_diags_add(&d, "x.yaml", 0, 0, "whole file");
+	moat_diags_print(&d, f);
+	fclose(f);
+	CHECK_STR(buf, "x.yaml:3:7: error: bad thing\nx.yaml: error: whole file\n");
+	free(buf);
+	moat_diags_free(&d);
+	CHECK(d.n == 0 && d.v == NULL);
+	moat_diags_free(NULL);
+}
+
+int main(void)
+{
+	test_classes();
+	test_ports();
+	test_selectors();
+	test_documents();
+	test_collects_all();
+	test_error_cap();
+	test_billion_laughs();
+	test_undefined_alias();
+	test_oversized();
+	test_duplicates_across_files();
+	test_missing_file();
+	test_print();
+	return check_done();
+}
