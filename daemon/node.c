@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "ctl.h"
+#include "conntrack.h"
 #include "docker.h"
 #include "endpoint.h"
 #include "log.h"
@@ -36,7 +37,7 @@ struct node {
 	bool synced;			/* the runtime has been listed at least once */
 	bool runtime_up;
 	/* figures for status */
-	uint64_t started_ms, applies, apply_errors, repairs, last_apply_ms, last_event_ms;
+	uint64_t started_ms, applies, apply_errors, repairs, revoked, last_apply_ms, last_event_ms;
 	uint64_t event_to_enforced_us_last, event_to_enforced_us_max;
 };
 
@@ -103,6 +104,22 @@ void node_free(struct node *n)
 }
 
 /*
+ * Connections the new plan denies stop now, not only new ones; this also keeps an address
+ * that a removed container had from handing its connections to the next container with it.
+ */
+static void revoke(struct node *n)
+{
+	int ret = conntrack_revoke(n->plan);
+
+	if (ret < 0)
+		log_warn("revoking connections the policy no longer allows failed: %s", strerror(-ret));
+	else if (ret > 0)
+		log_info("revoked %d connection%s the policy no longer allows", ret, ret == 1 ? "" : "s");
+	if (ret > 0)
+		n->revoked += (uint64_t)ret;
+}
+
+/*
  * Makes (ps, es, mode) the state in force. Takes ownership of ps and es when they are not the
  * ones in force already, also on failure (then they are freed and the old state stays).
  */
@@ -138,6 +155,7 @@ static int commit(struct node *n, struct moat_policy_set *ps, struct moat_endpoi
 		moat_endpoint_set_free(n->es);
 	n->plan = plan, n->ps = ps, n->es = es, n->mode = mode;
 	n->last_apply_ms = loop_now_ms() - t0;
+	revoke(n);
 	return 0;
 }
 
@@ -392,7 +410,7 @@ static json_t *cmd_status(struct node *n, json_t *req)
 	const struct moat_plan *p = n->plan;
 
 	return json_pack("{s:b,s:s,s:s,s:b,s:s,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:I,s:I,s:I,"
-			 "s:{s:b,s:I,s:I,s:I,s:I},s:I,s:I,s:I}",
+			 "s:{s:b,s:I,s:I,s:I,s:I},s:I,s:I,s:I,s:I}",
 			 "ok", 1, "mode", n->mode == MOAT_MODE_ENFORCE ? "enforce" : "monitor",
 			 "runtime", n->cfg->runtime, "runtime_up", n->runtime_up, "policy_dir",
 			 n->cfg->policy_dir, "policies", (json_int_t)n->ps->npols, "endpoints",
@@ -405,7 +423,7 @@ static json_t *cmd_status(struct node *n, json_t *req)
 			 (json_int_t)n->apply_errors, "last_apply", "full", st->full, "msgs",
 			 (json_int_t)st->msgs, "added", (json_int_t)st->added, "deleted",
 			 (json_int_t)st->deleted, "ms", (json_int_t)n->last_apply_ms, "repairs",
-			 (json_int_t)n->repairs, "event_to_enforced_us_max",
+			 (json_int_t)n->repairs, "revoked", (json_int_t)n->revoked, "event_to_enforced_us_max",
 			 (json_int_t)n->event_to_enforced_us_max, "uptime_s",
 			 (json_int_t)((loop_now_ms() - n->started_ms) / 1000));
 }
