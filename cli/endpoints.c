@@ -1,4 +1,5 @@
 /* moat endpoints: what moatd knows of each endpoint, as a table for people or JSON. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,6 +65,8 @@ static void put_row(json_t *e)
 {
 	json_t *iso = json_object_get(e, "isolated");
 	const char *mode = json_string_value(json_object_get(e, "mode"));
+	bool in = json_is_true(json_object_get(iso, "ingress"));
+	bool out = json_is_true(json_object_get(iso, "egress"));
 
 	put_escaped(json_string_value(json_object_get(e, "name")) ?: "?", 48);
 	printf("\t");
@@ -72,8 +75,7 @@ static void put_row(json_t *e)
 	put_joined(json_object_get(e, "ips"));
 	printf("\t");
 	put_joined(json_object_get(e, "ifaces"));
-	printf("\t%s%s\t%s\n", json_is_true(json_object_get(iso, "ingress")) ? "in" : "",
-	       json_is_true(json_object_get(iso, "egress")) ? "+out" : "",
+	printf("\t%s\t%s\n", in && out ? "in+out" : in ? "in" : out ? "out" : "-",
 	       json_is_true(json_object_get(e, "host_network")) ? "host-network" : mode ?: "-");
 }
 
