@@ -11,6 +11,10 @@ cd "$(dirname "$0")"
 MOAT=${MOAT:-../../build/moat}
 case "$MOAT" in /*) ;; *) [ -x "$MOAT" ] || MOAT=$(cd ../.. && pwd)/${MOAT#../../} ;; esac
 pass=0 fail=0
+if ! [ -x "$MOAT" ]; then
+	echo "conformance: no moat binary at $MOAT (build it, or set MOAT)" >&2
+	exit 1
+fi
 
 render() {	# matrix JSON on stdin -> the truth table format
 	python3 -c '
