@@ -1,7 +1,7 @@
 /*
  * Compile benchmark: a generated cluster of S services x R replicas in 20 namespaces and one
  * policy per service (ingress from two other services on a few ports, egress to one service
- * and to DNS), plus namespace-wide and ipBlock rules every 50th policy. Prints compile time,
+ * and to the two DNS pods in kube-system), plus namespace-wide and ipBlock rules every 50th policy. Prints compile time,
  * memory, and how the plan grows as replicas, then services, double.
  * Usage: compile_bench [SERVICES REPLICAS]   (default 1000 10)
  */
@@ -134,13 +134,29 @@ static void gen_egress(struct gen *g, struct moat_netpol *p, int s, int S)
 	p->nout = 2;
 }
 
+/* Two DNS replicas in kube-system, which every policy's egress allows on 53/udp. */
+static void gen_dns(struct gen *g, struct moat_endpoint *e, int idx)
+{
+	struct moat_label *l = calloc(1, sizeof(*l));
+
+	*l = (struct moat_label){ gstr(g, "k8s-app", 0), gstr(g, "kube-dns", 0) };
+	e->name = gstr(g, "coredns-%d", idx);
+	e->namespace = gstr(g, "kube-system", 0);
+	e->labels = (struct moat_labels){ l, 1 };
+	e->nips = 1;
+	e->ips = calloc(1, sizeof(*e->ips));
+	e->ips[0] = (struct moat_addr){ .family = AF_INET, .a = { 10, 255, 255, idx } };
+}
+
 static void gen(struct gen *g, int S, int R)
 {
 	memset(g, 0, sizeof(*g));
-	g->es.n = (size_t)S * R;
+	g->es.n = (size_t)S * R + 2;
 	g->es.v = calloc(g->es.n, sizeof(*g->es.v));
 	for (int i = 0; i < S * R; i++)
 		gen_endpoint(g, &g->es.v[i], i % S, i / S, i);
+	gen_dns(g, &g->es.v[S * R], 1);
+	gen_dns(g, &g->es.v[S * R + 1], 2);
 	g->es.nnss = NNS;
 	g->es.nss = calloc(NNS, sizeof(*g->es.nss));
 	for (int n = 0; n < NNS; n++) {
