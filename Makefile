@@ -16,7 +16,7 @@ endif
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config
-POLICY_PKGS := yaml-0.1
+POLICY_PKGS := yaml-0.1 jansson
 CLI_PKGS := yaml-0.1 jansson
 DAEMON_PKGS := libnftnl libmnl libnl-3.0 libnl-route-3.0 libpcap jansson yaml-0.1 libcurl
 

@@ -10,67 +10,28 @@
 #include <string.h>
 
 #include "cli.h"
+#include "moat/ctl.h"
 #include "moat/plan.h"
+#include "moat/report.h"
 
 #define MAX_PORTS 64
-
-struct port_arg {
-	uint8_t proto;
-	uint16_t port;
-	char text[24];
-};
 
 struct opts {
 	const char **paths;
 	size_t npaths;
 	const char *endpoints, *from, *to;
-	struct port_arg ports[MAX_PORTS];
+	struct moat_port_arg ports[MAX_PORTS];
 	size_t nports;
 	bool json;
 	enum moat_mode mode;
 };
 
-/* What a run loads and compiles; freed by ctx_free. */
+/* What an offline run loads and compiles; freed by ctx_free. */
 struct ctx {
 	struct moat_policy_set *ps;
 	struct moat_endpoint_set *es;
 	struct moat_plan *plan;
-	size_t *order;		/* endpoint indexes sorted by namespace/name */
 };
-
-static const struct {
-	const char *name;
-	uint8_t proto;
-} protos[] = {
-	{ "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP }, { "sctp", IPPROTO_SCTP },
-	{ "icmp", IPPROTO_ICMP }, { "icmpv6", IPPROTO_ICMPV6 },
-};
-
-/* "80/tcp", "53/udp", "80" (tcp), "icmp": 0 or -EINVAL. */
-static int port_parse(const char *s, struct port_arg *p)
-{
-	const char *slash = strchr(s, '/'), *pname = slash ? slash + 1 : "tcp";
-	char *end;
-	long n = strtol(s, &end, 10);
-
-	if (end == s) {		/* no number: a protocol without ports */
-		pname = s;
-		n = 0;
-	} else if (end != (slash ? slash : s + strlen(s)) || n < 0 || n > 65535) {
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
-		if (!strcasecmp(pname, protos[i].name)) {
-			p->proto = protos[i].proto;
-			p->port = n;
-			if (end == s)
-				snprintf(p->text, sizeof(p->text), "%s", protos[i].name);
-			else
-				snprintf(p->text, sizeof(p->text), "%ld/%s", n, protos[i].name);
-			return 0;
-		}
-	return -EINVAL;
-}
 
 /* ---- help ---- */
 
@@ -81,8 +42,10 @@ static const char check_help[] =
 	"Exit status: 0 valid, 1 invalid, 2 usage.\n";
 
 static const char matrix_help[] =
-	"Usage: moat policy matrix -p PATH... -e ENDPOINTS [--port 80/tcp]... [-o json]\n"
+	"Usage: moat policy matrix [-p PATH...] [-e ENDPOINTS] [--port 80/tcp]... [-o json]\n"
 	"                          [--mode enforce|monitor]\n"
+	"With neither -p nor -e, moatd answers from the policies and endpoints it enforces;\n"
+	"with -p only, those policies are tried on moatd's live endpoints; with both, offline.\n"
 	"Prints who may open connections to whom: one grid per port, rows are sources, columns\n"
 	"destinations (namespace/name). --port may repeat (PORT/tcp|udp|sctp, or icmp); default\n"
 	"80/tcp. A flow denied only by policies in monitor mode passes, so it shows as allow\n"
@@ -91,8 +54,9 @@ static const char matrix_help[] =
 	"-o json: {\"ports\": [...], \"verdicts\": [{\"from\", \"to\", \"port\", \"verdict\"}, ...]}.\n";
 
 static const char explain_help[] =
-	"Usage: moat policy explain -p PATH... -e ENDPOINTS --from NS/NAME --to NS/NAME\n"
+	"Usage: moat policy explain [-p PATH...] [-e ENDPOINTS] --from NS/NAME --to NS/NAME\n"
 	"                           [--port 80/tcp] [-o json] [--mode enforce|monitor]\n"
+	"Live from moatd without -p and -e, as for matrix.\n"
 	"Tells the verdict for one connection and why: the policies that isolate the source\n"
 	"for egress and the destination for ingress, and the rule (policy, direction, index,\n"
 	"file:line) that allowed each side, or that none did. --from/--to also take an address.\n"
@@ -118,7 +82,7 @@ static int opt_one(struct opts *o, int c, const char *arg)
 		o->endpoints = arg;
 		return 0;
 	case 'P':
-		return o->nports < MAX_PORTS ? port_parse(arg, &o->ports[o->nports++]) : -E2BIG;
+		return o->nports < MAX_PORTS ? moat_port_arg_parse(arg, &o->ports[o->nports++]) : -E2BIG;
 	case 'o':
 		o->json = !strcmp(arg, "json");
 		return o->json || !strcmp(arg, "text") ? 0 : -EINVAL;
@@ -160,7 +124,7 @@ static int opts_parse(int argc, char **argv, const char *help, struct opts *o)
 	while (optind < argc)
 		o->paths[o->npaths++] = argv[optind++];
 	if (!o->nports)
-		port_parse("80/tcp", &o->ports[o->nports++]);
+		moat_port_arg_parse("80/tcp", &o->ports[o->nports++]);
 	return 0;
 }
 
@@ -177,33 +141,41 @@ static void ctx_free(struct ctx *c)
 	moat_plan_free(c->plan);
 	moat_endpoint_set_free(c->es);
 	moat_policy_set_free(c->ps);
-	free(c->order);
 }
 
-static const struct moat_endpoint_set *sort_set;
-
-static int cmp_endpoint(const void *a, const void *b)
+/* Sends req (consumed) to moatd; the reply or NULL after saying what went wrong. */
+static json_t *live_call(json_t *req)
 {
-	const struct moat_endpoint *x = &sort_set->v[*(const size_t *)a];
-	const struct moat_endpoint *y = &sort_set->v[*(const size_t *)b];
-	int r = strcmp(x->namespace, y->namespace);
+	json_t *reply = NULL;
+	int ret = cli_ctl_call(req, &reply);
 
-	return r ? r : strcmp(x->name, y->name);
+	json_decref(req);
+	if (ret) {
+		fprintf(stderr, "moat policy: cannot reach moatd at %s: %s (give -e ENDPOINTS to work "
+			"offline)\n", cli_ctl_socket(), strerror(-ret));
+		return NULL;
+	}
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		cli_ctl_print_error(reply);
+		json_decref(reply);
+		return NULL;
+	}
+	return reply;
 }
 
-static int order_build(struct ctx *c)
+/* The live endpoints, as moatd sees them, into c->es. */
+static int live_endpoints(struct ctx *c, struct moat_diags *d)
 {
-	c->order = calloc(c->es->n + 1, sizeof(size_t));
-	if (!c->order)
-		return -ENOMEM;
-	for (size_t i = 0; i < c->es->n; i++)
-		c->order[i] = i;
-	sort_set = c->es;	/* qsort has no context argument; single-threaded CLI */
-	qsort(c->order, c->es->n, sizeof(size_t), cmp_endpoint);
-	return 0;
+	json_t *reply = live_call(json_pack("{s:s}", "cmd", "endpoints.export"));
+	char *text = reply ? json_dumps(json_object_get(reply, "export"), JSON_COMPACT) : NULL;
+	int ret = text ? moat_endpoint_set_parse("moatd", text, strlen(text), &c->es, d) : -EIO;
+
+	free(text);
+	json_decref(reply);
+	return ret;
 }
 
-/* Loads what o names and compiles it; prints diagnostics. Returns 0 or a negative errno. */
+/* Loads what o names (or the live endpoints) and compiles it; prints diagnostics. */
 static int ctx_load(const struct opts *o, struct ctx *c, bool need_endpoints)
 {
 	struct moat_diags d = { 0 };
@@ -211,18 +183,31 @@ static int ctx_load(const struct opts *o, struct ctx *c, bool need_endpoints)
 
 	if (!ret && o->endpoints)
 		ret = moat_endpoint_set_load(o->endpoints, &c->es, &d);
+	else if (!ret && need_endpoints)
+		ret = live_endpoints(c, &d);
 	moat_diags_print(&d, stderr);
 	moat_diags_free(&d);
 	if (ret || !need_endpoints)
 		return ret;
-	if (!c->es) {
-		fprintf(stderr, "moat policy: -e ENDPOINTS is required\n");
-		return -EINVAL;
-	}
 	ret = moat_plan_compile(c->ps, c->es, o->mode, NULL, &c->plan);
 	if (ret)
 		fprintf(stderr, "moat policy: compile: %s\n", strerror(-ret));
-	return ret ? ret : order_build(c);
+	return ret;
+}
+
+/* Without -p and -e: moatd answers from the plan it enforces. */
+static bool is_live(const struct opts *o)
+{
+	return !o->npaths && !o->endpoints;
+}
+
+static json_t *ports_json(const struct opts *o)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < o->nports; i++)
+		json_array_append_new(a, json_string(o->ports[i].text));
+	return a;
 }
 
 static int check_main(int argc, char **argv)
@@ -247,183 +232,88 @@ static int check_main(int argc, char **argv)
 
 /* ---- matrix ---- */
 
-static void endpoint_name(const struct moat_endpoint *e, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/%s", e->namespace, e->name);
-}
-
-static const char *matrix_word(enum moat_verdict_kind k, bool json)
-{
-	return k == MOAT_DENY ? "deny" : k == MOAT_VIOLATION && !json ? "allow*" : "allow";
-}
-
-static json_t *matrix_json(const struct ctx *c, const struct opts *o)
-{
-	json_t *root = json_object(), *ports = json_array(), *vs = json_array();
-	char from[512], to[512];
-	struct moat_verdict v;
-
-	json_object_set_new(root, "ports", ports);
-	json_object_set_new(root, "verdicts", vs);
-	for (size_t k = 0; k < o->nports; k++) {
-		json_array_append_new(ports, json_string(o->ports[k].text));
-		for (size_t i = 0; i < c->es->n; i++)
-			for (size_t j = 0; j < c->es->n; j++) {
-				moat_plan_decide_endpoints(c->plan, c->order[i], c->order[j],
-							   o->ports[k].proto, o->ports[k].port, &v);
-				endpoint_name(&c->es->v[c->order[i]], from, sizeof(from));
-				endpoint_name(&c->es->v[c->order[j]], to, sizeof(to));
-				json_array_append_new(vs, json_pack("{s:s, s:s, s:s, s:s}", "from", from,
-					"to", to, "port", o->ports[k].text, "verdict",
-					matrix_word(v.kind, true)));
-			}
-	}
-	return root;
-}
-
-static int name_width(const struct ctx *c)
+/* Column width: the longest endpoint name. */
+static int name_width(json_t *vs)
 {
 	int w = 7;	/* "allow* " */
-	char buf[512];
+	size_t i;
+	json_t *v;
 
-	for (size_t i = 0; i < c->es->n; i++) {
-		endpoint_name(&c->es->v[i], buf, sizeof(buf));
-		if ((int)strlen(buf) + 1 > w)
-			w = strlen(buf) + 1;
+	json_array_foreach(vs, i, v) {
+		int n = (int)strlen(json_string_value(json_object_get(v, "from"))) + 1;
+
+		w = n > w ? n : w;
 	}
 	return w;
 }
 
-static void matrix_grid(const struct ctx *c, const struct port_arg *p, int w, bool *viol)
+/* One grid per port from the verdict list, which is ordered rows-first per port. */
+static void matrix_print(json_t *m)
 {
-	char buf[512];
-	struct moat_verdict v;
+	json_t *vs = json_object_get(m, "verdicts"), *v;
+	const char *port = NULL, *row = NULL;
+	int w = name_width(vs);
+	bool viol = false;
+	size_t i, j;
 
-	printf("%-*s", w, p->text);
-	for (size_t j = 0; j < c->es->n; j++) {
-		endpoint_name(&c->es->v[c->order[j]], buf, sizeof(buf));
-		printf(" %-*s", w, buf);
-	}
-	for (size_t i = 0; i < c->es->n; i++) {
-		endpoint_name(&c->es->v[c->order[i]], buf, sizeof(buf));
-		printf("\n%-*s", w, buf);
-		for (size_t j = 0; j < c->es->n; j++) {
-			moat_plan_decide_endpoints(c->plan, c->order[i], c->order[j], p->proto, p->port,
-						   &v);
-			*viol |= v.kind == MOAT_VIOLATION;
-			printf(" %-*s", w, matrix_word(v.kind, false));
+	json_array_foreach(vs, i, v) {
+		const char *p = json_string_value(json_object_get(v, "port"));
+		const char *from = json_string_value(json_object_get(v, "from"));
+		const char *verdict = json_string_value(json_object_get(v, "verdict"));
+
+		if (!port || strcmp(p, port)) {
+			printf("%s%-*s", port ? "\n\n" : "", w, p);
+			for (j = i; j < json_array_size(vs) && !strcmp(from,
+			     json_string_value(json_object_get(json_array_get(vs, j), "from"))); j++)
+				printf(" %-*s", w, json_string_value(json_object_get(json_array_get(vs, j), "to")));
+			port = p, row = NULL;
 		}
+		if (!row || strcmp(from, row))
+			printf("\n%-*s", w, from);
+		row = from;
+		printf(" %-*s", w, verdict);
+		viol |= !strcmp(verdict, "allow*");
 	}
-	printf("\n\n");
+	printf("\n");
+	if (viol)
+		printf("\nallow*: passes only because the isolating policies are in monitor mode\n");
+}
+
+static json_t *matrix_compute(const struct opts *o)
+{
+	struct ctx c = { 0 };
+	json_t *m = NULL;
+
+	if (is_live(o))
+		return live_call(json_pack("{s:s,s:o,s:b}", "cmd", "policy.matrix", "ports",
+					   ports_json(o), "marks", !o->json));
+	if (ctx_load(o, &c, true) == 0)
+		m = moat_report_matrix(c.plan, o->ports, o->nports, !o->json);
+	ctx_free(&c);
+	return m;
 }
 
 static int matrix_main(int argc, char **argv)
 {
 	struct opts o = { 0 };
-	struct ctx c = { 0 };
-	bool viol = false;
 	int ret = opts_parse(argc, argv, matrix_help, &o);
+	json_t *m = ret ? NULL : matrix_compute(&o);
 
-	if (!ret)
-		ret = ctx_load(&o, &c, true);
-	if (!ret && o.json) {
-		json_t *j = matrix_json(&c, &o);
-
-		ret = json_dumpf(j, stdout, JSON_INDENT(1)) ? -EIO : 0;
+	if (!ret && !m)
+		ret = -EINVAL;
+	if (m && o.json) {
+		json_object_del(m, "ok");
+		json_dumpf(m, stdout, JSON_INDENT(1));
 		putchar('\n');
-		json_decref(j);
+	} else if (m) {
+		matrix_print(m);
 	}
-	for (size_t k = 0; !ret && !o.json && k < o.nports; k++)
-		matrix_grid(&c, &o.ports[k], name_width(&c), &viol);
-	if (viol)
-		printf("allow*: passes only because the isolating policies are in monitor mode\n");
-	ctx_free(&c);
+	json_decref(m);
 	free(o.paths);
 	return exit_code(ret);
 }
 
 /* ---- explain ---- */
-
-/* One side of the connection: an endpoint (index) or, failing that, an address. */
-struct side {
-	long ep;
-	struct moat_addr addr;
-	char name[512];
-};
-
-static int side_parse(const struct ctx *c, const char *s, struct side *out)
-{
-	const char *slash = strchr(s, '/');
-	char ns[256];
-
-	snprintf(ns, sizeof(ns), "%.*s", slash ? (int)(slash - s) : 0, s);
-	out->ep = moat_endpoint_set_find(c->es, slash ? ns : MOAT_DEFAULT_NAMESPACE,
-					 slash ? slash + 1 : s);
-	if (out->ep >= 0) {
-		endpoint_name(&c->es->v[out->ep], out->name, sizeof(out->name));
-		return 0;
-	}
-	snprintf(out->name, sizeof(out->name), "%s", s);
-	if (!moat_addr_parse(s, &out->addr))
-		return 0;
-	fprintf(stderr, "moat policy explain: '%s' is neither an endpoint (namespace/name) "
-		"nor an address\n", s);
-	return 2;
-}
-
-static const char *verdict_word(const struct moat_verdict *v)
-{
-	static const char *const words[] = { "allow", "deny", "violation" };
-
-	return words[v->kind];
-}
-
-static const char *mode_word(enum moat_mode m)
-{
-	return m == MOAT_MODE_MONITOR ? "monitor" : "enforce";
-}
-
-static json_t *rule_json(const struct ctx *c, const struct moat_rule_ref *r)
-{
-	const struct moat_netpol *p;
-	const struct moat_rule *rule;
-
-	if (r->policy == UINT32_MAX)
-		return json_null();
-	p = &c->ps->pols[r->policy];
-	rule = r->egress ? &p->out[r->rule] : &p->in[r->rule];
-	return json_pack("{s:s++, s:s, s:i, s:s, s:i, s:i}", "policy", p->namespace, "/", p->name,
-			 "direction", r->egress ? "egress" : "ingress", "index", (int)r->rule,
-			 "file", rule->pos.file ? rule->pos.file : "", "line", (int)rule->pos.line,
-			 "col", (int)rule->pos.col);
-}
-
-/* {isolated, mode, policies, allowed, rule} for one direction of verdict v. */
-static json_t *side_json(const struct ctx *c, const struct moat_verdict *v, bool egress)
-{
-	uint32_t id = egress ? v->src_ident : v->dst_ident;
-	const struct moat_plan_ident *pi = moat_plan_ident_get(c->plan, id);
-	const uint32_t *pols;
-	size_t n = moat_plan_isolating(c->plan, id, egress, &pols);
-	json_t *names = json_array();
-	bool iso = egress ? v->out_iso : v->in_iso;
-
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(names, json_pack("s++", c->ps->pols[pols[i]].namespace, "/",
-							c->ps->pols[pols[i]].name));
-	return json_pack("{s:b, s:s?, s:o, s:b, s:o}", "isolated", iso, "mode",
-			 iso && pi ? mode_word(egress ? pi->out_mode : pi->in_mode) : NULL,
-			 "policies", names, "allowed", egress ? v->out_ok : v->in_ok,
-			 "rule", rule_json(c, egress ? &v->out_rule : &v->in_rule));
-}
-
-static json_t *explain_json(const struct ctx *c, const struct side *f, const struct side *t,
-			    const struct port_arg *p, const struct moat_verdict *v)
-{
-	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:o, s:o}", "from", f->name, "to", t->name,
-			 "port", p->text, "verdict", verdict_word(v), "loopback", v->loopback,
-			 "egress", side_json(c, v, true), "ingress", side_json(c, v, false));
-}
 
 /* Prints one direction of the JSON explanation in words. */
 static void side_print(json_t *s, const char *dir, const char *who)
@@ -465,52 +355,71 @@ static void explain_print(json_t *j)
 	side_print(json_object_get(j, "ingress"), "ingress", to);
 }
 
-static void explain_decide(const struct ctx *c, const struct side *f, const struct side *t,
-			   const struct port_arg *p, struct moat_verdict *v)
+static json_t *explain_compute(const struct opts *o)
 {
-	const struct moat_plan *pl = c->plan;
-	struct moat_addr a = f->ep >= 0 && c->es->v[f->ep].nips ? c->es->v[f->ep].ips[0] : f->addr;
-	struct moat_addr b = t->ep >= 0 && c->es->v[t->ep].nips ? c->es->v[t->ep].ips[0] : t->addr;
+	struct ctx c = { 0 };
+	json_t *j = NULL, *reply;
+	char err[600];
 
-	if (f->ep >= 0 && t->ep >= 0)
-		moat_plan_decide_endpoints(pl, f->ep, t->ep, p->proto, p->port, v);
-	else
-		moat_plan_decide(pl, &a, &b, p->proto, p->port, v);
+	if (is_live(o)) {
+		reply = live_call(json_pack("{s:s,s:s,s:s,s:s}", "cmd", "policy.explain", "from",
+					    o->from, "to", o->to, "port", o->ports[0].text));
+		j = json_incref(json_object_get(reply, "explain"));
+		json_decref(reply);
+		return j;
+	}
+	if (ctx_load(o, &c, true) == 0 &&
+	    moat_report_explain(c.plan, o->from, o->to, &o->ports[0], &j, err, sizeof(err)) < 0)
+		fprintf(stderr, "moat policy explain: %s\n", err);
+	ctx_free(&c);
+	return j;
 }
 
 static int explain_main(int argc, char **argv)
 {
 	struct opts o = { 0 };
-	struct ctx c = { 0 };
-	struct side f, t;
-	struct moat_verdict v;
 	int ret = opts_parse(argc, argv, explain_help, &o);
+	json_t *j;
 
 	if (!ret && (!o.from || !o.to)) {
 		fputs(explain_help, stderr);
 		ret = 2;
 	}
-	if (!ret)
-		ret = ctx_load(&o, &c, true);
-	if (!ret)
-		ret = side_parse(&c, o.from, &f);
-	if (!ret)
-		ret = side_parse(&c, o.to, &t);
-	if (!ret) {
-		explain_decide(&c, &f, &t, &o.ports[0], &v);
-		json_t *j = explain_json(&c, &f, &t, &o.ports[0], &v);
-
-		if (o.json) {
-			json_dumpf(j, stdout, JSON_INDENT(2));
-			putchar('\n');
-		} else {
-			explain_print(j);
-		}
-		json_decref(j);
+	j = ret ? NULL : explain_compute(&o);
+	if (!ret && !j)
+		ret = -EINVAL;
+	if (j && o.json) {
+		json_dumpf(j, stdout, JSON_INDENT(2));
+		putchar('\n');
+	} else if (j) {
+		explain_print(j);
 	}
-	ctx_free(&c);
+	json_decref(j);
 	free(o.paths);
 	return exit_code(ret);
+}
+
+/* ---- reload ---- */
+
+static int reload_main(int argc, char **argv)
+{
+	json_t *reply;
+
+	if (argc > 1) {
+		int help = !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help");
+
+		fprintf(help ? stdout : stderr, "Usage: moat policy reload\n"
+			"Asks moatd to load its policy directory again, all or nothing: a broken file\n"
+			"is refused with its file:line:col and the running policy stays in force.\n");
+		return help ? 0 : 2;
+	}
+	reply = live_call(json_pack("{s:s}", "cmd", "policy.reload"));
+	if (!reply)
+		return 1;
+	printf("reloaded: %lld policies in force\n",
+	       (long long)json_integer_value(json_object_get(reply, "policies")));
+	json_decref(reply);
+	return 0;
 }
 
 static const struct {
@@ -521,6 +430,7 @@ static const struct {
 	{ "check", check_main, "Parses and checks policies (and an endpoints file)" },
 	{ "matrix", matrix_main, "Prints the allow/deny matrix between endpoints, per port" },
 	{ "explain", explain_main, "Tells the verdict for one connection and which rule decided" },
+	{ "reload", reload_main, "Asks moatd to reload its policies (all or nothing)" },
 };
 
 static void usage(FILE *f)
