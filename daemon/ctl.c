@@ -23,16 +23,24 @@
 
 #define MAX_CONNS 64
 
-struct conn {
+struct ctl_conn {
+	struct ctl_server *srv;
 	int fd;
 	bool privileged;
+	bool answered;		/* the request is handled; only output from now on */
+	bool streaming;
+	bool doomed;		/* close at the next chance (queue overflow) */
 	uint64_t deadline;
 	char *in;
 	size_t inlen;
-	char *out;		/* reply being written */
-	size_t outlen, outoff;
-	struct conn *next;
+	char *out;		/* queued output */
+	size_t outlen, outoff, outcap;
+	ctl_close_fn close_fn;
+	void *close_data;
+	struct ctl_conn *next;
 };
+
+#define conn ctl_conn
 
 struct ctl_server {
 	struct loop *loop;
@@ -84,6 +92,18 @@ static bool peer_privileged(int fd)
 	return ok;
 }
 
+bool ctl_conn_privileged(const struct ctl_conn *c)
+{
+	return c->privileged;
+}
+
+void ctl_conn_stream(struct ctl_conn *c, ctl_close_fn close_fn, void *data)
+{
+	c->streaming = true;
+	c->close_fn = close_fn;
+	c->close_data = data;
+}
+
 static void conn_close(struct ctl_server *srv, struct conn *c)
 {
 	struct conn **pp;
@@ -92,6 +112,8 @@ static void conn_close(struct ctl_server *srv, struct conn *c)
 		;
 	if (*pp)
 		*pp = c->next;
+	if (c->close_fn)
+		c->close_fn(c, c->close_data);
 	loop_fd_del(srv->loop, c->fd);
 	close(c->fd);
 	free(c->in);
@@ -100,25 +122,69 @@ static void conn_close(struct ctl_server *srv, struct conn *c)
 	srv->nconns--;
 }
 
-/* Queues reply (consumed) and switches the connection to writing. */
+/* Appends one line; 0, or -ENOBUFS when the peer lets too much pile up, -ENOMEM. */
+static int conn_queue(struct conn *c, const char *line, size_t len)
+{
+	size_t need;
+
+	if (c->outoff) {	/* slide what is left to the front */
+		memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
+		c->outlen -= c->outoff;
+		c->outoff = 0;
+	}
+	need = c->outlen + len + 1;
+	if (need > CTL_STREAM_MAX_QUEUE)
+		return -ENOBUFS;
+	if (need > c->outcap) {
+		char *out = realloc(c->out, need * 2);
+
+		if (!out)
+			return -ENOMEM;
+		c->out = out;
+		c->outcap = need * 2;
+	}
+	memcpy(c->out + c->outlen, line, len);
+	c->out[c->outlen + len] = '\n';
+	c->outlen = need;
+	return 0;
+}
+
+/* Watches for what the connection waits on next: output to write, or the peer hanging up. */
+static void conn_watch(struct ctl_server *srv, struct conn *c)
+{
+	uint32_t ev = c->outoff < c->outlen ? EPOLLOUT : EPOLLIN;
+
+	loop_fd_del(srv->loop, c->fd);
+	if (loop_fd_add(srv->loop, c->fd, ev, conn_event, srv) < 0)
+		c->doomed = true;
+}
+
+/* Queues reply (consumed); one-shot connections close once it is written. */
 static void conn_reply(struct ctl_server *srv, struct conn *c, json_t *reply)
 {
 	char *s = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+	const char *oom = "{\"ok\":false,\"error\":\"out of memory\"}";
 
 	json_decref(reply);
-	if (!s)
-		s = strdup("{\"ok\":false,\"error\":\"out of memory\"}");
-	if (!s) {
-		conn_close(srv, c);
-		return;
-	}
-	c->outlen = strlen(s) + 1;
-	c->out = s;
-	c->out[c->outlen - 1] = '\n';	/* replaces the NUL: the line's end */
-	c->outoff = 0;
-	loop_fd_del(srv->loop, c->fd);
-	if (loop_fd_add(srv->loop, c->fd, EPOLLOUT, conn_event, srv) < 0)
-		conn_close(srv, c);
+	c->answered = true;
+	if (conn_queue(c, s ? s : oom, strlen(s ? s : oom)) < 0)
+		c->doomed = true;
+	free(s);
+	conn_watch(srv, c);
+}
+
+int ctl_conn_send(struct ctl_conn *c, json_t *msg)
+{
+	char *s = json_dumps(msg, JSON_COMPACT);
+	bool idle = c->outoff == c->outlen;
+	int ret = s ? conn_queue(c, s, strlen(s)) : -ENOMEM;
+
+	free(s);
+	if (ret == -ENOBUFS)
+		c->doomed = true;	/* closed by the sweep, outside the caller's iteration */
+	else if (!ret && idle)
+		conn_watch(c->srv, c);
+	return ret;
 }
 
 static void conn_handle(struct ctl_server *srv, struct conn *c)
@@ -134,7 +200,7 @@ static void conn_handle(struct ctl_server *srv, struct conn *c)
 		conn_reply(srv, c, ctl_reply_error(msg));
 		return;
 	}
-	conn_reply(srv, c, srv->fn(req, c->privileged, srv->data));
+	conn_reply(srv, c, srv->fn(req, c, srv->data));
 	json_decref(req);
 }
 
@@ -149,8 +215,17 @@ static struct conn *conn_find(struct ctl_server *srv, int fd)
 
 static void conn_read(struct ctl_server *srv, struct conn *c)
 {
-	ssize_t n = read(c->fd, c->in + c->inlen, MOAT_CTL_MAX_REQUEST + 1 - c->inlen);
+	ssize_t n;
 	char *nl;
+
+	if (c->answered) {	/* a stream's peer may only hang up */
+		char sink[256];
+
+		if (read(c->fd, sink, sizeof(sink)) <= 0 || !c->streaming)
+			conn_close(srv, c);
+		return;
+	}
+	n = read(c->fd, c->in + c->inlen, MOAT_CTL_MAX_REQUEST + 1 - c->inlen);
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
@@ -179,8 +254,12 @@ static void conn_write(struct ctl_server *srv, struct conn *c)
 		return;
 	}
 	c->outoff += (size_t)n;
-	if (c->outoff == c->outlen)
+	if (c->outoff < c->outlen)
+		return;
+	if (!c->streaming)
 		conn_close(srv, c);
+	else
+		conn_watch(srv, c);
 }
 
 static void conn_event(struct loop *loop, int fd, uint32_t events, void *data)
@@ -190,7 +269,9 @@ static void conn_event(struct loop *loop, int fd, uint32_t events, void *data)
 
 	if (!c)
 		return;
-	if (c->out)
+	if (c->doomed || (events & (EPOLLHUP | EPOLLERR) && c->answered))
+		conn_close(srv, c);
+	else if (c->outoff < c->outlen)
 		conn_write(srv, c);
 	else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		conn_read(srv, c);
@@ -211,6 +292,7 @@ static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
 		close(cfd);
 		return;
 	}
+	c->srv = srv;
 	c->fd = cfd;
 	c->privileged = peer_privileged(cfd);
 	c->deadline = loop_now_ms() + MOAT_CTL_TIMEOUT_MS;
@@ -230,7 +312,8 @@ static void sweep(struct loop *loop, void *data)
 
 	for (; c; c = next) {
 		next = c->next;
-		if (now > c->deadline + (c->out ? 10 * MOAT_CTL_TIMEOUT_MS : 0))
+		if (c->doomed || (!c->streaming &&
+				  now > c->deadline + (c->answered ? 10 * MOAT_CTL_TIMEOUT_MS : 0)))
 			conn_close(srv, c);
 	}
 }

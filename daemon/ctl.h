@@ -8,13 +8,17 @@
 #include "loop.h"
 
 struct ctl_server;
+struct ctl_conn;
 
 /*
- * Answers one request. privileged: the peer is root or in the moat group; handlers refuse
- * changes otherwise. Returns a new reply object (the server sends and frees it); never NULL
- * except on ENOMEM, which the server answers for the handler.
+ * Answers one request on conn. Returns a new reply object (the server sends and frees it);
+ * NULL only on ENOMEM, which the server answers for the handler. To follow a stream, call
+ * ctl_conn_stream before returning; the reply goes first, then what ctl_conn_send queues.
  */
-typedef json_t *(*ctl_handler_fn)(json_t *request, bool privileged, void *data);
+typedef json_t *(*ctl_handler_fn)(json_t *request, struct ctl_conn *conn, void *data);
+
+/* Called once when a streaming connection closes (peer gone, too slow, or server freed). */
+typedef void (*ctl_close_fn)(struct ctl_conn *conn, void *data);
 
 /*
  * ctl_server_new - listen on path (its directory is created; a stale socket is replaced),
@@ -25,8 +29,27 @@ typedef json_t *(*ctl_handler_fn)(json_t *request, bool privileged, void *data);
 int ctl_server_new(struct loop *loop, const char *path, ctl_handler_fn fn, void *data,
 		   struct ctl_server **out);
 
-/* ctl_server_free - NULL-safe; closes every connection. */
+/* ctl_server_free - NULL-safe; closes every connection (streams get their close_fn). */
 void ctl_server_free(struct ctl_server *srv);
+
+/* ctl_conn_privileged - is the peer root or in the moat group (SO_PEERCRED)? */
+bool ctl_conn_privileged(const struct ctl_conn *conn);
+
+/*
+ * ctl_conn_stream - keep conn open after the reply, for ctl_conn_send. close_fn(conn, data)
+ * runs when it closes; conn is invalid after that. Only from inside the handler.
+ */
+void ctl_conn_stream(struct ctl_conn *conn, ctl_close_fn close_fn, void *data);
+
+/*
+ * ctl_conn_send - queue msg (borrowed) as one line on a streaming connection. A peer that
+ * lets more than CTL_STREAM_MAX_QUEUE bytes pile up is disconnected (its close_fn runs
+ * later, from the loop, never inside this call): a slow reader never slows the daemon.
+ * Returns 0 or -errno.
+ */
+int ctl_conn_send(struct ctl_conn *conn, json_t *msg);
+
+#define CTL_STREAM_MAX_QUEUE (4u << 20)
 
 /* ctl_reply_error - {"ok": false, "error": msg}; a helper for handlers. */
 json_t *ctl_reply_error(const char *msg);

@@ -543,14 +543,14 @@ static const struct command commands[] = {
 	{ "mode", true, cmd_mode },
 };
 
-json_t *node_ctl(json_t *request, bool privileged, void *node)
+json_t *node_ctl(json_t *request, struct ctl_conn *conn, void *node)
 {
 	const char *cmd = json_string_value(json_object_get(request, "cmd"));
 
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(cmd, commands[i].name))
 			continue;
-		if (commands[i].changes && !privileged)
+		if (commands[i].changes && !ctl_conn_privileged(conn))
 			return ctl_reply_error("permission denied: changes need root or the moat group");
 		return commands[i].fn(node, request);
 	}

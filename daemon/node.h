@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "ctl.h"
 #include "loop.h"
 #include "moat/errors.h"
 
@@ -42,6 +43,6 @@ void node_free(struct node *n);
 int node_policy_reload(struct node *n, struct moat_diags *diags);
 
 /* node_ctl - the control socket's handler (ctl_handler_fn). */
-json_t *node_ctl(json_t *request, bool privileged, void *node);
+json_t *node_ctl(json_t *request, struct ctl_conn *conn, void *node);
 
 #endif
