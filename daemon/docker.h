@@ -11,7 +11,8 @@
  *     re-list everything. Between RESYNCs, CONTAINER records name containers to re-inspect.
  *
  * Every function returns 0 or a negative errno:
- *   -ECONNREFUSED / -ENOENT   dockerd is not listening / the socket (or the object) is missing
+ *   -ECONNREFUSED              dockerd is not listening, or the socket is missing
+ *   -ENOENT                    no such container (or other object)
  *   -ETIMEDOUT                 no answer within the timeout
  *   -EBADMSG                   the answer was not the JSON we expect
  *   -EFBIG                     the answer was larger than DOCKER_MAX_RESPONSE

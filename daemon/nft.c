@@ -108,9 +108,9 @@ static const struct set_desc sets[S_COUNT] = {
 	[S_OUT_VERDICT] = { "out_verdict", T_INET, MAP, TYPE_MARK, 4, NFT_DATA_VERDICT, 0, {0}, 0,
 		F_VERDICT, {"deny_out", "monitor_out"} },
 	[S_PORTS] = { "ports", T_BRIDGE, 0, TYPE_IFNAME, IFNAMSIZ, 0, 0, {0}, 0, F_IFNAME, {0} },
-	[S_SRC4] = { "src4", T_BRIDGE, NFT_SET_CONCAT, CAT2(TYPE_IFNAME, TYPE_IPADDR), IFNAMSIZ + 4,
+	[S_SRC4] = { "src4", T_BRIDGE, 0, CAT2(TYPE_IFNAME, TYPE_IPADDR), IFNAMSIZ + 4,
 		0, 0, {0}, 4, F_IF_ADDR, {0} },
-	[S_SRC6] = { "src6", T_BRIDGE, NFT_SET_CONCAT, CAT2(TYPE_IFNAME, TYPE_IP6ADDR),
+	[S_SRC6] = { "src6", T_BRIDGE, 0, CAT2(TYPE_IFNAME, TYPE_IP6ADDR),
 		IFNAMSIZ + 16, 0, 0, {0}, 16, F_IF_ADDR, {0} },
 	[S_ND_TYPES] = { "nd_types", T_BRIDGE, 0, TYPE_ICMP6_TYPE, 1, 0, 0, {0}, 0, F_BYTE, {0} },
 };

@@ -85,6 +85,7 @@ e2e_dockerd_start() {
 		--userland-proxy=false --log-level warn "$@" \
 		</dev/null >>"$d/dockerd.log" 2>&1 &
 	E2E_DOCKERD_PID=$!
+	disown "$E2E_DOCKERD_PID"	# no "Killed" job notice when a test kills it on purpose
 	local i
 	for i in $(seq 200); do
 		docker version >/dev/null 2>&1 && { e2e_log "dockerd up in $((SECONDS - t0))s"; return 0; }
@@ -95,21 +96,33 @@ e2e_dockerd_start() {
 	e2e_fail "dockerd did not come up"
 }
 
-# e2e_dockerd_kill [SIGNAL] - kill dockerd only (its containerd and containers stay, as after
-# a crash), and wait for it to be gone. SIGNAL defaults to KILL.
+# e2e_dockerd_kill [SIGNAL] - kill dockerd only (its containers' shims stay, as after a
+# crash), and wait for it and its containerd to be gone. SIGNAL defaults to KILL.
 e2e_dockerd_kill() {
-	local pid
+	local pid cpid cpidf=$E2E_DIR/exec/containerd/containerd.pid
 	pid=$(cat "$E2E_DIR/dockerd.pid" 2>/dev/null) || pid=${E2E_DOCKERD_PID:-}
 	[ -n "$pid" ] || return 0
+	cpid=$(cat "$cpidf" 2>/dev/null) || cpid=
 	kill -"${1:-KILL}" "$pid" 2>/dev/null || true
 	e2e_wait_gone "$pid" 100
+	# containerd dies with dockerd (parent-death signal) but is reparented to init first; an
+	# init that is slow to reap leaves a zombie, and a new dockerd that finds the old pid
+	# "alive" in containerd.pid waits for it instead of starting its own.
+	[ -n "$cpid" ] && e2e_wait_gone "$cpid" 50 && rm -f "$cpidf"
 	rm -f "$E2E_DIR/dockerd.pid"
 }
 
-# e2e_wait_gone PID TENTHS - wait up to TENTHS/10 s for PID to exit.
+# e2e_alive PID - running, and not a zombie.
+e2e_alive() {
+	local st
+	st=$(sed 's/.*) //; s/ .*//' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+# e2e_wait_gone PID TENTHS - wait up to TENTHS/10 s for PID to exit (zombies count as gone).
 e2e_wait_gone() {
 	local i
-	for i in $(seq "$2"); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+	for i in $(seq "$2"); do e2e_alive "$1" || return 0; sleep 0.1; done
 	return 1
 }
 
@@ -215,13 +228,17 @@ e2e_network() {
 	fi
 }
 
+# The default command: sleep, but leave at once on SIGTERM (PID 1 has no default handlers,
+# so a plain sleep makes every docker stop, and dockerd's restart, wait 10 s per container).
+E2E_SLEEP=(sh -c 'trap "exit 0" TERM; sleep 1000000 & wait')
+
 # e2e_run NAME [DOCKER RUN ARGS...] -- [CMD...] - a detached busybox container that sleeps
 # unless a command is given after --.
 e2e_run() {
 	local name=$1 args=() ; shift
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
 	[ "${1:-}" = -- ] && shift
-	[ $# -gt 0 ] || set -- sleep 1000000
+	[ $# -gt 0 ] || set -- "${E2E_SLEEP[@]}"
 	docker run -d --name "$name" "${args[@]}" moat-busybox "$@" >/dev/null
 }
 
@@ -230,7 +247,7 @@ e2e_run_host() {
 	local name=$1 args=() ; shift
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
 	[ "${1:-}" = -- ] && shift
-	[ $# -gt 0 ] || set -- sleep 1000000
+	[ $# -gt 0 ] || set -- "${E2E_SLEEP[@]}"
 	docker run -d --name "$name" -v /usr:/usr:ro "${args[@]}" moat-host "$@" >/dev/null
 }
 
