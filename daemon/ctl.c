@@ -187,21 +187,25 @@ int ctl_conn_send(struct ctl_conn *c, json_t *msg)
 	return ret;
 }
 
-static void conn_handle(struct ctl_server *srv, struct conn *c)
+int ctl_request_parse(const char *buf, size_t len, json_t **out, char *err, size_t errlen)
 {
+	const char *nl = memchr(buf, '\n', len);
 	json_error_t jerr;
-	json_t *req = json_loadb(c->in, c->inlen, 0, &jerr);
-	char msg[256];
+	json_t *req;
 
+	if (!nl)
+		return len > MOAT_CTL_MAX_REQUEST ? -EMSGSIZE : -EAGAIN;
+	if ((size_t)(nl - buf) > MOAT_CTL_MAX_REQUEST)
+		return -EMSGSIZE;
+	req = json_loadb(buf, (size_t)(nl - buf), 0, &jerr);
 	if (!json_is_object(req) || !json_is_string(json_object_get(req, "cmd"))) {
-		snprintf(msg, sizeof(msg), "bad request: %s",
+		snprintf(err, errlen, "bad request: %s",
 			 req ? "expected an object with a \"cmd\" string" : jerr.text);
 		json_decref(req);
-		conn_reply(srv, c, ctl_reply_error(msg));
-		return;
+		return -EBADMSG;
 	}
-	conn_reply(srv, c, srv->fn(req, c, srv->data));
-	json_decref(req);
+	*out = req;
+	return 0;
 }
 
 static struct conn *conn_find(struct ctl_server *srv, int fd)
@@ -215,8 +219,10 @@ static struct conn *conn_find(struct ctl_server *srv, int fd)
 
 static void conn_read(struct ctl_server *srv, struct conn *c)
 {
+	json_t *req = NULL;
+	char msg[256];
 	ssize_t n;
-	char *nl;
+	int ret;
 
 	if (c->answered) {	/* a stream's peer may only hang up */
 		char sink[256];
@@ -234,13 +240,14 @@ static void conn_read(struct ctl_server *srv, struct conn *c)
 		return;
 	}
 	c->inlen += (size_t)n;
-	nl = memchr(c->in, '\n', c->inlen);
-	if (nl) {
-		c->inlen = (size_t)(nl - c->in);
-		conn_handle(srv, c);
-	} else if (c->inlen > MOAT_CTL_MAX_REQUEST) {
-		conn_reply(srv, c, ctl_reply_error("request too large"));
-	}
+	ret = ctl_request_parse(c->in, c->inlen, &req, msg, sizeof(msg));
+	if (ret == -EAGAIN)
+		return;
+	if (ret)
+		conn_reply(srv, c, ctl_reply_error(ret == -EMSGSIZE ? "request too large" : msg));
+	else
+		conn_reply(srv, c, srv->fn(req, c, srv->data));
+	json_decref(req);
 }
 
 static void conn_write(struct ctl_server *srv, struct conn *c)

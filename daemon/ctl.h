@@ -51,6 +51,17 @@ int ctl_conn_send(struct ctl_conn *conn, json_t *msg);
 
 #define CTL_STREAM_MAX_QUEUE (4u << 20)
 
+/*
+ * ctl_request_parse - the request in the first len bytes a peer has sent so far (buf need not
+ * be NUL-terminated). Pure, so it can be fuzzed. Returns
+ *   0          a whole line arrived and is a JSON object with a "cmd" string: *out (the
+ *              caller decrefs); bytes after the newline are ignored (one request a connection);
+ *   -EAGAIN    no newline yet and at most MOAT_CTL_MAX_REQUEST bytes: read more;
+ *   -EMSGSIZE  the line is (or already grew) longer than MOAT_CTL_MAX_REQUEST bytes;
+ *   -EBADMSG   the line is not such an object; err (errlen bytes) says why, for the reply.
+ */
+int ctl_request_parse(const char *buf, size_t len, json_t **out, char *err, size_t errlen);
+
 /* ctl_reply_error - {"ok": false, "error": msg}; a helper for handlers. */
 json_t *ctl_reply_error(const char *msg);
 

@@ -127,14 +127,13 @@ int docker_curl_errno(int rc)
 	}
 }
 
-/* GET path (after the version prefix); the parsed body in *out on 200. */
-static int get_json(struct docker_client *c, const char *path, json_t **out)
+/* GET path (after the version prefix); the body in *out on 200 (the caller frees out->buf). */
+static int get_body(struct docker_client *c, const char *path, struct body *out)
 {
 	struct body b = { 0 };
 	char url[512];
 	long status = 0;
 	CURLcode rc;
-	json_t *j;
 	int ret;
 
 	if ((size_t)snprintf(url, sizeof(url), "http://localhost/%s%s", DOCKER_API_VERSION,
@@ -161,18 +160,36 @@ static int get_json(struct docker_client *c, const char *path, json_t **out)
 		ret = status == 404 ? -ENOENT : -EIO;
 		goto out;
 	}
-	j = json_loadb(b.buf ? b.buf : "", b.len, 0, NULL);
-	if (!j) {
-		ret = -EBADMSG;
-		goto out;
-	}
-	*out = j;
+	*out = b;
+	return 0;
 out:
 	free(b.buf);
 	return ret;
 }
 
+/* A whole answer as JSON; hostile bytes end here as -EBADMSG, never as a crash. */
+static int json_parse(const char *json, size_t len, json_t **out)
+{
+	json_t *j = json_loadb(json ? json : "", json ? len : 0, 0, NULL);
+
+	if (!j)
+		return -EBADMSG;
+	*out = j;
+	return 0;
+}
+
 int docker_container_list(struct docker_client *c, struct docker_id_list **out)
+{
+	struct body b = { 0 };
+	int ret = get_body(c, "/containers/json", &b);
+
+	if (!ret)
+		ret = docker_id_list_parse(b.buf, b.len, out);
+	free(b.buf);
+	return ret;
+}
+
+int docker_id_list_parse(const char *json, size_t len, struct docker_id_list **out)
 {
 	struct docker_id_list *l = NULL;
 	json_t *arr = NULL, *it;
@@ -180,7 +197,7 @@ int docker_container_list(struct docker_client *c, struct docker_id_list **out)
 	size_t i;
 	int ret;
 
-	ret = get_json(c, "/containers/json", &arr);
+	ret = json_parse(json, len, &arr);
 	if (ret)
 		return ret;
 	ret = -EBADMSG;
@@ -432,15 +449,27 @@ static bool id_ok(const char *id)
 int docker_container_inspect(struct docker_client *c, const char *id,
 			     struct docker_container **out)
 {
-	struct docker_container *ct;
+	struct body b = { 0 };
 	char path[320];
-	json_t *j;
 	int ret;
 
 	if (!id_ok(id))
 		return -ENOENT;
 	snprintf(path, sizeof(path), "/containers/%s/json", id);
-	ret = get_json(c, path, &j);
+	ret = get_body(c, path, &b);
+	if (!ret)
+		ret = docker_container_parse(b.buf, b.len, out);
+	free(b.buf);
+	return ret;
+}
+
+int docker_container_parse(const char *json, size_t len, struct docker_container **out)
+{
+	struct docker_container *ct;
+	json_t *j;
+	int ret;
+
+	ret = json_parse(json, len, &j);
 	if (ret)
 		return ret;
 	ct = calloc(1, sizeof(*ct));
@@ -535,12 +564,23 @@ static int network_parse(json_t *o, struct docker_network *n)
 
 int docker_network_list(struct docker_client *c, struct docker_network_list **out)
 {
+	struct body b = { 0 };
+	int ret = get_body(c, "/networks", &b);
+
+	if (!ret)
+		ret = docker_network_list_parse(b.buf, b.len, out);
+	free(b.buf);
+	return ret;
+}
+
+int docker_network_list_parse(const char *json, size_t len, struct docker_network_list **out)
+{
 	struct docker_network_list *l = NULL;
 	json_t *arr = NULL, *it;
 	size_t i;
 	int ret;
 
-	ret = get_json(c, "/networks", &arr);
+	ret = json_parse(json, len, &arr);
 	if (ret)
 		return ret;
 	ret = -EBADMSG;

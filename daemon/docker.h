@@ -66,6 +66,12 @@ struct docker_id_list {
  */
 int docker_container_list(struct docker_client *c, struct docker_id_list **out);
 
+/*
+ * docker_id_list_parse - a GET /containers/json answer (len bytes) into ids, as
+ * docker_container_list. Pure. 0 and *out, -EBADMSG, -ENOMEM.
+ */
+int docker_id_list_parse(const char *json, size_t len, struct docker_id_list **out);
+
 /* docker_id_list_free - NULL-safe. */
 void docker_id_list_free(struct docker_id_list *l);
 
@@ -111,6 +117,15 @@ struct docker_container {
 int docker_container_inspect(struct docker_client *c, const char *id,
 			     struct docker_container **out);
 
+/*
+ * docker_container_parse - an inspect answer (the body of GET /containers/{id}/json, len
+ * bytes, need not be NUL-terminated; NULL with len 0 is an empty body) into a new struct.
+ * Pure: no I/O, so it can be fuzzed. Returns 0 and sets *out (free with
+ * docker_container_free), -EBADMSG when it is not the JSON we expect, or -ENOMEM. Fields
+ * of the wrong type are ignored or refused, never trusted: Id must be a string.
+ */
+int docker_container_parse(const char *json, size_t len, struct docker_container **out);
+
 /* docker_container_free - NULL-safe. */
 void docker_container_free(struct docker_container *ct);
 
@@ -134,6 +149,12 @@ struct docker_network_list {
  */
 int docker_network_list(struct docker_client *c, struct docker_network_list **out);
 
+/*
+ * docker_network_list_parse - a GET /networks answer (len bytes), as docker_network_list.
+ * Pure. 0 and *out, -EBADMSG (also for a subnet that does not parse), -ENOMEM.
+ */
+int docker_network_list_parse(const char *json, size_t len, struct docker_network_list **out);
+
 /* docker_network_list_free - NULL-safe. */
 void docker_network_list_free(struct docker_network_list *l);
 
@@ -155,6 +176,16 @@ struct docker_event {
 
 /* The container actions followed; network connect/disconnect are mapped to their container. */
 #define DOCKER_WATCH_ACTIONS { "start", "die", "destroy", "rename", "connect", "disconnect" }
+
+/*
+ * docker_event_parse - one /events line (len bytes, without its newline, not NUL-terminated)
+ * into *out. Pure. Returns 0 with a CONTAINER record when the event names a container
+ * (Actor.ID of a container event, Actor.Attributes.container of a network event; an id too
+ * long for the record is not a container), -ENOENT for any other event (ignore it), or
+ * -EBADMSG when the line is not JSON (the caller must resync: it lost an event it cannot
+ * name). *out is set only on success.
+ */
+int docker_event_parse(const char *line, size_t len, struct docker_event *out);
 
 struct docker_watch;
 

@@ -82,32 +82,49 @@ static void emit_kind(struct docker_watch *w, enum docker_event_kind kind)
 }
 
 /* Actor.ID for container events; Actor.Attributes.container for network ones. */
-static void event_parse(struct docker_watch *w, json_t *j)
+static int event_from_json(json_t *j, struct docker_event *ev)
 {
 	const char *type = json_string_value(json_object_get(j, "Type"));
 	const char *action = json_string_value(json_object_get(j, "Action"));
 	json_t *actor = json_object_get(j, "Actor");
-	struct docker_event ev = { .kind = DOCKER_EVENT_CONTAINER };
 	const char *id = NULL;
 
 	if (!type || !action)
-		return;
+		return -ENOENT;
 	if (!strcmp(type, "container"))
 		id = json_string_value(json_object_get(actor, "ID"));
 	else if (!strcmp(type, "network"))
 		id = json_string_value(json_object_get(json_object_get(actor, "Attributes"),
 						       "container"));
-	if (!id || !*id || strlen(id) >= sizeof(ev.id))
-		return;
-	strcpy(ev.id, id);
-	snprintf(ev.action, sizeof(ev.action), "%s", action);
-	emit(w, &ev);
+	if (!id || !*id || strlen(id) >= sizeof(ev->id))
+		return -ENOENT;
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = DOCKER_EVENT_CONTAINER;
+	strcpy(ev->id, id);
+	snprintf(ev->action, sizeof(ev->action), "%s", action);
+	return 0;
+}
+
+int docker_event_parse(const char *line, size_t len, struct docker_event *out)
+{
+	struct docker_event ev;
+	json_t *j = json_loadb(line, len, 0, NULL);
+	int ret;
+
+	if (!j)
+		return -EBADMSG;
+	ret = event_from_json(j, &ev);
+	json_decref(j);
+	if (!ret)
+		*out = ev;
+	return ret;
 }
 
 static int on_line(void *arg, const char *line, size_t len)
 {
 	struct docker_watch *w = arg;
-	json_t *j;
+	struct docker_event ev;
+	int ret;
 
 	if (!line) {
 		/* Lost an event we cannot name: only a full resync is safe. */
@@ -116,14 +133,13 @@ static int on_line(void *arg, const char *line, size_t len)
 		emit_kind(w, DOCKER_EVENT_RESYNC);
 		return 0;
 	}
-	j = json_loadb(line, len, 0, NULL);
-	if (!j) {
+	ret = docker_event_parse(line, len, &ev);
+	if (ret == -EBADMSG) {
 		log_warn("docker events: an event that is not JSON");
 		emit_kind(w, DOCKER_EVENT_RESYNC);
-		return 0;
+	} else if (!ret) {
+		emit(w, &ev);
 	}
-	event_parse(w, j);
-	json_decref(j);
 	return 0;
 }
 
