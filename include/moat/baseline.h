@@ -1,0 +1,124 @@
+/*
+ * The baseline: the flows learned between endpoints while Moat watches (learning mode), and
+ * the NetworkPolicy YAML that allows exactly them.
+ *
+ * Flows are keyed by STABLE identity, never by address or container name, so restarts and
+ * scale-out keep a baseline valid:
+ *   - an endpoint peer is its namespace plus its stable labels: those whose keys are in a
+ *     fixed list ("app", "app.kubernetes.io/name", "app.kubernetes.io/component",
+ *     "component", "tier", "role", "service", "com.docker.compose.service",
+ *     "com.docker.compose.project", "k8s-app", "name"); an endpoint with none of them is
+ *     keyed by all of its labels except those that look per-instance or per-build
+ *     (container numbers, pod-template-hash, versions, image metadata, CRI bookkeeping);
+ *   - an external peer (no endpoint) is its address, as a /32 or /128;
+ *   - a flow key is (from peer, to peer, proto, destination port); each key carries first
+ *     and last (unix seconds) and count. Protocols without ports (anything but TCP, UDP and
+ *     SCTP) are keyed with port 0 whatever port is passed.
+ * Replicas (same namespace and stable labels, other names and addresses) share one key.
+ */
+#ifndef MOAT_BASELINE_H
+#define MOAT_BASELINE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "moat/endpoint.h"
+#include "moat/errors.h"
+
+/* Opaque: a hashed set of peers and flow keys. Not thread-safe; callers serialise. */
+struct moat_baseline;
+
+/* moat_baseline_new - an empty baseline into *out. Returns 0 or -ENOMEM. Free with
+ * moat_baseline_free. */
+int moat_baseline_new(struct moat_baseline **out);
+
+/* moat_baseline_free - frees b and everything in it; NULL-safe. */
+void moat_baseline_free(struct moat_baseline *b);
+
+/*
+ * moat_baseline_load - read a baseline file:
+ *   {"version": 1, "flows": [{"from": PEER, "to": PEER, "proto": "tcp", "port": 80,
+ *                             "first": T, "last": T, "count": N}, ...]}
+ *   PEER = {"namespace": NS, "labels": {KEY: VALUE...}} or {"cidr": "10.0.0.5/32"}
+ * proto is "tcp", "udp", "sctp", "icmp", "icmpv6" or a protocol number.
+ * All or nothing: returns 0 and sets *out only when the whole file is valid. Returns -ENOENT
+ * when the file does not exist (nothing in diags: the caller starts a new baseline),
+ * -EINVAL with every problem in diags (file name, line:col for JSON syntax, and which flow
+ * and field is wrong otherwise), or -errno for other I/O errors (also in diags).
+ * A repeated flow key is an error.
+ */
+int moat_baseline_load(const char *path, struct moat_baseline **out, struct moat_diags *diags);
+
+/*
+ * moat_baseline_save - write b to path atomically: path.tmp is written and fsynced, renamed
+ * over path, then the directory is fsynced, so a crash leaves the old file or the new one,
+ * never a torn one. Flows are written sorted (stable output for diffs). Returns 0 or -errno
+ * (path.tmp is removed on failure).
+ */
+int moat_baseline_save(const struct moat_baseline *b, const char *path);
+
+/*
+ * moat_baseline_add - record one flow. from/to: the endpoints, or NULL for an external peer,
+ * whose address from_addr/to_addr is then used (it is ignored when the endpoint is given).
+ * when: unix seconds; first/last widen to include it; count grows by one.
+ * Returns 1 when the key is new, 0 when it was already known, -EINVAL when a peer is NULL
+ * with a NULL address or both peers are external, or -ENOMEM (b unchanged).
+ * The endpoints' strings are copied; the caller keeps ownership of from and to.
+ */
+int moat_baseline_add(struct moat_baseline *b,
+		      const struct moat_endpoint *from, const struct moat_addr *from_addr,
+		      const struct moat_endpoint *to, const struct moat_addr *to_addr,
+		      uint8_t proto, uint16_t port, int64_t when);
+
+/*
+ * moat_baseline_contains - is this flow's key in b? Same arguments as _add, no change.
+ * Hashed lookup, no allocation: cheap enough for every new flow. false for invalid
+ * arguments.
+ */
+bool moat_baseline_contains(const struct moat_baseline *b,
+			    const struct moat_endpoint *from, const struct moat_addr *from_addr,
+			    const struct moat_endpoint *to, const struct moat_addr *to_addr,
+			    uint8_t proto, uint16_t port);
+
+/* moat_baseline_count - the number of flow keys in b (0 for NULL). */
+size_t moat_baseline_count(const struct moat_baseline *b);
+
+/*
+ * moat_baseline_json - the flows as a JSON array, sorted, each in the file's shape (see
+ * _load). Returns a new reference (the caller decrefs) or NULL on ENOMEM.
+ */
+json_t *moat_baseline_json(const struct moat_baseline *b);
+
+/*
+ * moat_baseline_suggest - NetworkPolicy YAML (networking.k8s.io/v1 documents separated by
+ * ---, under a comment saying Moat learned it and over which period) that allows exactly the
+ * baseline. *yaml_out is a NUL-terminated string the caller frees. Returns 0, or -ENOMEM.
+ *
+ * A group is an endpoint peer of the baseline (namespace + key labels). Every group gets two
+ * policies, "moat-learned-<group>-ingress" and "...-egress", so every endpoint of a group is
+ * isolated in both directions; their rules are the group's learned inbound (outbound) flows,
+ * one rule per peer with its ports merged, and no rules (deny all) when it has none. Both
+ * sides are needed because a flow between two isolated endpoints must pass the source's
+ * egress and the destination's ingress. External peers become ipBlocks (/32, /128). Peers in
+ * another namespace add a namespaceSelector on kubernetes.io/metadata.name.
+ *
+ * What "exactly" means, over the endpoints of es: a connection between two endpoints of
+ * learned groups, or between one and an external address, is allowed if and only if its key
+ * is in the baseline; a connection between an endpoint of a learned group and an endpoint
+ * of no learned group is denied; connections among endpoints of no learned group are not
+ * touched. Selectors are matchLabels on the key labels, plus "DoesNotExist" expressions
+ * where an endpoint of es carries the same labels and more (so {app: web} does not also
+ * select {app: web, tier: canary}); es is only used for that and may be empty.
+ * What NetworkPolicy cannot say is left out and listed in comments in the YAML: flows of
+ * protocols other than TCP/UDP/SCTP or to port 0, and groups whose labels or namespace are
+ * not valid Kubernetes names (or that no selector can tell apart from another endpoint of
+ * es); those flows are then denied, never allowed wider. No flow is invented (DNS included:
+ * it is allowed only if it was learned). Output is deterministic: groups, peers and ports
+ * sorted; names sanitised to DNS-1123 and made unique per namespace.
+ */
+int moat_baseline_suggest(const struct moat_baseline *b, const struct moat_endpoint_set *es,
+			  char **yaml_out);
+
+#endif

@@ -1,0 +1,66 @@
+/* The baseline's insides, shared by baseline.c (the store and its file) and suggest.c. */
+#ifndef MOAT_POLICY_BASELINE_PRIV_H
+#define MOAT_POLICY_BASELINE_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "moat/baseline.h"
+
+/* A peer: an endpoint group (ns != NULL, labels = its key labels, sorted) or an external
+ * address (ns == NULL). Owns ns and the labels' strings. */
+struct bl_peer {
+	char *ns;
+	struct moat_labels labels;
+	struct moat_addr addr;
+	uint64_t hash;
+};
+
+struct bl_flow {
+	uint32_t from, to;	/* indexes into peers */
+	uint8_t proto;
+	uint16_t port;
+	int64_t first, last;
+	uint64_t count;
+};
+
+/* Open addressing, power-of-two slot counts, BL_EMPTY marks a free slot. */
+#define BL_EMPTY UINT32_MAX
+
+struct moat_baseline {
+	struct bl_peer *peers;
+	size_t npeers, peers_cap;
+	uint32_t *peer_slots;
+	size_t npeer_slots;
+	struct bl_flow *flows;
+	size_t nflows, flows_cap;
+	uint32_t *flow_slots;
+	size_t nflow_slots;
+};
+
+/* bl_labels_stable - does labels carry at least one key of the stable list? Then the key
+ * labels are exactly those; otherwise every label that is not per-instance. */
+bool bl_labels_stable(const struct moat_labels *labels);
+
+/* bl_label_is_key - is labels->v[i] one of the key labels (stable: bl_labels_stable)? */
+bool bl_label_is_key(const struct moat_labels *labels, size_t i, bool stable);
+
+/* bl_peer_is - is an endpoint in namespace ns with labels a member of group p? */
+bool bl_peer_is(const struct bl_peer *p, const char *ns, const struct moat_labels *labels);
+
+/* bl_peer_cmp - total order: groups (namespace, then labels) before externals (family,
+ * address). */
+int bl_peer_cmp(const struct bl_peer *a, const struct bl_peer *b);
+
+/* bl_flows_sorted - indexes of b's flows sorted by from, to (bl_peer_cmp), proto, port, into
+ * *out (caller frees; NULL when there are none). 0 or -ENOMEM. */
+int bl_flows_sorted(const struct moat_baseline *b, uint32_t **out);
+
+/* bl_proto_name - "tcp", "udp", ... or NULL for a protocol without a name here. */
+const char *bl_proto_name(uint8_t proto);
+
+/* bl_proto_has_ports - TCP, UDP, SCTP: the protocols whose flows are keyed by port. */
+bool bl_proto_has_ports(uint8_t proto);
+
+#endif
