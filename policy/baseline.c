@@ -3,6 +3,7 @@
  * open-addressing hash tables so that contains() (run for every new flow) hashes the
  * endpoint's key labels in place and allocates nothing.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -90,7 +91,7 @@ const char *bl_proto_name(uint8_t proto)
 	return NULL;
 }
 
-static __attribute__((unused)) int proto_by_name(const char *name)
+int bl_proto_by_name(const char *name)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(protos); i++)
 		if (!strcmp(protos[i].name, name))
@@ -310,7 +311,7 @@ static int flows_room(struct moat_baseline *b)
 	return slots_rebuild(&b->flow_slots, &b->nflow_slots, b->nflows, flow_hash_at, b);
 }
 
-static void peer_fini(struct bl_peer *p)
+void bl_peer_fini(struct bl_peer *p)
 {
 	for (size_t i = 0; i < p->labels.n; i++) {
 		free(p->labels.v[i].key);
@@ -321,7 +322,7 @@ static void peer_fini(struct bl_peer *p)
 }
 
 /* A deep copy of ns and the key labels of labels (all of them when all_key) into *p. */
-static int peer_fill(struct bl_peer *p, const char *ns, const struct moat_labels *labels,
+int bl_peer_fill(struct bl_peer *p, const char *ns, const struct moat_labels *labels,
 		     bool all_key)
 {
 	bool stable = all_key || bl_labels_stable(labels);
@@ -344,7 +345,7 @@ static int peer_fill(struct bl_peer *p, const char *ns, const struct moat_labels
 	p->hash = group_hash(ns, labels, all_key);
 	return 0;
 oom:
-	peer_fini(p);
+	bl_peer_fini(p);
 	return -ENOMEM;
 }
 
@@ -368,11 +369,98 @@ static int peer_intern(struct moat_baseline *b, const struct peer_q *q, uint32_t
 	}
 	if (peers_room(b))
 		return -ENOMEM;
-	if (q->e && peer_fill(&p, ns_of(q->e), &q->e->labels, false))
+	if (q->e && bl_peer_fill(&p, ns_of(q->e), &q->e->labels, false))
 		return -ENOMEM;
 	if (!q->e)
-		p = (struct bl_peer){ .addr = *q->a, .hash = q->hash };
+		bl_peer_ext(&p, q->a);
 	*out = peer_append(b, &p, peer_slot(b, q));
+	return 0;
+}
+
+void bl_peer_ext(struct bl_peer *p, const struct moat_addr *a)
+{
+	*p = (struct bl_peer){ .addr = *a, .hash = ext_hash(a) };
+}
+
+/* The slot of a peer equal to p, or the free slot where it would go. */
+static size_t peer_slot_of(const struct moat_baseline *b, const struct bl_peer *p)
+{
+	size_t mask = b->npeer_slots - 1, s = p->hash & mask;
+
+	while (b->peer_slots[s] != BL_EMPTY && bl_peer_cmp(p, &b->peers[b->peer_slots[s]]))
+		s = (s + 1) & mask;
+	return s;
+}
+
+int bl_peer_adopt(struct moat_baseline *b, struct bl_peer *p, uint32_t *out)
+{
+	uint32_t i = b->npeer_slots ? b->peer_slots[peer_slot_of(b, p)] : BL_EMPTY;
+
+	if (i != BL_EMPTY) {
+		bl_peer_fini(p);
+		*out = i;
+		return 0;
+	}
+	if (peers_room(b)) {
+		bl_peer_fini(p);
+		return -ENOMEM;
+	}
+	*out = peer_append(b, p, peer_slot_of(b, p));
+	return 0;
+}
+
+static int labels_cmp(const struct moat_labels *a, const struct moat_labels *b)
+{
+	for (size_t i = 0; i < a->n && i < b->n; i++) {
+		int c = strcmp(a->v[i].key, b->v[i].key);
+
+		c = c ? c : strcmp(a->v[i].value, b->v[i].value);
+		if (c)
+			return c;
+	}
+	return (a->n > b->n) - (a->n < b->n);
+}
+
+int bl_peer_cmp(const struct bl_peer *a, const struct bl_peer *b)
+{
+	int c;
+
+	if (!a->ns != !b->ns)
+		return a->ns ? -1 : 1;
+	if (a->ns) {
+		c = strcmp(a->ns, b->ns);
+		return c ? c : labels_cmp(&a->labels, &b->labels);
+	}
+	if (a->addr.family != b->addr.family)
+		return a->addr.family < b->addr.family ? -1 : 1;
+	return memcmp(a->addr.a, b->addr.a, addr_len(&a->addr));
+}
+
+static int flow_cmp(const void *x, const void *y, void *arg)
+{
+	const struct moat_baseline *b = arg;
+	const struct bl_flow *f = &b->flows[*(const uint32_t *)x];
+	const struct bl_flow *g = &b->flows[*(const uint32_t *)y];
+	int c = bl_peer_cmp(&b->peers[f->from], &b->peers[g->from]);
+
+	c = c ? c : bl_peer_cmp(&b->peers[f->to], &b->peers[g->to]);
+	c = c ? c : (f->proto > g->proto) - (f->proto < g->proto);
+	return c ? c : (f->port > g->port) - (f->port < g->port);
+}
+
+int bl_flows_sorted(const struct moat_baseline *b, uint32_t **out)
+{
+	uint32_t *v = NULL;
+
+	if (b->nflows) {
+		v = malloc(b->nflows * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		for (size_t i = 0; i < b->nflows; i++)
+			v[i] = (uint32_t)i;
+		qsort_r(v, b->nflows, sizeof(*v), flow_cmp, (void *)b);
+	}
+	*out = v;
 	return 0;
 }
 
@@ -403,8 +491,7 @@ static struct bl_flow *flow_find(const struct moat_baseline *b, uint32_t from, u
 	return i == BL_EMPTY ? NULL : &b->flows[i];
 }
 
-/* Adds a new key (0) or widens a known one (1 is never returned here; see callers). */
-static int flow_put(struct moat_baseline *b, const struct bl_flow *f, bool *added)
+int bl_flow_put(struct moat_baseline *b, const struct bl_flow *f, bool *added)
 {
 	struct bl_flow *old = flow_find(b, f->from, f->to, f->proto, f->port);
 
@@ -439,7 +526,7 @@ void moat_baseline_free(struct moat_baseline *b)
 	if (!b)
 		return;
 	for (size_t i = 0; i < b->npeers; i++)
-		peer_fini(&b->peers[i]);
+		bl_peer_fini(&b->peers[i]);
 	free(b->peers);
 	free(b->peer_slots);
 	free(b->flows);
@@ -476,7 +563,7 @@ int moat_baseline_add(struct moat_baseline *b,
 	if (!ret)
 		ret = peer_intern(b, &qt, &f.to);
 	if (!ret)
-		ret = flow_put(b, &f, &added);
+		ret = bl_flow_put(b, &f, &added);
 	return ret ? ret : added;
 }
 
@@ -503,26 +590,3 @@ size_t moat_baseline_count(const struct moat_baseline *b)
 	return b ? b->nflows : 0;
 }
 
-/* ---- not yet: the file and JSON (work in progress, returns -ENOSYS) ---- */
-
-int moat_baseline_load(const char *path, struct moat_baseline **out, struct moat_diags *diags)
-{
-	moat_diags_add(diags, path, 0, 0, "baseline files are not implemented yet");
-	return -ENOSYS;
-}
-
-int moat_baseline_save(const struct moat_baseline *b, const char *path)
-{
-	return -ENOSYS;
-}
-
-json_t *moat_baseline_json(const struct moat_baseline *b)
-{
-	return NULL;
-}
-
-int moat_baseline_suggest(const struct moat_baseline *b, const struct moat_endpoint_set *es,
-			  char **yaml_out)
-{
-	return -ENOSYS;
-}

@@ -39,6 +39,25 @@ struct moat_baseline {
 	size_t nflow_slots;
 };
 
+/* bl_peer_fill - *p = a group: a copy of ns and the key labels of labels (sorted), or of
+ * all of them when all_key (labels read from a file). 0 or -ENOMEM (*p left empty). */
+int bl_peer_fill(struct bl_peer *p, const char *ns, const struct moat_labels *labels,
+		 bool all_key);
+
+/* bl_peer_ext - *p = the external peer a (nothing to free). */
+void bl_peer_ext(struct bl_peer *p, const struct moat_addr *a);
+
+/* bl_peer_fini - frees what p owns. */
+void bl_peer_fini(struct bl_peer *p);
+
+/* bl_peer_adopt - intern p, taking ownership (freed when an equal peer is there already or
+ * on failure); its index into *out. 0 or -ENOMEM. */
+int bl_peer_adopt(struct moat_baseline *b, struct bl_peer *p, uint32_t *out);
+
+/* bl_flow_put - add f as a new key (*added) or widen the known one with its first, last and
+ * count. 0 or -ENOMEM. */
+int bl_flow_put(struct moat_baseline *b, const struct bl_flow *f, bool *added);
+
 /* bl_labels_stable - does labels carry at least one key of the stable list? Then the key
  * labels are exactly those; otherwise every label that is not per-instance. */
 bool bl_labels_stable(const struct moat_labels *labels);
@@ -59,6 +78,9 @@ int bl_flows_sorted(const struct moat_baseline *b, uint32_t **out);
 
 /* bl_proto_name - "tcp", "udp", ... or NULL for a protocol without a name here. */
 const char *bl_proto_name(uint8_t proto);
+
+/* bl_proto_by_name - the number for "tcp", "udp", ..., or -1. */
+int bl_proto_by_name(const char *name);
 
 /* bl_proto_has_ports - TCP, UDP, SCTP: the protocols whose flows are keyed by port. */
 bool bl_proto_has_ports(uint8_t proto);
