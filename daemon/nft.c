@@ -34,6 +34,7 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
+#include <libnftnl/udata.h>
 
 #include "nft.h"
 
@@ -58,16 +59,20 @@ static const struct {
 };
 
 enum set_id {
-	S_EP4, S_EP6, S_NET4, S_NET6, S_MANAGED4, S_MANAGED6, S_ALLOW_IN, S_ALLOW_OUT,
-	S_ALLOW_IN_ANY, S_ALLOW_OUT_ANY, S_IN_VERDICT, S_OUT_VERDICT, S_PORTS, S_SRC4, S_SRC6,
-	S_ND_TYPES, S_COUNT
+	S_EP4, S_EP6, S_NET4, S_NET6, S_MANAGED4, S_MANAGED6, S_IN4, S_IN6, S_OUT4, S_OUT6,
+	S_FROM, S_IN_ANY, S_TO, S_OUT_ANY,
+	S_PORTS, S_SRC4, S_SRC6, S_ND_TYPES, S_COUNT
 };
 
 /* How an element of a set reads in an error message. */
-enum fmt { F_ADDR_MARK, F_RANGE, F_ALLOW, F_ANY, F_VERDICT, F_IFNAME, F_IF_ADDR, F_BYTE };
+enum fmt { F_ADDR_MARK, F_RANGE, F_VMAP, F_PEER, F_ANY, F_IFNAME, F_IF_ADDR, F_BYTE };
 
 #define KEY_MAX 32
 
+/*
+ * A set, or (per_ident) a family of sets, one per isolated identity, named by printf-ing
+ * the identity into name: these hang off that identity's chain.
+ */
 struct set_desc {
 	const char *name;
 	enum tbl t;
@@ -77,47 +82,46 @@ struct set_desc {
 	uint8_t fields[4];		/* pipapo: unpadded field lengths of the concatenation */
 	uint8_t alen;			/* address length inside the key, for formatting */
 	enum fmt fmt;
-	const char *jump[2];		/* verdict maps: element data 0 and 1 jump here */
+	const char *jump;		/* verdict maps: element data d goes to chain jump % d */
+	bool per_ident;
 };
 
 #define MAP NFT_SET_MAP
 #define IVL NFT_SET_INTERVAL
 #define CAT (NFT_SET_INTERVAL | NFT_SET_CONCAT)
+#define PEER_KEY CAT3(TYPE_MARK, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 12
+#define ANY_KEY CAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8
 
 static const struct set_desc sets[S_COUNT] = {
-	[S_EP4] = { "ep4", T_INET, MAP, TYPE_IPADDR, 4, TYPE_MARK, 4, {0}, 4, F_ADDR_MARK, {0} },
-	[S_EP6] = { "ep6", T_INET, MAP, TYPE_IP6ADDR, 16, TYPE_MARK, 4, {0}, 16, F_ADDR_MARK, {0} },
-	[S_NET4] = { "net4", T_INET, MAP | IVL, TYPE_IPADDR, 4, TYPE_MARK, 4, {0}, 4, F_RANGE, {0} },
-	[S_NET6] = { "net6", T_INET, MAP | IVL, TYPE_IP6ADDR, 16, TYPE_MARK, 4, {0}, 16, F_RANGE, {0} },
-	[S_MANAGED4] = { "managed4", T_INET, IVL, TYPE_IPADDR, 4, 0, 0, {0}, 4, F_RANGE, {0} },
-	[S_MANAGED6] = { "managed6", T_INET, IVL, TYPE_IP6ADDR, 16, 0, 0, {0}, 16, F_RANGE, {0} },
-	[S_ALLOW_IN] = { "allow_in", T_INET, CAT,
-		CAT4(TYPE_MARK, TYPE_MARK, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 16, 0, 0,
-		{4, 4, 1, 2}, 0, F_ALLOW, {0} },
-	[S_ALLOW_OUT] = { "allow_out", T_INET, CAT,
-		CAT4(TYPE_MARK, TYPE_MARK, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 16, 0, 0,
-		{4, 4, 1, 2}, 0, F_ALLOW, {0} },
-	[S_ALLOW_IN_ANY] = { "allow_in_any", T_INET, CAT,
-		CAT3(TYPE_MARK, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 12, 0, 0, {4, 1, 2}, 0,
-		F_ANY, {0} },
-	[S_ALLOW_OUT_ANY] = { "allow_out_any", T_INET, CAT,
-		CAT3(TYPE_MARK, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 12, 0, 0, {4, 1, 2}, 0,
-		F_ANY, {0} },
-	[S_IN_VERDICT] = { "in_verdict", T_INET, MAP, TYPE_MARK, 4, NFT_DATA_VERDICT, 0, {0}, 0,
-		F_VERDICT, {"deny_in", "monitor_in"} },
-	[S_OUT_VERDICT] = { "out_verdict", T_INET, MAP, TYPE_MARK, 4, NFT_DATA_VERDICT, 0, {0}, 0,
-		F_VERDICT, {"deny_out", "monitor_out"} },
-	[S_PORTS] = { "ports", T_BRIDGE, 0, TYPE_IFNAME, IFNAMSIZ, 0, 0, {0}, 0, F_IFNAME, {0} },
+	[S_EP4] = { "ep4", T_INET, MAP, TYPE_IPADDR, 4, TYPE_MARK, 4, {0}, 4, F_ADDR_MARK },
+	[S_EP6] = { "ep6", T_INET, MAP, TYPE_IP6ADDR, 16, TYPE_MARK, 4, {0}, 16, F_ADDR_MARK },
+	[S_NET4] = { "net4", T_INET, MAP | IVL, TYPE_IPADDR, 4, TYPE_MARK, 4, {0}, 4, F_RANGE },
+	[S_NET6] = { "net6", T_INET, MAP | IVL, TYPE_IP6ADDR, 16, TYPE_MARK, 4, {0}, 16, F_RANGE },
+	[S_MANAGED4] = { "managed4", T_INET, IVL, TYPE_IPADDR, 4, 0, 0, {0}, 4, F_RANGE },
+	[S_MANAGED6] = { "managed6", T_INET, IVL, TYPE_IP6ADDR, 16, 0, 0, {0}, 16, F_RANGE },
+	[S_IN4] = { "in4", T_INET, MAP, TYPE_IPADDR, 4, NFT_DATA_VERDICT, 0, {0}, 4, F_VMAP,
+		"in_%u" },
+	[S_IN6] = { "in6", T_INET, MAP, TYPE_IP6ADDR, 16, NFT_DATA_VERDICT, 0, {0}, 16, F_VMAP,
+		"in_%u" },
+	[S_OUT4] = { "out4", T_INET, MAP, TYPE_IPADDR, 4, NFT_DATA_VERDICT, 0, {0}, 4, F_VMAP,
+		"out_%u" },
+	[S_OUT6] = { "out6", T_INET, MAP, TYPE_IP6ADDR, 16, NFT_DATA_VERDICT, 0, {0}, 16, F_VMAP,
+		"out_%u" },
+	[S_FROM] = { "in_%u_from", T_INET, CAT, PEER_KEY, 0, 0, {4, 1, 2}, 0, F_PEER, NULL, true },
+	[S_IN_ANY] = { "in_%u_any", T_INET, CAT, ANY_KEY, 0, 0, {1, 2}, 0, F_ANY, NULL, true },
+	[S_TO] = { "out_%u_to", T_INET, CAT, PEER_KEY, 0, 0, {4, 1, 2}, 0, F_PEER, NULL, true },
+	[S_OUT_ANY] = { "out_%u_any", T_INET, CAT, ANY_KEY, 0, 0, {1, 2}, 0, F_ANY, NULL, true },
+	[S_PORTS] = { "ports", T_BRIDGE, 0, TYPE_IFNAME, IFNAMSIZ, 0, 0, {0}, 0, F_IFNAME },
 	[S_SRC4] = { "src4", T_BRIDGE, 0, CAT2(TYPE_IFNAME, TYPE_IPADDR), IFNAMSIZ + 4,
-		0, 0, {0}, 4, F_IF_ADDR, {0} },
-	[S_SRC6] = { "src6", T_BRIDGE, 0, CAT2(TYPE_IFNAME, TYPE_IP6ADDR),
-		IFNAMSIZ + 16, 0, 0, {0}, 16, F_IF_ADDR, {0} },
-	[S_ND_TYPES] = { "nd_types", T_BRIDGE, 0, TYPE_ICMP6_TYPE, 1, 0, 0, {0}, 0, F_BYTE, {0} },
+		0, 0, {0}, 4, F_IF_ADDR },
+	[S_SRC6] = { "src6", T_BRIDGE, 0, CAT2(TYPE_IFNAME, TYPE_IP6ADDR), IFNAMSIZ + 16,
+		0, 0, {0}, 16, F_IF_ADDR },
+	[S_ND_TYPES] = { "nd_types", T_BRIDGE, 0, TYPE_ICMP6_TYPE, 1, 0, 0, {0}, 0, F_BYTE },
 };
 
 enum chain_id {
-	C_FORWARD, C_INPUT, C_INGRESS, C_EGRESS, C_DENY_IN, C_DENY_OUT, C_MON_IN, C_MON_OUT,
-	C_UNKNOWN, C_PREROUTING, C_SPOOF, C_COUNT
+	C_FORWARD, C_INPUT, C_INGRESS, C_EGRESS, C_PEER_SRC, C_PEER_DST, C_DENY_IN, C_DENY_OUT,
+	C_MON_IN, C_MON_OUT, C_UNKNOWN, C_PREROUTING, C_SPOOF, C_COUNT
 };
 
 static const struct {
@@ -130,6 +134,8 @@ static const struct {
 	[C_INPUT] = { "input", T_INET, NF_INET_LOCAL_IN, -10 },
 	[C_INGRESS] = { "ingress", T_INET, -1, 0 },
 	[C_EGRESS] = { "egress", T_INET, -1, 0 },
+	[C_PEER_SRC] = { "peer_src", T_INET, -1, 0 },
+	[C_PEER_DST] = { "peer_dst", T_INET, -1, 0 },
 	[C_DENY_IN] = { "deny_in", T_INET, -1, 0 },
 	[C_DENY_OUT] = { "deny_out", T_INET, -1, 0 },
 	[C_MON_IN] = { "monitor_in", T_INET, -1, 0 },
@@ -140,12 +146,28 @@ static const struct {
 };
 
 /*
- * One set element. key_end is sent for pipapo sets only; flags carries
- * NFT_SET_ELEM_INTERVAL_END for the closing element of an rbtree interval. Elements compare
- * with memcmp over the whole struct (always zero-initialised), so a changed map value is a
- * delete plus an add.
+ * The chain of one isolated identity in one direction ("in_<id>" or "out_<id>"), with its
+ * two sets. monitor picks the chain's last rule, so a change of mode is a full apply.
+ */
+struct owner {
+	uint32_t id;
+	uint8_t egress, monitor;
+};
+
+struct ownerv {
+	struct owner *v;
+	size_t n, cap;
+};
+
+/*
+ * One set element. owner: the identity whose per_ident set holds it (0 elsewhere); first, so
+ * that sorted arrays group each identity's elements. key_end is sent for pipapo sets only;
+ * flags carries NFT_SET_ELEM_INTERVAL_END for the closing element of an rbtree interval.
+ * Elements compare with memcmp over the whole struct (always zero-initialised), so a changed
+ * map value is a delete plus an add.
  */
 struct elem {
+	uint32_t owner;
 	uint8_t key[KEY_MAX];
 	uint8_t key_end[KEY_MAX];
 	uint32_t data;
@@ -164,7 +186,8 @@ struct nft_ctx {
 	enum moat_mode mode;
 	uint16_t group;
 	struct elemv cur[S_COUNT];	/* what the kernel holds, sorted */
-	unsigned nrules[C_COUNT];
+	struct ownerv owners;		/* the identity chains the kernel holds, sorted */
+	unsigned nrules[T_COUNT];
 	struct nft_stats stats;
 	char buf[1 << 16];
 };
@@ -345,7 +368,7 @@ static int build_managed(const struct nft_input *in, struct elemv *v)
 }
 
 /*
- * The concatenation as registers hold it: every field starts on a 4-byte boundary; marks
+ * The concatenation as registers hold it: every field starts on a 4-byte boundary; the mark
  * in host order (as map data lands in a register), the port in network order.
  */
 static void put_tail(uint8_t *k, uint8_t proto, uint16_t port)
@@ -356,47 +379,86 @@ static void put_tail(uint8_t *k, uint8_t proto, uint16_t port)
 	memcpy(k + 4, &be, 2);
 }
 
-static int build_allow(const struct moat_plan_elem *pe, size_t n, bool any, bool egress,
-		       struct elemv *v)
+/*
+ * Elements of the isolated identity's own sets: allow_in (src . proto . port in in_<dst>_from),
+ * allow_out (dst . proto . port in out_<src>_to), and the *_any sets (proto . port).
+ */
+static int build_allow(const struct moat_plan *p, const struct moat_plan_elem *pe, size_t n,
+		       bool any, bool egress, struct elemv *v)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct elem e = {0};
-		uint32_t a = any ? (egress ? pe[i].src : pe[i].dst) : pe[i].src;
-		int off = any ? 4 : 8;
-		int ret;
+		uint32_t peer = egress ? pe[i].dst : pe[i].src;
+		const struct moat_plan_ident *id;
+		int off = any ? 0 : 4;
 
-		memcpy(e.key, &a, 4);
-		memcpy(e.key_end, &a, 4);
+		e.owner = egress ? pe[i].src : pe[i].dst;
+		id = moat_plan_ident_get(p, e.owner);
+		if (!id || !(egress ? id->out_iso : id->in_iso))
+			continue;	/* not isolated: no chain, nothing to check */
 		if (!any) {
-			memcpy(e.key + 4, &pe[i].dst, 4);
-			memcpy(e.key_end + 4, &pe[i].dst, 4);
+			memcpy(e.key, &peer, 4);
+			memcpy(e.key_end, &peer, 4);
 		}
 		put_tail(e.key + off, pe[i].proto_lo, pe[i].port_lo);
 		put_tail(e.key_end + off, pe[i].proto_hi, pe[i].port_hi);
-		ret = elemv_push(v, &e);
+		if (elemv_push(v, &e) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* in4/in6/out4/out6: each address of an isolated identity goes to that identity's chain. */
+static int build_vmaps(const struct moat_plan *p, struct elemv *v)
+{
+	for (size_t i = 0; i < p->naddrs; i++) {
+		const struct moat_plan_addr *a = &p->addrs[i];
+		const struct moat_plan_ident *id = moat_plan_ident_get(p, a->ident);
+		bool v4 = a->addr.family == AF_INET;
+		struct elem e = {0};
+		int ret = 0;
+
+		if (!id)
+			continue;
+		memcpy(e.key, a->addr.a, alen_of(a->addr.family));
+		e.data = a->ident;
+		if (id->in_iso)
+			ret = elemv_push(&v[v4 ? S_IN4 : S_IN6], &e);
+		if (!ret && id->out_iso)
+			ret = elemv_push(&v[v4 ? S_OUT4 : S_OUT6], &e);
 		if (ret < 0)
 			return ret;
 	}
 	return 0;
 }
 
-static int build_verdicts(const struct moat_plan *p, struct elemv *v)
+static int ownerv_push(struct ownerv *v, uint32_t id, bool egress, bool monitor)
 {
-	for (size_t i = 0; i < p->nidents; i++) {
-		const struct moat_plan_ident *id = &p->idents[i];
-		struct elem e = {0};
-		int ret = 0;
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		struct owner *n = realloc(v->v, cap * sizeof(*n));
 
-		memcpy(e.key, &id->id, 4);
-		e.data = id->in_mode == MOAT_MODE_MONITOR;
-		if (id->in_iso)
-			ret = elemv_push(&v[S_IN_VERDICT], &e);
-		e.data = id->out_mode == MOAT_MODE_MONITOR;
-		if (!ret && id->out_iso)
-			ret = elemv_push(&v[S_OUT_VERDICT], &e);
-		if (ret < 0)
-			return ret;
+		if (!n)
+			return -ENOMEM;
+		v->v = n;
+		v->cap = cap;
 	}
+	v->v[v->n++] = (struct owner){ id, egress, monitor };
+	return 0;
+}
+
+/* Sorted by direction, then id (the plan's idents are sorted by id). */
+static int build_owners(const struct moat_plan *p, struct ownerv *o)
+{
+	for (int egress = 0; egress < 2; egress++)
+		for (size_t i = 0; i < p->nidents; i++) {
+			const struct moat_plan_ident *id = &p->idents[i];
+			bool iso = egress ? id->out_iso : id->in_iso;
+			enum moat_mode m = egress ? id->out_mode : id->in_mode;
+
+			if (iso && ownerv_push(o, id->id, egress, m == MOAT_MODE_MONITOR) < 0)
+				return -ENOMEM;
+		}
 	return 0;
 }
 
@@ -454,17 +516,17 @@ static int build_elems(const struct nft_input *in, struct elemv *v)
 	if (!ret)
 		ret = build_managed(in, v);
 	if (!ret)
-		ret = build_allow(p->allow_in, p->nallow_in, false, false, &v[S_ALLOW_IN]);
+		ret = build_allow(p, p->allow_in, p->nallow_in, false, false, &v[S_FROM]);
 	if (!ret)
-		ret = build_allow(p->allow_out, p->nallow_out, false, true, &v[S_ALLOW_OUT]);
+		ret = build_allow(p, p->allow_out, p->nallow_out, false, true, &v[S_TO]);
 	if (!ret)
-		ret = build_allow(p->allow_in_any, p->nallow_in_any, true, false,
-				  &v[S_ALLOW_IN_ANY]);
+		ret = build_allow(p, p->allow_in_any, p->nallow_in_any, true, false,
+				  &v[S_IN_ANY]);
 	if (!ret)
-		ret = build_allow(p->allow_out_any, p->nallow_out_any, true, true,
-				  &v[S_ALLOW_OUT_ANY]);
+		ret = build_allow(p, p->allow_out_any, p->nallow_out_any, true, true,
+				  &v[S_OUT_ANY]);
 	if (!ret)
-		ret = build_verdicts(p, v);
+		ret = build_vmaps(p, v);
 	if (!ret)
 		ret = build_ports(in->es, v);
 	if (!ret)
@@ -491,14 +553,20 @@ static void fmt_tail(char *b, size_t len, const struct elem *e, int off)
 		 ntohs(hi));
 }
 
+/* The set's name; per_ident sets are named after the identity that owns them. */
+static const char *set_name(enum set_id s, uint32_t owner, char *b, size_t len)
+{
+	snprintf(b, len, sets[s].name, owner);	/* names without %u ignore owner */
+	return b;
+}
+
 static void elem_format(enum set_id s, const struct elem *e, char *b, size_t len)
 {
 	const struct set_desc *d = &sets[s];
-	char a[INET6_ADDRSTRLEN], t[64];
-	uint32_t x, y;
+	char a[INET6_ADDRSTRLEN], t[64], c[32];
+	uint32_t x;
 
 	memcpy(&x, e->key, 4);
-	memcpy(&y, e->key + 4, 4);
 	switch (d->fmt) {
 	case F_ADDR_MARK:
 		fmt_addr(a, sizeof(a), e->key, d->alen);
@@ -511,16 +579,18 @@ static void elem_format(enum set_id s, const struct elem *e, char *b, size_t len
 		else
 			snprintf(b, len, "interval start %s : ident %u", a, e->data);
 		break;
-	case F_ALLOW:
-		fmt_tail(t, sizeof(t), e, 8);
-		snprintf(b, len, "ident %u -> ident %u %s", x, y, t);
+	case F_VMAP:
+		fmt_addr(a, sizeof(a), e->key, d->alen);
+		snprintf(c, sizeof(c), d->jump, e->data);
+		snprintf(b, len, "%s : goto %s", a, c);
 		break;
-	case F_ANY:
+	case F_PEER:
 		fmt_tail(t, sizeof(t), e, 4);
 		snprintf(b, len, "ident %u %s", x, t);
 		break;
-	case F_VERDICT:
-		snprintf(b, len, "ident %u : jump %s", x, d->jump[e->data & 1]);
+	case F_ANY:
+		fmt_tail(t, sizeof(t), e, 0);
+		snprintf(b, len, "%s", t);
 		break;
 	case F_IFNAME:
 		snprintf(b, len, "%.16s", (const char *)e->key);
@@ -555,7 +625,8 @@ struct batch {
 	size_t nacks;			/* messages sent with NLM_F_ACK */
 	size_t added, deleted;
 	int err;			/* sticky: first failure while building */
-	unsigned nrules[C_COUNT];
+	unsigned nrules[T_COUNT];
+	uint32_t nsets;			/* sets added */
 };
 
 #define BATCH_PAGE (32u * 4096u)
@@ -653,40 +724,66 @@ static void batch_table(struct batch *bt, enum tbl t, uint16_t type)
 		     tbls[t].fname, NFT_TABLE_NAME);
 }
 
-static void batch_set(struct batch *bt, enum set_id id)
+/*
+ * Marks are host-endian; only `nft list` cares, and without this note it shows map data
+ * byte-swapped (nft's own BYTEORDER_HOST_ENDIAN is 1).
+ */
+static void set_udata_host_data(struct nftnl_set *s)
+{
+	struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(16);
+
+	if (!u)
+		return;
+	if (nftnl_udata_put_u32(u, NFTNL_UDATA_SET_DATABYTEORDER, 1))
+		nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(u),
+				   nftnl_udata_buf_len(u));
+	nftnl_udata_buf_free(u);
+}
+
+/* Add (or, del, delete) set id, or for a per_ident set the one of identity owner. */
+static void batch_set(struct batch *bt, enum set_id id, uint32_t owner, bool del)
 {
 	const struct set_desc *d = &sets[id];
 	struct nftnl_set *s = nftnl_set_alloc();
 	struct nlmsghdr *nlh;
+	char name[32];
 
 	if (!s) {
 		bt->err = -ENOMEM;
 		return;
 	}
+	set_name(id, owner, name, sizeof(name));
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, tbls[d->t].family);
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, d->name);
-	nftnl_set_set_u32(s, NFTNL_SET_ID, id + 1);
-	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, d->flags);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, d->key_type);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, d->key_len);
-	if (d->flags & NFT_SET_MAP) {
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+	if (!del) {
+		/* the kernel wants an id, unique in the batch, on every new set */
+		nftnl_set_set_u32(s, NFTNL_SET_ID, ++bt->nsets);
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, d->flags);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, d->key_type);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, d->key_len);
+	}
+	if (!del && (d->flags & NFT_SET_MAP)) {
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, d->data_type);
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, d->data_len);
+		if (d->data_type == TYPE_MARK)
+			set_udata_host_data(s);
 	}
-	if (d->fields[0]) {
+	if (!del && d->fields[0]) {
 		uint8_t f[NFT_REG32_COUNT] = {0};
 
 		memcpy(f, d->fields, sizeof(d->fields));
 		nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, f, sizeof(f));
 	}
-	nlh = batch_hdr(bt, NFT_MSG_NEWSET, d->t, NLM_F_CREATE);
+	nlh = batch_hdr(bt, del ? NFT_MSG_DELSET : NFT_MSG_NEWSET, d->t, del ? 0 : NLM_F_CREATE);
 	nftnl_set_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
-	batch_commit(bt, nlh, "add set %s moat %s", tbls[d->t].fname, d->name);
+	batch_commit(bt, nlh, "%s set %s moat %s", del ? "delete" : "add", tbls[d->t].fname, name);
 }
 
-static void batch_chain(struct batch *bt, enum chain_id id)
+/* Add (or delete, with its rules) a chain; hook < 0 for a regular chain. */
+static void batch_chain(struct batch *bt, enum tbl t, const char *name, int hook, int prio,
+			bool del)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
 	struct nlmsghdr *nlh;
@@ -695,31 +792,33 @@ static void batch_chain(struct batch *bt, enum chain_id id)
 		bt->err = -ENOMEM;
 		return;
 	}
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, tbls[chains[id].t].family);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, tbls[t].family);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NFT_TABLE_NAME);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, chains[id].name);
-	if (chains[id].hook >= 0) {
-		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, chains[id].hook);
-		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, chains[id].prio);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	if (hook >= 0) {
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
 		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
 		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 	}
-	nlh = batch_hdr(bt, NFT_MSG_NEWCHAIN, chains[id].t, NLM_F_CREATE);
+	nlh = batch_hdr(bt, del ? NFT_MSG_DELCHAIN : NFT_MSG_NEWCHAIN, t, del ? 0 : NLM_F_CREATE);
 	nftnl_chain_nlmsg_build_payload(nlh, c);
 	nftnl_chain_free(c);
-	batch_commit(bt, nlh, "add chain %s moat %s", tbls[chains[id].t].fname, chains[id].name);
+	batch_commit(bt, nlh, "%s chain %s moat %s", del ? "delete" : "add", tbls[t].fname, name);
 }
 
-/* Element data: a mark, or for verdict maps a jump to one of the set's two chains. */
+/* Element data: a mark, or for verdict maps a goto to the identity's chain. */
 static void put_elem_data(struct nlmsghdr *nlh, enum set_id s, const struct elem *e)
 {
 	struct nlattr *d = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA);
 
 	if (sets[s].data_type == NFT_DATA_VERDICT) {
 		struct nlattr *v = mnl_attr_nest_start(nlh, NFTA_DATA_VERDICT);
+		char chain[32];
 
-		mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE, htonl((uint32_t)NFT_JUMP));
-		mnl_attr_put_strz(nlh, NFTA_VERDICT_CHAIN, sets[s].jump[e->data & 1]);
+		snprintf(chain, sizeof(chain), sets[s].jump, e->data);
+		mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE, htonl((uint32_t)NFT_GOTO));
+		mnl_attr_put_strz(nlh, NFTA_VERDICT_CHAIN, chain);
 		mnl_attr_nest_end(nlh, v);
 	} else {
 		mnl_attr_put(nlh, NFTA_DATA_VALUE, sets[s].data_len, &e->data);
@@ -747,7 +846,10 @@ static void put_elem(struct nlmsghdr *nlh, enum set_id s, const struct elem *e, 
 	mnl_attr_nest_end(nlh, el);
 }
 
-/* NEWSETELEM/DELSETELEM messages for elems, split so that each stays below ELEM_MSG_MAX. */
+/*
+ * NEWSETELEM/DELSETELEM messages for elems, split so that each stays below ELEM_MSG_MAX and,
+ * for per_ident sets, so that each carries one owner's elements (its set's name).
+ */
 static void batch_elems(struct batch *bt, enum set_id s, const struct elem *v, size_t n, bool del)
 {
 	const struct set_desc *d = &sets[s];
@@ -757,16 +859,18 @@ static void batch_elems(struct batch *bt, enum set_id s, const struct elem *v, s
 		struct nlmsghdr *nlh = batch_hdr(bt, type, d->t, del ? 0 : NLM_F_CREATE);
 		struct nlattr *list;
 		struct msgrec *r;
+		char name[32];
 		size_t i = 0;
 
+		set_name(s, v[0].owner, name, sizeof(name));
 		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, NFT_TABLE_NAME);
-		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, d->name);
+		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, name);
 		list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
-		while (i < n && nlh->nlmsg_len < ELEM_MSG_MAX)
+		while (i < n && nlh->nlmsg_len < ELEM_MSG_MAX && v[i].owner == v[0].owner)
 			put_elem(nlh, s, &v[i++], del);
 		mnl_attr_nest_end(nlh, list);
 		r = batch_commit(bt, nlh, "%s element %s moat %s", del ? "delete" : "add",
-				 tbls[d->t].fname, d->name);
+				 tbls[d->t].fname, name);
 		if (r) {
 			r->set = s;
 			r->elems = v;
@@ -784,6 +888,8 @@ static void batch_elems(struct batch *bt, enum set_id s, const struct elem *v, s
 struct rb {
 	struct nftnl_rule *r;
 	int err;
+	enum tbl t;
+	char chain[32];
 };
 
 static struct nftnl_expr *rb_expr(struct rb *rb, const char *name)
@@ -853,14 +959,16 @@ static void x_bitwise(struct rb *rb, uint32_t reg, const void *mask, uint32_t le
 	}
 }
 
-/* dreg < 0: a plain membership test (inv: not a member). */
-static void x_lookup(struct rb *rb, enum set_id s, uint32_t sreg, int dreg, bool inv)
+/*
+ * dreg < 0: a plain membership test (inv: not a member). The set is found by name, also
+ * when the same batch creates it.
+ */
+static void x_lookup_named(struct rb *rb, const char *set, uint32_t sreg, int dreg, bool inv)
 {
 	struct nftnl_expr *e = rb_expr(rb, "lookup");
 
 	if (e) {
-		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, sets[s].name);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, s + 1);
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
 		if (dreg >= 0)
 			nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, dreg);
@@ -893,7 +1001,14 @@ static void x_log(struct rb *rb, const char *prefix, uint16_t group)
 	if (e) {
 		nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix);
 		nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, group);
+		/* headers are all the flow table reads: IPv6 with options, and the ports */
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOG_SNAPLEN, NFT_LOG_SNAPLEN);
 	}
+}
+
+static void x_lookup(struct rb *rb, enum set_id s, uint32_t sreg, int dreg, bool inv)
+{
+	x_lookup_named(rb, sets[s].name, sreg, dreg, inv);
 }
 
 /* ct state & mask != 0 */
@@ -930,30 +1045,36 @@ static void x_l4proto(struct rb *rb, uint8_t proto)
 	x_cmp8(rb, NFT_REG_1, NFT_CMP_EQ, proto);
 }
 
-static struct rb rule_start(enum chain_id c)
+static struct rb rule_start_in(enum tbl t, const char *chain)
 {
-	struct rb rb = { nftnl_rule_alloc(), 0 };
+	struct rb rb = { nftnl_rule_alloc(), 0, t, "" };
 
+	snprintf(rb.chain, sizeof(rb.chain), "%s", chain);
 	if (!rb.r) {
 		rb.err = -ENOMEM;
 		return rb;
 	}
-	nftnl_rule_set_u32(rb.r, NFTNL_RULE_FAMILY, tbls[chains[c].t].family);
+	nftnl_rule_set_u32(rb.r, NFTNL_RULE_FAMILY, tbls[t].family);
 	nftnl_rule_set_str(rb.r, NFTNL_RULE_TABLE, NFT_TABLE_NAME);
-	nftnl_rule_set_str(rb.r, NFTNL_RULE_CHAIN, chains[c].name);
+	nftnl_rule_set_str(rb.r, NFTNL_RULE_CHAIN, chain);
 	return rb;
 }
 
-static void rule_end(struct batch *bt, enum chain_id c, struct rb *rb, const char *what)
+static struct rb rule_start(enum chain_id c)
+{
+	return rule_start_in(chains[c].t, chains[c].name);
+}
+
+static void rule_end(struct batch *bt, struct rb *rb, const char *what)
 {
 	struct nlmsghdr *nlh;
 
 	if (!rb->err && !bt->err) {
-		nlh = batch_hdr(bt, NFT_MSG_NEWRULE, chains[c].t, NLM_F_CREATE | NLM_F_APPEND);
+		nlh = batch_hdr(bt, NFT_MSG_NEWRULE, rb->t, NLM_F_CREATE | NLM_F_APPEND);
 		nftnl_rule_nlmsg_build_payload(nlh, rb->r);
-		batch_commit(bt, nlh, "add rule %s moat %s #%u (%s)", tbls[chains[c].t].fname,
-			     chains[c].name, bt->nrules[c] + 1, what);
-		bt->nrules[c]++;
+		batch_commit(bt, nlh, "add rule %s moat %s (%s)", tbls[rb->t].fname, rb->chain,
+			     what);
+		bt->nrules[rb->t]++;
 	}
 	if (rb->err && !bt->err)
 		bt->err = rb->err;
@@ -965,6 +1086,50 @@ static void rule_end(struct batch *bt, enum chain_id c, struct rb *rb, const cha
 #define CT_INVALID 1u
 #define CT_ESTABLISHED 2u
 #define CT_RELATED 4u
+#define CT_NEW 8u
+
+/* Per family: where the addresses are and which maps hold them. */
+struct fam {
+	uint8_t nfproto, alen;
+	uint32_t saddr, daddr;		/* network header offsets */
+	enum set_id ep, net, managed, in, out;
+	const char *name;
+};
+
+static const struct fam fams[2] = {
+	{ NFPROTO_IPV4, 4, 12, 16, S_EP4, S_NET4, S_MANAGED4, S_IN4, S_OUT4, "ip" },
+	{ NFPROTO_IPV6, 16, 8, 24, S_EP6, S_NET6, S_MANAGED6, S_IN6, S_OUT6, "ip6" },
+};
+
+/* "Self" is the endpoint whose isolation a direction checks; the peer is the other end. */
+static uint32_t self_off(const struct fam *f, bool egress)
+{
+	return egress ? f->saddr : f->daddr;
+}
+
+/*
+ * The connection-start log: one NFLOG record per new connection that passed, when one end
+ * is an endpoint (so the node's own traffic is not logged). Accept ends this chain only.
+ */
+static void rules_pass_log(struct batch *bt, enum chain_id c, uint16_t group)
+{
+	for (int f = 0; f < 2; f++)
+		for (int egress = 0; egress < 2; egress++) {
+			struct rb rb = rule_start(c);
+			char what[32];
+
+			x_nfproto(&rb, fams[f].nfproto);
+			x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, self_off(&fams[f], egress),
+				  fams[f].alen, NFT_REG_1);
+			x_lookup(&rb, fams[f].ep, NFT_REG_1, -1, false);
+			x_ctstate(&rb, CT_NEW);
+			x_log(&rb, NFT_PREFIX_PASS, group);
+			x_verdict(&rb, NF_ACCEPT, NULL);
+			snprintf(what, sizeof(what), "log %s %s", fams[f].name,
+				 egress ? "saddr" : "daddr");
+			rule_end(bt, &rb, what);
+		}
+}
 
 /*
  * Base chain preamble. Neighbour discovery and MLD are untracked by conntrack, so they would
@@ -972,7 +1137,7 @@ static void rule_end(struct batch *bt, enum chain_id c, struct rb *rb, const cha
  * link-local by design, and the hop limit proves it (255 for ND, 1 for MLD: a routed packet
  * arrives with at most 254).
  */
-static void rules_base(struct batch *bt, enum chain_id c)
+static void rules_base(struct batch *bt, enum chain_id c, uint16_t group)
 {
 	static const struct { uint8_t lo, hi, hoplimit; const char *what; } icmp6[] = {
 		{ 133, 137, 255, "neighbour discovery" },
@@ -988,16 +1153,16 @@ static void rules_base(struct batch *bt, enum chain_id c)
 		x_meta(&rb, NFT_META_IIF, NFT_REG_1);
 		x_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &lo, 4);
 		x_verdict(&rb, NF_ACCEPT, NULL);
-		rule_end(bt, c, &rb, "the node's own traffic");
+		rule_end(bt, &rb, "the node's own traffic");
 	}
 	rb = rule_start(c);
 	x_ctstate(&rb, CT_ESTABLISHED | CT_RELATED);
 	x_verdict(&rb, NF_ACCEPT, NULL);
-	rule_end(bt, c, &rb, "ct state established,related");
+	rule_end(bt, &rb, "ct state established,related");
 	rb = rule_start(c);
 	x_ctstate(&rb, CT_INVALID);
 	x_verdict(&rb, NF_DROP, NULL);
-	rule_end(bt, c, &rb, "ct state invalid");
+	rule_end(bt, &rb, "ct state invalid");
 	for (size_t i = 0; i < sizeof(icmp6) / sizeof(icmp6[0]); i++) {
 		rb = rule_start(c);
 		x_nfproto(&rb, NFPROTO_IPV6);
@@ -1008,118 +1173,75 @@ static void rules_base(struct batch *bt, enum chain_id c)
 		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, 7, 1, NFT_REG_1);
 		x_cmp8(&rb, NFT_REG_1, NFT_CMP_EQ, icmp6[i].hoplimit);
 		x_verdict(&rb, NF_ACCEPT, NULL);
-		rule_end(bt, c, &rb, icmp6[i].what);
+		rule_end(bt, &rb, icmp6[i].what);
 	}
 	if (c == C_FORWARD) {
 		rb = rule_start(c);
 		x_verdict(&rb, NFT_JUMP, "ingress");
-		rule_end(bt, c, &rb, "jump ingress");
+		rule_end(bt, &rb, "jump ingress");
 	}
 	rb = rule_start(c);
 	x_verdict(&rb, NFT_JUMP, "egress");
-	rule_end(bt, c, &rb, "jump egress");
+	rule_end(bt, &rb, "jump egress");
+	rules_pass_log(bt, c, group);
 }
-
-/* Per family: where the addresses are and which maps hold them. */
-struct fam {
-	uint8_t nfproto, alen;
-	uint32_t saddr, daddr;		/* network header offsets */
-	enum set_id ep, net, managed;
-	const char *name;
-};
-
-static const struct fam fams[2] = {
-	{ NFPROTO_IPV4, 4, 12, 16, S_EP4, S_NET4, S_MANAGED4, "ip" },
-	{ NFPROTO_IPV6, 16, 8, 24, S_EP6, S_NET6, S_MANAGED6, "ip6" },
-};
-
-/* Per direction: "self" is the endpoint whose isolation the chain checks. */
-struct dir {
-	enum chain_id chain;
-	bool egress;
-	enum set_id allow, any, verdict;
-};
-
-static const struct dir dirs[2] = {
-	{ C_INGRESS, false, S_ALLOW_IN, S_ALLOW_IN_ANY, S_IN_VERDICT },
-	{ C_EGRESS, true, S_ALLOW_OUT, S_ALLOW_OUT_ANY, S_OUT_VERDICT },
-};
 
 /*
- * Registers: identities land in 32-bit registers 0 (src) and 1 (dst), the protocol in 2 and
- * the port in 3, which makes them one 16-byte concatenation; addresses are loaded into the
- * scratch registers from 8 (16 bytes for IPv6) so they never overlap.
+ * Chains ingress and egress: an unknown address in a managed subnet fails closed (first, so
+ * that an ipBlock allow covering a managed subnet never lets it through), then the address
+ * of the endpoint whose isolation this direction checks goes to its identity's chain.
  */
-#define R_SRC NFT_REG32_00
-#define R_DST NFT_REG32_01
-#define R_PROTO NFT_REG32_02
-#define R_PORT NFT_REG32_03
-#define R_ADDR NFT_REG32_08
-
-/* ident(addr) into dreg: the endpoint map, or (peer only) the net map when not an endpoint. */
-static void x_ident(struct rb *rb, const struct fam *f, uint32_t off, bool net, uint32_t dreg)
+static void rules_dir(struct batch *bt, enum chain_id c, bool egress)
 {
-	x_payload(rb, NFT_PAYLOAD_NETWORK_HEADER, off, f->alen, R_ADDR);
-	if (net) {
-		x_lookup(rb, f->ep, R_ADDR, -1, true);
-		x_lookup(rb, f->net, R_ADDR, dreg, false);
-	} else {
-		x_lookup(rb, f->ep, R_ADDR, dreg, false);
-	}
-}
+	for (int i = 0; i < 2; i++) {
+		const struct fam *f = &fams[i];
+		char what[64];
+		struct rb rb = rule_start(c);
 
-static void x_proto_port(struct rb *rb, uint32_t preg)
-{
-	x_meta(rb, NFT_META_L4PROTO, preg);
-	x_payload(rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, preg + 1);
-}
-
-static void rules_dir_fam(struct batch *bt, const struct dir *d, const struct fam *f)
-{
-	uint32_t self = d->egress ? f->saddr : f->daddr;
-	uint32_t peer = d->egress ? f->daddr : f->saddr;
-	char what[96];
-	struct rb rb;
-
-	/* First, so that an ipBlock allow covering a managed subnet never lets an unknown
-	 * address there through. */
-	rb = rule_start(d->chain);
-	x_nfproto(&rb, f->nfproto);
-	x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, self, f->alen, R_ADDR);
-	x_lookup(&rb, f->managed, R_ADDR, -1, false);
-	x_lookup(&rb, f->ep, R_ADDR, -1, true);
-	x_verdict(&rb, NFT_JUMP, "unknown");
-	snprintf(what, sizeof(what), "%s: unknown address in a managed subnet", f->name);
-	rule_end(bt, d->chain, &rb, what);
-
-	for (int net = 0; net < 2; net++) {
-		rb = rule_start(d->chain);
 		x_nfproto(&rb, f->nfproto);
-		x_ident(&rb, f, peer, net, d->egress ? R_DST : R_SRC);
-		x_ident(&rb, f, self, false, d->egress ? R_SRC : R_DST);
-		x_proto_port(&rb, R_PROTO);
-		x_lookup(&rb, d->allow, R_SRC, -1, false);
-		x_verdict(&rb, NFT_RETURN, NULL);
-		snprintf(what, sizeof(what), "%s: %s peer in %s", f->name,
-			 net ? "network" : "endpoint", sets[d->allow].name);
-		rule_end(bt, d->chain, &rb, what);
+		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, self_off(f, egress), f->alen, NFT_REG_1);
+		x_lookup(&rb, f->managed, NFT_REG_1, -1, false);
+		x_lookup(&rb, f->ep, NFT_REG_1, -1, true);
+		x_verdict(&rb, NFT_JUMP, "unknown");
+		snprintf(what, sizeof(what), "%s: unknown address in a managed subnet", f->name);
+		rule_end(bt, &rb, what);
+
+		rb = rule_start(c);
+		x_nfproto(&rb, f->nfproto);
+		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, self_off(f, egress), f->alen, NFT_REG_1);
+		x_lookup(&rb, egress ? f->out : f->in, NFT_REG_1, NFT_REG_VERDICT, false);
+		snprintf(what, sizeof(what), "%s: vmap @%s", f->name, sets[egress ? f->out : f->in].name);
+		rule_end(bt, &rb, what);
 	}
+}
 
-	rb = rule_start(d->chain);
-	x_nfproto(&rb, f->nfproto);
-	x_ident(&rb, f, self, false, NFT_REG32_00);
-	x_proto_port(&rb, NFT_REG32_01);
-	x_lookup(&rb, d->any, NFT_REG32_00, -1, false);
-	x_verdict(&rb, NFT_RETURN, NULL);
-	snprintf(what, sizeof(what), "%s: %s", f->name, sets[d->any].name);
-	rule_end(bt, d->chain, &rb, what);
+/*
+ * Chains peer_src and peer_dst: the peer's identity into the connection's mark, the one
+ * scratch register that `nft list` can show in a concatenation (a lookup result cannot be).
+ * The net map covers every address; an endpoint's exact address overrides it.
+ */
+static void rules_peer(struct batch *bt, enum chain_id c, bool src)
+{
+	for (int i = 0; i < 2; i++)
+		for (int ep = 0; ep < 2; ep++) {
+			const struct fam *f = &fams[i];
+			struct rb rb = rule_start(c);
+			struct nftnl_expr *e;
+			char what[64];
 
-	rb = rule_start(d->chain);
-	x_nfproto(&rb, f->nfproto);
-	x_ident(&rb, f, self, false, NFT_REG32_00);
-	x_lookup(&rb, d->verdict, NFT_REG32_00, NFT_REG_VERDICT, false);
-	snprintf(what, sizeof(what), "%s: %s", f->name, sets[d->verdict].name);
-	rule_end(bt, d->chain, &rb, what);
+			x_nfproto(&rb, f->nfproto);
+			x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, src ? f->saddr : f->daddr,
+				  f->alen, NFT_REG_1);
+			x_lookup(&rb, ep ? f->ep : f->net, NFT_REG_1, NFT_REG_1, false);
+			e = rb_expr(&rb, "ct");
+			if (e) {
+				nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
+				nftnl_expr_set_u32(e, NFTNL_EXPR_CT_SREG, NFT_REG_1);
+			}
+			snprintf(what, sizeof(what), "ct mark set %s map @%s", f->name,
+				 sets[ep ? f->ep : f->net].name);
+			rule_end(bt, &rb, what);
+		}
 }
 
 static void rule_log(struct batch *bt, enum chain_id c, const char *prefix, uint16_t group,
@@ -1128,27 +1250,89 @@ static void rule_log(struct batch *bt, enum chain_id c, const char *prefix, uint
 	struct rb rb = rule_start(c);
 
 	x_counter(&rb);
-	x_log(&rb, prefix, group);
+	if (prefix)
+		x_log(&rb, prefix, group);
 	if (verdict != NFT_CONTINUE)
 		x_verdict(&rb, verdict, NULL);
-	rule_end(bt, c, &rb, prefix);
+	rule_end(bt, &rb, prefix ? prefix : "counter");
 }
 
 static void rules_inet(struct batch *bt, const struct nft_input *in)
 {
 	uint16_t g = in->nflog_group;
 
-	rules_base(bt, C_FORWARD);
-	rules_base(bt, C_INPUT);
-	for (int d = 0; d < 2; d++)
-		for (int f = 0; f < 2; f++)
-			rules_dir_fam(bt, &dirs[d], &fams[f]);
-	rule_log(bt, C_DENY_IN, "moat:deny:in", g, NF_DROP);
-	rule_log(bt, C_DENY_OUT, "moat:deny:out", g, NF_DROP);
-	rule_log(bt, C_MON_IN, "moat:monitor:in", g, NFT_CONTINUE);
-	rule_log(bt, C_MON_OUT, "moat:monitor:out", g, NFT_CONTINUE);
-	rule_log(bt, C_UNKNOWN, "moat:unknown", g,
-		 in->mode == MOAT_MODE_MONITOR ? NFT_CONTINUE : NF_DROP);
+	rules_base(bt, C_FORWARD, g);
+	rules_base(bt, C_INPUT, g);
+	rules_dir(bt, C_INGRESS, false);
+	rules_dir(bt, C_EGRESS, true);
+	rules_peer(bt, C_PEER_SRC, true);
+	rules_peer(bt, C_PEER_DST, false);
+	rule_log(bt, C_DENY_IN, NFT_PREFIX_DROP_IN, g, NF_DROP);
+	rule_log(bt, C_DENY_OUT, NFT_PREFIX_DROP_OUT, g, NF_DROP);
+	/* Violations pass: the connection-start log reports them (userspace tells them apart). */
+	rule_log(bt, C_MON_IN, NULL, g, NFT_CONTINUE);
+	rule_log(bt, C_MON_OUT, NULL, g, NFT_CONTINUE);
+	if (in->mode == MOAT_MODE_MONITOR)
+		rule_log(bt, C_UNKNOWN, NULL, g, NFT_CONTINUE);
+	else
+		rule_log(bt, C_UNKNOWN, NFT_PREFIX_DROP_UNKNOWN, g, NF_DROP);
+}
+
+/* ct mark . meta l4proto . th dport (from = 1) or meta l4proto . th dport in a per_ident set. */
+static void x_allow(struct rb *rb, enum set_id s, uint32_t owner, bool from)
+{
+	uint32_t r = NFT_REG32_00;
+	char name[32];
+
+	if (from) {
+		struct nftnl_expr *e = rb_expr(rb, "ct");
+
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, r++);
+		}
+	}
+	x_meta(rb, NFT_META_L4PROTO, r);
+	x_payload(rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, r + 1);
+	x_lookup_named(rb, set_name(s, owner, name, sizeof(name)), NFT_REG32_00, -1, false);
+	x_verdict(rb, NFT_RETURN, NULL);
+}
+
+/* An isolated identity's sets, chain and rules: what it lets in (or out), else deny. */
+static void batch_owner(struct batch *bt, const struct owner *o)
+{
+	enum set_id peer = o->egress ? S_TO : S_FROM, any = o->egress ? S_OUT_ANY : S_IN_ANY;
+	char chain[32];
+	struct rb rb;
+
+	snprintf(chain, sizeof(chain), o->egress ? "out_%u" : "in_%u", o->id);
+	batch_set(bt, peer, o->id, false);
+	batch_set(bt, any, o->id, false);
+	batch_chain(bt, T_INET, chain, -1, 0, false);
+	rb = rule_start_in(T_INET, chain);
+	x_verdict(&rb, NFT_JUMP, chains[o->egress ? C_PEER_DST : C_PEER_SRC].name);
+	rule_end(bt, &rb, "the peer's identity");
+	rb = rule_start_in(T_INET, chain);
+	x_allow(&rb, peer, o->id, true);
+	rule_end(bt, &rb, "ct mark . meta l4proto . th dport");
+	rb = rule_start_in(T_INET, chain);
+	x_allow(&rb, any, o->id, false);
+	rule_end(bt, &rb, "meta l4proto . th dport");
+	rb = rule_start_in(T_INET, chain);
+	x_verdict(&rb, NFT_JUMP, chains[o->monitor ? (o->egress ? C_MON_OUT : C_MON_IN)
+					       : (o->egress ? C_DENY_OUT : C_DENY_IN)].name);
+	rule_end(bt, &rb, o->monitor ? "monitor" : "deny");
+}
+
+/* Delete an identity's chain (its rules go with it), then its sets. */
+static void batch_owner_del(struct batch *bt, const struct owner *o)
+{
+	char chain[32];
+
+	snprintf(chain, sizeof(chain), o->egress ? "out_%u" : "in_%u", o->id);
+	batch_chain(bt, T_INET, chain, -1, 0, true);
+	batch_set(bt, o->egress ? S_TO : S_FROM, o->id, true);
+	batch_set(bt, o->egress ? S_OUT_ANY : S_IN_ANY, o->id, true);
 }
 
 /* iifname . <addr at off> in set s: the name fills registers 0-3, the address follows. */
@@ -1182,7 +1366,7 @@ static void rules_bridge_nd(struct batch *bt, enum chain_id c)
 		x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
 		x_cmp8(&rb, NFT_REG_1, NFT_CMP_EQ, i ? 137 : 134);
 		x_verdict(&rb, NFT_JUMP, "spoof");
-		rule_end(bt, c, &rb, i ? "redirect from a container" : "router advertisement");
+		rule_end(bt, &rb, i ? "redirect from a container" : "router advertisement");
 	}
 	for (int i = 0; i < 2; i++) {
 		rb = rule_start(c);
@@ -1195,7 +1379,7 @@ static void rules_bridge_nd(struct batch *bt, enum chain_id c)
 		x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_2);
 		x_lookup(&rb, S_ND_TYPES, NFT_REG_2, -1, false);
 		x_verdict(&rb, NFT_RETURN, NULL);
-		rule_end(bt, c, &rb, i ? "ND from ::" : "ND from fe80::/10");
+		rule_end(bt, &rb, i ? "ND from ::" : "ND from fe80::/10");
 	}
 }
 
@@ -1214,35 +1398,36 @@ static void rules_bridge(struct batch *bt, const struct nft_input *in)
 	x_meta(&rb, NFT_META_IIFNAME, NFT_REG_1);
 	x_lookup(&rb, S_PORTS, NFT_REG_1, -1, true);
 	x_verdict(&rb, NFT_RETURN, NULL);
-	rule_end(bt, c, &rb, "not a managed port");
+	rule_end(bt, &rb, "not a managed port");
 	rules_bridge_nd(bt, c);
 	rb = rule_start(c);
 	x_ethertype(&rb, 0x0800);
 	x_port_addr(&rb, 12, 4, S_SRC4);
-	rule_end(bt, c, &rb, "iifname . ip saddr");
+	rule_end(bt, &rb, "iifname . ip saddr");
 	rb = rule_start(c);
 	x_ethertype(&rb, 0x86dd);
 	x_port_addr(&rb, 8, 16, S_SRC6);
-	rule_end(bt, c, &rb, "iifname . ip6 saddr");
+	rule_end(bt, &rb, "iifname . ip6 saddr");
 	rb = rule_start(c);
 	x_arp_ether_ip(&rb);
 	x_port_addr(&rb, 14, 4, S_SRC4);
-	rule_end(bt, c, &rb, "iifname . arp saddr ip");
+	rule_end(bt, &rb, "iifname . arp saddr ip");
 	rb = rule_start(c);
 	x_arp_ether_ip(&rb);
 	x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, 14, 4, NFT_REG_1);
 	x_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &zero, 4);
 	x_verdict(&rb, NFT_RETURN, NULL);
-	rule_end(bt, c, &rb, "ARP probe from 0.0.0.0");
+	rule_end(bt, &rb, "ARP probe from 0.0.0.0");
 	rb = rule_start(c);
 	x_verdict(&rb, NFT_JUMP, "spoof");
-	rule_end(bt, c, &rb, "anything else from a managed port");
-	rule_log(bt, C_SPOOF, "moat:spoof", in->nflog_group, NF_DROP);
+	rule_end(bt, &rb, "anything else from a managed port");
+	rule_log(bt, C_SPOOF, NFT_PREFIX_SPOOF, in->nflog_group, NF_DROP);
 }
 
 /* ---- full and incremental batches --------------------------------------------------- */
 
-static void batch_full(struct batch *bt, const struct nft_input *in, const struct elemv *v)
+static void batch_full(struct batch *bt, const struct nft_input *in, const struct elemv *v,
+		       const struct ownerv *o)
 {
 	for (int t = 0; t < T_COUNT; t++) {
 		/* add (never fails), delete, add: the batch works whether the table exists or not */
@@ -1251,52 +1436,116 @@ static void batch_full(struct batch *bt, const struct nft_input *in, const struc
 		batch_table(bt, t, NFT_MSG_NEWTABLE);
 	}
 	for (int s = 0; s < S_COUNT; s++)
-		batch_set(bt, s);
+		if (!sets[s].per_ident)
+			batch_set(bt, s, 0, false);
 	for (int c = 0; c < C_COUNT; c++)
-		batch_chain(bt, c);
+		batch_chain(bt, chains[c].t, chains[c].name, chains[c].hook, chains[c].prio, false);
 	rules_inet(bt, in);
 	rules_bridge(bt, in);
+	for (size_t i = 0; i < o->n; i++)
+		batch_owner(bt, &o->v[i]);
 	for (int s = 0; s < S_COUNT; s++)
 		batch_elems(bt, s, v[s].v, v[s].n, false);
 }
 
-/*
- * The elements of one set that differ: in old only (to delete) or in new only (to add),
- * gathered in place as index lists over the two sorted arrays.
- */
-static int diff_set(const struct elemv *old, const struct elemv *new, struct elemv *del,
-		    struct elemv *add)
+static int owner_cmp(const struct owner *a, const struct owner *b)
 {
+	if (a->egress != b->egress)
+		return a->egress - b->egress;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/*
+ * Identity chains in old only (gone) or new only (added). A chain whose mode changed needs
+ * its last rule replaced: returns 1 then, and the caller applies in full.
+ */
+static int diff_owners(const struct ownerv *old, const struct ownerv *new, struct ownerv *gone,
+		       struct ownerv *added)
+{
+	size_t i = 0, j = 0;
+	int ret = 0;
+
+	while (!ret && (i < old->n || j < new->n)) {
+		int c = i == old->n ? 1 : j == new->n ? -1 : owner_cmp(&old->v[i], &new->v[j]);
+		const struct owner *x = c < 0 ? &old->v[i] : &new->v[j];
+
+		if (c == 0 && old->v[i].monitor != new->v[j].monitor)
+			return 1;
+		if (c < 0)
+			ret = ownerv_push(gone, x->id, x->egress, x->monitor);
+		else if (c > 0)
+			ret = ownerv_push(added, x->id, x->egress, x->monitor);
+		i += c <= 0;
+		j += c >= 0;
+	}
+	return ret;
+}
+
+static bool owner_in(const struct ownerv *o, uint32_t id, bool egress)
+{
+	for (size_t lo = 0, hi = o->n; lo < hi;) {
+		size_t mid = (lo + hi) / 2;
+		struct owner k = { id, egress, 0 };
+		int c = owner_cmp(&k, &o->v[mid]);
+
+		if (!c)
+			return true;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return false;
+}
+
+/*
+ * The elements of one set that differ: in old only (to delete) or in new only (to add).
+ * Elements of an identity whose chain goes are not deleted one by one: its set goes whole.
+ */
+static int diff_set(enum set_id s, const struct elemv *old, const struct elemv *new,
+		    const struct ownerv *gone, struct elemv *del, struct elemv *add)
+{
+	bool egress = s == S_TO || s == S_OUT_ANY;
 	size_t i = 0, j = 0;
 	int ret = 0;
 
 	while (!ret && (i < old->n || j < new->n)) {
 		int c = i == old->n ? 1 : j == new->n ? -1 : elem_cmp(&old->v[i], &new->v[j]);
 
-		if (c < 0)
-			ret = elemv_push(del, &old->v[i++]);
+		if (c < 0 && !(sets[s].per_ident && owner_in(gone, old->v[i].owner, egress)))
+			ret = elemv_push(del, &old->v[i]);
 		else if (c > 0)
-			ret = elemv_push(add, &new->v[j++]);
-		else
-			i++, j++;
+			ret = elemv_push(add, &new->v[j]);
+		i += c <= 0;
+		j += c >= 0;
 	}
 	return ret;
 }
 
-/* Deletes first: an interval or pipapo range being replaced would otherwise overlap. */
+/*
+ * Order matters within the one batch: new identity chains (and their sets) exist before
+ * the verdict map elements that go to them; element deletes come before adds (an interval
+ * or pipapo range being replaced would otherwise overlap); a chain goes only after the
+ * elements that go to it.
+ */
 static int batch_incremental(struct batch *bt, const struct elemv *old, const struct elemv *new,
+			     const struct ownerv *gone, const struct ownerv *added,
 			     struct elemv *del, struct elemv *add)
 {
 	for (int s = 0; s < S_COUNT; s++) {
-		int ret = diff_set(&old[s], &new[s], &del[s], &add[s]);
+		int ret = diff_set(s, &old[s], &new[s], gone, &del[s], &add[s]);
 
 		if (ret < 0)
 			return ret;
 	}
+	for (size_t i = 0; i < added->n; i++)
+		batch_owner(bt, &added->v[i]);
 	for (int s = 0; s < S_COUNT; s++)
 		batch_elems(bt, s, del[s].v, del[s].n, true);
 	for (int s = 0; s < S_COUNT; s++)
 		batch_elems(bt, s, add[s].v, add[s].n, false);
+	for (size_t i = 0; i < gone->n; i++)
+		batch_owner_del(bt, &gone->v[i]);
 	return 0;
 }
 
@@ -1493,6 +1742,7 @@ void nft_ctx_free(struct nft_ctx *ctx)
 	if (ctx->watch)
 		mnl_socket_close(ctx->watch);
 	elemvs_free(ctx->cur);
+	free(ctx->owners.v);
 	free(ctx);
 }
 
@@ -1507,49 +1757,68 @@ int nft_watch_fd(const struct nft_ctx *ctx)
 }
 
 static void state_take(struct nft_ctx *ctx, const struct nft_input *in, struct elemv *v,
-		       const struct batch *bt, bool full)
+		       struct ownerv *o, const struct batch *bt, bool full)
 {
 	elemvs_free(ctx->cur);
 	memcpy(ctx->cur, v, sizeof(ctx->cur));
 	memset(v, 0, sizeof(ctx->cur));
-	if (full)
-		memcpy(ctx->nrules, bt->nrules, sizeof(ctx->nrules));
+	free(ctx->owners.v);
+	ctx->owners = *o;
+	*o = (struct ownerv){0};
+	for (int t = 0; t < T_COUNT; t++)
+		ctx->nrules[t] = (full ? 0 : ctx->nrules[t]) + bt->nrules[t];
 	ctx->applied = true;
 	ctx->mode = in->mode;
 	ctx->group = in->nflog_group;
 	ctx->stats = (struct nft_stats){ full, bt->nrecs, bt->added, bt->deleted };
 }
 
+/* Rules of the identity chains: batch_owner writes this many per chain. */
+#define OWNER_RULES 4
+
 int nft_ruleset_apply(struct nft_ctx *ctx, const struct nft_input *in, bool full,
 		      struct moat_diags *diags)
 {
 	struct elemv v[S_COUNT] = {{0}}, del[S_COUNT] = {{0}}, add[S_COUNT] = {{0}};
+	struct ownerv o = {0}, gone = {0}, added = {0};
 	struct batch bt;
 	int ret;
 
 	if (!ctx->applied || ctx->mode != in->mode || ctx->group != in->nflog_group)
 		full = true;
 	ret = build_elems(in, v);
+	if (!ret)
+		ret = build_owners(in->plan, &o);
+	if (!ret && !full)
+		ret = diff_owners(&ctx->owners, &o, &gone, &added);
+	if (ret > 0)
+		full = true, ret = 0;
 	if (ret < 0)
 		goto out_elems;
 	ret = batch_init(&bt, ctx->seq);
 	if (!ret && full)
-		batch_full(&bt, in, v);
+		batch_full(&bt, in, v, &o);
 	else if (!ret)
-		ret = batch_incremental(&bt, ctx->cur, v, del, add);
+		ret = batch_incremental(&bt, ctx->cur, v, &gone, &added, del, add);
 	if (!ret)
 		ret = bt.err;
 	if (ret < 0)
 		moat_diags_add(diags, "nftables", 0, 0, "building the batch: %s", strerror(-ret));
 	else if (bt.nrecs)
 		ret = batch_send(ctx, &bt, diags);
-	if (!ret)
-		state_take(ctx, in, v, &bt, full);
+	if (!ret) {
+		/* rules of deleted chains went with them */
+		ctx->nrules[T_INET] -= full ? 0 : gone.n * OWNER_RULES;
+		state_take(ctx, in, v, &o, &bt, full);
+	}
 	batch_free(&bt);
 out_elems:
 	elemvs_free(v);
 	elemvs_free(del);
 	elemvs_free(add);
+	free(o.v);
+	free(gone.v);
+	free(added.v);
 	return ret;
 }
 
@@ -1568,6 +1837,8 @@ int nft_ruleset_flush(struct nft_ctx *ctx, struct moat_diags *diags)
 		ret = batch_send(ctx, &bt, diags);
 	if (!ret) {
 		elemvs_free(ctx->cur);
+		free(ctx->owners.v);
+		ctx->owners = (struct ownerv){0};
 		memset(ctx->nrules, 0, sizeof(ctx->nrules));
 		ctx->applied = false;
 		ctx->stats = (struct nft_stats){ true, bt.nrecs, 0, 0 };
@@ -1665,47 +1936,32 @@ int nft_watch_read(struct nft_ctx *ctx, struct nft_tamper *out)
 
 /* ---- verify ---------------------------------------------------------------------------- */
 
-struct count {
-	unsigned nrules[C_COUNT];
-	size_t nelems;
-};
-
-static int count_rule_cb(const struct nlmsghdr *nlh, void *data)
+static int count_cb(const struct nlmsghdr *nlh, void *data)
 {
-	struct count *c = data;
-	const struct nlattr *a;
-
-	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
-		if (mnl_attr_get_type(a) != NFTA_RULE_CHAIN)
-			continue;
-		for (int i = 0; i < C_COUNT; i++)
-			if (!strcmp(mnl_attr_get_str(a), chains[i].name))
-				c->nrules[i]++;
-	}
-	return MNL_CB_OK;
-}
-
-static int count_elem_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct count *c = data;
+	size_t *n = data;
 	const struct nlattr *a, *e;
 
+	if (NFNL_MSG_TYPE(nlh->nlmsg_type) == NFT_MSG_NEWRULE) {
+		(*n)++;
+		return MNL_CB_OK;
+	}
 	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
 		if (mnl_attr_get_type(a) == NFTA_SET_ELEM_LIST_ELEMENTS)
 			mnl_attr_for_each_nested(e, a)
-				c->nelems++;
+				(*n)++;
 	return MNL_CB_OK;
 }
 
-/* A dump of one message type; set == NULL dumps rules of the table. */
-static int dump(struct nft_ctx *ctx, enum tbl t, const char *set, struct count *c)
+/* Count the rules of a table (set == NULL) or the elements of one set. */
+static int dump_count(struct nft_ctx *ctx, enum tbl t, const char *set, size_t *n)
 {
 	uint16_t type = set ? NFT_MSG_GETSETELEM : NFT_MSG_GETRULE;
 	struct nlmsghdr *nlh;
 	uint32_t seq = ctx->seq++;
-	ssize_t n;
+	ssize_t len;
 	int ret;
 
+	*n = 0;
 	nlh = nftnl_nlmsg_build_hdr(ctx->buf, type, tbls[t].family, NLM_F_DUMP, seq);
 	mnl_attr_put_strz(nlh, set ? NFTA_SET_ELEM_LIST_TABLE : NFTA_RULE_TABLE, NFT_TABLE_NAME);
 	if (set)
@@ -1713,50 +1969,82 @@ static int dump(struct nft_ctx *ctx, enum tbl t, const char *set, struct count *
 	if (mnl_socket_sendto(ctx->nl, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
 	do {
-		n = mnl_socket_recvfrom(ctx->nl, ctx->buf, sizeof(ctx->buf));
-		if (n < 0)
+		len = mnl_socket_recvfrom(ctx->nl, ctx->buf, sizeof(ctx->buf));
+		if (len < 0)
 			return -errno;
-		ret = mnl_cb_run(ctx->buf, n, seq, ctx->portid, set ? count_elem_cb : count_rule_cb, c);
+		ret = mnl_cb_run(ctx->buf, len, seq, ctx->portid, count_cb, n);
 	} while (ret > 0);
 	return ret < 0 ? -errno : 0;
 }
 
+/* Elements of set s that ctx applied, for one owner (per_ident sets) or all. */
+static size_t applied_count(const struct nft_ctx *ctx, enum set_id s, uint32_t owner)
+{
+	size_t n = 0;
+
+	if (!sets[s].per_ident)
+		return ctx->cur[s].n;
+	for (size_t i = 0; i < ctx->cur[s].n; i++)
+		n += ctx->cur[s].v[i].owner == owner;
+	return n;
+}
+
+static int verify_set(struct nft_ctx *ctx, enum set_id s, uint32_t owner, char *why,
+		      size_t whylen)
+{
+	char name[32];
+	size_t n;
+	int ret = dump_count(ctx, sets[s].t, set_name(s, owner, name, sizeof(name)), &n);
+
+	if (!ret && n != applied_count(ctx, s, owner)) {
+		snprintf(why, whylen, "set %s moat %s: %zu elements, applied %zu",
+			 tbls[sets[s].t].fname, name, n, applied_count(ctx, s, owner));
+		return 1;
+	}
+	return ret;
+}
+
+static int verify(struct nft_ctx *ctx, char *why, size_t whylen)
+{
+	int ret = 0;
+
+	for (int t = 0; t < T_COUNT && !ret; t++) {
+		size_t n;
+
+		ret = dump_count(ctx, t, NULL, &n);
+		if (!ret && n != ctx->nrules[t]) {
+			snprintf(why, whylen, "table %s moat: %zu rules, applied %u", tbls[t].fname,
+				 n, ctx->nrules[t]);
+			return 1;
+		}
+	}
+	for (int s = 0; s < S_COUNT && !ret; s++)
+		if (!sets[s].per_ident)
+			ret = verify_set(ctx, s, 0, why, whylen);
+	for (size_t i = 0; i < ctx->owners.n && !ret; i++) {
+		const struct owner *o = &ctx->owners.v[i];
+
+		ret = verify_set(ctx, o->egress ? S_TO : S_FROM, o->id, why, whylen);
+		if (!ret)
+			ret = verify_set(ctx, o->egress ? S_OUT_ANY : S_IN_ANY, o->id, why, whylen);
+	}
+	return ret;
+}
+
 int nft_ruleset_verify(struct nft_ctx *ctx, bool *in_sync, char *why, size_t whylen)
 {
-	struct count rc = {{0}, 0};
-	int ret = 0;
+	int ret;
 
 	if (!ctx->applied)
 		return -ENODATA;
-	for (int t = 0; t < T_COUNT && !ret; t++)
-		ret = dump(ctx, t, NULL, &rc);
-	for (int c = 0; c < C_COUNT && !ret; c++)
-		if (rc.nrules[c] != ctx->nrules[c]) {
-			snprintf(why, whylen, "chain %s %s: %u rules, applied %u",
-				 tbls[chains[c].t].fname, chains[c].name, rc.nrules[c], ctx->nrules[c]);
-			*in_sync = false;
-			return 0;
-		}
-	for (int s = 0; s < S_COUNT && !ret; s++) {
-		struct count ec = {{0}, 0};
-
-		ret = dump(ctx, sets[s].t, sets[s].name, &ec);
-		if (!ret && ec.nelems != ctx->cur[s].n) {
-			snprintf(why, whylen, "set %s %s: %zu elements, applied %zu",
-				 tbls[sets[s].t].fname, sets[s].name, ec.nelems, ctx->cur[s].n);
-			*in_sync = false;
-			return 0;
-		}
-	}
+	if (whylen)
+		why[0] = 0;
+	ret = verify(ctx, why, whylen);
 	if (ret == -ENOENT) {
 		snprintf(why, whylen, "a moat table or set is missing");
-		*in_sync = false;
-		return 0;
+		ret = 1;
 	}
-	if (!ret) {
-		*in_sync = true;
-		if (whylen)
-			why[0] = 0;
-	}
-	return ret;
+	if (ret >= 0)
+		*in_sync = !ret;
+	return ret < 0 ? ret : 0;
 }

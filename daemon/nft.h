@@ -3,23 +3,31 @@
  * a compiled plan (include/moat/plan.h) into two tables with libnftnl + libmnl, one atomic
  * batch per change:
  *
- *   table inet moat     maps ep4/ep6 (endpoint address -> identity), net4/net6 (every other
- *                       address -> identity, intervals), sets allow_in/allow_out (src . dst .
- *                       proto . port ranges), allow_in_any/allow_out_any, verdict maps
- *                       in_verdict/out_verdict (isolated identity -> jump deny_* or monitor_*),
- *                       managed4/managed6 (subnets where an unknown address fails closed);
- *                       base chains forward and input (priority -10), regular chains ingress,
- *                       egress, deny_in, deny_out, monitor_in, monitor_out, unknown.
+ *   table inet moat     maps ep4/ep6 (endpoint address -> identity) and net4/net6 (every other
+ *                       address -> identity, intervals); sets managed4/managed6 (subnets where
+ *                       an unknown address fails closed); verdict maps in4/in6 and out4/out6
+ *                       (address of an isolated endpoint -> goto its identity's chain).
+ *                       Base chains forward and input (priority -10) pass established flows,
+ *                       jump ingress and egress, and log each new connection that passed.
+ *                       Per isolated identity and direction: chain in_<id> (or out_<id>) with
+ *                       sets in_<id>_from (peer identity . proto . port ranges) and in_<id>_any
+ *                       (proto . port), ending in deny_in (or monitor_in when that identity is
+ *                       in monitor mode). Chains peer_src/peer_dst put the peer's identity in
+ *                       the connection's mark; unknown drops (or, in monitor mode, counts).
  *   table bridge moat   anti-spoofing on the containers' veths: sets ports, src4, src6,
  *                       nd_types; base chain prerouting (priority -300), chain spoof.
  *
- * Each packet of a new connection costs a constant number of set lookups whatever the number
- * of endpoints and policies: identities are looked up straight into registers and the
- * concatenation (ident(S) . ident(D) . proto . port) is matched in one pipapo lookup.
+ * Each packet of a new connection costs a constant number of lookups whatever the number of
+ * endpoints and policies: one verdict map per direction, two identity maps, two allow sets.
+ * Everything is expressed the way nft itself does, so `nft list ruleset` reads it back.
  *
- * Drops and monitor-mode violations are logged to an NFLOG group with the prefixes
- * "moat:deny:in", "moat:deny:out", "moat:monitor:in", "moat:monitor:out", "moat:unknown" and
- * "moat:spoof".
+ * The conntrack mark of a new connection to or from an isolated endpoint is Moat's scratch
+ * register (it holds the peer's identity while the identity chain decides); it is left
+ * holding that identity. Other software on the node must not rely on ct mark of those
+ * connections.
+ *
+ * Drops are logged to an NFLOG group with the NFT_PREFIX_* prefixes below, and so is the
+ * first packet of every connection that passed with an endpoint at either end.
  *
  * Foreign tables are never touched: every message names table "moat" of family inet or bridge.
  */
@@ -38,6 +46,14 @@
 
 #define NFT_TABLE_NAME "moat"
 #define NFT_DEFAULT_NFLOG_GROUP 1
+
+/* NFLOG prefixes (the flow reader's contract) and how much of each packet is copied. */
+#define NFT_PREFIX_PASS "moat:pass"		/* a new connection passed (allowed, or monitor) */
+#define NFT_PREFIX_DROP_IN "moat:drop:in"	/* the destination's ingress policy dropped it */
+#define NFT_PREFIX_DROP_OUT "moat:drop:out"	/* the source's egress policy dropped it */
+#define NFT_PREFIX_DROP_UNKNOWN "moat:drop:unknown"	/* managed subnet, not an endpoint yet */
+#define NFT_PREFIX_SPOOF "moat:spoof"		/* bridge: not the container's own address */
+#define NFT_LOG_SNAPLEN 128
 
 struct nft_ctx;
 
@@ -76,9 +92,10 @@ const struct nft_stats *nft_ctx_stats(const struct nft_ctx *ctx);
  * nft_ruleset_apply - program in into the kernel in one atomic batch.
  * full: recreate both tables (add table, delete table, create everything with every element),
  * so packets see either the old or the new ruleset, never a mix and never an empty window.
- * !full: send only the set elements that differ from what this ctx applied last (deletes
- * before adds). An incremental apply falls back to full when ctx has applied nothing yet or
- * when mode or nflog_group changed (they live in the chains).
+ * !full: send only what differs from what this ctx applied last: identity chains that came
+ * or went, and set elements (deletes before adds). An incremental apply falls back to full
+ * when ctx has applied nothing yet, when mode or nflog_group changed, or when an identity's
+ * mode changed (they live in the chains).
  * Returns 0 on success; the kernel acknowledged every message and ctx now remembers in.
  * On failure the kernel keeps its previous ruleset (the batch is atomic), ctx keeps its
  * previous state, and each kernel error is in diags naming the object (table, set, chain,
@@ -118,7 +135,7 @@ struct nft_tamper {
 int nft_watch_read(struct nft_ctx *ctx, struct nft_tamper *out);
 
 /*
- * nft_ruleset_verify - dump both moat tables and compare, per chain, the number of rules and,
+ * nft_ruleset_verify - dump both moat tables and compare, per table, the number of rules and,
  * per set, the number of elements with what ctx applied last. Costs a dump of every set:
  * for periodic checks, not per event. Returns 0 and sets *in_sync (when false, why says what
  * differs, NUL-terminated, truncated to whylen), or -errno. -ENODATA when ctx has applied

@@ -110,6 +110,10 @@ matrix() {
 e2e_log "== the policy, enforced"
 matrix
 
+e2e_log "== nft can read Moat's ruleset back (no expression it cannot list)"
+ns nft list ruleset >"$D/ruleset" 2>&1 || { cat "$D/ruleset" >&2; e2e_fail "nft list ruleset failed"; }
+grep -q 'ct mark . meta l4proto . th dport @in_' "$D/ruleset" || e2e_fail "no identity chain listed"
+
 e2e_log "== foreign tables survive"
 ns nft list table ip filter >"$D/filter.before"
 

@@ -328,7 +328,9 @@ expect_fail() { local d=$1; shift; ! "$@" || e2e_fail "expected to fail: $d"; e2
 #       --socket "$E2E_DIR/moatd.sock" --state-dir "$E2E_DIR/moatd" --mode enforce
 moatd_start() {
 	local bin=$1; shift
-	ns "$bin" "$@" </dev/null >>"$E2E_DIR/moatd.log" 2>&1 &
+	# nsenter execs moatd in place (no function, no subshell), so $! is moatd itself and a
+	# kill -9 of $MOATD_PID is a kill -9 of the daemon.
+	nsenter --net=/var/run/netns/"$E2E_NS" "$bin" "$@" </dev/null >>"$E2E_DIR/moatd.log" 2>&1 &
 	MOATD_PID=$!
 	echo "$MOATD_PID" >"$E2E_DIR/moatd.pid"
 }
