@@ -104,11 +104,11 @@ json_t *moat_baseline_json(const struct moat_baseline *b);
  * egress and the destination's ingress. External peers become ipBlocks (/32, /128). Peers in
  * another namespace add a namespaceSelector on kubernetes.io/metadata.name.
  *
- * What "exactly" means, over the endpoints of es: a connection between two endpoints of
- * learned groups, or between one and an external address, is allowed if and only if its key
- * is in the baseline; a connection between an endpoint of a learned group and an endpoint
- * of no learned group is denied; connections among endpoints of no learned group are not
- * touched. Selectors are matchLabels on the key labels, plus "DoesNotExist" expressions
+ * What "exactly" means, over the endpoints of es: a connection from or to an endpoint of a
+ * learned group (to or from another endpoint, of a group or not, or an external address) is
+ * allowed if and only if its key is in the baseline, so an endpoint of no learned group
+ * reaches none of them; connections that involve no endpoint of a learned group (among
+ * unlearned endpoints and the world) are not touched. Selectors are matchLabels on the key labels, plus "DoesNotExist" expressions
  * where an endpoint of es carries the same labels and more (so {app: web} does not also
  * select {app: web, tier: canary}); es is only used for that and may be empty.
  * What NetworkPolicy cannot say is left out and listed in comments in the YAML: flows of
