@@ -48,4 +48,7 @@ void loop_stop(struct loop *loop);
 /* loop_now_ms - a monotonic clock in milliseconds. */
 uint64_t loop_now_ms(void);
 
+/* loop_now_us - the same clock in microseconds. */
+uint64_t loop_now_us(void);
+
 #endif

@@ -7,13 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "conntrack.h"
 #include "docker.h"
 #include "endpoint.h"
+#include "latency.h"
 #include "log.h"
 #include "nft.h"
 #include "node.h"
@@ -39,7 +42,8 @@ struct node {
 	bool runtime_up;
 	/* figures for status */
 	uint64_t started_ms, applies, apply_errors, repairs, revoked, last_apply_ms, last_event_ms;
-	uint64_t event_to_enforced_us_last, event_to_enforced_us_max;
+	struct latency enforced;	/* from a runtime event or file change to the kernel */
+	int inotify;			/* watches the endpoints file's directory, or -1 */
 };
 
 static int policies_load(const struct config *cfg, struct moat_policy_set **out,
@@ -65,6 +69,7 @@ int node_new(const struct config *cfg, struct node **out)
 	if (!ret) {
 		n->cfg = cfg;
 		n->mode = cfg->mode;
+		n->inotify = -1;
 		n->started_ms = loop_now_ms();
 		ret = policies_load(cfg, &n->ps, &diags);
 	}
@@ -101,6 +106,8 @@ void node_free(struct node *n)
 	moat_policy_set_free(n->ps);
 	nft_ctx_free(n->nft);
 	free(n->managed);
+	if (n->inotify >= 0)
+		close(n->inotify);
 	free(n);
 }
 
@@ -108,7 +115,7 @@ void node_free(struct node *n)
  * Connections the new plan denies stop now, not only new ones; this also keeps an address
  * that a removed container had from handing its connections to the next container with it.
  */
-static void revoke(struct node *n)
+static void connections_revoke(struct node *n)
 {
 	int ret = conntrack_revoke(n->plan);
 
@@ -156,7 +163,7 @@ static int commit(struct node *n, struct moat_policy_set *ps, struct moat_endpoi
 		moat_endpoint_set_free(n->es);
 	n->plan = plan, n->ps = ps, n->es = es, n->mode = mode;
 	n->last_apply_ms = loop_now_ms() - t0;
-	revoke(n);
+	connections_revoke(n);
 	return 0;
 }
 
@@ -220,10 +227,10 @@ static int runtime_resync(struct node *n, bool full)
 
 static void event_handle(struct node *n, const struct docker_event *ev)
 {
-	uint64_t t0 = loop_now_ms();
+	uint64_t t0 = loop_now_us();
 	int ret;
 
-	n->last_event_ms = t0;
+	n->last_event_ms = t0 / 1000;
 	if (ev->kind == DOCKER_EVENT_DOWN) {
 		log_warn("runtime event stream lost; reconnecting (rules stay in force)");
 		n->runtime_up = false;
@@ -238,9 +245,7 @@ static void event_handle(struct node *n, const struct docker_event *ev)
 		log_warn("inspecting %.12s failed (%s); listing everything", ev->id, strerror(-ret));
 		runtime_resync(n, false);
 	} else if (ret > 0 && endpoints_commit(n, false) == 0) {
-		n->event_to_enforced_us_last = (loop_now_ms() - t0) * 1000;
-		if (n->event_to_enforced_us_last > n->event_to_enforced_us_max)
-			n->event_to_enforced_us_max = n->event_to_enforced_us_last;
+		latency_add(&n->enforced, loop_now_us() - t0);
 		log_debug("container %.12s %s: enforced", ev->id, ev->action);
 	}
 }
@@ -295,12 +300,46 @@ static int file_refresh(struct node *n)
 	return 1;
 }
 
+static void file_check(struct node *n, uint64_t t0)
+{
+	if (file_refresh(n) > 0 && (n->synced || !n->docker) && endpoints_commit(n, false) == 0)
+		latency_add(&n->enforced, loop_now_us() - t0);
+}
+
+/* The safety net under inotify (a file on a file system that does not notify). */
 static void file_tick(struct loop *loop, void *data)
 {
-	struct node *n = data;
+	file_check(data, loop_now_us());
+}
 
-	if (file_refresh(n) > 0 && (n->synced || !n->docker))
-		endpoints_commit(n, false);
+/* Any change in the file's directory (editors and `mv` replace the file): check its mtime. */
+static void file_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	uint64_t t0 = loop_now_us();
+	char buf[4096];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	file_check(data, t0);
+}
+
+static int file_watch(struct node *n, struct loop *loop)
+{
+	char dir[4096], *slash;
+
+	snprintf(dir, sizeof(dir), "%s", n->cfg->endpoints_file);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		slash[slash == dir] = 0;
+	n->inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (n->inotify < 0 || inotify_add_watch(n->inotify, dir, IN_CLOSE_WRITE | IN_MOVED_TO |
+						IN_CREATE | IN_DELETE) < 0) {
+		log_warn("cannot watch %s (%s); checking it every 5 s", dir, strerror(errno));
+		return 0;
+	}
+	return loop_fd_add(loop, n->inotify, EPOLLIN, file_event, n);
 }
 
 static void resync_tick(struct loop *loop, void *data)
@@ -337,7 +376,9 @@ int node_start(struct node *n, struct loop *loop)
 	if (!ret)
 		ret = loop_fd_add(loop, nft_watch_fd(n->nft), EPOLLIN, tamper_event, n);
 	if (!ret && n->cfg->endpoints_file)
-		ret = loop_timer_add(loop, 1000, 1, file_tick, n) < 0 ? -ENOMEM : 0;
+		ret = file_watch(n, loop);
+	if (!ret && n->cfg->endpoints_file)
+		ret = loop_timer_add(loop, 5000, 1, file_tick, n) < 0 ? -ENOMEM : 0;
 	if (!ret && n->cfg->resync_seconds)
 		ret = loop_timer_add(loop, n->cfg->resync_seconds * 1000, 1, resync_tick, n) < 0 ? -ENOMEM : 0;
 	return ret;
@@ -405,13 +446,20 @@ static json_t *cmd_endpoints(struct node *n, json_t *req)
 			 endpoint_table_dump(n->table));
 }
 
+static json_t *enforced_json(const struct latency *l)
+{
+	return json_pack("{s:I,s:I,s:I,s:I}", "count", (json_int_t)l->count, "p50_us",
+			 (json_int_t)latency_quantile(l, 0.5), "p99_us",
+			 (json_int_t)latency_quantile(l, 0.99), "max_us", (json_int_t)l->max_us);
+}
+
 static json_t *cmd_status(struct node *n, json_t *req)
 {
 	const struct nft_stats *st = nft_ctx_stats(n->nft);
 	const struct moat_plan *p = n->plan;
 
 	return json_pack("{s:b,s:s,s:s,s:b,s:s,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:I,s:I,s:I,"
-			 "s:{s:b,s:I,s:I,s:I,s:I},s:I,s:I,s:I,s:I}",
+			 "s:{s:b,s:I,s:I,s:I,s:I},s:I,s:I,s:o,s:I}",
 			 "ok", 1, "mode", n->mode == MOAT_MODE_ENFORCE ? "enforce" : "monitor",
 			 "runtime", n->cfg->runtime, "runtime_up", n->runtime_up, "policy_dir",
 			 n->cfg->policy_dir, "policies", (json_int_t)n->ps->npols, "endpoints",
@@ -424,8 +472,8 @@ static json_t *cmd_status(struct node *n, json_t *req)
 			 (json_int_t)n->apply_errors, "last_apply", "full", st->full, "msgs",
 			 (json_int_t)st->msgs, "added", (json_int_t)st->added, "deleted",
 			 (json_int_t)st->deleted, "ms", (json_int_t)n->last_apply_ms, "repairs",
-			 (json_int_t)n->repairs, "revoked", (json_int_t)n->revoked, "event_to_enforced_us_max",
-			 (json_int_t)n->event_to_enforced_us_max, "uptime_s",
+			 (json_int_t)n->repairs, "revoked", (json_int_t)n->revoked, "event_to_enforced",
+			 enforced_json(&n->enforced), "uptime_s",
 			 (json_int_t)((loop_now_ms() - n->started_ms) / 1000));
 }
 
