@@ -83,13 +83,14 @@ $(B)/tests/e2e/%: $(B)/tests/e2e/%.o $(LIBMOATD) $(LIBMOAT)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(DAEMON_PKGS)) -lpthread
 
-$(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIBMOAT)
+# Unit tests and benchmarks may also drive the daemon's pure parts (flow table, NFLOG parser).
+$(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIBMOATD) $(LIBMOAT)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(CLI_PKGS))
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(DAEMON_PKGS)) -lpthread
 
-$(B)/tests/bench/%: $(B)/tests/bench/%.o $(LIBMOAT)
+$(B)/tests/bench/%: $(B)/tests/bench/%.o $(LIBMOATD) $(LIBMOAT)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(CLI_PKGS))
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(DAEMON_PKGS)) -lpthread
 
 # Installs the Debian packages the build and the tests need (root; no-op when present).
 deps:
