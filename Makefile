@@ -4,6 +4,12 @@
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/moat
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+# moatd reads /etc/moat/moatd.conf whatever the PREFIX.
+SYSCONFDIR ?= /etc
 DESTDIR ?=
 
 ifeq ($(SAN),1)
@@ -112,6 +118,19 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
 	install -m 0755 $(B)/moatd $(DESTDIR)$(SBINDIR)/moatd
 	install -m 0755 $(B)/moat $(DESTDIR)$(BINDIR)/moat
+	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) \
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSCONFDIR)/moat/policies
+	install -m 0644 deploy/man/moatd.8 deploy/man/moat.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 deploy/man/moat-policy.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 deploy/moat.bash-completion $(DESTDIR)$(BASHCOMPDIR)/moat
+	ln -sf moat $(DESTDIR)$(BASHCOMPDIR)/moatd
+	sed 's|^ExecStart=/usr/local/sbin/moatd|ExecStart=$(SBINDIR)/moatd|' deploy/moatd.service \
+		>$(DESTDIR)$(SYSTEMDUNITDIR)/moatd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/moatd.service
+	install -m 0644 policy/examples/*.yaml $(DESTDIR)$(DOCDIR)/examples/
+	@# An operator's configuration is never overwritten.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/moat/moatd.conf ] || \
+		install -m 0644 deploy/moatd.conf $(DESTDIR)$(SYSCONFDIR)/moat/moatd.conf
 
 clean:
 	rm -rf build build-san
