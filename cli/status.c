@@ -32,10 +32,12 @@ int status_main(int argc, char **argv)
 	json_t *v;
 
 	if (argc > 1 && !json) {
-		fprintf(argc == 2 && !strcmp(argv[1], "--help") ? stdout : stderr,
+		int help = argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
+
+		fprintf(help ? stdout : stderr,
 			"Usage: moat status [-o json]\n\nShows moatd's mode, runtime, counts and "
 			"the last apply.\n");
-		return argc == 2 && !strcmp(argv[1], "--help") ? 0 : 2;
+		return help ? 0 : 2;
 	}
 	reply = call(json_pack("{s:s}", "cmd", "status"));
 	if (!reply)
@@ -61,7 +63,7 @@ int mode_main(int argc, char **argv)
 	json_t *reply;
 
 	if (argc != 2 || (strcmp(argv[1], "enforce") && strcmp(argv[1], "monitor"))) {
-		int help = argc == 2 && !strcmp(argv[1], "--help");
+		int help = argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
 
 		fprintf(help ? stdout : stderr,
 			"Usage: moat mode enforce|monitor\n\nenforce drops what policies do not allow; "
