@@ -24,7 +24,7 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 POLICY_PKGS := yaml-0.1 jansson
 CLI_PKGS := yaml-0.1 jansson
-DAEMON_PKGS := libnftnl libmnl libnl-3.0 libnl-route-3.0 libpcap jansson yaml-0.1 libcurl
+DAEMON_PKGS := libnftnl libmnl libnl-3.0 libnl-route-3.0 libpcap jansson yaml-0.1 libcurl libmicrohttpd
 
 # Lazy (=): pkg-config runs when a recipe needs it, after `make deps` has installed it.
 pkgcflags = $(shell $(PKG_CONFIG) --cflags $(1))
@@ -49,6 +49,7 @@ CLI_SRC := $(sort $(wildcard cli/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 E2E_SRC := $(sort $(wildcard tests/e2e/*.c))
 BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/*.c))
 
 POLICY_OBJ := $(POLICY_SRC:%.c=$(B)/%.o)
 DAEMON_OBJ := $(DAEMON_SRC:%.c=$(B)/%.o)
@@ -57,6 +58,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
 UNIT_BIN := $(UNIT_SRC:%.c=$(B)/%)
 E2E_BIN := $(E2E_SRC:%.c=$(B)/%)
 BENCH_BIN := $(BENCH_SRC:%.c=$(B)/%)
+FUZZ_BIN := $(FUZZ_SRC:%.c=$(B)/%)
 
 LIBMOAT := $(B)/libmoat.a
 LIBMOATD := $(B)/libmoatd.a
@@ -98,6 +100,27 @@ $(B)/tests/bench/%: $(B)/tests/bench/%.o $(LIBMOATD) $(LIBMOAT)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(DAEMON_PKGS)) -lpthread
 
+# libFuzzer harnesses (tests/fuzz/*.c), one per parser entry point. `make fuzz` builds them
+# and everything they link with clang into $(B_FUZZ) and runs each for FUZZ_SECONDS on a
+# scratch copy of its seed corpus (tests/fuzz/NAME.corpus/); crashes land in $(B_FUZZ)/artifacts.
+B_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+
+$(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(LIBMOATD) $(LIBMOAT)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(call pkglibs,$(DAEMON_PKGS)) -lpthread
+
+fuzz-build:
+	$(Q)$(MAKE) --no-print-directory B=$(B_FUZZ) CC=clang SANFLAGS="$(FUZZ_SANFLAGS)" \
+		fuzz-bins
+
+fuzz-bins: $(FUZZ_BIN)
+
+fuzz: deps fuzz-build
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) B_FUZZ=$(B_FUZZ) tests/fuzz/run.sh
+
 # Installs the Debian packages the build and the tests need (root; no-op when present).
 deps:
 	$(Q)tests/deps.sh
@@ -133,8 +156,9 @@ install: all
 		install -m 0644 deploy/moatd.conf $(DESTDIR)$(SYSCONFDIR)/moat/moatd.conf
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
-.PHONY: all deps units test bench install clean
+.PHONY: all deps units test bench install clean fuzz fuzz-build fuzz-bins
 
--include $(POLICY_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_BIN:=.d) $(BENCH_BIN:=.d) $(E2E_BIN:=.d)
+-include $(POLICY_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_BIN:=.d) $(BENCH_BIN:=.d) $(E2E_BIN:=.d) \
+	$(FUZZ_BIN:=.d)

@@ -34,6 +34,7 @@ static const struct option_def options[] = {
 	OPT("mode", OPT_MODE, mode, "enforce (drop what is not allowed) or monitor (report it)"),
 	OPT("kubernetes", OPT_BOOL, kubernetes, "trust io.kubernetes.pod.namespace labels (Kubernetes nodes only)"),
 	OPT("nflog-group", OPT_UINT, nflog_group, "NFLOG group for denied packets (default 1)"),
+	OPT("metrics", OPT_STRING, metrics, "serve Prometheus metrics on ADDR:PORT, e.g. 127.0.0.1:9640 (default off)"),
 	OPT("resync-interval", OPT_UINT, resync_seconds, "seconds between full reconciliations (default 30)"),
 	OPT("log-level", OPT_STRING, log_level, "debug, info, warn or error (default info)"),
 	OPT("log-format", OPT_STRING, log_format, "text or json (default text)"),

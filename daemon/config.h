@@ -17,6 +17,7 @@ struct config {
 	char *socket;
 	char *state_dir;
 	char *log_level, *log_format;
+	char *metrics;		/* "ADDR:PORT" to serve /metrics on, or NULL */
 	enum moat_mode mode;
 	bool kubernetes;	/* trust io.kubernetes.pod.namespace labels */
 	bool flush;

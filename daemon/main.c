@@ -8,6 +8,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "log.h"
+#include "metrics.h"
 #include "loop.h"
 #include "nft.h"
 #include "node.h"
@@ -49,6 +50,7 @@ static int run(const struct config *cfg)
 	struct loop *loop = NULL;
 	struct node *node = NULL;
 	struct ctl_server *ctl = NULL;
+	struct metrics *metrics = NULL;
 	int ret = loop_new(&loop);
 
 	if (!ret)
@@ -63,12 +65,16 @@ static int run(const struct config *cfg)
 		log_error("control socket %s: %s", cfg->socket, strerror(-ret));
 	if (!ret)
 		ret = node_start(node, loop);
+	if (!ret && cfg->metrics && *cfg->metrics &&
+	    (ret = metrics_new(loop, cfg->metrics, node_metrics, node, &metrics)) < 0)
+		log_error("metrics on %s: %s", cfg->metrics, strerror(-ret));
 	if (!ret) {
 		log_info("running: mode %s, runtime %s, policies from %s, socket %s",
 			 cfg->mode == MOAT_MODE_ENFORCE ? "enforce" : "monitor", cfg->runtime,
 			 cfg->policy_dir, cfg->socket);
 		ret = loop_run(loop);
 	}
+	metrics_free(metrics);
 	ctl_server_free(ctl);
 	node_free(node);
 	loop_free(loop);

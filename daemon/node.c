@@ -18,6 +18,7 @@
 #include "endpoint.h"
 #include "latency.h"
 #include "log.h"
+#include "metrics.h"
 #include "nft.h"
 #include "node.h"
 #include "moat/plan.h"
@@ -444,6 +445,32 @@ static json_t *cmd_endpoints(struct node *n, json_t *req)
 		json_array_append_new(arr, endpoint_json(n, i));
 	return json_pack("{s:b,s:o,s:o}", "ok", 1, "endpoints", arr, "containers",
 			 endpoint_table_dump(n->table));
+}
+
+void node_metrics(FILE *out, void *node)
+{
+	const struct node *n = node;
+	const struct moat_plan *p = n->plan;
+
+	metrics_gauge(out, "moat_endpoints", "Endpoints Moat enforces (containers and file)",
+		      (double)n->es->n);
+	metrics_gauge(out, "moat_policies", "Policies in force", (double)n->ps->npols);
+	metrics_gauge(out, "moat_identities", "Identities (equivalence classes of addresses)",
+		      p ? (double)p->nidents : 0);
+	metrics_gauge(out, "moat_enforce_mode", "1 in enforce mode, 0 in monitor mode",
+		      n->mode == MOAT_MODE_ENFORCE);
+	metrics_gauge(out, "moat_runtime_up", "1 while the container runtime answers",
+		      n->runtime_up);
+	metrics_counter(out, "moat_applies_total", "Ruleset applies", n->applies);
+	metrics_counter(out, "moat_apply_errors_total", "Ruleset applies that failed",
+			n->apply_errors);
+	metrics_counter(out, "moat_repairs_total", "Ruleset repairs after foreign changes",
+			n->repairs);
+	metrics_counter(out, "moat_revoked_connections_total",
+			"Connections removed because a policy change denied them", n->revoked);
+	metrics_histogram(out, "moat_event_to_enforced_seconds",
+			  "From a runtime event or endpoints-file change to the kernel's ack",
+			  &n->enforced);
 }
 
 static json_t *enforced_json(const struct latency *l)

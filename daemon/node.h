@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "ctl.h"
@@ -41,6 +42,9 @@ void node_free(struct node *n);
  * running policy stays in force and diags say why (file:line:col). 0 or -errno.
  */
 int node_policy_reload(struct node *n, struct moat_diags *diags);
+
+/* node_metrics - every node metric in the Prometheus text format (metrics_render_fn). */
+void node_metrics(FILE *out, void *node);
 
 /* node_ctl - the control socket's handler (ctl_handler_fn). */
 json_t *node_ctl(json_t *request, struct ctl_conn *conn, void *node);

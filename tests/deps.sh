@@ -3,7 +3,7 @@
 # something is missing.
 set -e
 PKGS="build-essential pkg-config clang libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev
-libpcap-dev libjansson-dev libyaml-dev libcurl4-openssl-dev docker.io busybox-static nftables
+libpcap-dev libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev docker.io busybox-static nftables
 iproute2 iptables conntrack python3 procps"
 missing=""
 for p in $PKGS; do
