@@ -597,6 +597,7 @@ int docker_network_list_parse(const char *json, size_t len, struct docker_networ
 	}
 	*out = l;
 	l = NULL;
+	ret = 0;	/* also for no networks at all, where ret still said -ENOMEM */
 out:
 	docker_network_list_free(l);
 	json_decref(arr);

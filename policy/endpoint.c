@@ -217,14 +217,15 @@ static int endpoint_copy(struct moat_endpoint *c, const struct moat_endpoint *e,
 	c->ips = calloc(e->nips ? e->nips : 1, sizeof(*c->ips));
 	if (!c->name || !c->namespace || !c->ips)
 		return -ENOMEM;
-	memcpy(c->ips, e->ips, e->nips * sizeof(*c->ips));
+	if (e->nips)	/* e->ips may be NULL then, and memcpy from NULL is undefined */
+		memcpy(c->ips, e->ips, e->nips * sizeof(*c->ips));
 	c->nips = e->nips;
 	ret = labels_copy(&c->labels, &e->labels, NULL);
 	if (!ret)
 		ret = ports_copy(c, e);
 	if (!ret) {
-		c->nifaces = e->nifaces;
 		ret = strv_copy(&c->ifaces, e->ifaces, e->nifaces);
+		c->nifaces = c->ifaces ? e->nifaces : 0;	/* a partial copy is NULL-filled */
 	}
 	return ret;
 }

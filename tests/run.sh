@@ -31,6 +31,9 @@ done
 for t in tests/conformance/run.sh tests/e2e/[0-9]*.sh; do
 	[ -x "$t" ] && run "${t#tests/}" "$t"
 done
+for t in tests/fuzz/*.c; do	# a short bounded run of each harness (FUZZ_SECONDS, default 12)
+	t=${t##*/} && run "fuzz/${t%.c}" tests/fuzz/run.sh "${t%.c}"
+done
 
 [ -n "$failed" ] && echo "failed:$failed"
 echo "$pass passed, $fail failed"

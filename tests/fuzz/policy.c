@@ -1,0 +1,166 @@
+/*
+ * Fuzzes the policy parser (moat_policy_set_parse) and, whenever an input parses, the
+ * compiler and the verdicts on it: compile against a small fixed endpoint set (two
+ * namespaces, IPv4 and IPv6, named ports, a host-network endpoint), recompile with the first
+ * plan as prev, decide every endpoint pair and a few outside addresses, build the matrix and
+ * an explanation. Checks the plan's documented invariants: nets sorted, disjoint and covering
+ * both families; every identity an address maps to exists; a failed parse has diagnostics.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "fuzz.h"
+#include "moat/endpoint.h"
+#include "moat/plan.h"
+#include "moat/policy.h"
+#include "moat/report.h"
+
+static const char endpoints_yaml[] =
+	"namespaces:\n"
+	"  x: {team: red}\n"
+	"  y: {team: blue}\n"
+	"endpoints:\n"
+	"  - {name: a, namespace: x, labels: {app: a, tier: web}, ips: [10.0.1.1, \"fd00::1:1\"],"
+	" ports: {http: 80/tcp, dns: 53/udp}}\n"
+	"  - {name: b, namespace: x, labels: {app: b, tier: db}, ips: [10.0.1.2],"
+	" ports: {http: 8080/tcp, sc: 9000/sctp}}\n"
+	"  - {name: a, namespace: y, labels: {app: a, tier: web}, ips: [10.0.2.1, \"fd00::2:1\"],"
+	" ports: {http: 80/tcp}}\n"
+	"  - {name: b, namespace: y, labels: {app: b}, ips: [\"fd00::2:2\"]}\n"
+	"  - {name: c, labels: {app: c, com.docker.compose.service: c}}\n";
+
+static struct moat_endpoint_set *es;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	struct moat_diags d = { 0 };
+
+	if (moat_endpoint_set_parse("endpoints", endpoints_yaml, strlen(endpoints_yaml), &es, &d)) {
+		moat_diags_print(&d, stderr);
+		abort();
+	}
+	return 0;
+}
+
+static int addr_cmp(uint8_t family, const uint8_t *a, const uint8_t *b)
+{
+	return memcmp(a, b, family == AF_INET ? 4 : 16);
+}
+
+/* One past hi within its family: false when hi is the family's last address. */
+static int addr_next(uint8_t family, const uint8_t *hi, uint8_t *out)
+{
+	int n = family == AF_INET ? 4 : 16;
+
+	memcpy(out, hi, 16);
+	for (int i = n - 1; i >= 0; i--)
+		if (++out[i] != 0)
+			return 1;
+	return 0;
+}
+
+/* nets: sorted, disjoint, each family covered from all-zeros to all-ones without a gap. */
+static void nets_check(const struct moat_plan *p)
+{
+	static const uint8_t zero[16];
+	uint8_t next[16];
+	size_t i;
+
+	FUZZ_CHECK(p->nnets >= 2);
+	for (i = 0; i < p->nnets; i++) {
+		const struct moat_plan_net *n = &p->nets[i];
+
+		FUZZ_CHECK(n->family == AF_INET || n->family == AF_INET6);
+		FUZZ_CHECK(addr_cmp(n->family, n->lo, n->hi) <= 0);
+		FUZZ_CHECK(moat_plan_ident_get(p, n->ident) != NULL);
+		if (i == 0 || p->nets[i - 1].family != n->family) {
+			FUZZ_CHECK(!addr_cmp(n->family, n->lo, zero));
+			FUZZ_CHECK(i == 0 || !addr_next(p->nets[i - 1].family, p->nets[i - 1].hi, next));
+			continue;
+		}
+		FUZZ_CHECK(addr_next(n->family, p->nets[i - 1].hi, next));
+		FUZZ_CHECK(!addr_cmp(n->family, next, n->lo));
+	}
+	FUZZ_CHECK(!addr_next(p->nets[i - 1].family, p->nets[i - 1].hi, next));
+	FUZZ_CHECK(p->nets[0].family == AF_INET && p->nets[p->nnets - 1].family == AF_INET6);
+}
+
+static void verdicts_check(const struct moat_plan *p)
+{
+	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP };
+	static const uint16_t ports[] = { 80, 53, 8080, 9000, 1 };
+	static const char *const outside[] = { "8.8.8.8", "10.0.1.1", "10.0.3.7", "::1",
+					       "fd00::1:1", "192.168.1.1" };
+	struct moat_verdict v;
+	struct moat_addr a, b;
+
+	for (size_t i = 0; i < es->n; i++)
+		for (size_t j = 0; j < es->n; j++)
+			for (size_t k = 0; k < sizeof(protos); k++) {
+				moat_plan_decide_endpoints(p, i, j, protos[k], ports[k], &v);
+				FUZZ_CHECK(v.kind <= MOAT_VIOLATION);
+			}
+	for (size_t i = 0; i + 1 < sizeof(outside) / sizeof(outside[0]); i++) {
+		FUZZ_CHECK(!moat_addr_parse(outside[i], &a) && !moat_addr_parse(outside[i + 1], &b));
+		FUZZ_CHECK(moat_plan_ident_get(p, moat_plan_ident_of(p, &a)) != NULL);
+		moat_plan_decide(p, &a, &b, protos[i % 4], ports[i % 5], &v);
+		if (a.family == b.family)
+			moat_plan_decide(p, &b, &a, protos[i % 4], ports[i % 5], &v);
+	}
+	for (size_t i = 0; i < p->naddrs; i++)
+		FUZZ_CHECK(moat_plan_ident_get(p, p->addrs[i].ident) != NULL);
+	for (size_t i = 0; i < p->nidents; i++) {
+		const uint32_t *pols;
+		size_t n = moat_plan_isolating(p, p->idents[i].id, i & 1, &pols);
+
+		for (size_t k = 0; k < n; k++)
+			FUZZ_CHECK(pols[k] < p->ps->npols);
+	}
+}
+
+static void reports_check(const struct moat_plan *p)
+{
+	struct moat_port_arg ports[2];
+	char err[600];
+	json_t *j = NULL;
+
+	FUZZ_CHECK(!moat_port_arg_parse("80/tcp", &ports[0]) && !moat_port_arg_parse("53/udp", &ports[1]));
+	j = moat_report_matrix(p, ports, 2, true);
+	FUZZ_CHECK(j != NULL);
+	FUZZ_CHECK(json_array_size(json_object_get(j, "verdicts")) == es->n * es->n * 2);
+	json_decref(j);
+	j = NULL;
+	FUZZ_CHECK(!moat_report_explain(p, "x/a", "y/b", &ports[0], &j, err, sizeof(err)));
+	json_decref(j);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct moat_policy_set *ps = NULL;
+	struct moat_plan *p1 = NULL, *p2 = NULL;
+	struct moat_diags d = { 0 };
+	int ret = moat_policy_set_parse("fuzz.yaml", (const char *)data, size, &ps, &d);
+
+	if (ret) {
+		FUZZ_CHECK(ret < 0 && ps == NULL);
+		FUZZ_CHECK(ret != -EINVAL || d.n > 0);
+		moat_diags_free(&d);
+		return 0;
+	}
+	FUZZ_CHECK(d.n == 0);
+	FUZZ_CHECK(!moat_plan_compile(ps, es, MOAT_MODE_ENFORCE, NULL, &p1));
+	FUZZ_CHECK(!moat_plan_compile(ps, es, MOAT_MODE_MONITOR, p1, &p2));
+	nets_check(p1);
+	nets_check(p2);
+	verdicts_check(p1);
+	verdicts_check(p2);
+	reports_check(p1);
+	moat_plan_free(p2);
+	moat_plan_free(p1);
+	moat_policy_set_free(ps);
+	moat_diags_free(&d);
+	return 0;
+}
