@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "endpoint.h"
+#include "moat/report.h"
 #include "log.h"
 #include "netns.h"
 
@@ -226,14 +227,48 @@ int endpoint_table_resync(struct endpoint_table *t, struct docker_client *dc)
 	return changed;
 }
 
+/*
+ * Named ports, which Kubernetes takes from the pod spec: on Docker a container names its own
+ * ports with labels moat.io/port.NAME=PORT[/PROTO]. Like a pod's, they only say what the
+ * container itself serves, so a label can gain its container nothing. Names follow
+ * Kubernetes' IANA_SVC_NAME (1-15 of a-z, 0-9, '-'); anything else is ignored.
+ */
+static bool port_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > 15 || s[0] == '-' || s[n - 1] == '-')
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+static size_t named_ports(const struct moat_labels *l, struct moat_named_port *v, size_t max)
+{
+	static const char prefix[] = "moat.io/port.";
+	struct moat_port_arg p;
+	size_t n = 0;
+
+	for (size_t i = 0; i < l->n && n < max; i++) {
+		const char *name = l->v[i].key + sizeof(prefix) - 1;
+
+		if (strncmp(l->v[i].key, prefix, sizeof(prefix) - 1) || !port_name_ok(name) ||
+		    moat_port_arg_parse(l->v[i].value, &p) < 0 || !p.port)
+			continue;
+		v[n++] = (struct moat_named_port){ (char *)name, p.proto, p.port };
+	}
+	return n;
+}
+
 static int entry_endpoint(const struct endpoint_table *t, const struct entry *e,
 			  struct moat_endpoint_set *set)
 {
+	struct moat_named_port ports[32];
 	struct moat_addr ips[64];
 	struct moat_endpoint ep = {
 		.name = e->ct->name, .namespace = (char *)entry_namespace(t, e),
 		.labels = e->ct->labels, .ips = ips, .ifaces = e->ifaces, .nifaces = e->nifaces,
-		.host_network = e->ct->netmode == DOCKER_NETMODE_HOST,
+		.host_network = e->ct->netmode == DOCKER_NETMODE_HOST, .ports = ports,
+		.nports = named_ports(&e->ct->labels, ports, 32),
 	};
 
 	for (size_t i = 0; i < e->ct->nnets && ep.nips + 2 <= 64; i++) {
