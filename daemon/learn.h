@@ -1,0 +1,75 @@
+/*
+ * Learning: a session that records the flows moatd sees into a baseline (include/moat/
+ * baseline.h), and the baseline's persistence in the state directory:
+ *   baseline.json   the flows learned so far (moat_baseline_save: atomic, fsynced)
+ *   learn.json      the session: {"version": 1, "learning": bool, "selector": "app=web",
+ *                   "started": T, "until": T or null, "stopped": T or null} (unix seconds)
+ * Saves are debounced: at most one per second while flows arrive, and one on stop and on
+ * exit, so a crash (kill -9) loses at most the last second and never tears a file. A
+ * restart in the middle of a session goes on learning until the same deadline.
+ */
+#ifndef MOAT_DAEMON_LEARN_H
+#define MOAT_DAEMON_LEARN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "moat/endpoint.h"
+
+struct learn;
+
+/*
+ * learn_new - state in dir (created 0750 when missing): the baseline and the session are
+ * read back. A baseline file that cannot be read is renamed to baseline.json.bad (logged)
+ * and learning starts from nothing. 0 and *out, or -errno when dir cannot be made.
+ */
+int learn_new(const char *dir, struct learn **out);
+
+/* learn_free - NULL-safe; saves what is not saved yet. */
+void learn_free(struct learn *l);
+
+/*
+ * learn_start - begin a session at now (unix ms) for flows whose source or destination
+ * matches selector ("" or NULL: every flow), for duration_ms (0: until learn_stop). reset
+ * forgets the baseline learned before; otherwise the session adds to it. Returns 0, -EALREADY
+ * when a session runs, -EINVAL for a bad selector (words in err), or -errno from saving.
+ */
+int learn_start(struct learn *l, const char *selector, uint64_t duration_ms, bool reset,
+		int64_t now_ms, char *err, size_t errlen);
+
+/* learn_stop - end the session and save now. 0, -ENOENT when none runs, or -errno. */
+int learn_stop(struct learn *l, int64_t now_ms);
+
+/* learn_active - is a session running? */
+bool learn_active(const struct learn *l);
+
+/* learn_has_baseline - has a session ever been run to the end (or a baseline been loaded)
+ * and none runs now: the point from which unexpected flows are alerted. */
+bool learn_has_baseline(const struct learn *l);
+
+/*
+ * learn_record - during a session, add the flow when its source or destination endpoint
+ * matches the selector (from/to NULL: an external address). Returns 1 for a new baseline
+ * flow, 0 otherwise (not learning, not selected, known), or -errno.
+ */
+int learn_record(struct learn *l, const struct moat_endpoint *from,
+		 const struct moat_addr *from_addr, const struct moat_endpoint *to,
+		 const struct moat_addr *to_addr, uint8_t proto, uint16_t port, int64_t when_ms);
+
+/* learn_known - is the flow in the baseline? (moat_baseline_contains) */
+bool learn_known(const struct learn *l, const struct moat_endpoint *from,
+		 const struct moat_addr *from_addr, const struct moat_endpoint *to,
+		 const struct moat_addr *to_addr, uint8_t proto, uint16_t port);
+
+/* learn_tick - call about once a second: saves when dirty, ends a session past its end. */
+void learn_tick(struct learn *l, int64_t now_ms);
+
+/* learn_status_json - the session, counts and save figures; with_flows adds the baseline's
+ * flows. New reference. */
+json_t *learn_status_json(const struct learn *l, bool with_flows);
+
+/* learn_suggest - moat_baseline_suggest over es: YAML the caller frees. 0 or -errno. */
+int learn_suggest(const struct learn *l, const struct moat_endpoint_set *es, char **yaml);
+
+#endif
