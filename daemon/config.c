@@ -13,7 +13,7 @@
 #include "log.h"
 #include "moat/ctl.h"
 
-enum opt_kind { OPT_STRING, OPT_BOOL, OPT_UINT, OPT_MODE };
+enum opt_kind { OPT_STRING, OPT_BOOL, OPT_UINT, OPT_COUNT, OPT_MODE };
 
 struct option_def {
 	const char *name;
@@ -35,6 +35,8 @@ static const struct option_def options[] = {
 	OPT("kubernetes", OPT_BOOL, kubernetes, "trust io.kubernetes.pod.namespace labels (Kubernetes nodes only)"),
 	OPT("nflog-group", OPT_UINT, nflog_group, "NFLOG group for denied packets (default 1)"),
 	OPT("metrics", OPT_STRING, metrics, "serve Prometheus metrics on ADDR:PORT, e.g. 127.0.0.1:9640 (default off)"),
+	OPT("flow-cap", OPT_COUNT, flow_cap, "flows remembered; the least recently seen go first (default 65536)"),
+	OPT("alert-rate", OPT_COUNT, alert_rate, "alerts per second on average, bursts of 10x (default 10; 0: no limit)"),
 	OPT("resync-interval", OPT_UINT, resync_seconds, "seconds between full reconciliations (default 30)"),
 	OPT("log-level", OPT_STRING, log_level, "debug, info, warn or error (default info)"),
 	OPT("log-format", OPT_STRING, log_format, "text or json (default text)"),
@@ -75,6 +77,13 @@ static int option_set(struct config *cfg, const struct option_def *o, const char
 		n = strtoul(val, &end, 10);
 		if (errno || !*val || *end || n > 65535)
 			return *why = "expected a number from 0 to 65535", -EINVAL;
+		*(unsigned *)field = (unsigned)n;
+		return 0;
+	case OPT_COUNT:	/* a size: 0 .. 16M */
+		errno = 0;
+		n = strtoul(val, &end, 10);
+		if (errno || !*val || *end || n > (16ul << 20))
+			return *why = "expected a number from 0 to 16777216", -EINVAL;
 		*(unsigned *)field = (unsigned)n;
 		return 0;
 	case OPT_MODE:
@@ -146,6 +155,8 @@ static void config_defaults(struct config *cfg)
 	cfg->state_dir = strdup("/var/lib/moat");
 	cfg->nflog_group = 1;
 	cfg->resync_seconds = 30;
+	cfg->flow_cap = 65536;
+	cfg->alert_rate = 10;
 }
 
 /* Applies argv; with only_config, just finds --config. */
