@@ -10,12 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_log.h>
+#include <linux/netlink.h>
 #include <sys/socket.h>
 
 #include "capture.h"
 
-/* From linux/netfilter/nfnetlink_log.h, spelled out so the parser needs no kernel headers. */
-enum { NFULA_TIMESTAMP = 3, NFULA_PAYLOAD = 9, NFULA_PREFIX = 10 };
 #define TLV_TYPE_MASK 0x7fff		/* the top bits flag nested and byte-order attributes */
 #define NFLOG_HDR_LEN 4
 
@@ -223,6 +224,34 @@ static void on_frame(u_char *user, const struct pcap_pkthdr *h, const u_char *by
 	c->fn(&r, c->data);
 }
 
+/*
+ * The kernel queues up to 100 messages per group, or one second, before it sends them
+ * (NFULNL_QTHRESH_DEFAULT, NFULNL_TIMEOUT_DEFAULT), and libpcap leaves that alone: an alert
+ * could wait a second. Batches stay (fewer reads when busy) but are flushed after 20 ms.
+ * One config message on libpcap's socket, without ACK: the kernel answers only on error,
+ * and libpcap skips such answers. A rule's own queue-threshold still wins.
+ */
+static void batching_tune(struct capture *c, unsigned group)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct nfgenmsg nfg;
+		struct { struct nlattr a; uint32_t v; } attrs[3];
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_flags = NLM_F_REQUEST,
+			 .nlmsg_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG },
+		.nfg = { .nfgen_family = AF_UNSPEC, .version = NFNETLINK_V0, .res_id = htons(group) },
+		.attrs = {
+			{ { 8, NFULA_CFG_QTHRESH }, htonl(64) },
+			{ { 8, NFULA_CFG_TIMEOUT }, htonl(2) },		/* 1/100 s */
+			{ { 8, NFULA_CFG_NLBUFSIZ }, htonl(64 * 1024) },	/* < libpcap's buffer */
+		},
+	};
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+
+	sendto(c->fd, &req, sizeof(req), 0, (struct sockaddr *)&kernel, sizeof(kernel));
+}
+
 /* Grows the socket buffer past net.core.rmem_max when we may (root: SO_RCVBUFFORCE). */
 static void buffer_force(struct capture *c, size_t bytes)
 {
@@ -264,6 +293,8 @@ static int pcap_setup(struct capture *c, size_t buffer_bytes, char *err, size_t 
 	return 0;
 }
 
+
+
 int capture_open(unsigned group, size_t buffer_bytes, struct capture **out, char *err,
 		 size_t errlen)
 {
@@ -278,6 +309,8 @@ int capture_open(unsigned group, size_t buffer_bytes, struct capture **out, char
 	snprintf(dev, sizeof(dev), "nflog:%u", group);
 	c->pcap = pcap_create(dev, ebuf);
 	ret = c->pcap ? pcap_setup(c, buffer_bytes, err, errlen) : -EIO;
+	if (!ret)
+		batching_tune(c, group);
 	if (!c->pcap)
 		snprintf(err, errlen, "%s", ebuf);
 	if (ret) {

@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "nft.h"
 #include "node.h"
+#include "observe.h"
 #include "moat/plan.h"
 #include "moat/report.h"
 
@@ -45,6 +46,7 @@ struct node {
 	uint64_t started_ms, applies, apply_errors, repairs, revoked, last_apply_ms, last_event_ms;
 	struct latency enforced;	/* from a runtime event or file change to the kernel */
 	int inotify;			/* watches the endpoints file's directory, or -1 */
+	struct observe *obs;		/* flows, learning and alerts from the NFLOG group */
 };
 
 static int policies_load(const struct config *cfg, struct moat_policy_set **out,
@@ -86,6 +88,8 @@ int node_new(const struct config *cfg, struct node **out)
 		ret = docker_client_new(cfg->runtime, &n->docker);
 	if (!ret)
 		ret = (n->es = moat_endpoint_set_new()) ? 0 : -ENOMEM;
+	if (!ret)
+		ret = observe_new(cfg, &n->obs);
 	if (ret) {
 		node_free(n);
 		return ret;
@@ -98,6 +102,7 @@ void node_free(struct node *n)
 {
 	if (!n)
 		return;
+	observe_free(n->obs);
 	docker_watch_stop(n->watch);
 	docker_client_free(n->docker);
 	endpoint_table_free(n->table);
@@ -358,6 +363,14 @@ static void resync_tick(struct loop *loop, void *data)
 	}
 }
 
+/* Records of the NFLOG group: flows are decided on the plan in force. */
+static void capture_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct node *n = data;
+
+	observe_read(n->obs, n->plan);
+}
+
 int node_start(struct node *n, struct loop *loop)
 {
 	int ret;
@@ -382,6 +395,8 @@ int node_start(struct node *n, struct loop *loop)
 		ret = loop_timer_add(loop, 5000, 1, file_tick, n) < 0 ? -ENOMEM : 0;
 	if (!ret && n->cfg->resync_seconds)
 		ret = loop_timer_add(loop, n->cfg->resync_seconds * 1000, 1, resync_tick, n) < 0 ? -ENOMEM : 0;
+	if (!ret)
+		ret = observe_start(n->obs, loop, capture_event, n);
 	return ret;
 }
 
@@ -504,6 +519,16 @@ static json_t *cmd_status(struct node *n, json_t *req)
 			 (json_int_t)((loop_now_ms() - n->started_ms) / 1000));
 }
 
+/* status, with what observe adds: capture, flows, learning, alerts. */
+static json_t *cmd_status_all(struct node *n, json_t *req)
+{
+	json_t *j = cmd_status(n, req);
+
+	if (j)
+		observe_status(n->obs, j);
+	return j;
+}
+
 static json_t *diags_reply(const char *error, const struct moat_diags *d)
 {
 	json_t *arr = json_array();
@@ -609,7 +634,7 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "status", false, cmd_status },
+	{ "status", false, cmd_status_all },
 	{ "endpoints", false, cmd_endpoints },
 	{ "endpoints.export", false, cmd_export },
 	{ "policy.matrix", false, cmd_matrix },
@@ -621,6 +646,8 @@ static const struct command commands[] = {
 json_t *node_ctl(json_t *request, struct ctl_conn *conn, void *node)
 {
 	const char *cmd = json_string_value(json_object_get(request, "cmd"));
+	struct node *n = node;
+	json_t *reply;
 
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(cmd, commands[i].name))
@@ -629,5 +656,6 @@ json_t *node_ctl(json_t *request, struct ctl_conn *conn, void *node)
 			return ctl_reply_error("permission denied: changes need root or the moat group");
 		return commands[i].fn(node, request);
 	}
-	return ctl_reply_error("unknown command");
+	reply = observe_ctl(n->obs, n->plan, cmd, request, conn);
+	return reply ? reply : ctl_reply_error("unknown command");
 }

@@ -1,0 +1,670 @@
+/*
+ * From NFLOG records to flows, learning and alerts; and the control commands about them.
+ * Per record: two address lookups in the plan, one decision, two or three name lookups and
+ * one flow table lookup; nothing is allocated unless a name, a flow key or a follower's
+ * line is new.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "alerts.h"
+#include "capture.h"
+#include "flow_query.h"
+#include "flows.h"
+#include "learn.h"
+#include "log.h"
+#include "names.h"
+#include "observe.h"
+#include "svcgraph.h"
+#include "moat/baseline_group.h"
+
+#define READ_BUDGET 4096		/* records per EPOLLIN before other work gets a turn */
+#define CAPTURE_BUFFER (32u << 20)	/* socket buffer: ~100 ms of 100,000 records/s */
+#define MAX_FOLLOWERS 64
+#define SHOW_EVERY_MS 1000		/* a known flow is streamed again at most this often */
+#define FLOWS_LIMIT_DEFAULT 1000
+#define FLOWS_LIMIT_MAX 5000		/* a reply stays under the control socket's queue bound */
+
+struct follower {
+	struct observe *o;
+	struct ctl_conn *conn;
+	struct flow_query q;
+};
+
+struct observe {
+	const struct config *cfg;
+	struct capture *cap;
+	char cap_error[256];
+	struct flows *flows;
+	struct names *names;
+	struct learn *learn;		/* NULL: the state directory cannot be used */
+	struct alerts *alerts;		/* NULL: likewise */
+	struct follower *followers[MAX_FOLLOWERS];
+	size_t nfollowers;
+	const struct moat_plan *plan;	/* in force, during observe_read */
+	uint64_t learn_errors, unexpected;
+};
+
+/* One side of a record: the endpoint with that address (if any) and its held name. */
+struct side {
+	const struct moat_endpoint *e;
+	uint32_t name;
+	const struct moat_addr *addr;
+};
+
+static void flow_release(const struct flow *f, void *data)
+{
+	struct names *names = data;
+
+	names_drop(names, f->key.src.name);
+	names_drop(names, f->key.dst.name);
+	names_drop(names, f->policy);
+}
+
+static void state_open(struct observe *o)
+{
+	int ret = learn_new(o->cfg->state_dir, &o->learn);
+
+	if (!ret)
+		ret = alerts_new(o->cfg->state_dir, o->cfg->alert_rate, &o->alerts);
+	if (ret)
+		log_warn("state directory %s: %s; learning and alerts are off", o->cfg->state_dir,
+			 strerror(-ret));
+}
+
+int observe_new(const struct config *cfg, struct observe **out)
+{
+	struct observe *o = calloc(1, sizeof(*o));
+	int ret = o ? names_new(&o->names) : -ENOMEM;
+
+	if (!ret && !cfg->flow_cap) {
+		log_error("--flow-cap must be at least 1");
+		ret = -EINVAL;
+	}
+	if (!ret)
+		ret = flows_new(cfg->flow_cap, flow_release, o->names, &o->flows);
+	if (ret) {
+		observe_free(o);
+		return ret;
+	}
+	o->cfg = cfg;
+	snprintf(o->cap_error, sizeof(o->cap_error), "not started");
+	state_open(o);
+	*out = o;
+	return 0;
+}
+
+void observe_free(struct observe *o)
+{
+	if (!o)
+		return;
+	capture_free(o->cap);
+	flows_free(o->flows);		/* drops its names first */
+	names_free(o->names);
+	learn_free(o->learn);
+	alerts_free(o->alerts);
+	free(o);
+}
+
+static void tick(struct loop *loop, void *data)
+{
+	struct observe *o = data;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (o->learn)
+		learn_tick(o->learn, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	if (o->alerts)
+		alerts_tick(o->alerts, loop_now_ms());
+}
+
+int observe_start(struct observe *o, struct loop *loop, loop_fd_fn fn, void *data)
+{
+	int ret = capture_open(o->cfg->nflog_group, CAPTURE_BUFFER, &o->cap, o->cap_error,
+			       sizeof(o->cap_error));
+
+	if (ret) {
+		log_warn("cannot read NFLOG group %u (%s): no flows, learning or alerts",
+			 o->cfg->nflog_group, o->cap_error);
+		o->cap = NULL;
+	} else {
+		o->cap_error[0] = '\0';
+		ret = loop_fd_add(loop, capture_fd(o->cap), EPOLLIN, fn, data);
+	}
+	if (ret && o->cap)
+		return ret;
+	ret = loop_timer_add(loop, 1000, 1, tick, o);
+	return ret < 0 ? ret : 0;
+}
+
+/* ---- per record ---- */
+
+static int addr_cmp(const struct moat_addr *a, const struct moat_addr *b)
+{
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	return memcmp(a->a, b->a, a->family == AF_INET ? 4 : 16);
+}
+
+/* The endpoint that has address a in the plan (its addrs are sorted), or NULL. */
+static const struct moat_endpoint *endpoint_of(const struct moat_plan *plan,
+					       const struct moat_addr *a)
+{
+	size_t lo = 0, hi = plan ? plan->naddrs : 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = addr_cmp(a, &plan->addrs[mid].addr);
+
+		if (!c)
+			return &plan->es->v[plan->addrs[mid].endpoint];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+static json_t *labels_json(const struct moat_labels *l)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; o && i < l->n; i++)
+		json_object_set_new(o, l->v[i].key, json_string(l->v[i].value));
+	return o;
+}
+
+static void side_init(struct observe *o, const struct moat_addr *a, struct side *s)
+{
+	char buf[1024], group[1024];
+	int len;
+
+	s->addr = a;
+	s->name = 0;
+	s->e = endpoint_of(o->plan, a);
+	if (!s->e)
+		return;
+	len = snprintf(buf, sizeof(buf), "%s/%s", s->e->namespace, s->e->name);
+	s->name = names_get(o->names, buf, len < (int)sizeof(buf) ? (size_t)len : sizeof(buf) - 1);
+	if (!s->name || names_meta(o->names, s->name))
+		return;
+	moat_baseline_group_name(s->e, group, sizeof(group));
+	names_meta_set(o->names, s->name, json_pack("{s:o,s:s}", "labels",
+						    labels_json(&s->e->labels), "group", group));
+}
+
+/* Appends "ns/name" of policy p unless it is there already. */
+static void policy_put(const struct moat_plan *plan, uint32_t p, char *buf, size_t len)
+{
+	const struct moat_netpol *pol;
+	char one[512];
+	size_t at = strlen(buf);
+
+	if (p >= plan->ps->npols)
+		return;
+	pol = &plan->ps->pols[p];
+	snprintf(one, sizeof(one), "%s/%s", pol->namespace, pol->name);
+	if (strstr(buf, one))
+		return;
+	snprintf(buf + at, len - at, "%s%s", at ? ", " : "", one);
+}
+
+static void isolating_put(const struct moat_plan *plan, const struct moat_addr *a, bool egress,
+			  char *buf, size_t len)
+{
+	const uint32_t *pols;
+	size_t n = moat_plan_isolating(plan, moat_plan_ident_of(plan, a), egress, &pols);
+
+	for (size_t i = 0; i < n; i++)
+		policy_put(plan, pols[i], buf, len);
+}
+
+/* A passed connection: allowed (by which rules' policies) or a violation (of which). */
+static unsigned decide_pass(const struct moat_plan *plan, const struct capture_record *r,
+			    char *buf, size_t len)
+{
+	struct moat_verdict v;
+
+	moat_plan_decide(plan, &r->saddr, &r->daddr, r->proto, r->dport, &v);
+	if (v.kind == MOAT_ALLOW) {
+		if (v.out_iso)
+			policy_put(plan, v.out_rule.policy, buf, len);
+		if (v.in_iso)
+			policy_put(plan, v.in_rule.policy, buf, len);
+		return FLOW_ALLOWED;
+	}
+	if (!v.out_ok)
+		isolating_put(plan, &r->saddr, true, buf, len);
+	if (!v.in_ok)
+		isolating_put(plan, &r->daddr, false, buf, len);
+	return FLOW_VIOLATION;	/* it went through: monitor mode, or a plan newer than the packet */
+}
+
+/* The verdict of a record and the deciding policies (a held name, 0 for none). */
+static unsigned decide(struct observe *o, const struct capture_record *r, uint32_t *policy)
+{
+	const struct moat_plan *plan = o->plan;
+	char buf[1024] = "";
+	unsigned verdict = FLOW_DENIED;
+
+	if (r->kind == CAPTURE_PASS)
+		verdict = plan ? decide_pass(plan, r, buf, sizeof(buf)) : FLOW_ALLOWED;
+	else if (r->kind == CAPTURE_DROP_IN && plan)
+		isolating_put(plan, &r->daddr, false, buf, sizeof(buf));
+	else if (r->kind == CAPTURE_DROP_OUT && plan)
+		isolating_put(plan, &r->saddr, true, buf, sizeof(buf));
+	*policy = buf[0] ? names_get(o->names, buf, strlen(buf)) : 0;
+	return verdict;
+}
+
+static void key_make(const struct side *s, const struct side *d, const struct capture_record *r,
+		     struct flow_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->src.name = s->name;
+	if (!s->name)
+		k->src.addr = *s->addr;
+	k->dst.name = d->name;
+	if (!d->name)
+		k->dst.addr = *d->addr;
+	k->proto = r->proto;
+	k->port = r->has_ports ? r->dport : 0;
+}
+
+static void flow_update(struct observe *o, struct flow *f, const struct capture_record *r,
+			unsigned verdict, uint32_t policy, bool fresh)
+{
+	if (fresh)
+		f->first_ms = r->time_ms;
+	if (r->time_ms > f->last_ms)
+		f->last_ms = r->time_ms;
+	f->count++;
+	f->saddr = r->saddr;
+	f->daddr = r->daddr;
+	f->kind = (uint8_t)r->kind;
+	f->verdict = (uint8_t)verdict;
+	if (f->policy == policy) {
+		names_drop(o->names, policy);
+		return;
+	}
+	names_drop(o->names, f->policy);
+	f->policy = policy;
+}
+
+static void learn_feed(struct observe *o, const struct side *s, const struct side *d,
+		       const struct capture_record *r)
+{
+	int ret;
+
+	if (!o->learn || r->kind != CAPTURE_PASS || (!s->e && !d->e))
+		return;
+	ret = learn_record(o->learn, s->e, s->addr, d->e, d->addr, r->proto,
+			   r->has_ports ? r->dport : 0, r->time_ms);
+	if (ret < 0 && o->learn_errors++ == 0)
+		log_warn("learning: cannot record a flow: %s", strerror(-ret));
+}
+
+static void peer_text(const struct observe *o, const struct flow_peer *p,
+		      const struct moat_addr *a, char *buf, size_t len)
+{
+	char ip[64];
+
+	moat_addr_format(a, ip, sizeof(ip));
+	if (p->name)
+		snprintf(buf, len, "%s (%s)", names_str(o->names, p->name), ip);
+	else
+		snprintf(buf, len, "%s", ip);
+}
+
+static void alert_raise(struct observe *o, const struct flow *f)
+{
+	char from[600], to[600], text[2048], pbuf[8];
+	const char *why = f->verdict == FLOW_VIOLATION
+		? "not in the baseline and not allowed by policy; it passed (monitor mode)"
+		: "not in the baseline and not allowed by policy; dropped";
+	json_t *j = flow_json(f, o->names);
+
+	peer_text(o, &f->key.src, &f->saddr, from, sizeof(from));
+	peer_text(o, &f->key.dst, &f->daddr, to, sizeof(to));
+	snprintf(text, sizeof(text), "moat: unexpected flow %s -> %s %u/%s %s (%s): %s", from, to,
+		 f->key.port, flow_proto_name(f->key.proto, pbuf), flow_verdict_name(f->verdict),
+		 f->policy ? names_str(o->names, f->policy) : "no policy", why);
+	if (!j)
+		return;
+	json_object_set_new(j, "kind", json_string("unexpected-flow"));
+	json_object_set_new(j, "why", json_string(why));
+	o->unexpected++;
+	alerts_raise(o->alerts, j, text, loop_now_ms());
+}
+
+/* Once per flow and verdict, when a baseline exists and the flow is neither in it nor allowed. */
+static void alert_check(struct observe *o, struct flow *f, const struct side *s,
+			const struct side *d, const struct capture_record *r)
+{
+	uint8_t bit = (uint8_t)(1u << f->verdict);
+
+	if (f->verdict == FLOW_ALLOWED || (f->alerted & bit) || !o->alerts || !o->learn ||
+	    !learn_has_baseline(o->learn) || (!s->e && !d->e))
+		return;
+	if (learn_known(o->learn, s->e, s->addr, d->e, d->addr, r->proto,
+			r->has_ports ? r->dport : 0))
+		return;
+	f->alerted |= bit;
+	alert_raise(o, f);
+}
+
+static void followers_show(struct observe *o, struct flow *f, bool news)
+{
+	json_t *j = NULL;
+
+	if (!o->nfollowers || (!news && f->last_ms - f->shown_ms < SHOW_EVERY_MS))
+		return;
+	f->shown_ms = f->last_ms;
+	for (size_t i = 0; i < o->nfollowers; i++) {
+		if (!flow_query_match(&o->followers[i]->q, f, o->names))
+			continue;
+		if (!j && !(j = flow_json(f, o->names)))
+			return;
+		ctl_conn_send(o->followers[i]->conn, j);
+	}
+	json_decref(j);
+}
+
+static void on_record(const struct capture_record *r, void *data)
+{
+	struct observe *o = data;
+	struct side s, d;
+	struct flow_key k;
+	struct flow *f;
+	uint32_t policy;
+	unsigned verdict;
+	bool fresh, news;
+
+	side_init(o, &r->saddr, &s);
+	side_init(o, &r->daddr, &d);
+	key_make(&s, &d, r, &k);
+	verdict = decide(o, r, &policy);
+	f = flows_get(o->flows, &k, &fresh);
+	if (!fresh) {		/* the flow holds its names already */
+		names_drop(o->names, s.name);
+		names_drop(o->names, d.name);
+	}
+	news = fresh || f->verdict != verdict;
+	flow_update(o, f, r, verdict, policy, fresh);
+	learn_feed(o, &s, &d, r);
+	alert_check(o, f, &s, &d, r);
+	followers_show(o, f, news);
+}
+
+void observe_read(struct observe *o, const struct moat_plan *plan)
+{
+	int ret;
+
+	if (!o->cap)
+		return;
+	o->plan = plan;
+	ret = capture_read(o->cap, READ_BUDGET, on_record, o);
+	o->plan = NULL;
+	if (ret < 0)
+		log_warn("reading NFLOG failed: %s", strerror(-ret));
+}
+
+/* ---- status ---- */
+
+static json_t *capture_json(struct observe *o)
+{
+	struct capture_stats st = { 0 };
+
+	if (!o->cap)
+		return json_pack("{s:i,s:s}", "group", (int)o->cfg->nflog_group, "error", o->cap_error);
+	capture_stats_get(o->cap, &st);
+	return json_pack("{s:i,s:I,s:I,s:I,s:I,s:I,s:I}", "group", (int)o->cfg->nflog_group,
+			 "records", (json_int_t)st.records, "ignored", (json_int_t)st.ignored,
+			 "malformed", (json_int_t)st.malformed, "read_errors",
+			 (json_int_t)st.read_errors, "drops", (json_int_t)st.kernel_drops,
+			 "buffer_bytes", (json_int_t)st.buffer_bytes);
+}
+
+static json_t *table_json(struct observe *o)
+{
+	return json_pack("{s:I,s:I,s:I,s:I,s:I}", "count", (json_int_t)flows_count(o->flows),
+			 "cap", (json_int_t)flows_cap(o->flows), "evicted",
+			 (json_int_t)flows_evicted(o->flows), "bytes",
+			 (json_int_t)flows_bytes(o->flows), "names", (json_int_t)names_count(o->names));
+}
+
+void observe_status(struct observe *o, json_t *status)
+{
+	json_object_set_new(status, "capture", capture_json(o));
+	json_object_set_new(status, "flows", table_json(o));
+	if (o->learn)
+		json_object_set_new(status, "learning", learn_status_json(o->learn, false));
+	if (o->alerts) {
+		json_t *a = alerts_stats_json(o->alerts);
+
+		json_object_set_new(a, "unexpected", json_integer((json_int_t)o->unexpected));
+		json_object_set_new(status, "alerts", a);
+	}
+}
+
+/* ---- control commands ---- */
+
+static int64_t now_unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void follower_closed(struct ctl_conn *conn, void *data)
+{
+	struct follower *fl = data;
+	struct observe *o = fl->o;
+
+	for (size_t i = 0; i < o->nfollowers; i++)
+		if (o->followers[i] == fl) {
+			o->followers[i] = o->followers[--o->nfollowers];
+			break;
+		}
+	flow_query_fini(&fl->q);
+	free(fl);
+}
+
+/* Streams flows matching q (taken over) to conn from now on. */
+static int follow(struct observe *o, struct ctl_conn *conn, struct flow_query *q)
+{
+	struct follower *fl;
+
+	if (o->nfollowers == MAX_FOLLOWERS || !(fl = calloc(1, sizeof(*fl))))
+		return -EBUSY;
+	*fl = (struct follower){ o, conn, *q };
+	memset(q, 0, sizeof(*q));
+	o->followers[o->nfollowers++] = fl;
+	ctl_conn_stream(conn, follower_closed, fl);
+	return 0;
+}
+
+/* The newest q->limit matches, returned oldest first; *matched counts them all. */
+static json_t *flows_list(struct observe *o, const struct flow_query *q, size_t *matched)
+{
+	size_t limit = q->limit ? q->limit : FLOWS_LIMIT_DEFAULT, n = 0;
+	const struct flow **pick;
+	json_t *arr = json_array();
+
+	limit = limit > FLOWS_LIMIT_MAX ? FLOWS_LIMIT_MAX : limit;
+	pick = calloc(limit, sizeof(*pick));
+	*matched = 0;
+	for (const struct flow *f = flows_newest(o->flows); pick && f; f = flows_older(o->flows, f)) {
+		if (!flow_query_match(q, f, o->names))
+			continue;
+		if (n < limit)
+			pick[n++] = f;
+		(*matched)++;
+	}
+	while (arr && n)
+		json_array_append_new(arr, flow_json(pick[--n], o->names));
+	free(pick);
+	return arr;
+}
+
+static json_t *cmd_flows(struct observe *o, const struct moat_plan *plan, json_t *req,
+			 struct ctl_conn *conn)
+{
+	struct flow_query q;
+	char err[512] = "";
+	size_t matched;
+	json_t *reply, *list;
+
+	if (flow_query_parse(req, now_unix_ms(), &q, err, sizeof(err)) < 0) {
+		flow_query_fini(&q);
+		return ctl_reply_error(err);
+	}
+	list = flows_list(o, &q, &matched);
+	reply = json_pack("{s:b,s:o,s:I,s:o,s:o}", "ok", 1, "flows", list, "matched",
+			  (json_int_t)matched, "table", table_json(o), "capture", capture_json(o));
+	if (json_is_true(json_object_get(req, "follow")) && follow(o, conn, &q) < 0) {
+		json_decref(reply);
+		reply = ctl_reply_error("too many followers");
+	}
+	flow_query_fini(&q);
+	return reply;
+}
+
+static json_t *no_state(struct observe *o)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "learning and alerts are off: the state directory %s cannot be "
+		 "used (see moatd's log)", o->cfg->state_dir);
+	return ctl_reply_error(msg);
+}
+
+static json_t *cmd_alerts(struct observe *o, const struct moat_plan *plan, json_t *req,
+			  struct ctl_conn *conn)
+{
+	json_t *limit = json_object_get(req, "limit");
+	json_t *reply;
+
+	if (!o->alerts)
+		return no_state(o);
+	reply = json_pack("{s:b,s:o,s:o}", "ok", 1, "alerts",
+			  alerts_recent(o->alerts, json_is_integer(limit) ? (size_t)json_integer_value(limit) : 0),
+			  "stats", alerts_stats_json(o->alerts));
+	if (json_is_true(json_object_get(req, "follow")) && alerts_follow(o->alerts, conn) < 0) {
+		json_decref(reply);
+		reply = ctl_reply_error("too many followers");
+	}
+	if (reply && o->learn)
+		json_object_set_new(reply, "alerting", json_boolean(learn_has_baseline(o->learn)));
+	return reply;
+}
+
+static json_t *cmd_learn_start(struct observe *o, const struct moat_plan *plan, json_t *req,
+			       struct ctl_conn *conn)
+{
+	json_t *dur = json_object_get(req, "duration_ms");
+	char err[512] = "";
+	int ret;
+
+	if (!o->learn)
+		return no_state(o);
+	ret = learn_start(o->learn, json_string_value(json_object_get(req, "selector")),
+			  json_is_integer(dur) && json_integer_value(dur) > 0 ? (uint64_t)json_integer_value(dur) : 0,
+			  json_is_true(json_object_get(req, "reset")), now_unix_ms(), err, sizeof(err));
+	if (ret)
+		return ctl_reply_error(err[0] ? err : strerror(-ret));
+	return json_pack("{s:b,s:o}", "ok", 1, "learning", learn_status_json(o->learn, false));
+}
+
+static json_t *cmd_learn_stop(struct observe *o, const struct moat_plan *plan, json_t *req,
+			      struct ctl_conn *conn)
+{
+	int ret;
+
+	if (!o->learn)
+		return no_state(o);
+	ret = learn_stop(o->learn, now_unix_ms());
+	if (ret == -ENOENT)
+		return ctl_reply_error("not learning");
+	if (ret)
+		return ctl_reply_error("stopped, but saving the baseline failed (see moatd's log)");
+	return json_pack("{s:b,s:o}", "ok", 1, "learning", learn_status_json(o->learn, false));
+}
+
+static json_t *cmd_learn_status(struct observe *o, const struct moat_plan *plan, json_t *req,
+				struct ctl_conn *conn)
+{
+	if (!o->learn)
+		return no_state(o);
+	return json_pack("{s:b,s:o}", "ok", 1, "learning",
+			 learn_status_json(o->learn, json_is_true(json_object_get(req, "flows"))));
+}
+
+static json_t *cmd_learn_suggest(struct observe *o, const struct moat_plan *plan, json_t *req,
+				 struct ctl_conn *conn)
+{
+	struct moat_endpoint_set empty = { 0 };
+	char *yaml = NULL;
+	json_t *reply;
+	int ret;
+
+	if (!o->learn)
+		return no_state(o);
+	ret = learn_suggest(o->learn, plan ? plan->es : &empty, &yaml);
+	if (ret)
+		return ctl_reply_error(strerror(-ret));
+	reply = json_pack("{s:b,s:s}", "ok", 1, "yaml", yaml);
+	free(yaml);
+	return reply;
+}
+
+static json_t *cmd_graph(struct observe *o, const struct moat_plan *plan, json_t *req,
+			 struct ctl_conn *conn)
+{
+	char *dot = NULL;
+	int ret = svcgraph_dot(o->flows, o->names, plan, &dot);
+	json_t *reply;
+
+	if (ret)
+		return ctl_reply_error(strerror(-ret));
+	reply = json_pack("{s:b,s:s}", "ok", 1, "dot", dot);
+	free(dot);
+	return reply;
+}
+
+struct command {
+	const char *name;
+	bool changes;		/* refused to unprivileged peers */
+	json_t *(*fn)(struct observe *o, const struct moat_plan *plan, json_t *req,
+		      struct ctl_conn *conn);
+};
+
+static const struct command commands[] = {
+	{ "flows", false, cmd_flows },
+	{ "alerts", false, cmd_alerts },
+	{ "graph", false, cmd_graph },
+	{ "learn.start", true, cmd_learn_start },
+	{ "learn.stop", true, cmd_learn_stop },
+	{ "learn.status", false, cmd_learn_status },
+	{ "learn.suggest", false, cmd_learn_suggest },
+};
+
+json_t *observe_ctl(struct observe *o, const struct moat_plan *plan, const char *cmd,
+		    json_t *req, struct ctl_conn *conn)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(cmd, commands[i].name))
+			continue;
+		if (commands[i].changes && !ctl_conn_privileged(conn))
+			return ctl_reply_error("permission denied: changes need root or the moat group");
+		return commands[i].fn(o, plan, req, conn);
+	}
+	return NULL;
+}

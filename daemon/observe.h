@@ -1,0 +1,61 @@
+/*
+ * Observing: what the ruleset logs (daemon/capture.h) becomes flows (daemon/flows.h) with
+ * a verdict and the policy that decided it, feeds a learning session (daemon/learn.h), and
+ * raises an alert (daemon/alerts.h) for a flow that is neither in the baseline nor allowed
+ * once a baseline exists. Also answers the control commands about all that: flows, alerts,
+ * learn.*, graph.
+ *
+ * Verdicts are computed from the plan in force when the record is read, the same plan the
+ * kernel runs: "moat:pass" is allowed, or a violation when the plan denies it (monitor
+ * mode); "moat:drop:*" and "moat:spoof" are denied. The deciding policy is the rule's
+ * policy for an allowed flow, else the policies isolating the side that denied it.
+ *
+ * Alerts are deduplicated per flow and verdict: a flow alerts once as denied and once more
+ * if it later passes as a violation (monitor mode), since that is news to an operator. A
+ * flow evicted from the table, or a restart, may alert again (rate-limited).
+ */
+#ifndef MOAT_DAEMON_OBSERVE_H
+#define MOAT_DAEMON_OBSERVE_H
+
+#include <jansson.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "loop.h"
+#include "moat/plan.h"
+
+struct observe;
+
+/*
+ * observe_new - the flow table (cfg->flow_cap), learning and alerts in cfg->state_dir.
+ * A state directory that cannot be used only disables learning and alerts (logged). 0 and
+ * *out, or -errno (-EINVAL for a zero --flow-cap, -ENOMEM).
+ */
+int observe_new(const struct config *cfg, struct observe **out);
+
+/* observe_free - NULL-safe; saves the baseline. */
+void observe_free(struct observe *o);
+
+/*
+ * observe_start - open the NFLOG group and watch it on loop: fn(loop, fd, events, data) is
+ * called when records are queued and must call observe_read with the plan in force. Also a
+ * one-second timer for saves and rate-limit reports. A group that cannot be opened is
+ * logged and reported in status (flows stay empty; enforcement is not affected). 0 or -errno.
+ */
+int observe_start(struct observe *o, struct loop *loop, loop_fd_fn fn, void *data);
+
+/* observe_read - handle the queued records against plan (NULL before the first commit). */
+void observe_read(struct observe *o, const struct moat_plan *plan);
+
+/* observe_status - add "capture", "flows", "learning" and "alerts" to a status reply. */
+void observe_status(struct observe *o, json_t *status);
+
+/*
+ * observe_ctl - answer cmd when it is one of observe's ("flows", "alerts", "graph",
+ * "learn.start", "learn.stop", "learn.status", "learn.suggest"); NULL when it is not.
+ * Privileged commands are refused to unprivileged peers here.
+ */
+json_t *observe_ctl(struct observe *o, const struct moat_plan *plan, const char *cmd,
+		    json_t *req, struct ctl_conn *conn);
+
+#endif
