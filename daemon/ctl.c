@@ -74,6 +74,7 @@ static bool peer_privileged(int fd)
 		return false;
 	if (cred.uid == 0)
 		return true;
+	/* cppcheck-suppress getgrnamCalled ; the control socket lives on the loop thread only */
 	gr = getgrnam(MOAT_CTL_GROUP);
 	if (!gr)
 		return false;
@@ -82,9 +83,12 @@ static bool peer_privileged(int fd)
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)cred.pid);
 	f = fopen(path, "re");
 	while (f && !ok && fgets(line, sizeof(line), f)) {
+		char *save = NULL;
+
 		if (strncmp(line, "Groups:", 7))
 			continue;
-		for (char *tok = strtok(line + 7, " \t\n"); tok; tok = strtok(NULL, " \t\n"))
+		for (char *tok = strtok_r(line + 7, " \t\n", &save); tok;
+		     tok = strtok_r(NULL, " \t\n", &save))
 			ok |= (gid_t)strtoul(tok, NULL, 10) == gr->gr_gid;
 	}
 	if (f)
@@ -287,6 +291,7 @@ static void conn_event(struct loop *loop, int fd, uint32_t events, void *data)
 static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct ctl_server *srv = data;
+	/* cppcheck-suppress nullPointer ; accept4 takes NULL addr and addrlen (no peer address) */
 	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	struct conn *c = NULL;
 
@@ -328,6 +333,7 @@ static void sweep(struct loop *loop, void *data)
 static int listen_on(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	/* cppcheck-suppress getgrnamCalled ; the control socket lives on the loop thread only */
 	struct group *gr = getgrnam(MOAT_CTL_GROUP);
 	char dir[sizeof(sa.sun_path)];
 	int fd, ret;

@@ -40,10 +40,12 @@ static void log_json(enum log_level level, const char *msg)
 {
 	struct timespec ts;
 	char stamp[32];
+	struct tm tm;
 	json_t *o;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", gmtime(&ts.tv_sec));
+	/* gmtime_r: the Docker watcher thread logs too, and gmtime shares one buffer. */
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", gmtime_r(&ts.tv_sec, &tm));
 	o = json_pack("{s:s+,s:s,s:s}", "time", stamp, "Z", "level", level_names[level], "msg", msg);
 	if (o)
 		json_dumpf(o, stderr, JSON_COMPACT);

@@ -138,6 +138,7 @@ uint32_t names_get(struct names *n, const char *s, size_t len)
 	n->v[i] = (struct name){ copy, (uint32_t)len, 1, h, NONE, NULL };
 	bucket_insert(n, i);
 	n->live++;
+	/* cppcheck-suppress memleak ; copy is owned by n->v[i] now (freed by names_drop/_free) */
 	return i + 1;
 }
 

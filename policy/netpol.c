@@ -712,6 +712,7 @@ static int dir_list(const char *dir, char ***names, size_t *n)
 	*n = 0;
 	if (!d)
 		return -errno;
+	/* cppcheck-suppress readdirCalled ; readdir_r is deprecated; d is this call's own stream */
 	while (!ret && (e = readdir(d))) {
 		if (!yaml_name(e->d_name))
 			continue;

@@ -34,6 +34,7 @@ done
 for t in tests/fuzz/*.c; do	# a short bounded run of each harness (FUZZ_SECONDS, default 12)
 	t=${t##*/} && run "fuzz/${t%.c}" tests/fuzz/run.sh "${t%.c}"
 done
+run lint make --no-print-directory lint
 
 [ -n "$failed" ] && echo "failed:$failed"
 echo "$pass passed, $fail failed"
