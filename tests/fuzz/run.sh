@@ -1,9 +1,10 @@
 #!/bin/bash
 # Runs libFuzzer harnesses: tests/fuzz/run.sh [NAME...] (default: every tests/fuzz/*.c).
-# Each runs for FUZZ_SECONDS (default 12) on a scratch copy of tests/fuzz/NAME.corpus/, so
-# new inputs never land in the repo; a crash leaves its input in $B_FUZZ/artifacts/ and
-# fails. Builds the harnesses first (make fuzz-build into B_FUZZ, default build-fuzz).
-# Prints each harness's executions (stat::number_of_executed_units).
+# Each runs for FUZZ_SECONDS (default 12) on a scratch copy of tests/fuzz/NAME.corpus/, with
+# tests/fuzz/NAME.dict when there is one, so new inputs never land in the repo; a crash
+# leaves its input in $B_FUZZ/artifacts/ and fails. Builds the harnesses first (make
+# fuzz-build into B_FUZZ, default build-fuzz). Prints each harness's executions
+# (libFuzzer's stat::number_of_executed_units).
 set -u
 cd "$(dirname "$0")/../.."
 B_FUZZ=${B_FUZZ:-build-fuzz}
@@ -22,9 +23,10 @@ for n in "${names[@]}"; do
 	mkdir -p "$scratch/$n"
 	[ -d "tests/fuzz/$n.corpus" ] && cp -r "tests/fuzz/$n.corpus/." "$scratch/$n/"
 	log=$scratch/$n.log
+	dict=() && [ -f "tests/fuzz/$n.dict" ] && dict=(-dict="tests/fuzz/$n.dict")
 	# -timeout: one input may take at most 10 s; -rss_limit_mb: the machine has 24 GiB.
 	if "$bin" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 -timeout=10 \
-		-rss_limit_mb=2048 -artifact_prefix="$B_FUZZ/artifacts/$n-" "$scratch/$n" \
+		-rss_limit_mb=2048 -artifact_prefix="$B_FUZZ/artifacts/$n-" "${dict[@]}" "$scratch/$n" \
 		>"$log" 2>&1; then
 		echo "fuzz $n: ok, $(sed -n 's/^stat::number_of_executed_units: *//p' "$log") executions in ${FUZZ_SECONDS}s"
 	else
