@@ -3,11 +3,17 @@
 #define MOAT_CLI_H
 
 #include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
 
 int policy_main(int argc, char **argv);
 int endpoints_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int mode_main(int argc, char **argv);
+int flows_main(int argc, char **argv);
+int alerts_main(int argc, char **argv);
+int learn_main(int argc, char **argv);
+int graph_main(int argc, char **argv);
 
 /*
  * cli_ctl_call - send request to moatd's control socket (path from --socket, $MOAT_SOCKET or
@@ -16,6 +22,20 @@ int mode_main(int argc, char **argv);
  * (-EPROTO). A reply with "ok": false still returns 0.
  */
 int cli_ctl_call(json_t *request, json_t **reply);
+
+/*
+ * cli_ctl_stream - send request and hand every object moatd answers to fn (the reply first,
+ * then what a follow streams; msg is borrowed) until moatd closes the connection or fn
+ * returns nonzero. Returns 0, fn's nonzero value, or a negative errno (-EPROTO: garbage).
+ */
+int cli_ctl_stream(json_t *request, int (*fn)(json_t *msg, void *data), void *data);
+
+/* cli_escape - untrusted text (labels, names) into buf with quotes, backslashes and control
+ * characters escaped, so it cannot forge lines; cut with "..." to fit len (>= 4). Returns buf. */
+const char *cli_escape(const char *s, char *buf, size_t len);
+
+/* cli_time_local - unix ms as local "MM-DD HH:MM:SS" into buf (32). */
+const char *cli_time_local(int64_t ms, char *buf);
 
 /* cli_ctl_socket - the socket path the CLI uses. */
 const char *cli_ctl_socket(void);

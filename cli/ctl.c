@@ -141,3 +141,51 @@ void cli_ctl_print_error(json_t *reply)
 		if (json_is_string(d))
 			fprintf(stderr, "%s\n", json_string_value(d));
 }
+
+/* Hands every complete line in buf[0..*len) to fn; keeps a partial last line. */
+static int lines_feed(char *buf, size_t *len, int (*fn)(json_t *msg, void *data), void *data)
+{
+	char *start = buf, *nl;
+	int ret = 0;
+
+	while (!ret && (nl = memchr(start, '\n', *len - (size_t)(start - buf)))) {
+		json_t *msg = json_loadb(start, (size_t)(nl - start), 0, NULL);
+
+		ret = json_is_object(msg) ? fn(msg, data) : -EPROTO;
+		json_decref(msg);
+		start = nl + 1;
+	}
+	*len -= (size_t)(start - buf);
+	memmove(buf, start, *len);
+	return ret;
+}
+
+int cli_ctl_stream(json_t *request, int (*fn)(json_t *msg, void *data), void *data)
+{
+	char *line = json_dumps(request, JSON_COMPACT), *buf = malloc(REPLY_MAX);
+	size_t len = 0;
+	ssize_t n;
+	int fd = -1, ret = line && buf ? 0 : -ENOMEM;
+
+	if (!ret && (fd = ctl_connect()) < 0)
+		ret = fd;
+	if (!ret)
+		ret = write_all(fd, line, strlen(line));
+	if (!ret)
+		ret = write_all(fd, "\n", 1);
+	while (!ret && (n = read(fd, buf + len, REPLY_MAX - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			ret = -errno;
+		else if ((len += (size_t)n) == REPLY_MAX)
+			ret = -EMSGSIZE;
+		else
+			ret = lines_feed(buf, &len, fn, data);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(line);
+	free(buf);
+	return ret;
+}

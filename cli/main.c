@@ -17,6 +17,10 @@ static const struct subcommand subcommands[] = {
 	{ "endpoints", endpoints_main, "Lists the endpoints moatd knows, with labels, IPs and veths" },
 	{ "policy", policy_main, "Checks policies, prints the matrix, explains verdicts, reloads" },
 	{ "mode", mode_main, "Sets the global mode: enforce or monitor" },
+	{ "flows", flows_main, "Lists the flows moatd has seen, with verdict and policy; --follow" },
+	{ "alerts", alerts_main, "Lists unexpected flows (neither learned nor allowed); --follow" },
+	{ "learn", learn_main, "Learns the flows of a running app and suggests policies for them" },
+	{ "graph", graph_main, "Prints the service graph (observed and allowed flows) as DOT" },
 };
 
 static void usage(FILE *f)

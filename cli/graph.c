@@ -1,0 +1,44 @@
+/* moat graph: the service graph of observed flows and of what the policies allow, as DOT. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char help[] =
+	"Usage: moat graph [-o dot]\n\n"
+	"Prints the service graph as Graphviz DOT: nodes are endpoint groups by their stable\n"
+	"labels (\"shop/app=web\": replicas are one node) or external addresses; edges are the\n"
+	"flows moatd has seen (green allowed, red denied, orange violations passed in monitor\n"
+	"mode) and what policies allow that nobody used yet (grey, dotted).\n\n"
+	"  moat graph | dot -Tsvg >graph.svg\n";
+
+int graph_main(int argc, char **argv)
+{
+	json_t *req, *reply = NULL;
+	int ret;
+
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		fputs(help, stdout);
+		return 0;
+	}
+	if (argc != 1 && !(argc == 3 && !strcmp(argv[1], "-o") && !strcmp(argv[2], "dot"))) {
+		fputs(help, stderr);
+		return 2;
+	}
+	req = json_pack("{s:s}", "cmd", "graph");
+	ret = req ? cli_ctl_call(req, &reply) : -ENOMEM;
+	json_decref(req);
+	if (ret) {
+		fprintf(stderr, "moat: cannot reach moatd at %s: %s\n", cli_ctl_socket(), strerror(-ret));
+		return 1;
+	}
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		cli_ctl_print_error(reply);
+		json_decref(reply);
+		return 1;
+	}
+	fputs(json_string_value(json_object_get(reply, "dot")) ?: "", stdout);
+	json_decref(reply);
+	return 0;
+}
