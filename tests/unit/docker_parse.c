@@ -1,0 +1,118 @@
+/*
+ * The pure parsers of dockerd's answers (daemon/docker.h): fields of an inspect answer,
+ * container network mode, the event records, and regressions found by tests/fuzz/inspect.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../../daemon/docker.h"
+#include "check.h"
+
+static const char inspect[] =
+	"{\"Id\":\"3f4e\",\"Name\":\"/shop-web-1\",\"State\":{\"Running\":true,\"Pid\":48213},"
+	"\"HostConfig\":{\"NetworkMode\":\"shop_default\"},"
+	"\"Config\":{\"Labels\":{\"z\":\"1\",\"app\":\"web\",\"n\":7}},"
+	"\"NetworkSettings\":{\"Networks\":{\"shop_default\":{\"NetworkID\":\"9c1d\","
+	"\"IPAddress\":\"172.18.0.2\",\"IPPrefixLen\":16,\"GlobalIPv6Address\":\"fd00::2\","
+	"\"MacAddress\":\"02:42:ac:12:00:02\"},\"a_net\":{\"IPAddress\":\"\",\"MacAddress\":\"x\"}}}}";
+
+static void test_inspect(void)
+{
+	struct docker_container *ct = NULL;
+
+	CHECK(docker_container_parse(inspect, strlen(inspect), &ct) == 0);
+	if (!ct)
+		return;
+	CHECK_STR(ct->id, "3f4e");
+	CHECK_STR(ct->name, "shop-web-1");
+	CHECK(ct->running && ct->pid == 48213);
+	CHECK(ct->netmode == DOCKER_NETMODE_BRIDGE && !ct->netmode_peer);
+	CHECK(ct->labels.n == 2);	/* the number label is not a string: left out */
+	CHECK_STR(ct->labels.v[0].key, "app");
+	CHECK(ct->nnets == 2);
+	CHECK_STR(ct->nets[0].network, "a_net");	/* sorted by name */
+	CHECK(ct->nets[0].ipv4.family == 0 && !ct->nets[0].has_mac);
+	CHECK(ct->nets[1].ipv4.family == AF_INET && ct->nets[1].ipv4_plen == 16);
+	CHECK(ct->nets[1].ipv6.family == AF_INET6 && ct->nets[1].has_mac);
+	CHECK(ct->nets[1].mac[5] == 2);
+	docker_container_free(ct);
+}
+
+static void test_refused(void)
+{
+	static const char *const bad[] = { "", "{", "[]", "{\"Id\":7}", "{\"Name\":\"/x\"}",
+					   "{\"Id\":\"a\",\"NetworkSettings\":{\"Networks\":"
+					   "{\"n\":{\"IPAddress\":\"300.1.1.1\"}}}}" };
+	struct docker_container *ct = NULL;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(docker_container_parse(bad[i], strlen(bad[i]), &ct) == -EBADMSG);
+	CHECK(ct == NULL);
+	CHECK(docker_container_parse(NULL, 0, &ct) == -EBADMSG);
+}
+
+static void test_container_mode(void)
+{
+	static const char s[] = "{\"Id\":\"b\",\"HostConfig\":{\"NetworkMode\":\"container:web\"}}";
+	struct docker_container *ct = NULL;
+
+	CHECK(docker_container_parse(s, strlen(s), &ct) == 0);
+	CHECK(ct && ct->netmode == DOCKER_NETMODE_CONTAINER);
+	CHECK_STR(ct ? ct->netmode_peer : NULL, "web");
+	CHECK(ct && !ct->running && ct->pid == 0);
+	docker_container_free(ct);
+}
+
+/* Regression: an empty network list was -ENOMEM, and the list it still handed out leaked. */
+static void test_networks(void)
+{
+	static const char two[] = "[{\"Id\":\"1\",\"Name\":\"b\",\"IPAM\":{\"Config\":"
+				  "[{\"Subnet\":\"10.1.2.3/16\"},{\"Gateway\":\"x\"}]}},"
+				  "{\"Id\":\"2\",\"Name\":\"host\",\"IPAM\":{\"Config\":[]}}]";
+	static const char bad[] = "[{\"Id\":\"1\",\"Name\":\"b\",\"IPAM\":{\"Config\":"
+				  "[{\"Subnet\":\"10.1.2.3/33\"}]}}]";
+	struct docker_network_list *l = NULL;
+
+	CHECK(docker_network_list_parse("[]", 2, &l) == 0);
+	CHECK(l && l->n == 0);
+	docker_network_list_free(l);
+	l = NULL;
+	CHECK(docker_network_list_parse(two, strlen(two), &l) == 0);
+	CHECK(l && l->n == 2 && l->v[0].nsubnets == 1 && l->v[0].subnets[0].plen == 16);
+	CHECK(l && l->v[0].subnets[0].addr[2] == 0);	/* host bits cleared */
+	docker_network_list_free(l);
+	CHECK(docker_network_list_parse(bad, strlen(bad), &l) == -EBADMSG);
+}
+
+static void test_events(void)
+{
+	static const char start[] = "{\"Type\":\"container\",\"Action\":\"start\","
+				    "\"Actor\":{\"ID\":\"3f4e\"}}";
+	static const char conn[] = "{\"Type\":\"network\",\"Action\":\"connect\",\"Actor\":"
+				   "{\"ID\":\"9c1d\",\"Attributes\":{\"container\":\"3f4e\"}}}";
+	static const char image[] = "{\"Type\":\"image\",\"Action\":\"pull\",\"Actor\":{\"ID\":\"x\"}}";
+	struct docker_event ev = { 0 };
+
+	CHECK(docker_event_parse(start, strlen(start), &ev) == 0);
+	CHECK(ev.kind == DOCKER_EVENT_CONTAINER);
+	CHECK_STR(ev.id, "3f4e");
+	CHECK_STR(ev.action, "start");
+	CHECK(docker_event_parse(conn, strlen(conn), &ev) == 0);
+	CHECK_STR(ev.action, "connect");
+	CHECK(docker_event_parse(image, strlen(image), &ev) == -ENOENT);
+	CHECK(docker_event_parse("{\"Type\":", 8, &ev) == -EBADMSG);
+	CHECK_STR(ev.action, "connect");	/* untouched on failure */
+}
+
+int main(void)
+{
+	test_inspect();
+	test_refused();
+	test_container_mode();
+	test_networks();
+	test_events();
+	return check_done();
+}
