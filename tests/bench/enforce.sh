@@ -1,0 +1,304 @@
+#!/bin/bash
+# Enforcement benchmark (issue 3): moatd with N endpoints (real namespaces and veths, from an
+# endpoints file) and 1,000 NetworkPolicies. Measures, side by side in one run, and prints:
+#   event to enforced   endpoints-file changes, inside moatd (status event_to_enforced) and
+#                       outside (rename -> the kernel's notification of the ep4 element)
+#   full resync         cold start to first apply; a full apply (a mode change recreates the
+#                       tables); at N endpoints and at the largest set size
+#   throughput          iperf3 TCP and a connect/1-byte/close rate between two endpoints:
+#                       no ruleset; Moat's ruleset at 10 .. 100,000 endpoints (extra ones are
+#                       addresses only); a naive one-rule-per-pair iptables ruleset (nft and
+#                       legacy backends) for the same policy
+#   moatd RSS           VmRSS / VmHWM at N endpoints and at the largest size
+# Targets are printed beside the figures, never asserted: timing on a shared machine is noise
+# for a pass/fail test.
+#
+#   root namespace (never touched)
+#   ...............................................................................
+#   netns $NS (bench): br_netfilter on, moatd --runtime none --endpoints FILE, iptables
+#   +-----------------------------------------------------------------------------+
+#   |                                  br0                                        |
+#   |        v0 |            v1 |      ...        v99 |      ...      v999 |      |
+#   +-----------|---------------|-------------------|--------------------|------+
+#          eth0 |          eth0 |              eth0 |               eth0 |
+#     +-----------+   +-----------+         +-----------+        +-----------+
+#     | $NS-e0    |   | $NS-e1    |   ...   | $NS-e99   |  ...   | $NS-e999  |
+#     | app0-r0   |   | app1-r0   |         | app99-r0  |        | app99-r9  |
+#     | 10.64.0.1 |   | 10.64.0.2 |         |10.64.0.100|        | 10.64.3.250
+#     | iperf3 -s |   +-----------+         | clients   |        +-----------+
+#     | crr :8000 |                         +-----------+
+#     +-----------+
+#   app99 -> app0 on 5201/tcp and 8000/tcp is allowed (policy app99-p0 / app0-p0); the naive
+#   iptables rules for that pair come last, as their source app does.
+#
+# Usage (root): B=build tests/bench/enforce.sh
+#   BENCH_ENDPOINTS=1000 BENCH_CHANGES=200 BENCH_CHANGES_BIG=20 BENCH_SECONDS=3 BENCH_RUNS=2
+#   BENCH_SIZES="1000 10000 100000 10" BENCH_IPTABLES="nft legacy"
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+B=${B:-build}
+case $B in /*) ;; *) B=$ROOT/$B ;; esac
+N=${BENCH_ENDPOINTS:-1000}
+CHANGES=${BENCH_CHANGES:-200}
+CHANGES_BIG=${BENCH_CHANGES_BIG:-20}
+SECS=${BENCH_SECONDS:-2}
+RUNS=${BENCH_RUNS:-2}
+SIZES=${BENCH_SIZES:-"1000 10000 100000 10"}
+IPTABLES=${BENCH_IPTABLES:-"nft legacy"}
+# Debian's python3 (tests/deps.sh): a pyenv shim first in PATH costs seconds per start.
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+GEN=("$PY" "$ROOT/tests/bench/enforce_gen.py")
+PROBE=("$PY" "$ROOT/tests/bench/enforce_probe.py")
+SRV=0 SRV_IP=10.64.0.1		# app0-r0
+CLI=99				# app99-r0
+SMALL=99,0,1,2,3,4,5,6,7,8	# the endpoints of size 10
+
+[ "$(id -u)" = 0 ] || { echo "enforce: skipped (needs root)"; exit 0; }
+for t in iperf3 nft iptables-nft-restore iptables-legacy-restore conntrack "$PY" "$B/moatd"; do
+	command -v "$t" >/dev/null || { echo "enforce: skipped ($t missing; make deps, make all)"; exit 0; }
+done
+
+D=$(mktemp -d /tmp/moat-bench.XXXXXX)
+NS=mbench-${D##*.}
+REF=$NS-ref
+EP=$D/ep/endpoints.yaml
+SOCK=$D/moatd.sock
+RES=$D/results.jsonl
+MOATD_PID=
+SERVER_PIDS=()
+
+log() { printf '# %s\n' "$*" >&2; }
+inb() { nsenter --net=/var/run/netns/"$NS" "$@"; }
+# at WHERE CMD... - run in endpoint WHERE: I (of the bench) or ref-I (of the reference).
+at() {
+	local w=$1; shift
+	case $w in ref-*) w=ref-e${w#ref-} ;; *) w=e$w ;; esac
+	nsenter --net=/var/run/netns/"$NS-$w" "$@"
+}
+us() { echo "${EPOCHREALTIME/./}"; }
+since_ms() { echo $(( ($(us) - $1) / 1000 )); }
+result() { printf '%s\n' "$1" >>"$RES"; }
+# jget EXPR - EXPR (python, over d: the JSON on stdin, and json) printed.
+jget() { "$PY" -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+
+moatd_stop() {
+	[ -n "$MOATD_PID" ] || return 0
+	kill -TERM "$MOATD_PID" 2>/dev/null || true
+	wait "$MOATD_PID" 2>/dev/null || true
+	MOATD_PID=
+}
+
+cleanup() {
+	local rc=$? pid
+	trap - EXIT
+	set +e
+	moatd_stop
+	for pid in "${SERVER_PIDS[@]}" $(cat "$D"/iperf3-*.pid 2>/dev/null); do
+		kill "$pid" 2>/dev/null
+	done
+	ip netns list | awk -v p="$NS" '$1 == p || index($1, p "-") == 1 { print "netns del " $1 }' \
+		>"$D/del.batch"
+	ip -force -batch "$D/del.batch" 2>/dev/null
+	[ "$rc" != 0 ] && [ -f "$D/moatd.log" ] && { echo "--- moatd.log (tail)" >&2; tail -n 20 "$D/moatd.log" >&2; }
+	rm -rf --one-file-system "$D"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# bridge_ns NAME PREFIX INDEXES... - namespace NAME with br0 (br_netfilter on), and one
+# namespace PREFIX-eI per index with a veth vI into br0; ip batches, one python for the
+# addresses (a process per namespace would cost more than everything else together).
+bridge_ns() {
+	local name=$1 prefix=$2 t0 t1 t2 i; shift 2
+	t0=$(us)
+	ip netns add "$name"
+	nsenter --net=/var/run/netns/"$name" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+		net.ipv6.conf.default.disable_ipv6=1 net.bridge.bridge-nf-call-iptables=1
+	for i in "$@"; do echo "netns add $prefix-e$i"; done >"$D/ns.batch"
+	ip -batch "$D/ns.batch"
+	t1=$(us)
+	{
+		echo "link set lo up"
+		echo "link add br0 type bridge"
+		echo "link set br0 up"
+		for i in "$@"; do
+			echo "link add v$i type veth peer name eth0 netns $prefix-e$i"
+			echo "link set v$i master br0 up"
+		done
+	} >"$D/links.batch"
+	ip -n "$name" -batch "$D/links.batch"
+	t2=$(us)
+	"${PROBE[@]}" addrs "$prefix" "$(IFS=,; echo "$*")"
+	SETUP="\"netns_ms\":$(( (t1 - t0) / 1000 )),\"veths_ms\":$(( (t2 - t1) / 1000 )),\"addrs_ms\":$(since_ms "$t2"),\"total_ms\":$(since_ms "$t0")"
+}
+
+# servers WHERE - iperf3 and the connection-rate server in endpoint WHERE (see at).
+servers() {
+	at "$1" iperf3 -s -D -I "$D/iperf3-$1.pid" --logfile "$D/iperf3-$1.log"
+	# at is a function: & would fork a shell around nsenter; the python's pid is wanted.
+	case $1 in ref-*) local ns=$REF-e${1#ref-} ;; *) local ns=$NS-e$1 ;; esac
+	nsenter --net=/var/run/netns/"$ns" "${PROBE[@]}" crr-server 8000 </dev/null >>"$D/crr.log" 2>&1 &
+	SERVER_PIDS+=($!)
+}
+
+# reach_expect FROM PORT WORD - FROM's view of SRV_IP:PORT is WORD (open, refused, timeout).
+reach_expect() {
+	local got i
+	for i in $(seq 30); do
+		got=$(at "$1" "${PROBE[@]}" reach "$SRV_IP" "$2")
+		[ "$got" = "$3" ] && return 0
+		sleep 0.2
+	done
+	echo "enforce: $SRV_IP:$2 from $1 is $got, expected $3" >&2
+	return 1
+}
+
+iperf_run() {
+	at "$1" iperf3 -c "$SRV_IP" -t "$SECS" -O 1 -J |
+		"$PY" -c 'import json,sys; print("%.3f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))'
+}
+
+crr_run() {
+	local rate fails
+	read -r rate fails < <(at "$1" "${PROBE[@]}" crr-client "$SRV_IP" 8000 "$SECS")
+	[ "$fails" = 0 ] || log "$1: $fails failed connections"
+	echo "$rate"
+}
+
+# measure LABEL ENDPOINTS EXTRA_JSON - RUNS rounds of iperf3 and of the connection rate, each
+# beside the same on the reference bridge (no ruleset), alternating which goes first, so that
+# a ratio compares two measurements taken seconds apart on a machine whose load drifts.
+measure() {
+	local r g=() gr=() c=() cr=() a b
+	for ((r = 0; r < RUNS; r++)); do
+		inb conntrack -F >/dev/null 2>&1 || true
+		if ((r % 2)); then a=$CLI b=ref-$CLI; else a=ref-$CLI b=$CLI; fi
+		local ga gb ca cb
+		ga=$(iperf_run "$a"); gb=$(iperf_run "$b")
+		cb=$(crr_run "$b"); ca=$(crr_run "$a")
+		if ((r % 2)); then g+=("$ga") gr+=("$gb") c+=("$ca") cr+=("$cb")
+		else g+=("$gb") gr+=("$ga") c+=("$cb") cr+=("$ca"); fi
+	done
+	log "$1 ($2 endpoints): Gbit/s ${g[*]} (reference ${gr[*]}), conn/s ${c[*]} (reference ${cr[*]})"
+	result "{\"kind\":\"tput\",\"label\":\"$1\",\"endpoints\":$2,\"gbit\":[$(IFS=,; echo "${g[*]}")],\"gbit_ref\":[$(IFS=,; echo "${gr[*]}")],\"conn\":[$(IFS=,; echo "${c[*]}")],\"conn_ref\":[$(IFS=,; echo "${cr[*]}")]$3}"
+}
+
+status_json() { "${PROBE[@]}" status "$SOCK" "${1:-100}"; }
+rss() { awk '/^Vm(RSS|HWM):/ { sub(":", "", $1); printf "%s\"%s\":%d", sep, $1, $2; sep="," }' "/proc/$MOATD_PID/status"; }
+
+moatd_start() {
+	local t0 st wall
+	t0=$(us)
+	nsenter --net=/var/run/netns/"$NS" "$B/moatd" --config /dev/null --runtime none \
+		--endpoints "$EP" --policy-dir "$D/policies" --socket "$SOCK" --state-dir "$D/state" \
+		--log-level warn </dev/null >>"$D/moatd.log" 2>&1 &
+	MOATD_PID=$!
+	st=$(status_json 1200)
+	wall=$(since_ms "$t0")
+	result "{\"kind\":\"cold\",\"endpoints\":$1,\"wall_ms\":$wall,\"apply_ms\":$(jget 'd["last_apply"]["ms"]' <<<"$st"),$(rss)}"
+	log "moatd up with $1 endpoints in $wall ms"
+}
+
+# endpoints_file SIZE - the endpoints file at SIZE endpoints, into $D/tmp/endpoints.yaml.
+endpoints_file() {
+	case $1 in
+	10) "${GEN[@]}" endpoints "$D/tmp/endpoints.yaml" 0 0 "$SMALL" ;;
+	*) "${GEN[@]}" endpoints "$D/tmp/endpoints.yaml" "$N" $(( $1 > N ? $1 - N : 0 )) ;;
+	esac
+}
+
+# endpoints_write SIZE - replace the endpoints file with SIZE endpoints; wait for the apply.
+endpoints_write() {
+	local before st t0
+	endpoints_file "$1"
+	before=$(status_json | jget 'd["applies"]')
+	t0=$(us)
+	mv "$D/tmp/endpoints.yaml" "$EP"
+	st=$("${PROBE[@]}" wait "$SOCK" "$before" 1200)
+	result "{\"kind\":\"grow\",\"endpoints\":$1,\"wall_ms\":$(since_ms "$t0"),\"last_apply\":$(jget 'json.dumps(d["last_apply"])' <<<"$st"),\"elements\":$(jget 'json.dumps(d["elements"])' <<<"$st"),$(rss)}"
+}
+
+# events ENDPOINTS COUNT [fill] - COUNT endpoints-file changes; with fill, after filling
+# conntrack with TIME_WAIT entries (moatd judges every entry after each apply).
+events() {
+	local ct=0
+	inb conntrack -F >/dev/null 2>&1 || true
+	if [ "${3:-}" = fill ]; then
+		at "$CLI" "${PROBE[@]}" crr-client "$SRV_IP" 8000 "$SECS" fin >/dev/null
+		ct=$(inb conntrack -C)
+	fi
+	log "event to enforced: $2 endpoints-file changes at $1 endpoints, $ct conntrack entries"
+	result "{\"kind\":\"events\",\"endpoints\":$1,\"conntrack\":$ct,$(inb "${PROBE[@]}" events "$SOCK" "$EP" "$N" $(( $1 - N )) "$2" | sed 's/^{//')"
+}
+
+full() {
+	result "{\"kind\":\"full\",\"endpoints\":$1,$("${PROBE[@]}" full "$SOCK" | sed 's/^{//; s/}$//'),$(rss)}"
+}
+
+naive() {
+	local backend=$1 size=$2 rules t0 load_ms
+	if [ "$size" = 10 ]; then
+		rules=$("${GEN[@]}" naive "$D/naive.rules" "$N" "$SMALL")
+	else
+		rules=$("${GEN[@]}" naive "$D/naive.rules" "$N")
+	fi
+	t0=$(us)
+	inb "iptables-$backend-restore" <"$D/naive.rules"
+	load_ms=$(since_ms "$t0")
+	log "iptables-$backend: $rules rules loaded in $load_ms ms"
+	reach_expect "$CLI" 8001 timeout
+	measure "iptables-$backend" "$size" ",\"rules\":$rules,\"load_ms\":$load_ms"
+	inb "iptables-$backend" -P FORWARD ACCEPT
+	inb "iptables-$backend" -F FORWARD
+	[ "$backend" = nft ] && inb nft delete table ip filter
+	reach_expect "$CLI" 8001 refused
+}
+
+main() {
+	local size big=$N i all=()
+	result "{\"kind\":\"env\",\"cpus\":$(nproc),\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"kernel\":\"$(uname -r)\",\"seconds\":$SECS,\"runs\":$RUNS}"
+	mkdir -p "$D/ep" "$D/tmp" "$D/state"
+	"${GEN[@]}" policies "$D/policies"
+	"${GEN[@]}" endpoints "$EP" "$N" 0
+	log "setting up $N endpoint namespaces, and the reference bridge"
+	for ((i = 0; i < N; i++)); do all+=("$i"); done
+	bridge_ns "$NS" "$NS" "${all[@]}"
+	result "{\"kind\":\"setup\",\"n\":$N,$SETUP}"
+	bridge_ns "$REF" "$REF" "$SRV" "$CLI"
+	servers "$SRV"
+	servers "ref-$SRV"
+	reach_expect "$CLI" 8000 open
+	reach_expect "ref-$CLI" 8000 open
+	reach_expect "$CLI" 8001 refused
+	measure none "$N" ""
+	for b in $IPTABLES; do
+		naive "$b" "$N"
+		naive "$b" 10
+	done
+
+	moatd_start "$N"
+	reach_expect "$CLI" 8001 timeout
+	reach_expect "$CLI" 8000 open
+	events "$N" "$CHANGES"
+	full "$N"
+	events "$N" "$CHANGES_BIG" fill
+	for size in $SIZES; do
+		[ "$size" -gt "$big" ] && big=$size
+		endpoints_write "$size"
+		reach_expect "$CLI" 8001 timeout
+		measure moat "$size" ",\"elements\":$(status_json | jget 'json.dumps(d["elements"])')"
+		[ "$size" = "$big" ] && [ "$big" -gt "$N" ] || continue
+		log "restarting moatd at $size endpoints"
+		moatd_stop
+		moatd_start "$size"
+		events "$size" "$CHANGES_BIG"
+		full "$size"
+	done
+	moatd_stop
+	"${PROBE[@]}" report "$RES"
+}
+
+main

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""The cluster of the enforcement benchmark (tests/bench/enforce.sh), as files.
+
+APPS apps x replicas, app K in namespace benchK%10. Endpoint i (i < REAL) is real: replica
+i // APPS of app i % APPS, address 10.64.0.0/16, interface v<i> (its veth in the bench
+namespace). Endpoints from REAL on are addresses only (10.65.0.0 up, no interface): they grow
+the sets without costing a namespace each.
+
+Policies: POLICIES_PER_APP per app; policy (K, j) isolates app K both ways, lets app K-1-j in
+and app K+1+j out, each on 5201/tcp (iperf3) and 8000+j/tcp; so the pair K -> K+1+j is
+allowed on those ports by both sides. Policy (K, 9) also allows ipBlock rules: ingress from
+172.16.0.0/12 except 172.16.K.0/24 and egress to 192.168.K.0/24, on 443/tcp.
+
+naive: the same policy as a naive iptables ruleset, one rule per allowed (source address,
+destination address, port), in the order of the source app, after an ESTABLISHED rule and
+before a final DROP, as iptables-restore input.
+
+Usage: enforce_gen.py policies DIR
+       enforce_gen.py endpoints FILE REAL EXTRA [INDEX,INDEX,...]   (only those real ones)
+       enforce_gen.py naive FILE REAL [INDEX,...]
+"""
+import os
+import sys
+
+APPS = 100
+POLICIES_PER_APP = 10
+NSS = 10
+TIERS = ("web", "api", "db")
+
+
+def real_addr(i):
+    return "10.64.%d.%d" % (i // 250, i % 250 + 1)
+
+
+def extra_addr(i):
+    return "10.%d.%d.%d" % (65 + i // 65536, i // 256 % 256, i % 256)
+
+
+def churn_addr(i):
+    return "10.63.%d.%d" % (i // 250, i % 250 + 1)
+
+
+def app_of(i):
+    return i % APPS
+
+
+def ns_of(app):
+    return "bench%d" % (app % NSS)
+
+
+def endpoint_line(name, app, addr, iface=None):
+    """One endpoint, flow style, one line."""
+    s = "  - {name: %s, namespace: %s, labels: {app: app%d, tier: %s}, ips: [%s], " \
+        "ports: {http: 8080/tcp}" % (name, ns_of(app), app, TIERS[app % 3], addr)
+    return s + (", ifaces: [%s]}\n" % iface if iface else "}\n")
+
+
+def endpoints_text(real, extra, only=None):
+    out = ["namespaces:\n"]
+    out += ["  bench%d: {team: t%d}\n" % (n, n % 3) for n in range(NSS)]
+    out.append("endpoints:\n")
+    for i in (only if only is not None else range(real)):
+        out.append(endpoint_line("app%d-r%d" % (app_of(i), i // APPS), app_of(i), real_addr(i),
+                                 "v%d" % i))
+    for i in range(extra):
+        app = app_of(i)
+        out.append(endpoint_line("app%d-x%d" % (app, i // APPS), app, extra_addr(i)))
+    return "".join(out)
+
+
+def peer(app):
+    return "{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: %s}}, " \
+           "podSelector: {matchLabels: {app: app%d}}}" % (ns_of(app), app)
+
+
+def policy_doc(k, j):
+    src, dst = (k - 1 - j) % APPS, (k + 1 + j) % APPS
+    ports = "[{port: 5201}, {port: %d}]" % (8000 + j)
+    doc = ["apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n",
+           "metadata: {name: app%d-p%d, namespace: %s}\n" % (k, j, ns_of(k)),
+           "spec:\n  podSelector: {matchLabels: {app: app%d}}\n" % k,
+           "  policyTypes: [Ingress, Egress]\n",
+           "  ingress:\n    - from: [%s]\n      ports: %s\n" % (peer(src), ports)]
+    if j == 9:
+        doc.append("    - from: [{ipBlock: {cidr: 172.16.0.0/12, except: [172.16.%d.0/24]}}]\n"
+                   "      ports: [{port: 443}]\n" % k)
+    doc.append("  egress:\n    - to: [%s]\n      ports: %s\n" % (peer(dst), ports))
+    if j == 9:
+        doc.append("    - to: [{ipBlock: {cidr: 192.168.%d.0/24}}]\n"
+                   "      ports: [{port: 443}]\n" % k)
+    return "".join(doc)
+
+
+def write_policies(d):
+    os.makedirs(d, exist_ok=True)
+    for k in range(APPS):
+        docs = [policy_doc(k, j) for j in range(POLICIES_PER_APP)]
+        with open(os.path.join(d, "app%d.yaml" % k), "w") as f:
+            f.write("---\n".join(docs))
+
+
+def naive_rules(real, only=None):
+    """iptables-restore input for the same policy over the real endpoints present."""
+    present = sorted(only if only is not None else range(real))
+    by_app = {}
+    for i in present:
+        by_app.setdefault(app_of(i), []).append(real_addr(i))
+    out = ["*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n",
+           "-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"]
+    for k in range(APPS):
+        for j in range(POLICIES_PER_APP):
+            dst = (k + 1 + j) % APPS
+            for a in by_app.get(k, []):
+                for b in by_app.get(dst, []):
+                    for port in (5201, 8000 + j):
+                        out.append("-A FORWARD -s %s/32 -d %s/32 -p tcp -m tcp --dport %d "
+                                   "-j ACCEPT\n" % (a, b, port))
+        for a in by_app.get(k, []):
+            out.append("-A FORWARD -s %s/32 -d 192.168.%d.0/24 -p tcp -m tcp --dport 443 "
+                       "-j ACCEPT\n" % (a, k))
+            out.append("-A FORWARD -s 172.16.%d.0/24 -d %s/32 -p tcp -m tcp --dport 443 "
+                       "-j DROP\n" % (k, a))
+            out.append("-A FORWARD -s 172.16.0.0/12 -d %s/32 -p tcp -m tcp --dport 443 "
+                       "-j ACCEPT\n" % a)
+    out.append("-A FORWARD -j DROP\nCOMMIT\n")
+    return "".join(out)
+
+
+def write_atomic(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)
+
+
+def main(argv):
+    def only(k):
+        return [int(x) for x in argv[k].split(",")] if len(argv) > k else None
+
+    if argv[1] == "policies":
+        write_policies(argv[2])
+    elif argv[1] == "endpoints":
+        write_atomic(argv[2], endpoints_text(int(argv[3]), int(argv[4]), only(5)))
+    elif argv[1] == "naive":
+        rules = naive_rules(int(argv[3]), only(4))
+        write_atomic(argv[2], rules)
+        print(rules.count("\n-A ") + rules.startswith("-A "))
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""Probes of the enforcement benchmark (tests/bench/enforce.sh), without a process per step
+(a fork+exec costs tens of ms on a loaded node, more than what is measured).
+
+  addrs PREFIX N|I,J,..  in namespace PREFIX-eI (I < N, or those listed): lo and eth0 up,
+                        IPv6 off, endpoint I's address /16 on eth0 (setns + rtnetlink)
+  events SOCKET FILE REAL EXTRA COUNT
+                        run in moatd's namespace: COUNT changes of the endpoints file (add,
+                        then remove, a replica; each written beside it and renamed over it),
+                        one at a time; for each, the time from the rename to the kernel's
+                        notification of the ep4 element (NFNLGRP_NFTABLES), then waits for
+                        moatd's status to count the apply. Prints one JSON object.
+  full SOCKET           a full apply (mode monitor, then enforce: a mode change recreates
+                        the tables), timed at the control socket. Prints JSON.
+  status SOCKET [TENTHS]  moatd's status as JSON, once it answers (waits up to TENTHS/10 s)
+  wait SOCKET APPLIES [TENTHS]  waits until status counts more than APPLIES applies
+  crr-server PORT       accept, read a byte, answer a byte, close; forever
+  crr-client ADDR PORT SECONDS [fin]
+                        connect, send, receive, close (RST; with fin, an orderly close that
+                        leaves conntrack entries in TIME_WAIT) in a loop; prints "RATE FAILS"
+  reach ADDR PORT       "open", "refused" or "timeout" (1 s)
+  report RESULTS        the table, from the JSON lines enforce.sh collected
+"""
+import ctypes
+import json
+import os
+import socket
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import enforce_gen as gen  # noqa: E402
+
+CLONE_NEWNET = 0x40000000
+NETLINK_NETFILTER = 12
+NFNLGRP_NFTABLES = 7
+SOL_NETLINK = 270
+NETLINK_ADD_MEMBERSHIP = 1
+NFT_MSG_NEWSETELEM = (10 << 8) | 12
+NFT_MSG_DELSETELEM = (10 << 8) | 14
+RTM_NEWLINK, RTM_NEWADDR = 16, 20
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 1, 4, 0x200, 0x400
+IFF_UP = 1
+
+
+def setns(path):
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY)
+    if libc.setns(fd, CLONE_NEWNET) < 0:
+        raise OSError(ctypes.get_errno(), "setns " + path)
+    os.close(fd)
+
+
+def rtnl(sock, seq, mtype, flags, body):
+    sock.send(struct.pack("=IHHII", 16 + len(body), mtype, NLM_F_REQUEST | NLM_F_ACK | flags,
+                          seq, 0) + body)
+    reply = sock.recv(65536)
+    err = struct.unpack_from("=i", reply, 16)[0]
+    if err:
+        raise OSError(-err, "rtnetlink %d" % mtype)
+
+
+def link_up(sock, seq, index):
+    rtnl(sock, seq, RTM_NEWLINK, 0, struct.pack("=BxHiII", 0, 0, index, IFF_UP, IFF_UP))
+
+
+def addr_add(sock, seq, index, addr, plen):
+    a = socket.inet_aton(addr)
+    attrs = struct.pack("=HH", 8, 2) + a + struct.pack("=HH", 8, 1) + a   # IFA_LOCAL, ADDRESS
+    rtnl(sock, seq, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL,
+         struct.pack("=BBBBI", socket.AF_INET, plen, 0, 0, index) + attrs)
+
+
+def sysctl(path, value):
+    with open("/proc/sys/" + path, "w") as f:
+        f.write(value)
+
+
+def cmd_addrs(prefix, which):
+    for i in [int(x) for x in which.split(",")] if "," in which else range(int(which)):
+        setns("/var/run/netns/%s-e%d" % (prefix, i))
+        sysctl("net/ipv6/conf/all/disable_ipv6", "1")
+        sysctl("net/ipv6/conf/eth0/disable_ipv6", "1")
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0) as s:
+            link_up(s, 1, socket.if_nametoindex("lo"))
+            eth0 = socket.if_nametoindex("eth0")
+            link_up(s, 2, eth0)
+            addr_add(s, 3, eth0, gen.real_addr(i), 16)
+
+
+def ctl(path, req, timeout=30):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall((json.dumps(req) + "\n").encode())
+        data = b""
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+    return json.loads(data)
+
+
+def status(path):
+    return ctl(path, {"cmd": "status"})
+
+
+def wait_applies(path, applies, deadline):
+    while time.monotonic() < deadline:
+        st = status(path)
+        if st["applies"] > applies:
+            return st
+        time.sleep(0.0005)
+    raise TimeoutError("moatd did not count an apply")
+
+
+def nft_listener():
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+    s.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)       # SO_RCVBUFFORCE
+    s.bind((0, 0))
+    s.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, NFNLGRP_NFTABLES)
+    return s
+
+
+def wait_element(s, mtype, addr, deadline):
+    """Until a notification of type mtype names set ep4 and carries addr; its arrival time."""
+    key = socket.inet_aton(addr)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no notification for %s" % addr)
+        s.settimeout(left)
+        try:
+            buf = s.recv(1 << 20)
+        except OSError as e:           # ENOBUFS: notifications lost; keep reading
+            if e.errno != 105:
+                raise
+            continue
+        now = time.monotonic()
+        off = 0
+        while off + 16 <= len(buf):
+            ln, t = struct.unpack_from("=IH", buf, off)
+            msg = buf[off:off + ln]
+            if t == mtype and b"ep4\0" in msg and key in msg:
+                return now
+            off += (ln + 3) & ~3 if ln else len(buf)
+
+
+def quantiles(v):
+    v = sorted(v)
+    q = (lambda p: v[min(len(v) - 1, int(p * len(v)))]) if v else (lambda p: 0)
+    return {"count": len(v), "p50_us": int(q(0.5) * 1e6), "p99_us": int(q(0.99) * 1e6),
+            "max_us": int(max(v) * 1e6) if v else 0}
+
+
+def cmd_events(sock, path, real, extra, count):
+    base = gen.endpoints_text(int(real), int(extra))
+    tmpdir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(path))), "tmp")
+    os.makedirs(tmpdir, exist_ok=True)
+    tmp = os.path.join(tmpdir, "endpoints.yaml")
+    s = nft_listener()
+    st = status(sock)
+    outside, applies = [], []
+    for i in range(int(count)):
+        idx, add = i // 2, i % 2 == 0
+        addr = gen.churn_addr(idx)
+        with open(tmp, "w") as f:
+            f.write(base + (gen.endpoint_line("churn%d" % idx, idx % gen.APPS, addr) if add
+                            else ""))
+        t0 = time.monotonic()
+        os.rename(tmp, path)
+        t1 = wait_element(s, NFT_MSG_NEWSETELEM if add else NFT_MSG_DELSETELEM, addr, t0 + 30)
+        st = wait_applies(sock, st["applies"], t0 + 30)
+        outside.append(t1 - t0)
+        applies.append(st["last_apply"]["ms"])
+    print(json.dumps({"outside": quantiles(outside), "daemon": st["event_to_enforced"],
+                      "apply_ms_p50": sorted(applies)[len(applies) // 2],
+                      "apply_ms_max": max(applies), "last_apply": st["last_apply"]}))
+
+
+def cmd_full(sock):
+    out = {}
+    for mode in ("monitor", "enforce"):
+        t0 = time.monotonic()
+        r = ctl(sock, {"cmd": "mode", "mode": mode}, 120)
+        dt = time.monotonic() - t0
+        if not r.get("ok"):
+            raise RuntimeError(r)
+        st = status(sock)
+        out[mode] = {"wall_ms": int(dt * 1000), "apply_ms": st["last_apply"]["ms"],
+                     "full": st["last_apply"]["full"], "msgs": st["last_apply"]["msgs"]}
+    print(json.dumps(out))
+
+
+def cmd_status(sock, tenths="100"):
+    deadline = time.monotonic() + int(tenths) / 10
+    while True:
+        try:
+            print(json.dumps(status(sock)))
+            return
+        except (OSError, ValueError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
+def cmd_wait(sock, applies, tenths="600"):
+    print(json.dumps(wait_applies(sock, int(applies), time.monotonic() + int(tenths) / 10)))
+
+
+def cmd_crr_server(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", int(port)))
+    s.listen(1024)
+    while True:
+        c, _ = s.accept()
+        try:
+            if c.recv(1):
+                c.send(b"y")
+        except OSError:
+            pass
+        c.close()
+
+
+def cmd_crr_client(addr, port, seconds, close="rst"):
+    linger = struct.pack("ii", close == "rst", 0)
+    n = fails = 0
+    t0 = time.monotonic()
+    end = t0 + float(seconds)
+    while time.monotonic() < end:
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        c.settimeout(1)
+        try:
+            c.connect((addr, int(port)))
+            c.send(b"x")
+            if c.recv(1) == b"y":
+                n += 1
+            else:
+                fails += 1
+        except OSError:
+            fails += 1
+        c.close()
+    print("%.0f %d" % (n / (time.monotonic() - t0), fails))
+
+
+def cmd_reach(addr, port):
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    c.settimeout(1)
+    try:
+        c.connect((addr, int(port)))
+        print("open")
+    except ConnectionRefusedError:
+        print("refused")
+    except OSError:
+        print("timeout")
+
+
+def ms(us):
+    return "%.2f" % (us / 1000)
+
+
+def mib(kib):
+    return "%.1f" % (kib / 1024)
+
+
+def report_events(rows):
+    print("\nEvent to enforced (endpoints-file change: add or remove one replica)   "
+          "target: p50 < 5 ms, p99 < 20 ms at 1,000")
+    print("  %-9s %-9s %-7s %-42s %8s %8s %8s" % ("endpoints", "conntrack", "changes",
+          "measured", "p50 ms", "p99 ms", "max ms"))
+    for r in rows:
+        o, d = r["outside"], r["daemon"]
+        row = "  %-9s %-9s %-7s %-42s %8s %8s %8s"
+        head = (r["endpoints"], r["conntrack"], o["count"])
+        if d["count"] == o["count"]:    # moatd's quantiles cover exactly this phase
+            print(row % (head + ("inside moatd (status event_to_enforced)", ms(d["p50_us"]),
+                                 ms(d["p99_us"]), ms(d["max_us"]))))
+            head = ("", "", "")
+        print(row % (head + ("outside (rename -> kernel notification)", ms(o["p50_us"]),
+                             ms(o["p99_us"]), ms(o["max_us"]))))
+        print(row % ("", "", "", "  compile+apply (status last_apply.ms)",
+                     r["apply_ms_p50"], "", r["apply_ms_max"]))
+
+
+def report_resync(cold, full):
+    print("\nFull resync   target: < 1 s at 1,000 endpoints / 1,000 policies")
+    print("  %-9s %-58s %8s" % ("endpoints", "measured", "ms"))
+    for r in cold:
+        print("  %-9d %-58s %8d" % (r["endpoints"], "cold start -> status answers (load, compile, "
+              "full apply)", r["wall_ms"]))
+        print("  %-9s %-58s %8d" % ("", "  of which compile+apply (last_apply.ms)", r["apply_ms"]))
+    for r in full:
+        for mode in ("monitor", "enforce"):
+            m = r[mode]
+            print("  %-9d %-58s %8d" % (r["endpoints"], "full apply, mode -> %s (%s, %d msgs): "
+                  "request to reply" % (mode, "full" if m["full"] else "NOT full", m["msgs"]),
+                  m["wall_ms"]))
+            print("  %-9s %-58s %8d" % ("", "  of which compile+apply (last_apply.ms)",
+                                       m["apply_ms"]))
+
+
+def report_grow(rows):
+    print("\nEndpoints-file rewrites between sizes (incremental apply)")
+    print("  %-9s %8s %8s %8s %8s %8s %8s" % ("endpoints", "wall ms", "apply ms", "full",
+                                           "added", "deleted", "msgs"))
+    for r in rows:
+        a = r["last_apply"]
+        print("  %-9d %8d %8d %8s %8d %8d %8d" % (r["endpoints"], r["wall_ms"], a["ms"],
+              "yes" if a["full"] else "no", a["added"], a["deleted"], a["msgs"]))
+
+
+def median(v):
+    v = sorted(v)
+    return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2
+
+
+def report_tput(rows, env):
+    print("\nThroughput app99-r0 -> app0-r0 through br0: iperf3 TCP (%d s) and connection rate "
+          "(connect, 1 byte each way, close; python, %d s),\n%d rounds each beside the same on "
+          "a reference bridge with no ruleset; best round shown, ratio = median over rounds of "
+          "(this / reference)   target: Moat >= 0.95, flat over sizes"
+          % (env["seconds"], env["seconds"], env["runs"]))
+    print("  %-16s %9s %-34s %7s %7s %6s %7s %7s %6s" % (
+        "ruleset", "endpoints", "size", "Gbit/s", "ref", "ratio", "conn/s", "ref", "ratio"))
+    for r in rows:
+        if "elements" in r:
+            e = r["elements"]
+            size = "%d addrs, %d allow elems" % (e["addresses"], e["allow_in"] + e["allow_out"])
+        elif "rules" in r:
+            size = "%d rules (loaded in %.1f s)" % (r["rules"], r["load_ms"] / 1000)
+        else:
+            size = "no ruleset (control)"
+        gr = median([a / b for a, b in zip(r["gbit"], r["gbit_ref"])])
+        cr = median([a / b for a, b in zip(r["conn"], r["conn_ref"])])
+        print("  %-16s %9d %-34s %7.2f %7.2f %6.2f %7d %7d %6.2f" % (
+            r["label"], r["endpoints"], size, max(r["gbit"]), max(r["gbit_ref"]), gr,
+            max(r["conn"]), max(r["conn_ref"]), cr))
+
+
+def report_rss(rows):
+    print("\nmoatd memory   target: RSS < 30 MiB at 1,000 endpoints / 1,000 policies")
+    print("  %-9s %-40s %10s %10s" % ("endpoints", "when", "VmRSS MiB", "VmHWM MiB"))
+    for r in rows:
+        print("  %-9d %-40s %10s %10s" % (r["endpoints"], r["when"], mib(r["VmRSS"]),
+                                         mib(r["VmHWM"])))
+
+
+def cmd_report(path):
+    rows = [json.loads(line) for line in open(path)]
+    kind = lambda k: [r for r in rows if r["kind"] == k]  # noqa: E731
+    env, setup = kind("env")[0], kind("setup")[0]
+    print("\nMoat enforcement benchmark: %d endpoints (netns + veth each), %d policies; "
+          "%d CPUs, load %s at start, kernel %s" % (setup["n"], gen.APPS * gen.POLICIES_PER_APP,
+                                                    env["cpus"], env["load"], env["kernel"]))
+    print("setup: %.1f s (netns %.1f s, veths %.1f s, addresses %.1f s)" % (
+        setup["total_ms"] / 1000, setup["netns_ms"] / 1000, setup["veths_ms"] / 1000,
+        setup["addrs_ms"] / 1000))
+    report_events(kind("events"))
+    report_resync(kind("cold"), kind("full"))
+    report_grow(kind("grow"))
+    report_tput(kind("tput"), env)
+    rss = [dict(r, when="after cold start") for r in kind("cold")]
+    rss += [dict(r, when="after full applies") for r in kind("full")]
+    rss += [dict(r, when="after rewrite to this size") for r in kind("grow")]
+    report_rss(rss)
+
+
+COMMANDS = {"addrs": cmd_addrs, "events": cmd_events, "full": cmd_full, "status": cmd_status,
+            "wait": cmd_wait, "crr-server": cmd_crr_server, "crr-client": cmd_crr_client,
+            "reach": cmd_reach, "report": cmd_report}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit(__doc__)
+    COMMANDS[sys.argv[1]](*sys.argv[2:])
