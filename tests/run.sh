@@ -28,7 +28,7 @@ done
 for t in build-san/tests/unit/*; do
 	[ -x "$t" ] && [ -f "$t" ] && [ "${t%.d}" = "$t" ] && [ "${t%.o}" = "$t" ] && run "unit-san/${t##*/}" "$t"
 done
-for t in tests/conformance/run.sh tests/e2e/[0-9]*.sh; do
+for t in tests/conformance/run.sh tests/deploy.sh tests/e2e/[0-9]*.sh; do
 	[ -x "$t" ] && run "${t#tests/}" "$t"
 done
 for t in tests/fuzz/*.c; do	# a short bounded run of each harness (FUZZ_SECONDS, default 12)
