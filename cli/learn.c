@@ -163,6 +163,9 @@ int learn_main(int argc, char **argv)
 {
 	const char *verb = argc > 1 ? argv[1] : "";
 
+	/* `moat learn VERB --help`, like every other command. */
+	if (argc == 3 && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help")))
+		return fputs(help, stdout), 0;
 	if (!strcmp(verb, "start"))
 		return start(argc - 1, argv + 1);
 	if (!strcmp(verb, "stop") && argc == 2)
