@@ -1,11 +1,12 @@
 /*
  * Fuzzes the control socket's request handling without a socket: the bytes a peer sends
- * arrive in chunks (byte 0: chunk size 1..64; bit 7 of byte 1: pad the request with leading
- * spaces to just under or over MOAT_CTL_MAX_REQUEST, byte 2 says how near), buffered as
- * daemon/ctl.c's conn_read buffers them (at most MOAT_CTL_MAX_REQUEST + 1 bytes), and
- * ctl_request_parse is asked after every chunk, as the daemon asks. Its answer must agree
- * with the protocol: -EAGAIN only while there is no newline and room left, -EMSGSIZE exactly
- * when the line is too long, otherwise an object with a "cmd" string or -EBADMSG with words.
+ * arrive in chunks (byte 0: chunk size 1..64, in KiB when padded; bit 7 of byte 1: pad the
+ * request with leading spaces to just under or over MOAT_CTL_MAX_REQUEST, byte 2 says how
+ * near), buffered as daemon/ctl.c's conn_read buffers them (at most MOAT_CTL_MAX_REQUEST + 1
+ * bytes), and ctl_request_parse is asked after every chunk, as the daemon asks. Its answer
+ * must agree with the protocol: -EAGAIN only while there is no newline and room left,
+ * -EMSGSIZE exactly when the line is too long, otherwise an object with a "cmd" string or
+ * -EBADMSG with words.
  *
  * node_ctl (daemon/node.c) itself is not driven: its node needs a netfilter socket and
  * applies rulesets (mode, policy.reload), so this harness stops at the parsing layer, plus
@@ -112,6 +113,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	chunk = data[0] % 64 + 1;
 	total = stream_build(data, size);
+	if (data[1] & 0x80)
+		chunk *= 1024;	/* a padded request in 1-byte reads is 2^32 byte scans: slow, not new */
 	while (ret == -EAGAIN && inlen < total) {
 		inlen += chunk < total - inlen ? chunk : total - inlen;
 		memset(err, 0, sizeof(err));
