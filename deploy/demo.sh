@@ -17,8 +17,9 @@ set -eu
 cd "$(dirname "$0")/.."
 . tests/e2e/lib.sh
 
-E2E_DIR=/tmp/moat.demo
-E2E_NS=moat-demo
+# MOAT_DEMO_DIR and MOAT_DEMO_NS let a second sandbox (the README's test) run beside one.
+E2E_DIR=${MOAT_DEMO_DIR:-/tmp/moat.demo}
+E2E_NS=${MOAT_DEMO_NS:-moat-demo}
 export DOCKER_HOST=unix://$E2E_DIR/docker.sock
 SOCK=$E2E_DIR/moat.sock
 MOAT=$PWD/build/moat
@@ -71,7 +72,7 @@ start() {
 	API=$(ctr_ip api demo) DB=$(ctr_ip db demo)
 	talk web "$API" 9000
 	talk api "$DB" 5432
-	docker ps --format '  {{.Names}}\t{{.Labels}}' | sed 's/io.kubernetes.pod.namespace=shop,\?//'
+	docker ps --format '  {{.Names}}\t{{.Labels}}' | sed -e 's/io.kubernetes.pod.namespace=shop,//' -e 's/,io.kubernetes.pod.namespace=shop//'
 
 	say "moatd, in monitor mode, learning what the app does"
 	moatd_start "$MOATD" --config /dev/null --runtime "$DOCKER_HOST" --kubernetes \
