@@ -269,8 +269,8 @@ shadow_start() {
 }
 
 # apply full|incr POLICY EPS [want]: must succeed; want "full" or "incr" checks the kind.
-# After it: nft list ruleset works, our own changes are no tamper, verify is in sync, the
-# foreign tables are untouched, and the shadow applies the same input in full.
+# After it: nft list ruleset works, our own changes are no tamper, verify is in sync, and the
+# shadow applies the same input in full.
 apply() {
 	local how=$1 pol=$2 e=$3 want=${4:-} errs
 	errs=$(wc -l <"$D/drv.err")
@@ -295,7 +295,6 @@ apply() {
 	[ "$R" = quiet ] || fail "our own apply seen as foreign: $R"
 	drv verify
 	[ "$R" = "ok verify in sync" ] || fail "verify after apply $how: $R"
-	foreign_same
 	echo "apply full $pol $e" >&5
 	IFS= read -r -t 30 R <&6 || fail "shadow nft_apply did not answer"
 	case $R in "ok apply full "*) ;; *) fail "shadow apply full $pol $e: $R" ;; esac
@@ -406,6 +405,7 @@ drv_start r "${MANAGED[@]}"
 log "topology up: 5 endpoint namespaces on br0, foreign tables in place"
 
 apply full "$D/pol-main.yaml" "$D/eps0.yaml" full
+foreign_same
 matrix "$D/pol-main.yaml" "$D/eps0.yaml"
 # `nft list` must read back what the kernel holds.
 rnft list set bridge moat ports | grep -q '"v-xa"' ||
@@ -426,6 +426,7 @@ log "unknown address: reaches no endpoint, no endpoint reaches it (chain unknown
 # (a) x/e with x/a's labels and named ports: its identity, so only elements change.
 chains >"$D/chains0"
 apply incr "$D/pol-main.yaml" "$D/eps-same.yaml" incr
+foreign_same
 [ "$(stat_field msgs)" -le 8 ] && [ "$(stat_field added)" -ge 5 ] && [ "$(stat_field deleted)" = 0 ] ||
 	fail "same-identity endpoint: expected a few element messages only: $STATS"
 chains | cmp -s - "$D/chains0" || fail "same-identity endpoint changed the chains"
@@ -442,6 +443,7 @@ case $new in in_[0-9]*) ;; *) fail "expected one new chain in_<id>, got: '$new'"
 [ "$(echo "$new" | wc -l)" = 1 ] || fail "more than one new chain: $new"
 sets | grep -qx "${new}_from" && sets | grep -qx "${new}_any" || fail "sets of $new missing"
 rnft list map inet moat in4 | grep -q "10.0.3.1 : goto $new" || fail "in4 does not send x/e to $new"
+foreign_same
 log "new identity: chain $new with its sets in an incremental batch"
 matrix "$D/pol-main.yaml" "$D/eps-new.yaml"
 same_as_full "after a new identity chain"
@@ -460,7 +462,7 @@ matrix "$D/pol-monitor.yaml" "$D/eps0.yaml"
 apply incr "$D/pol-main.yaml" "$D/eps0.yaml" full
 
 # Conformance cases and ipBlocks one after the other, each an incremental apply of the next.
-for c in ${NT_CASES:-02-deny-all-ingress 11-namespace-and-pod-selector net1 net2 22-port-tcp \
+for c in ${NT_CASES:-02-deny-all-ingress net1 net2 22-port-tcp 11-namespace-and-pod-selector \
 	26-named-port-ingress 41-monitor-mode 27-named-port-egress net1 \
 	31-egress-and-ingress-both-needed 28-named-port-protocol}; do
 	pol=$CASES/$c/policies.yaml
@@ -514,13 +516,21 @@ rnft delete table inet moat
 rnft delete table bridge moat
 if ! rnft -f "$D/saved.nft" 2>"$D/restore.err"; then
 	known_bug "nft -f refuses what nft list ruleset printed" "$(head -n 2 "$D/restore.err" | tr '\n\t' '  ')"
-elif ! ag matrix "$MOAT" "$D/pol-main.yaml" "$D/eps0.yaml" "$D/map" "$PORTS"; then
-	known_bug "the restored ruleset does not do what the applied one did" "$(echo "$AG_OUT" | head -n 4 | tr '\n' ' ')"
+	# Without set ports' elements (the names that do not read back), to look further.
+	awk '/set ports \{/ { p = 1 } p && /elements = \{/ { skip = 1 }
+		skip { if (/\}/) skip = 0; next } p && /^\t\}/ { p = 0 } { print }' \
+		"$D/saved.nft" >"$D/saved2.nft"
+	rnft -f "$D/saved2.nft" || fail "nft -f of the listed ruleset without set ports' elements"
+fi
+if ! ag matrix "$MOAT" "$D/pol-main.yaml" "$D/eps0.yaml" "$D/map" "$PORTS"; then
+	known_bug "the ruleset restored from nft list does not do what the applied one did" \
+		"$(echo "$AG_OUT" | head -n 4 | tr '\n' ' ')"
 else
 	log "restored from nft list: ${AG_OUT%%$'\n'*}"
 fi
 drv watch 1000
 apply full "$D/pol-main.yaml" "$D/eps0.yaml" full
+foreign_same
 matrix "$D/pol-main.yaml" "$D/eps0.yaml"
 
 # ---- 5. anti-spoofing in the bridge table ------------------------------------------------
