@@ -30,6 +30,11 @@ DAEMON_PKGS := libnftnl libmnl libnl-3.0 libnl-route-3.0 libpcap jansson yaml-0.
 pkgcflags = $(shell $(PKG_CONFIG) --cflags $(1))
 pkglibs = $(shell $(PKG_CONFIG) --libs $(1))
 
+# Build on every core unless told otherwise (-jN on the command line wins).
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc)
+endif
+
 CFLAGS ?= -O2 -g
 MOAT_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -MMD -MP \
 	$(SANFLAGS) $(call pkgcflags,$(DAEMON_PKGS))
