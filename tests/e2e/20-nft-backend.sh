@@ -29,7 +29,7 @@
 #
 # Root only. MOAT_BUILD=DIR (make B=DIR all) picks the binaries; NT_CASES="02-... net1 ..."
 # overrides the run of cases. Backend bugs that are reported but not fixed yet are logged as
-# KNOWN BUG and counted; NT_STRICT=1 fails on them. About 50 s on an idle machine.
+# KNOWN BUG and counted; NT_STRICT=1 fails on them. 60-100 s (less when the machine is idle).
 set -eu
 . "$(dirname "$0")/lib.sh"
 
