@@ -37,10 +37,13 @@ commands_of() { awk '/^Commands:/ { on = 1; next } on && NF == 0 { on = 0 } on {
 
 # Every command and the subcommands of every command group `moat X --help` lists.
 moat_commands() { "$MOAT" --help | commands_of; }
-moat_groups() {	# "group sub" lines
+moat_groups() {	# "group sub" lines: a "Commands:" list, or "Usage: moat GROUP SUB ..." lines
 	local c
 	for c in $(moat_commands); do
-		"$MOAT" "$c" --help 2>/dev/null | commands_of | sed "s/^/$c /"
+		{
+			"$MOAT" "$c" --help 2>/dev/null | commands_of
+			"$MOAT" "$c" --help 2>/dev/null | sed -n "s/^\(Usage:\)\? *moat $c \([a-z]\+\)\( .*\)\?$/\2/p"
+		} | sort -u | sed "s/^/$c /"
 	done
 }
 moatd_flags() { "$MOATD" --config /dev/null --help | awk '$1 ~ /^--/ { print $1 }'; }
@@ -77,17 +80,13 @@ if want; then
 	}
 	has() { grep -qx -- "$1" <<<"$2"; }
 	got=$(complete_words moat "")
-	for c in $(moat_commands) flows alerts learn graph; do
+	for c in $({ moat_commands; printf '%s\n' flows alerts learn graph; } | sort -u); do
 		has "$c" "$got" && ok "moat <TAB> offers $c" || fail "moat <TAB> does not offer $c"
 	done
 	while read -r g s; do
 		has "$s" "$(complete_words moat "$g" "")" && ok "moat $g <TAB> offers $s" ||
 			fail "moat $g <TAB> does not offer $s"
 	done < <(moat_groups)
-	got=$(complete_words moat learn "")
-	for s in start status stop suggest; do
-		has "$s" "$got" && ok "moat learn <TAB> offers $s" || fail "moat learn <TAB> lacks $s"
-	done
 	got=$(complete_words moatd "")
 	for f in $(moatd_flags); do
 		has "$f" "$got" && ok "moatd <TAB> offers $f" || fail "moatd <TAB> does not offer $f"
