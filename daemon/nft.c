@@ -396,6 +396,7 @@ static int build_allow(const struct moat_plan *p, const struct moat_plan_elem *p
 		id = moat_plan_ident_get(p, e.owner);
 		if (!id || !(egress ? id->out_iso : id->in_iso))
 			continue;	/* not isolated: no chain, nothing to check */
+		peer = htonl(peer);	/* x_allow turns the mark to network order, as nft does */
 		if (!any) {
 			memcpy(e.key, &peer, 4);
 			memcpy(e.key_end, &peer, 4);
@@ -586,7 +587,7 @@ static void elem_format(enum set_id s, const struct elem *e, char *b, size_t len
 		break;
 	case F_PEER:
 		fmt_tail(t, sizeof(t), e, 4);
-		snprintf(b, len, "ident %u %s", x, t);
+		snprintf(b, len, "ident %u %s", ntohl(x), t);
 		break;
 	case F_ANY:
 		fmt_tail(t, sizeof(t), e, 0);
@@ -725,16 +726,22 @@ static void batch_table(struct batch *bt, enum tbl t, uint16_t type)
 }
 
 /*
- * Marks are host-endian; only `nft list` cares, and without this note it shows map data
- * byte-swapped (nft's own BYTEORDER_HOST_ENDIAN is 1).
+ * Notes for `nft list` (the kernel ignores them): marks in map data and interface names in
+ * keys are host-order, which nft cannot tell from the type alone; without them it shows map
+ * data byte-swapped and names as "" (nft's own BYTEORDER_HOST_ENDIAN is 1).
  */
-static void set_udata_host_data(struct nftnl_set *s)
+static void set_udata(struct nftnl_set *s, const struct set_desc *d)
 {
-	struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(16);
+	bool key = d->key_type == TYPE_IFNAME, data = d->data_type == TYPE_MARK;
+	struct nftnl_udata_buf *u;
 
+	if (!key && !data)
+		return;
+	u = nftnl_udata_buf_alloc(32);
 	if (!u)
 		return;
-	if (nftnl_udata_put_u32(u, NFTNL_UDATA_SET_DATABYTEORDER, 1))
+	if ((!key || nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER, 1)) &&
+	    (!data || nftnl_udata_put_u32(u, NFTNL_UDATA_SET_DATABYTEORDER, 1)))
 		nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(u),
 				   nftnl_udata_buf_len(u));
 	nftnl_udata_buf_free(u);
@@ -766,9 +773,9 @@ static void batch_set(struct batch *bt, enum set_id id, uint32_t owner, bool del
 	if (!del && (d->flags & NFT_SET_MAP)) {
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, d->data_type);
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, d->data_len);
-		if (d->data_type == TYPE_MARK)
-			set_udata_host_data(s);
 	}
+	if (!del)
+		set_udata(s, d);
 	if (!del && d->fields[0]) {
 		uint8_t f[NFT_REG32_COUNT] = {0};
 
@@ -1289,8 +1296,17 @@ static void x_allow(struct rb *rb, enum set_id s, uint32_t owner, bool from)
 
 		if (e) {
 			nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, r++);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, r);
 		}
+		e = rb_expr(rb, "byteorder");
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SREG, r);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_DREG, r);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_OP, NFT_BYTEORDER_HTON);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_LEN, 4);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SIZE, 4);
+		}
+		r++;
 	}
 	x_meta(rb, NFT_META_L4PROTO, r);
 	x_payload(rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, r + 1);
@@ -1498,6 +1514,32 @@ static bool owner_in(const struct ownerv *o, uint32_t id, bool egress)
 	return false;
 }
 
+static bool elemv_equal(const struct elemv *a, const struct elemv *b)
+{
+	return a->n == b->n && (!a->n || !memcmp(a->v, b->v, a->n * sizeof(*a->v)));
+}
+
+/*
+ * rbtree interval sets change whole: an end element can be the same bytes in the old and
+ * new sets while closing a different interval in each, and keeping it would make the kernel
+ * see two ends in a row (a partial overlap, EEXIST). The batch deletes every old element and
+ * adds every new one; the kernel checks overlaps against the next generation only. These
+ * sets are small (ipBlock boundaries, managed subnets), and unchanged ones send nothing.
+ */
+static int diff_intervals(const struct elemv *old, const struct elemv *new, struct elemv *del,
+			  struct elemv *add)
+{
+	int ret = 0;
+
+	if (elemv_equal(old, new))
+		return 0;
+	for (size_t i = 0; i < old->n && !ret; i++)
+		ret = elemv_push(del, &old->v[i]);
+	for (size_t i = 0; i < new->n && !ret; i++)
+		ret = elemv_push(add, &new->v[i]);
+	return ret;
+}
+
 /*
  * The elements of one set that differ: in old only (to delete) or in new only (to add).
  * Elements of an identity whose chain goes are not deleted one by one: its set goes whole.
@@ -1509,6 +1551,8 @@ static int diff_set(enum set_id s, const struct elemv *old, const struct elemv *
 	size_t i = 0, j = 0;
 	int ret = 0;
 
+	if (sets[s].flags == IVL || sets[s].flags == (MAP | IVL))
+		return diff_intervals(old, new, del, add);
 	while (!ret && (i < old->n || j < new->n)) {
 		int c = i == old->n ? 1 : j == new->n ? -1 : elem_cmp(&old->v[i], &new->v[j]);
 

@@ -28,8 +28,7 @@
 #   netns nt-$$-f: a shadow nft_apply that gets every input as a full apply.
 #
 # Root only. MOAT_BUILD=DIR (make B=DIR all) picks the binaries; NT_CASES="02-... net1 ..."
-# overrides the run of cases. Backend bugs that are reported but not fixed yet are logged as
-# KNOWN BUG and counted; NT_STRICT=1 fails on them. 60-100 s (less when the machine is idle).
+# overrides the run of cases. 60-100 s (less when the machine is idle).
 set -eu
 . "$(dirname "$0")/lib.sh"
 
@@ -53,14 +52,6 @@ T0=$SECONDS
 
 log() { e2e_log "[$((SECONDS - T0))s] $*"; }
 fail() { e2e_fail "$*"; }
-# known_bug WHAT EVIDENCE: a backend bug reported to the nft.c owner and not fixed yet. It
-# fails the test under NT_STRICT=1; otherwise it is logged and counted, and the test goes on.
-KNOWN_BUGS=0
-known_bug() {
-	[ -z "${NT_STRICT:-}" ] || fail "$1: $2"
-	KNOWN_BUGS=$((KNOWN_BUGS + 1))
-	log "KNOWN BUG: $1: $2"
-}
 in_ns() { local n=$1; shift; nsenter --net=/var/run/netns/$P$n "$@"; }
 rnft() { in_ns r nft "$@"; }
 
@@ -283,7 +274,7 @@ apply() {
 	log "apply $how ${pol#"$D/"} ${e#"$D/"}: $R"
 	if [ "$how" = incr ] && [ "$R" = "error apply: File exists" ] &&
 		tail -n +$((errs + 1)) "$D/drv.err" | grep -q 'add element inet moat net[46]: interval end'; then
-		known_bug "incremental apply re-partitioning net4/net6 refused by the kernel" \
+		fail "incremental apply re-partitioning net4/net6 refused by the kernel" \
 			"$(tail -n +$((errs + 1)) "$D/drv.err" | head -n 2 | tr '\n' ';')"
 		drv apply full "$pol" "$e"	# what moatd does then
 		STATS=$R want=
@@ -413,7 +404,7 @@ foreign_same
 matrix "$D/pol-main.yaml" "$D/eps0.yaml"
 # `nft list` must read back what the kernel holds.
 rnft list set bridge moat ports | grep -q '"v-xa"' ||
-	known_bug "nft list shows set bridge moat ports without the interface names" \
+	fail "nft list shows set bridge moat ports without the interface names" \
 		"$(rnft list set bridge moat ports | grep elements | tr -s '\t ' ' ')"
 
 # ---- 2. fail closed: x/e is an unknown address of a managed subnet ----------------------
@@ -519,7 +510,7 @@ moat_tables r >"$D/saved.nft"
 rnft delete table inet moat
 rnft delete table bridge moat
 if ! rnft -f "$D/saved.nft" 2>"$D/restore.err"; then
-	known_bug "nft -f refuses what nft list ruleset printed" "$(head -n 2 "$D/restore.err" | tr '\n\t' '  ')"
+	fail "nft -f refuses what nft list ruleset printed" "$(head -n 2 "$D/restore.err" | tr '\n\t' '  ')"
 	# Without set ports' elements (the names that do not read back), to look further.
 	awk '/set ports \{/ { p = 1 } p && /elements = \{/ { skip = 1 }
 		skip { if (/\}/) skip = 0; next } p && /^\t\}/ { p = 0 } { print }' \
@@ -527,7 +518,7 @@ if ! rnft -f "$D/saved.nft" 2>"$D/restore.err"; then
 	rnft -f "$D/saved2.nft" || fail "nft -f of the listed ruleset without set ports' elements"
 fi
 if ! ag matrix "$MOAT" "$D/pol-main.yaml" "$D/eps0.yaml" "$D/map" "$PORTS"; then
-	known_bug "the ruleset restored from nft list does not do what the applied one did" \
+	fail "the ruleset restored from nft list does not do what the applied one did" \
 		"$(echo "$AG_OUT" | head -n 4 | tr '\n' ' ')"
 else
 	log "restored from nft list: ${AG_OUT%%$'\n'*}"
@@ -634,4 +625,4 @@ drv flush
 foreign_same
 drv_stop
 
-log "PASS in $((SECONDS - T0))s, $KNOWN_BUGS known backend bugs seen (NT_STRICT=1 fails on them)"
+log "PASS in $((SECONDS - T0))s"
