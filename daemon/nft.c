@@ -1949,7 +1949,8 @@ static void watch_msg(const struct nft_ctx *ctx, const struct nlmsghdr *nlh, boo
 	table = msg_table(nlh);
 	if (!table || strcmp(table, NFT_TABLE_NAME))
 		return;
-	if (!out->changed)
+	/* a deleted table announces its rules, chains and sets first: name the table */
+	if (!out->changed || type == NFT_MSG_DELTABLE)
 		snprintf(out->what, sizeof(out->what), "%s %s %s", msg_verbs[type],
 			 g->nfgen_family == NFPROTO_INET ? "inet" : "bridge", table);
 	out->changed = true;
