@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "learn.h"
@@ -15,6 +16,9 @@
 #include "moat/selector_text.h"
 
 #define SAVE_EVERY_MS 1000
+/* A big baseline takes a while to write: saves then space out so that saving takes at most
+ * 1/SAVE_SHARE of the time (a 60,000-flow baseline is ~6 MB of JSON). */
+#define SAVE_SHARE 20
 
 struct learn {
 	char *baseline_path, *state_path;
@@ -24,6 +28,7 @@ struct learn {
 	bool active, ended;		/* ended: a session has been run to its end before */
 	bool dirty;
 	int64_t started_ms, until_ms, stopped_ms, saved_ms;
+	int64_t save_gap_ms;		/* wait at least this long between debounced saves */
 	uint64_t records, learned, saves, save_errors;
 };
 
@@ -90,10 +95,21 @@ static int state_save(struct learn *l)
 	return ret;
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int baseline_save(struct learn *l, int64_t now_ms)
 {
+	int64_t t0 = mono_ms();
 	int ret = moat_baseline_save(l->b, l->baseline_path);
+	int64_t took = mono_ms() - t0;
 
+	l->save_gap_ms = took * SAVE_SHARE > SAVE_EVERY_MS ? took * SAVE_SHARE : SAVE_EVERY_MS;
 	l->saves++;
 	if (ret) {
 		l->save_errors++;
@@ -304,7 +320,7 @@ void learn_tick(struct learn *l, int64_t now_ms)
 		learn_stop(l, now_ms);
 		return;
 	}
-	if (l->dirty && now_ms - l->saved_ms >= SAVE_EVERY_MS)
+	if (l->dirty && now_ms - l->saved_ms >= l->save_gap_ms)
 		baseline_save(l, now_ms);
 }
 

@@ -4,8 +4,9 @@
  *   baseline.json   the flows learned so far (moat_baseline_save: atomic, fsynced)
  *   learn.json      the session: {"version": 1, "learning": bool, "selector": "app=web",
  *                   "started": T, "until": T or null, "stopped": T or null} (unix seconds)
- * Saves are debounced: at most one per second while flows arrive, and one on stop and on
- * exit, so a crash (kill -9) loses at most the last second and never tears a file. A
+ * Saves are debounced: at most one per second while flows arrive (further apart when a big
+ * baseline takes long to write, so saving stays under 5% of the time), and one on stop and
+ * on exit, so a crash (kill -9) loses at most the last interval and never tears a file. A
  * restart in the middle of a session goes on learning until the same deadline.
  */
 #ifndef MOAT_DAEMON_LEARN_H

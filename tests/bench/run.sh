@@ -11,3 +11,6 @@ for t in "$B"/tests/bench/*; do
 	echo "== ${t##*/}"
 	"$t"
 done
+# Scripted benchmarks on real namespaces (root; they say so and skip otherwise).
+echo "== flows.sh"
+B=$B tests/bench/flows.sh
