@@ -161,6 +161,11 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BENCH_BIN)
 	$(Q)tests/bench/run.sh
 
+# `make soak` (root): the restart and churn tests at their long scale, and a 10-minute soak.
+soak: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)MOAT_BUILD=$(abspath $(B)) tests/soak.sh
+
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
 	install -m 0755 $(B)/moatd $(DESTDIR)$(SBINDIR)/moatd
@@ -182,7 +187,7 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all deps units test bench install clean demo demo-stop fuzz fuzz-build fuzz-bins lint
+.PHONY: all deps units test bench soak install clean demo demo-stop fuzz fuzz-build fuzz-bins lint
 
 -include $(POLICY_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_BIN:=.d) $(BENCH_BIN:=.d) $(E2E_BIN:=.d) \
 	$(FUZZ_BIN:=.d)
