@@ -167,10 +167,43 @@ out:
 	return ret;
 }
 
+/* Rewrites each \u0000 escape inside a JSON string into \ufffd, in place (same length). */
+static void json_nul_defuse(char *s, size_t len)
+{
+	bool in_str = false;
+
+	for (size_t i = 0; i < len; i++) {
+		if (!in_str) {
+			in_str = s[i] == '"';
+		} else if (s[i] == '"') {
+			in_str = false;
+		} else if (s[i] == '\\') {
+			if (len - i >= 6 && !memcmp(s + i + 1, "u0000", 5))
+				memcpy(s + i + 2, "fffd", 4);
+			i++;	/* the escaped character, so that \\u0000 stays text */
+		}
+	}
+}
+
+json_t *docker_json_load(const char *json, size_t len)
+{
+	char *copy = malloc(len + 1);
+	json_t *j;
+
+	if (!copy)
+		return NULL;
+	if (len)
+		memcpy(copy, json, len);
+	json_nul_defuse(copy, len);
+	j = json_loadb(copy, len, 0, NULL);
+	free(copy);
+	return j;
+}
+
 /* A whole answer as JSON; hostile bytes end here as -EBADMSG, never as a crash. */
 static int json_parse(const char *json, size_t len, json_t **out)
 {
-	json_t *j = json_loadb(json ? json : "", json ? len : 0, 0, NULL);
+	json_t *j = docker_json_load(json ? json : "", json ? len : 0);
 
 	if (!j)
 		return -EBADMSG;

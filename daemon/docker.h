@@ -21,6 +21,7 @@
 #ifndef MOAT_DAEMON_DOCKER_H
 #define MOAT_DAEMON_DOCKER_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -176,6 +177,17 @@ struct docker_event {
 
 /* The container actions followed; network connect/disconnect are mapped to their container. */
 #define DOCKER_WATCH_ACTIONS { "start", "die", "destroy", "rename", "connect", "disconnect" }
+
+/*
+ * docker_json_load - one answer or event line of dockerd (len bytes, need not be
+ * NUL-terminated) as JSON: a new reference, or NULL when it is not JSON (or on ENOMEM).
+ * Trap it closes: dockerd keeps whatever strings its API is given, "\u0000" included, and
+ * jansson refuses that escape (in object keys always). One container with a NUL in a label
+ * would make every list fail and leave moatd blind. Each "\u0000" escape inside a string is
+ * read as U+FFFD instead: the label still exists, and its key or value can never equal one a
+ * policy names (selectors only take Kubernetes label syntax).
+ */
+json_t *docker_json_load(const char *json, size_t len);
 
 /*
  * docker_event_parse - one /events line (len bytes, without its newline, not NUL-terminated)

@@ -108,7 +108,7 @@ static int event_from_json(json_t *j, struct docker_event *ev)
 int docker_event_parse(const char *line, size_t len, struct docker_event *out)
 {
 	struct docker_event ev;
-	json_t *j = json_loadb(line, len, 0, NULL);
+	json_t *j = docker_json_load(line, len);
 	int ret;
 
 	if (!j)
