@@ -3,12 +3,14 @@
  * what the set promises (namespace never NULL, labels sorted with unique keys, no duplicate
  * namespace/name), that moat_report_endpoints' JSON reads back through the same parser to the
  * same endpoints (the header says JSON is YAML), and compiles the set against a fixed policy
- * set so the compiler sees hostile endpoints too.
+ * set so the compiler sees hostile endpoints too: the plan's verdicts must agree with the
+ * reference model (model.h).
  */
 #include <stdint.h>
 #include <string.h>
 
 #include "fuzz.h"
+#include "model.h"
 #include "moat/endpoint.h"
 #include "moat/plan.h"
 #include "moat/policy.h"
@@ -31,7 +33,21 @@ static const char policies_yaml[] =
 	"metadata: {name: deny, namespace: y, annotations: {moat.io/mode: monitor}}\n"
 	"spec:\n"
 	"  podSelector: {matchExpressions: [{key: app, operator: NotIn, values: [b]}]}\n"
-	"  policyTypes: [Ingress, Egress]\n";
+	"  policyTypes: [Ingress, Egress]\n"
+	"  egress:\n"
+	"    - to: [{podSelector: {matchExpressions: [{key: tier, operator: Exists}]}}]\n"
+	"      ports: [{port: http}, {port: 8000, endPort: 8100}, {protocol: SCTP}]\n"
+	"    - to: [{ipBlock: {cidr: \"fd00::/16\", except: [\"fd00:1::/32\"]}}]\n"
+	"---\n"
+	"apiVersion: networking.k8s.io/v1\n"
+	"kind: NetworkPolicy\n"
+	"metadata: {name: db}\n"
+	"spec:\n"
+	"  podSelector: {composeService: db}\n"
+	"  ingress:\n"
+	"    - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: x}},\n"
+	"              podSelector: {matchLabels: {app: a}}}, {ipBlock: {cidr: 10.0.0.0/16}}]\n"
+	"      ports: [{port: db, protocol: TCP}, {port: 5432}]\n";
 
 static struct moat_policy_set *ps;
 
@@ -115,7 +131,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct moat_endpoint_set *es = NULL;
 	struct moat_plan *plan = NULL;
 	struct moat_diags d = { 0 };
-	struct moat_verdict v;
 	int ret = moat_endpoint_set_parse("fuzz.yaml", (const char *)data, size, &es, &d);
 
 	if (ret) {
@@ -126,9 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	set_check(es);
 	roundtrip_check(es);
 	FUZZ_CHECK(!moat_plan_compile(ps, es, MOAT_MODE_ENFORCE, NULL, &plan));
-	for (size_t i = 0; i < es->n && i < 8; i++)
-		for (size_t k = 0; k < es->n && k < 8; k++)
-			moat_plan_decide_endpoints(plan, i, k, 6, 80, &v);
+	model_check(plan, 24);
 	moat_plan_free(plan);
 	moat_endpoint_set_free(es);
 	return 0;
