@@ -46,7 +46,8 @@ moat_groups() {	# "group sub" lines: a "Commands:" list, or "Usage: moat GROUP S
 		} | sort -u | sed "s/^/$c /"
 	done
 }
-moatd_flags() { "$MOATD" --config /dev/null --help | awk '$1 ~ /^--/ { print $1 }'; }
+"$MOATD" --config /dev/null --help >"$T/moatd.help" 2>&1
+moatd_flags() { awk '$1 ~ /^--/ { print $1 }' "$T/moatd.help"; }
 
 # ---------------------------------------------------------------------------------------------
 section=help
@@ -142,7 +143,7 @@ if want; then
 	while read -r k v; do
 		moatd_flags | grep -qx -- "--$k" || fail "moatd.conf has $k, which moatd lacks"
 		# Where --help states a default, the example must show the same.
-		d=$("$MOATD" --config /dev/null --help | awk -v f="--$k" '$1 == f' |
+		d=$(awk -v f="--$k" '$1 == f' "$T/moatd.help" |
 			sed -n 's/.*(default \([^ )]*\)).*/\1/p')
 		[ -z "$d" ] || [ "$d" = off ] || [ "$d" = "$v" ] || fail "moatd.conf: $k = $v, but --help says default $d"
 	done <"$T/keys"
@@ -266,15 +267,11 @@ if want; then
 	}
 	# in_stage N PKG - PKG is named in stage N, or is what a name there depends on directly
 	# (libpcap-dev -> libpcap0.8-dev).
-	in_stage() {
-		local q
-		stage_pkgs "$1" | grep -qx "$2" && return 0
-		for q in $(stage_pkgs "$1"); do
-			apt-cache depends --no-recommends --no-suggests "$q" 2>/dev/null |
-				grep -q "^  Depends: $2\(:\| *$\)" && return 0
-		done
-		return 1
-	}
+	for n in 1 2; do
+		{ stage_pkgs $n; apt-cache depends --no-recommends --no-suggests $(stage_pkgs $n) 2>/dev/null |
+			sed -n 's/^  Depends: \([^ :<>]*\).*/\1/p'; } | sort -u >"$T/stage$n"
+	done
+	in_stage() { grep -qx -- "$2" "$T/stage$1"; }
 	# Every pkg-config module moatd builds with comes from a package of the build stage.
 	for m in $(sed -n 's/^DAEMON_PKGS := //p' Makefile); do
 		p=$(owner "$(pkg-config --path "$m")")
@@ -290,8 +287,10 @@ if want; then
 			fail "image lacks ${p:-the package of} ${l##*/}"
 	done
 	if [ -n "$(apt-cache pkgnames lib 2>/dev/null | head -1)" ]; then
+		known=$(apt-cache show --no-all-versions $(stage_pkgs 1) $(stage_pkgs 2) 2>/dev/null |
+			sed -n 's/^Package: //p')
 		for p in $(stage_pkgs 1) $(stage_pkgs 2); do
-			apt-cache show "$p" >/dev/null 2>&1 && ok "apt knows $p" || fail "apt does not know $p"
+			grep -qx -- "$p" <<<"$known" && ok "apt knows $p" || fail "apt does not know $p"
 		done
 	else
 		echo "skip [dockerfile] no apt lists to check the package names against"
