@@ -28,7 +28,7 @@ want() { case "$section" in *"${SECTION:-}"*) return 0 ;; esac; return 1; }
 
 # A python3 with PyYAML (Debian's python3-yaml), for the DaemonSet.
 PY=
-for p in python3 /usr/bin/python3; do
+for p in /usr/bin/python3 python3; do
 	command -v "$p" >/dev/null && "$p" -c 'import yaml' 2>/dev/null && { PY=$p; break; }
 done
 
