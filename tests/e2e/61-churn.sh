@@ -5,8 +5,9 @@
 #     client: once up it must reach srv:8080 (allowed; it retries while moatd does not know
 #     it yet) and must not reach vault:8080. moatd's RSS and fds are sampled throughout
 #     (the mini-soak of make test): flat after warm-up.
-#  2. moatd paused (SIGSTOP) while dockerd is killed (-9) and restarted and N containers
-#     churn (far more events than dockerd's replay keeps): once resumed, moatd's endpoints are
+#  2. moatd paused (SIGSTOP) while dockerd is killed (-9) and restarted, containers moatd
+#     knew stop (half come back) or go, new ones start, and N more are created and removed
+#     (far more events than dockerd's replay keeps): once resumed, moatd's endpoints are
 #     Docker's, and its state (endpoints, ruleset normalised) equals that of a moatd started
 #     afresh. moatd runs without the periodic resync here (--resync-interval 0): the event
 #     stream's reconnect alone must bring it back.
@@ -15,18 +16,20 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/churn_lib.sh"
 
-M=$(ch_scale 50 200)
-P=$(ch_scale 6 16)
-N=$(ch_scale 100 300)
+M=$(ch_scale 40 200)
+P=$(ch_scale 8 16)
+PRE=$(ch_scale 10 30)
+NRUN=$(ch_scale 20 60)
+N=$(ch_scale 120 300)
 SOAK_S=$(ch_scale 0 600)
 SAMPLE_S=$(ch_scale 5 10)
 
 churn_setup --resync-interval 0
 D=$E2E_DIR
 
-# $D/job.sh NAME: run a client container, wait until it reached srv (at most 60 s), remove
-# it; one line per job in churn/jobs.log: name, run start, up, reached (or "never"), removed.
-cat >"$D/client.sh" <<EOF
+# client_write - the churn containers' command, with srv's and vault's current addresses.
+client_write() {
+	cat >"$D/client.sh" <<EOF
 trap 'exit 0' TERM
 n=0
 until echo x | nc -w 1 $SRV4 8080 2>/dev/null | grep -q x; do n=\$((n + 1)); sleep 0.1; done
@@ -34,6 +37,10 @@ if echo x | nc -w 1 $VAULT4 8080 2>/dev/null | grep -q x; then touch /out/\$NAME
 echo \$n >/out/\$NAME.ok
 sleep 1000000 & wait
 EOF
+}
+client_write
+# $D/job.sh NAME: run a client container, wait until it reached srv (at most 60 s), remove
+# it; one line per job in churn/jobs.log: name, run start, up, reached (or "never"), removed.
 cat >"$D/job.sh" <<EOF
 #!/bin/bash
 export DOCKER_HOST=$DOCKER_HOST
@@ -131,16 +138,28 @@ soak_check "$D/mem1" "churn (mini-soak)" || e2e_fail "moatd's memory or fds grew
 moat status -o json | python3 -c 'import json, sys; e = json.load(sys.stdin)["event_to_enforced"]; print("# moatd event to enforced: %d events, p50 %.1f ms, p99 %.1f ms, max %.1f ms" % (e["count"], e["p50_us"] / 1e3, e["p99_us"] / 1e3, e["max_us"] / 1e3))' >&2 || true
 denied1=$(probe_sum churn 'sum(v["attempts"] for k, v in s["pairs"].items() if k.startswith("deny"))')
 
-ch_mark "== 2. moatd paused; dockerd killed and restarted; $N containers churn"
+ch_mark "== 2. moatd paused; dockerd killed and restarted; $PRE known containers stopped or removed, $NRUN started, $N created and removed"
+run_ctr() {	# run_ctr PREFIX COUNT - start COUNT sleepers named PREFIX1.. (app=churn)
+	seq "$2" | sed "s/^/$1/" | xargs -P "$P" -I{} "$E2E_DOCKER" run -d --name {} --network churn \
+		--label app=churn moat-busybox "${E2E_SLEEP[@]}" >/dev/null 2>>"$D/churn/run.err" || true
+}
+run_ctr pre "$PRE"
 wait_for 300 ch_endpoints_match || e2e_fail "moatd not in step with Docker before the pause"
 kill -STOP "$MOATD_PID"
 PAUSED=$SECONDS
 e2e_dockerd_kill KILL
 e2e_dockerd_start
 ch_stable_start
-seq "$N" | sed 's/^/p/' | xargs -P "$P" -I{} "$E2E_DOCKER" run -d --name {} --network churn \
-	--label app=churn moat-busybox "${E2E_SLEEP[@]}" >/dev/null 2>>"$D/churn/run.err" || true
-seq "$N" | awk '$1 % 3 { print "p" $1 }' | xargs -r -P "$P" -n 8 "$E2E_DOCKER" rm -f >/dev/null 2>&1 || true
+client_write
+# moatd knew every pre container: half come back (maybe at another address), half go.
+seq "$PRE" | awk '$1 % 2 { print "pre" $1 }' | xargs -r -P "$P" -n 4 "$E2E_DOCKER" start >/dev/null 2>&1 || true
+seq "$PRE" | awk '!($1 % 2) { print "pre" $1 }' | xargs -r "$E2E_DOCKER" rm -f >/dev/null 2>&1 || true
+run_ctr new "$NRUN"
+# Containers created and removed, never started: cheap, and each leaves two events in
+# dockerd's log, which replays only the last 256 to a watcher that reconnects.
+seq "$N" | sed 's/^/gone/' | xargs -P "$P" -I{} "$E2E_DOCKER" create --name {} --network churn \
+	--label app=churn moat-busybox >/dev/null 2>>"$D/churn/run.err" || true
+seq "$N" | sed 's/^/gone/' | xargs -r -n 16 "$E2E_DOCKER" rm -f >/dev/null 2>&1 || true
 while [ $((SECONDS - PAUSED)) -lt 5 ]; do sleep 0.5; done
 ch_mark "resuming moatd after $((SECONDS - PAUSED)) s"
 kill -CONT "$MOATD_PID"
@@ -165,7 +184,7 @@ expect_fail "prober -> vault:8080 after all that" tcp6_ok prober "$VAULT4" 8080
 FIG="FIGURES 61-churn: $M containers churned with $denied1 denied attempts, 0 succeeded, 0 verdict flips"
 if [ "$SOAK_S" -gt 0 ]; then
 	ch_mark "== 3. soak: $SOAK_S s of churn and traffic"
-	docker ps -aq --filter name='^p[0-9]' | xargs -r docker rm -f >/dev/null
+	docker ps -aq --filter name='^(pre|new)[0-9]' | xargs -r docker rm -f >/dev/null
 	probe_start soak stream
 	sampler "$D/mem3" & SAMPLER=$!
 	end=$((SECONDS + SOAK_S)) b=0
