@@ -24,6 +24,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_bridge.h>
+#include <linux/netfilter/nf_conntrack_tuple_common.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
@@ -40,7 +41,7 @@
 
 /* nft's datatype numbers (src/datatype.h): only `nft list` reads them, to print elements. */
 enum {
-	TYPE_VERDICT = 1, TYPE_IPADDR = 7, TYPE_IP6ADDR = 8, TYPE_INET_PROTOCOL = 12,
+	TYPE_VERDICT = 1, TYPE_INTEGER = 4, TYPE_IPADDR = 7, TYPE_IP6ADDR = 8, TYPE_INET_PROTOCOL = 12,
 	TYPE_INET_SERVICE = 13, TYPE_MARK = 19, TYPE_ICMP6_TYPE = 29, TYPE_IFNAME = 41,
 };
 #define TYPE_BITS 6
@@ -60,12 +61,12 @@ static const struct {
 
 enum set_id {
 	S_EP4, S_EP6, S_NET4, S_NET6, S_MANAGED4, S_MANAGED6, S_IN4, S_IN6, S_OUT4, S_OUT6,
-	S_FROM, S_IN_ANY, S_TO, S_OUT_ANY,
-	S_PORTS, S_SRC4, S_SRC6, S_ND_TYPES, S_COUNT
+	S_FROM, S_IN_ANY, S_TO, S_OUT_ANY, S_SELF4, S_SELF6,
+	S_PORTS, S_ISO_PORTS, S_SRC4, S_SRC6, S_ND_TARGETS, S_ND_TYPES, S_COUNT
 };
 
 /* How an element of a set reads in an error message. */
-enum fmt { F_ADDR_MARK, F_RANGE, F_VMAP, F_PEER, F_ANY, F_IFNAME, F_IF_ADDR, F_BYTE };
+enum fmt { F_ADDR_MARK, F_RANGE, F_VMAP, F_PEER, F_ANY, F_ADDR2, F_IFNAME, F_IF_ADDR, F_BYTE };
 
 #define KEY_MAX 32
 
@@ -111,17 +112,26 @@ static const struct set_desc sets[S_COUNT] = {
 	[S_IN_ANY] = { "in_%u_any", T_INET, CAT, ANY_KEY, 0, 0, {1, 2}, 0, F_ANY, NULL, true },
 	[S_TO] = { "out_%u_to", T_INET, CAT, PEER_KEY, 0, 0, {4, 1, 2}, 0, F_PEER, NULL, true },
 	[S_OUT_ANY] = { "out_%u_any", T_INET, CAT, ANY_KEY, 0, 0, {1, 2}, 0, F_ANY, NULL, true },
+	[S_SELF4] = { "self4", T_INET, 0, CAT2(TYPE_IPADDR, TYPE_IPADDR), 8, 0, 0, {0}, 4,
+		F_ADDR2 },
+	[S_SELF6] = { "self6", T_INET, 0, CAT2(TYPE_IP6ADDR, TYPE_IP6ADDR), 32, 0, 0, {0}, 16,
+		F_ADDR2 },
 	[S_PORTS] = { "ports", T_BRIDGE, 0, TYPE_IFNAME, IFNAMSIZ, 0, 0, {0}, 0, F_IFNAME },
+	[S_ISO_PORTS] = { "iso_ports", T_BRIDGE, 0, TYPE_IFNAME, IFNAMSIZ, 0, 0, {0}, 0, F_IFNAME },
 	[S_SRC4] = { "src4", T_BRIDGE, 0, CAT2(TYPE_IFNAME, TYPE_IPADDR), IFNAMSIZ + 4,
 		0, 0, {0}, 4, F_IF_ADDR },
 	[S_SRC6] = { "src6", T_BRIDGE, 0, CAT2(TYPE_IFNAME, TYPE_IP6ADDR), IFNAMSIZ + 16,
 		0, 0, {0}, 16, F_IF_ADDR },
+	/* src6 again, keyed as the raw ICMPv6 target field reads (nft 1.0 has no taddr) */
+	[S_ND_TARGETS] = { "nd_targets", T_BRIDGE, 0, CAT2(TYPE_IFNAME, TYPE_INTEGER),
+		IFNAMSIZ + 16, 0, 0, {0}, 16, F_IF_ADDR },
 	[S_ND_TYPES] = { "nd_types", T_BRIDGE, 0, TYPE_ICMP6_TYPE, 1, 0, 0, {0}, 0, F_BYTE },
 };
 
 enum chain_id {
 	C_FORWARD, C_INPUT, C_INGRESS, C_EGRESS, C_PEER_SRC, C_PEER_DST, C_DENY_IN, C_DENY_OUT,
-	C_MON_IN, C_MON_OUT, C_UNKNOWN, C_PREROUTING, C_SPOOF, C_COUNT
+	C_MON_IN, C_MON_OUT, C_UNKNOWN, C_PREROUTING, C_SPOOF, C_BR_FORWARD, C_MISDIRECTED,
+	C_COUNT
 };
 
 static const struct {
@@ -143,6 +153,8 @@ static const struct {
 	[C_UNKNOWN] = { "unknown", T_INET, -1, 0 },
 	[C_PREROUTING] = { "prerouting", T_BRIDGE, NF_BR_PRE_ROUTING, -300 },
 	[C_SPOOF] = { "spoof", T_BRIDGE, -1, 0 },
+	[C_BR_FORWARD] = { "forward", T_BRIDGE, NF_BR_FORWARD, -300 },
+	[C_MISDIRECTED] = { "misdirected", T_BRIDGE, -1, 0 },
 };
 
 /*
@@ -271,16 +283,23 @@ static int push_interval(struct elemv *v, const uint8_t *lo, const uint8_t *hi, 
 	return addr_inc(e.key, alen) ? elemv_push(v, &e) : 0;
 }
 
+/* ep4/ep6 (address -> identity) and self4/self6 (address . the same address). */
 static int build_addrs(const struct moat_plan *p, struct elemv *v)
 {
 	for (size_t i = 0; i < p->naddrs; i++) {
 		const struct moat_plan_addr *a = &p->addrs[i];
-		struct elem e = {0};
+		int alen = alen_of(a->addr.family);
+		bool v4 = a->addr.family == AF_INET;
+		struct elem e = {0}, self = {0};
 		int ret;
 
-		memcpy(e.key, a->addr.a, alen_of(a->addr.family));
+		memcpy(e.key, a->addr.a, alen);
 		e.data = a->ident;
-		ret = elemv_push(&v[a->addr.family == AF_INET ? S_EP4 : S_EP6], &e);
+		memcpy(self.key, a->addr.a, alen);
+		memcpy(self.key + alen, a->addr.a, alen);
+		ret = elemv_push(&v[v4 ? S_EP4 : S_EP6], &e);
+		if (!ret)
+			ret = elemv_push(&v[v4 ? S_SELF4 : S_SELF6], &self);
 		if (ret < 0)
 			return ret;
 	}
@@ -480,10 +499,35 @@ static int build_ports(const struct moat_endpoint_set *es, struct elemv *v)
 
 				memcpy(e.key + IFNAMSIZ, ad->a, alen_of(ad->family));
 				ret = elemv_push(&v[ad->family == AF_INET ? S_SRC4 : S_SRC6], &e);
+				if (!ret && ad->family == AF_INET6)
+					ret = elemv_push(&v[S_ND_TARGETS], &e);
 				memset(e.key + IFNAMSIZ, 0, 16);
 			}
 			if (ret < 0)
 				return ret;
+		}
+	}
+	return 0;
+}
+
+/* The veths of endpoints that are ingress-isolated (by any of their addresses). */
+static int build_iso_ports(const struct nft_input *in, struct elemv *v)
+{
+	const struct moat_plan *p = in->plan;
+
+	for (size_t i = 0; i < p->naddrs; i++) {
+		const struct moat_plan_ident *id = moat_plan_ident_get(p, p->addrs[i].ident);
+		const struct moat_endpoint *ep;
+
+		if (!id || !id->in_iso || !in->es || p->addrs[i].endpoint >= in->es->n)
+			continue;
+		ep = &in->es->v[p->addrs[i].endpoint];
+		for (size_t f = 0; f < ep->nifaces && !ep->host_network; f++) {
+			struct elem e = {0};
+
+			strncpy((char *)e.key, ep->ifaces[f], IFNAMSIZ - 1);
+			if (elemv_push(&v[S_ISO_PORTS], &e) < 0)
+				return -ENOMEM;
 		}
 	}
 	return 0;
@@ -530,6 +574,8 @@ static int build_elems(const struct nft_input *in, struct elemv *v)
 		ret = build_vmaps(p, v);
 	if (!ret)
 		ret = build_ports(in->es, v);
+	if (!ret)
+		ret = build_iso_ports(in, v);
 	if (!ret)
 		ret = build_nd(v);
 	for (size_t s = 0; s < S_COUNT; s++)
@@ -592,6 +638,10 @@ static void elem_format(enum set_id s, const struct elem *e, char *b, size_t len
 	case F_ANY:
 		fmt_tail(t, sizeof(t), e, 0);
 		snprintf(b, len, "%s", t);
+		break;
+	case F_ADDR2:
+		fmt_addr(a, sizeof(a), e->key, d->alen);
+		snprintf(b, len, "%s . %s", a, a);
 		break;
 	case F_IFNAME:
 		snprintf(b, len, "%.16s", (const char *)e->key);
@@ -730,18 +780,60 @@ static void batch_table(struct batch *bt, enum tbl t, uint16_t type)
  * keys are host-order, which nft cannot tell from the type alone; without them it shows map
  * data byte-swapped and names as "" (nft's own BYTEORDER_HOST_ENDIAN is 1).
  */
-static void set_udata(struct nftnl_set *s, const struct set_desc *d)
+/* One expression of a typeof description: nft's expression id and its u32 attributes. */
+static bool udata_typeof_expr(struct nftnl_udata_buf *u, uint8_t index, uint32_t expr,
+			      const uint32_t *attrs, size_t nattrs)
 {
+	struct nftnl_udata *el = nftnl_udata_nest_start(u, index), *data;
+	bool ok = nftnl_udata_put_u32(u, NFTNL_UDATA_SET_TYPEOF_EXPR, expr);
+
+	data = nftnl_udata_nest_start(u, NFTNL_UDATA_SET_TYPEOF_DATA);
+	for (size_t i = 0; i < nattrs && ok; i++)
+		ok = nftnl_udata_put_u32(u, i, attrs[i]);
+	nftnl_udata_nest_end(u, data);
+	nftnl_udata_nest_end(u, el);
+	return ok;
+}
+
+/*
+ * "typeof iifname . @th,64,128", the way nft 1.0 writes it (expression ids: concat 13,
+ * meta 9 with its key, payload 7 with protocol 0, template 0, base 3 (transport), offset
+ * and length in bits), so that `nft list` prints a set that `nft -f` takes back.
+ */
+static bool udata_nd_targets(struct nftnl_udata_buf *u)
+{
+	static const uint32_t meta[] = { NFT_META_IIFNAME }, raw[] = { 0, 0, 3, 64, 128 };
+	struct nftnl_udata *top, *data;
+	bool ok;
+
+	ok = nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER, 0);
+	top = nftnl_udata_nest_start(u, NFTNL_UDATA_SET_KEY_TYPEOF);
+	ok = ok && nftnl_udata_put_u32(u, NFTNL_UDATA_SET_TYPEOF_EXPR, 13);
+	data = nftnl_udata_nest_start(u, NFTNL_UDATA_SET_TYPEOF_DATA);
+	ok = ok && udata_typeof_expr(u, 0, 9, meta, 1) && udata_typeof_expr(u, 1, 7, raw, 5);
+	nftnl_udata_nest_end(u, data);
+	nftnl_udata_nest_end(u, top);
+	return ok;
+}
+
+static void set_udata(struct nftnl_set *s, enum set_id id)
+{
+	const struct set_desc *d = &sets[id];
 	bool key = d->key_type == TYPE_IFNAME, data = d->data_type == TYPE_MARK;
 	struct nftnl_udata_buf *u;
+	bool ok;
 
-	if (!key && !data)
+	if (!key && !data && id != S_ND_TARGETS)
 		return;
-	u = nftnl_udata_buf_alloc(32);
+	u = nftnl_udata_buf_alloc(128);
 	if (!u)
 		return;
-	if ((!key || nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER, 1)) &&
-	    (!data || nftnl_udata_put_u32(u, NFTNL_UDATA_SET_DATABYTEORDER, 1)))
+	if (id == S_ND_TARGETS)
+		ok = udata_nd_targets(u);
+	else
+		ok = (!key || nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER, 1)) &&
+		     (!data || nftnl_udata_put_u32(u, NFTNL_UDATA_SET_DATABYTEORDER, 1));
+	if (ok)
 		nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(u),
 				   nftnl_udata_buf_len(u));
 	nftnl_udata_buf_free(u);
@@ -775,7 +867,7 @@ static void batch_set(struct batch *bt, enum set_id id, uint32_t owner, bool del
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, d->data_len);
 	}
 	if (!del)
-		set_udata(s, d);
+		set_udata(s, id);
 	if (!del && d->fields[0]) {
 		uint8_t f[NFT_REG32_COUNT] = {0};
 
@@ -1139,6 +1231,53 @@ static void rules_pass_log(struct batch *bt, enum chain_id c, uint16_t group)
 }
 
 /*
+ * ICMP errors are RELATED to the connection they quote, and conntrack does not ask who sent
+ * them: an endpoint that learnt another connection's addresses and ports could make its
+ * ends give up (or shrink their MTU). From an endpoint, an error passes only when the sender
+ * is one end of the connection it quotes: (saddr . ct original saddr or daddr) in self4/6,
+ * which holds (a . a) for every endpoint address. Routers (not endpoints) still report.
+ */
+static void rules_related(struct batch *bt, enum chain_id c)
+{
+	static const uint32_t ct_keys[2][2] = {
+		{ NFT_CT_SRC_IP, NFT_CT_DST_IP }, { NFT_CT_SRC_IP6, NFT_CT_DST_IP6 },
+	};
+
+	for (int i = 0; i < 2; i++) {
+		const struct fam *f = &fams[i];
+		enum set_id self = i ? S_SELF6 : S_SELF4;
+		struct rb rb;
+
+		for (int k = 0; k < 2; k++) {
+			struct nftnl_expr *e;
+
+			rb = rule_start(c);
+			x_nfproto(&rb, f->nfproto);
+			x_ctstate(&rb, CT_RELATED);
+			x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, f->saddr, f->alen, NFT_REG32_00);
+			e = rb_expr(&rb, "ct");
+			if (e) {
+				nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, ct_keys[i][k]);
+				nftnl_expr_set_u8(e, NFTNL_EXPR_CT_DIR, IP_CT_DIR_ORIGINAL);
+				nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG32_00 + f->alen / 4);
+			}
+			x_lookup(&rb, self, NFT_REG32_00, -1, false);
+			x_verdict(&rb, NF_ACCEPT, NULL);
+			rule_end(bt, &rb, k ? "related, from the connection's destination"
+					    : "related, from the connection's source");
+		}
+		rb = rule_start(c);
+		x_nfproto(&rb, f->nfproto);
+		x_ctstate(&rb, CT_RELATED);
+		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, f->saddr, f->alen, NFT_REG_1);
+		x_lookup(&rb, f->ep, NFT_REG_1, -1, false);
+		x_counter(&rb);
+		x_verdict(&rb, NF_DROP, NULL);
+		rule_end(bt, &rb, "related, from an endpoint not party to the connection");
+	}
+}
+
+/*
  * Base chain preamble. Neighbour discovery and MLD are untracked by conntrack, so they would
  * meet the policy chains as new packets and break IPv6 between isolated containers; they are
  * link-local by design, and the hop limit proves it (255 for ND, 1 for MLD: a routed packet
@@ -1163,9 +1302,14 @@ static void rules_base(struct batch *bt, enum chain_id c, uint16_t group)
 		rule_end(bt, &rb, "the node's own traffic");
 	}
 	rb = rule_start(c);
-	x_ctstate(&rb, CT_ESTABLISHED | CT_RELATED);
+	x_ctstate(&rb, CT_ESTABLISHED);
 	x_verdict(&rb, NF_ACCEPT, NULL);
-	rule_end(bt, &rb, "ct state established,related");
+	rule_end(bt, &rb, "ct state established");
+	rules_related(bt, c);
+	rb = rule_start(c);
+	x_ctstate(&rb, CT_RELATED);
+	x_verdict(&rb, NF_ACCEPT, NULL);
+	rule_end(bt, &rb, "ct state related");
 	rb = rule_start(c);
 	x_ctstate(&rb, CT_INVALID);
 	x_verdict(&rb, NF_DROP, NULL);
@@ -1351,13 +1495,22 @@ static void batch_owner_del(struct batch *bt, const struct owner *o)
 	batch_set(bt, o->egress ? S_OUT_ANY : S_IN_ANY, o->id, true);
 }
 
-/* iifname . <addr at off> in set s: the name fills registers 0-3, the address follows. */
-static void x_port_addr(struct rb *rb, uint32_t off, uint32_t len, enum set_id s)
+/*
+ * iifname (or oifname: port is NFT_META_OIFNAME) . <addr at off> in set s, then return: the
+ * name fills registers 0-3, the address follows.
+ */
+static void x_port_addr_in(struct rb *rb, uint32_t port, uint32_t off, uint32_t len,
+			   enum set_id s)
 {
-	x_meta(rb, NFT_META_IIFNAME, NFT_REG32_00);
+	x_meta(rb, port, NFT_REG32_00);
 	x_payload(rb, NFT_PAYLOAD_NETWORK_HEADER, off, len, NFT_REG32_04);
 	x_lookup(rb, s, NFT_REG32_00, -1, false);
 	x_verdict(rb, NFT_RETURN, NULL);
+}
+
+static void x_port_addr(struct rb *rb, uint32_t off, uint32_t len, enum set_id s)
+{
+	x_port_addr_in(rb, NFT_META_IIFNAME, off, len, s);
 }
 
 /* ARP for Ethernet and IPv4: htype 1, ptype 0x0800, hlen 6, plen 4. */
@@ -1384,6 +1537,25 @@ static void rules_bridge_nd(struct batch *bt, enum chain_id c)
 		x_verdict(&rb, NFT_JUMP, "spoof");
 		rule_end(bt, &rb, i ? "redirect from a container" : "router advertisement");
 	}
+	/*
+	 * A neighbour advertisement may announce only the sender's own addresses, or else one
+	 * container could make another send it a third's traffic. Link-local targets cannot be
+	 * checked (runtimes do not report them); the destination check in chain forward stops
+	 * what such a lie would divert.
+	 */
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x86dd);
+	x_l4proto(&rb, IPPROTO_ICMPV6);
+	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
+	x_cmp8(&rb, NFT_REG_1, NFT_CMP_EQ, 136);
+	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, NFT_REG_2);
+	x_bitwise(&rb, NFT_REG_2, ll_mask, 16);
+	x_cmp(&rb, NFT_REG_2, NFT_CMP_NEQ, ll, 16);
+	x_meta(&rb, NFT_META_IIFNAME, NFT_REG32_00);
+	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, NFT_REG32_04);
+	x_lookup(&rb, S_ND_TARGETS, NFT_REG32_00, -1, true);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "neighbour advertisement for an address not the sender's");
 	for (int i = 0; i < 2; i++) {
 		rb = rule_start(c);
 		x_ethertype(&rb, 0x86dd);
@@ -1397,6 +1569,67 @@ static void rules_bridge_nd(struct batch *bt, enum chain_id c)
 		x_verdict(&rb, NFT_RETURN, NULL);
 		rule_end(bt, &rb, i ? "ND from ::" : "ND from fe80::/10");
 	}
+}
+
+/*
+ * The mirror of anti-spoofing, for frames the bridge forwards to a container's veth: the IP
+ * destination must be that container's own address. So a bridge whose forwarding database
+ * was taught another's MAC, or a neighbour cache poisoned with a link-local lie, delivers
+ * nothing to the wrong container; and an ingress-isolated container gets no broadcast,
+ * multicast or link-local traffic, which its policies (about its addresses) never allow.
+ * ARP, neighbour discovery and MLD pass: the prerouting chain vetted them.
+ */
+static void rules_bridge_forward(struct batch *bt, const struct nft_input *in)
+{
+	static const uint8_t group[6] = { 1 }, ll_mask[16] = { 0xff, 0xc0 }, ll[16] = { 0xfe, 0x80 };
+	enum chain_id c = C_BR_FORWARD;
+	struct rb rb;
+
+	rb = rule_start(c);
+	x_meta(&rb, NFT_META_OIFNAME, NFT_REG_1);
+	x_lookup(&rb, S_PORTS, NFT_REG_1, -1, true);
+	x_verdict(&rb, NFT_RETURN, NULL);
+	rule_end(bt, &rb, "not to a managed port");
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x0806);
+	x_verdict(&rb, NFT_RETURN, NULL);
+	rule_end(bt, &rb, "ARP");
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x86dd);
+	x_l4proto(&rb, IPPROTO_ICMPV6);
+	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_2);
+	x_lookup(&rb, S_ND_TYPES, NFT_REG_2, -1, false);
+	x_verdict(&rb, NFT_RETURN, NULL);
+	rule_end(bt, &rb, "neighbour discovery and MLD");
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x0800);
+	x_port_addr_in(&rb, NFT_META_OIFNAME, 16, 4, S_SRC4);
+	rule_end(bt, &rb, "oifname . ip daddr");
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x86dd);
+	x_port_addr_in(&rb, NFT_META_OIFNAME, 24, 16, S_SRC6);
+	rule_end(bt, &rb, "oifname . ip6 daddr");
+	for (int i = 0; i < 2; i++) {
+		rb = rule_start(c);
+		x_meta(&rb, NFT_META_OIFNAME, NFT_REG_1);
+		x_lookup(&rb, S_ISO_PORTS, NFT_REG_1, -1, true);
+		if (i) {
+			x_ethertype(&rb, 0x86dd);
+			x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, 24, 16, NFT_REG_2);
+			x_bitwise(&rb, NFT_REG_2, ll_mask, 16);
+			x_cmp(&rb, NFT_REG_2, NFT_CMP_EQ, ll, 16);
+		} else {
+			x_payload(&rb, NFT_PAYLOAD_LL_HEADER, 0, 6, NFT_REG_2);
+			x_bitwise(&rb, NFT_REG_2, group, 6);
+			x_cmp(&rb, NFT_REG_2, NFT_CMP_EQ, group, 6);
+		}
+		x_verdict(&rb, NFT_RETURN, NULL);
+		rule_end(bt, &rb, i ? "link-local to an open container" : "group address to an open container");
+	}
+	rb = rule_start(c);
+	x_verdict(&rb, NFT_JUMP, "misdirected");
+	rule_end(bt, &rb, "not the container's own address");
+	rule_log(bt, C_MISDIRECTED, NFT_PREFIX_DROP_IN, in->nflog_group, NF_DROP);
 }
 
 /*
@@ -1438,6 +1671,7 @@ static void rules_bridge(struct batch *bt, const struct nft_input *in)
 	x_verdict(&rb, NFT_JUMP, "spoof");
 	rule_end(bt, &rb, "anything else from a managed port");
 	rule_log(bt, C_SPOOF, NFT_PREFIX_SPOOF, in->nflog_group, NF_DROP);
+	rules_bridge_forward(bt, in);
 }
 
 /* ---- full and incremental batches --------------------------------------------------- */
