@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "capture.h"
+#include "nft.h"
 
 #define TLV_TYPE_MASK 0x7fff		/* the top bits flag nested and byte-order attributes */
 #define NFLOG_HDR_LEN 4
@@ -28,17 +29,11 @@ static const struct {
 	const char *prefix;
 	enum capture_kind kind;
 } prefixes[] = {
-	{ "moat:pass", CAPTURE_PASS },
-	{ "moat:drop:in", CAPTURE_DROP_IN },
-	{ "moat:drop:out", CAPTURE_DROP_OUT },
-	{ "moat:drop:unknown", CAPTURE_DROP_UNKNOWN },
-	{ "moat:spoof", CAPTURE_SPOOF },
-	/* the first ruleset's names, until no moatd that writes them is left running */
-	{ "moat:deny:in", CAPTURE_DROP_IN },
-	{ "moat:deny:out", CAPTURE_DROP_OUT },
-	{ "moat:monitor:in", CAPTURE_PASS },
-	{ "moat:monitor:out", CAPTURE_PASS },
-	{ "moat:unknown", CAPTURE_DROP_UNKNOWN },
+	{ NFT_PREFIX_PASS, CAPTURE_PASS },
+	{ NFT_PREFIX_DROP_IN, CAPTURE_DROP_IN },
+	{ NFT_PREFIX_DROP_OUT, CAPTURE_DROP_OUT },
+	{ NFT_PREFIX_DROP_UNKNOWN, CAPTURE_DROP_UNKNOWN },
+	{ NFT_PREFIX_SPOOF, CAPTURE_SPOOF },
 };
 
 static const char *const kind_names[] = {

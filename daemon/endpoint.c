@@ -16,6 +16,7 @@ struct entry {
 	struct docker_container *ct;
 	char **ifaces;			/* host-side veths, one per attached network found */
 	size_t nifaces;
+	uint8_t (*macs)[6];		/* per iface: the container side's MAC */
 	char *fingerprint;		/* everything the plan depends on, to tell real changes */
 };
 
@@ -42,6 +43,7 @@ static void entry_clear(struct entry *e)
 	for (size_t i = 0; i < e->nifaces; i++)
 		free(e->ifaces[i]);
 	free(e->ifaces);
+	free(e->macs);
 	free(e->fingerprint);
 	memset(e, 0, sizeof(*e));
 }
@@ -72,15 +74,19 @@ static int entry_ifaces(struct entry *e)
 	if (ret < 0)
 		return ret;
 	e->ifaces = calloc(e->ct->nnets + 1, sizeof(char *));
-	for (size_t i = 0; e->ifaces && i < e->ct->nnets; i++) {
+	e->macs = calloc(e->ct->nnets + 1, sizeof(*e->macs));
+	for (size_t i = 0; e->ifaces && e->macs && i < e->ct->nnets; i++) {
 		const struct docker_attach *a = &e->ct->nets[i];
 		const struct netns_iface *f = a->has_mac ? netns_ifaces_find_mac(l, a->mac) : NULL;
 
-		if (f && f->host_ifindex && !(e->ifaces[e->nifaces++] = strdup(f->host_name)))
+		if (!f || !f->host_ifindex)
+			continue;
+		memcpy(e->macs[e->nifaces], a->mac, 6);
+		if (!(e->ifaces[e->nifaces++] = strdup(f->host_name)))
 			ret = -ENOMEM;
 	}
 	netns_ifaces_free(l);
-	return e->ifaces ? ret : -ENOMEM;
+	return e->ifaces && e->macs ? ret : -ENOMEM;
 }
 
 static const char *entry_namespace(const struct endpoint_table *t, const struct entry *e)
@@ -109,7 +115,8 @@ static char *entry_fingerprint(const struct endpoint_table *t, const struct entr
 		fprintf(f, " %s\n", moat_addr_format(&e->ct->nets[i].ipv6, addr, sizeof(addr)));
 	}
 	for (size_t i = 0; i < e->nifaces; i++)
-		fprintf(f, "i%s\n", e->ifaces[i]);
+		fprintf(f, "i%s %02x%02x%02x%02x%02x%02x\n", e->ifaces[i], e->macs[i][0],
+			e->macs[i][1], e->macs[i][2], e->macs[i][3], e->macs[i][4], e->macs[i][5]);
 	fclose(f);
 	return buf;
 }
@@ -267,6 +274,7 @@ static int entry_endpoint(const struct endpoint_table *t, const struct entry *e,
 	struct moat_endpoint ep = {
 		.name = e->ct->name, .namespace = (char *)entry_namespace(t, e),
 		.labels = e->ct->labels, .ips = ips, .ifaces = e->ifaces, .nifaces = e->nifaces,
+		.macs = e->macs,
 		.host_network = e->ct->netmode == DOCKER_NETMODE_HOST, .ports = ports,
 		.nports = named_ports(&e->ct->labels, ports, 32),
 	};

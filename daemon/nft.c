@@ -41,8 +41,9 @@
 
 /* nft's datatype numbers (src/datatype.h): only `nft list` reads them, to print elements. */
 enum {
-	TYPE_VERDICT = 1, TYPE_INTEGER = 4, TYPE_IPADDR = 7, TYPE_IP6ADDR = 8, TYPE_INET_PROTOCOL = 12,
-	TYPE_INET_SERVICE = 13, TYPE_MARK = 19, TYPE_ICMP6_TYPE = 29, TYPE_IFNAME = 41,
+	TYPE_VERDICT = 1, TYPE_INTEGER = 4, TYPE_IPADDR = 7, TYPE_IP6ADDR = 8, TYPE_ETHERADDR = 9,
+	TYPE_INET_PROTOCOL = 12, TYPE_INET_SERVICE = 13, TYPE_MARK = 19, TYPE_ICMP6_TYPE = 29,
+	TYPE_IFNAME = 41,
 };
 #define TYPE_BITS 6
 #define CAT2(a, b) ((a) << TYPE_BITS | (b))
@@ -62,11 +63,15 @@ static const struct {
 enum set_id {
 	S_EP4, S_EP6, S_NET4, S_NET6, S_MANAGED4, S_MANAGED6, S_IN4, S_IN6, S_OUT4, S_OUT6,
 	S_FROM, S_IN_ANY, S_TO, S_OUT_ANY, S_SELF4, S_SELF6,
-	S_PORTS, S_ISO_PORTS, S_SRC4, S_SRC6, S_ND_TARGETS, S_ND_TYPES, S_COUNT
+	S_PORTS, S_ISO_PORTS, S_MAC_PORTS, S_MACS, S_SRC4, S_SRC6, S_ND_TARGETS, S_ND_TYPES,
+	S_ETHERS, S_ADDRS4, S_ADDRS6, S_ND_ADDRS, S_COUNT
 };
 
 /* How an element of a set reads in an error message. */
-enum fmt { F_ADDR_MARK, F_RANGE, F_VMAP, F_PEER, F_ANY, F_ADDR2, F_IFNAME, F_IF_ADDR, F_BYTE };
+enum fmt {
+	F_ADDR_MARK, F_RANGE, F_VMAP, F_PEER, F_ANY, F_ADDR, F_ADDR2, F_IFNAME, F_IF_ADDR, F_MAC,
+	F_IF_MAC, F_BYTE
+};
 
 #define KEY_MAX 32
 
@@ -118,6 +123,9 @@ static const struct set_desc sets[S_COUNT] = {
 		F_ADDR2 },
 	[S_PORTS] = { "ports", T_BRIDGE, 0, TYPE_IFNAME, IFNAMSIZ, 0, 0, {0}, 0, F_IFNAME },
 	[S_ISO_PORTS] = { "iso_ports", T_BRIDGE, 0, TYPE_IFNAME, IFNAMSIZ, 0, 0, {0}, 0, F_IFNAME },
+	[S_MAC_PORTS] = { "mac_ports", T_BRIDGE, 0, TYPE_IFNAME, IFNAMSIZ, 0, 0, {0}, 0, F_IFNAME },
+	[S_MACS] = { "macs", T_BRIDGE, 0, CAT2(TYPE_IFNAME, TYPE_ETHERADDR), IFNAMSIZ + 8, 0, 0,
+		{0}, 0, F_IF_MAC },
 	[S_SRC4] = { "src4", T_BRIDGE, 0, CAT2(TYPE_IFNAME, TYPE_IPADDR), IFNAMSIZ + 4,
 		0, 0, {0}, 4, F_IF_ADDR },
 	[S_SRC6] = { "src6", T_BRIDGE, 0, CAT2(TYPE_IFNAME, TYPE_IP6ADDR), IFNAMSIZ + 16,
@@ -126,12 +134,18 @@ static const struct set_desc sets[S_COUNT] = {
 	[S_ND_TARGETS] = { "nd_targets", T_BRIDGE, 0, CAT2(TYPE_IFNAME, TYPE_INTEGER),
 		IFNAMSIZ + 16, 0, 0, {0}, 16, F_IF_ADDR },
 	[S_ND_TYPES] = { "nd_types", T_BRIDGE, 0, TYPE_ICMP6_TYPE, 1, 0, 0, {0}, 0, F_BYTE },
+	/* what any endpoint owns, which a port moatd does not know may not claim */
+	[S_ETHERS] = { "ethers", T_BRIDGE, 0, TYPE_ETHERADDR, 6, 0, 0, {0}, 0, F_MAC },
+	[S_ADDRS4] = { "addrs4", T_BRIDGE, 0, TYPE_IPADDR, 4, 0, 0, {0}, 4, F_ADDR },
+	[S_ADDRS6] = { "addrs6", T_BRIDGE, 0, TYPE_IP6ADDR, 16, 0, 0, {0}, 16, F_ADDR },
+	/* addrs6 again, keyed as the raw ICMPv6 target field reads */
+	[S_ND_ADDRS] = { "nd_addrs", T_BRIDGE, 0, TYPE_INTEGER, 16, 0, 0, {0}, 16, F_ADDR },
 };
 
 enum chain_id {
 	C_FORWARD, C_INPUT, C_INGRESS, C_EGRESS, C_PEER_SRC, C_PEER_DST, C_DENY_IN, C_DENY_OUT,
-	C_MON_IN, C_MON_OUT, C_UNKNOWN, C_PREROUTING, C_SPOOF, C_BR_FORWARD, C_MISDIRECTED,
-	C_COUNT
+	C_MON_IN, C_MON_OUT, C_UNKNOWN, C_PREROUTING, C_STRANGER, C_SPOOF, C_BR_FORWARD,
+	C_MISDIRECTED, C_COUNT
 };
 
 static const struct {
@@ -152,6 +166,7 @@ static const struct {
 	[C_MON_OUT] = { "monitor_out", T_INET, -1, 0 },
 	[C_UNKNOWN] = { "unknown", T_INET, -1, 0 },
 	[C_PREROUTING] = { "prerouting", T_BRIDGE, NF_BR_PRE_ROUTING, -300 },
+	[C_STRANGER] = { "stranger", T_BRIDGE, -1, 0 },
 	[C_SPOOF] = { "spoof", T_BRIDGE, -1, 0 },
 	[C_BR_FORWARD] = { "forward", T_BRIDGE, NF_BR_FORWARD, -300 },
 	[C_MISDIRECTED] = { "misdirected", T_BRIDGE, -1, 0 },
@@ -231,7 +246,8 @@ static void elemv_sort(struct elemv *v)
 {
 	size_t i, o = 0;
 
-	qsort(v->v, v->n, sizeof(*v->v), elem_cmp);
+	if (v->n)
+		qsort(v->v, v->n, sizeof(*v->v), elem_cmp);
 	for (i = 0; i < v->n; i++)
 		if (!o || elem_cmp(&v->v[o - 1], &v->v[i]))
 			v->v[o++] = v->v[i];
@@ -482,18 +498,57 @@ static int build_owners(const struct moat_plan *p, struct ownerv *o)
 	return 0;
 }
 
+/* A port whose container side's MAC is known, and (port . MAC). e holds the port's name. */
+static int port_mac(struct elemv *v, const struct elem *port, const uint8_t mac[6])
+{
+	struct elem e = *port;
+
+	if (elemv_push(&v[S_MAC_PORTS], &e) < 0)
+		return -ENOMEM;
+	memcpy(e.key + IFNAMSIZ, mac, 6);
+	return elemv_push(&v[S_MACS], &e);
+}
+
+/* What an endpoint with a veth owns, for ports moatd does not know: MACs and addresses. */
+static int build_owned(const struct moat_endpoint *ep, struct elemv *v)
+{
+	int ret = 0;
+
+	for (size_t f = 0; ep->macs && f < ep->nifaces && !ret; f++) {
+		struct elem e = {0};
+
+		memcpy(e.key, ep->macs[f], 6);
+		if (memcmp(e.key, (uint8_t[6]){0}, 6))
+			ret = elemv_push(&v[S_ETHERS], &e);
+	}
+	for (size_t a = 0; a < ep->nips && !ret; a++) {
+		const struct moat_addr *ad = &ep->ips[a];
+		struct elem e = {0};
+
+		memcpy(e.key, ad->a, alen_of(ad->family));
+		ret = elemv_push(&v[ad->family == AF_INET ? S_ADDRS4 : S_ADDRS6], &e);
+		if (!ret && ad->family == AF_INET6)
+			ret = elemv_push(&v[S_ND_ADDRS], &e);
+	}
+	return ret;
+}
+
 /* Anti-spoofing: each endpoint's veths, and every (veth, own address) pair. */
 static int build_ports(const struct moat_endpoint_set *es, struct elemv *v)
 {
 	for (size_t i = 0; es && i < es->n; i++) {
 		const struct moat_endpoint *ep = &es->v[i];
+		int ret = 0;
 
-		for (size_t f = 0; f < ep->nifaces && !ep->host_network; f++) {
+		if (ep->host_network || !ep->nifaces)
+			continue;
+		for (size_t f = 0; f < ep->nifaces && !ret; f++) {
 			struct elem e = {0};
-			int ret;
 
 			strncpy((char *)e.key, ep->ifaces[f], IFNAMSIZ - 1);
 			ret = elemv_push(&v[S_PORTS], &e);
+			if (!ret && ep->macs && memcmp(ep->macs[f], (uint8_t[6]){0}, 6))
+				ret = port_mac(v, &e, ep->macs[f]);
 			for (size_t a = 0; a < ep->nips && !ret; a++) {
 				const struct moat_addr *ad = &ep->ips[a];
 
@@ -503,9 +558,11 @@ static int build_ports(const struct moat_endpoint_set *es, struct elemv *v)
 					ret = elemv_push(&v[S_ND_TARGETS], &e);
 				memset(e.key + IFNAMSIZ, 0, 16);
 			}
-			if (ret < 0)
-				return ret;
 		}
+		if (!ret)
+			ret = build_owned(ep, v);
+		if (ret < 0)
+			return ret;
 	}
 	return 0;
 }
@@ -607,6 +664,11 @@ static const char *set_name(enum set_id s, uint32_t owner, char *b, size_t len)
 	return b;
 }
 
+static void fmt_mac(char *b, size_t len, const uint8_t *m)
+{
+	snprintf(b, len, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
 static void elem_format(enum set_id s, const struct elem *e, char *b, size_t len)
 {
 	const struct set_desc *d = &sets[s];
@@ -639,6 +701,9 @@ static void elem_format(enum set_id s, const struct elem *e, char *b, size_t len
 		fmt_tail(t, sizeof(t), e, 0);
 		snprintf(b, len, "%s", t);
 		break;
+	case F_ADDR:
+		fmt_addr(b, len, e->key, d->alen);
+		break;
 	case F_ADDR2:
 		fmt_addr(a, sizeof(a), e->key, d->alen);
 		snprintf(b, len, "%s . %s", a, a);
@@ -648,6 +713,13 @@ static void elem_format(enum set_id s, const struct elem *e, char *b, size_t len
 		break;
 	case F_IF_ADDR:
 		fmt_addr(a, sizeof(a), e->key + IFNAMSIZ, d->alen);
+		snprintf(b, len, "%.16s . %s", (const char *)e->key, a);
+		break;
+	case F_MAC:
+		fmt_mac(b, len, e->key);
+		break;
+	case F_IF_MAC:
+		fmt_mac(a, sizeof(a), e->key + IFNAMSIZ);
 		snprintf(b, len, "%.16s . %s", (const char *)e->key, a);
 		break;
 	case F_BYTE:
@@ -796,17 +868,20 @@ static bool udata_typeof_expr(struct nftnl_udata_buf *u, uint8_t index, uint32_t
 }
 
 /*
- * "typeof iifname . @th,64,128", the way nft 1.0 writes it (expression ids: concat 13,
- * meta 9 with its key, payload 7 with protocol 0, template 0, base 3 (transport), offset
- * and length in bits), so that `nft list` prints a set that `nft -f` takes back.
+ * "typeof iifname . @th,64,128" (nd_targets) or "typeof @th,64,128" (nd_addrs), the way
+ * nft 1.0 writes it (expression ids: concat 13, meta 9 with its key, payload 7 with
+ * protocol 0, template 0, base 3 (transport), offset and length in bits), so that
+ * `nft list` prints a set that `nft -f` takes back.
  */
-static bool udata_nd_targets(struct nftnl_udata_buf *u)
+static bool udata_nd_targets(struct nftnl_udata_buf *u, bool port)
 {
 	static const uint32_t meta[] = { NFT_META_IIFNAME }, raw[] = { 0, 0, 3, 64, 128 };
 	struct nftnl_udata *top, *data;
 	bool ok;
 
 	ok = nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER, 0);
+	if (!port)
+		return ok && udata_typeof_expr(u, NFTNL_UDATA_SET_KEY_TYPEOF, 7, raw, 5);
 	top = nftnl_udata_nest_start(u, NFTNL_UDATA_SET_KEY_TYPEOF);
 	ok = ok && nftnl_udata_put_u32(u, NFTNL_UDATA_SET_TYPEOF_EXPR, 13);
 	data = nftnl_udata_nest_start(u, NFTNL_UDATA_SET_TYPEOF_DATA);
@@ -820,16 +895,17 @@ static void set_udata(struct nftnl_set *s, enum set_id id)
 {
 	const struct set_desc *d = &sets[id];
 	bool key = d->key_type == TYPE_IFNAME, data = d->data_type == TYPE_MARK;
+	bool nd = id == S_ND_TARGETS || id == S_ND_ADDRS;
 	struct nftnl_udata_buf *u;
 	bool ok;
 
-	if (!key && !data && id != S_ND_TARGETS)
+	if (!key && !data && !nd)
 		return;
 	u = nftnl_udata_buf_alloc(128);
 	if (!u)
 		return;
-	if (id == S_ND_TARGETS)
-		ok = udata_nd_targets(u);
+	if (nd)
+		ok = udata_nd_targets(u, id == S_ND_TARGETS);
 	else
 		ok = (!key || nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER, 1)) &&
 		     (!data || nftnl_udata_put_u32(u, NFTNL_UDATA_SET_DATABYTEORDER, 1));
@@ -1633,6 +1709,54 @@ static void rules_bridge_forward(struct batch *bt, const struct nft_input *in)
 }
 
 /*
+ * A port moatd does not know (a container started while moatd was down or before its event
+ * was handled, or no container at all) may not claim what a known endpoint owns: its MAC,
+ * its addresses as source, in ARP or in a neighbour advertisement. Else a container that
+ * Docker gave a departed endpoint's address would inherit that endpoint's identity and
+ * policies, or poison the bridge and the neighbours to intercept a known endpoint's traffic.
+ * Anything else passes: frames of bridges that are not Docker's are none of moatd's business,
+ * and the inet table drops a stranger's traffic on a managed subnet (chain unknown).
+ */
+static void rules_bridge_stranger(struct batch *bt)
+{
+	enum chain_id c = C_STRANGER;
+	struct rb rb;
+
+	rb = rule_start(c);
+	x_payload(&rb, NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG_1);
+	x_lookup(&rb, S_ETHERS, NFT_REG_1, -1, false);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "ether saddr of an endpoint");
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x0800);
+	x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1);
+	x_lookup(&rb, S_ADDRS4, NFT_REG_1, -1, false);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "ip saddr of an endpoint");
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x86dd);
+	x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, NFT_REG_1);
+	x_lookup(&rb, S_ADDRS6, NFT_REG_1, -1, false);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "ip6 saddr of an endpoint");
+	rb = rule_start(c);
+	x_arp_ether_ip(&rb);
+	x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, 14, 4, NFT_REG_1);
+	x_lookup(&rb, S_ADDRS4, NFT_REG_1, -1, false);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "arp saddr ip of an endpoint");
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x86dd);
+	x_l4proto(&rb, IPPROTO_ICMPV6);
+	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
+	x_cmp8(&rb, NFT_REG_1, NFT_CMP_EQ, 136);
+	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, NFT_REG_1);
+	x_lookup(&rb, S_ND_ADDRS, NFT_REG_1, -1, false);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "neighbour advertisement for an endpoint's address");
+}
+
+/*
  * Anti-spoofing at the bridge, where iifname is still the container's veth. Frames of any
  * other ethertype (VLAN tags included) from a managed port are dropped: they could carry
  * addresses this chain does not check.
@@ -1646,8 +1770,18 @@ static void rules_bridge(struct batch *bt, const struct nft_input *in)
 	rb = rule_start(c);
 	x_meta(&rb, NFT_META_IIFNAME, NFT_REG_1);
 	x_lookup(&rb, S_PORTS, NFT_REG_1, -1, true);
-	x_verdict(&rb, NFT_RETURN, NULL);
+	x_verdict(&rb, NFT_GOTO, "stranger");
 	rule_end(bt, &rb, "not a managed port");
+	rules_bridge_stranger(bt);
+	/* another's MAC would teach the bridge to send that container's frames here */
+	rb = rule_start(c);
+	x_meta(&rb, NFT_META_IIFNAME, NFT_REG_1);
+	x_lookup(&rb, S_MAC_PORTS, NFT_REG_1, -1, false);
+	x_meta(&rb, NFT_META_IIFNAME, NFT_REG32_00);
+	x_payload(&rb, NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG32_04);
+	x_lookup(&rb, S_MACS, NFT_REG32_00, -1, true);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "iifname . ether saddr");
 	rules_bridge_nd(bt, c);
 	rb = rule_start(c);
 	x_ethertype(&rb, 0x0800);

@@ -68,6 +68,7 @@ static void endpoint_clear(struct moat_endpoint *e)
 	for (size_t i = 0; i < e->nifaces; i++)
 		free(e->ifaces[i]);
 	free(e->ifaces);
+	free(e->macs);
 }
 
 void moat_endpoint_set_free(struct moat_endpoint_set *set)
@@ -226,6 +227,12 @@ static int endpoint_copy(struct moat_endpoint *c, const struct moat_endpoint *e,
 	if (!ret) {
 		ret = strv_copy(&c->ifaces, e->ifaces, e->nifaces);
 		c->nifaces = c->ifaces ? e->nifaces : 0;	/* a partial copy is NULL-filled */
+	}
+	if (!ret && e->macs && e->nifaces) {
+		c->macs = malloc(e->nifaces * sizeof(*c->macs));
+		if (!c->macs)
+			return -ENOMEM;
+		memcpy(c->macs, e->macs, e->nifaces * sizeof(*c->macs));
 	}
 	return ret;
 }

@@ -34,6 +34,8 @@ struct moat_endpoint {
 	size_t nports;
 	char **ifaces;		/* host-side interfaces (veths) its traffic enters by */
 	size_t nifaces;
+	uint8_t (*macs)[6];	/* NULL, or per iface the MAC of the container's side (all
+				 * zero: unknown); frames from that iface must carry it */
 	bool host_network;	/* shares the node's namespace: listed, never segmented */
 };
 

@@ -25,7 +25,8 @@
 # poisoning diverts api's traffic to the outsider; (f) router advertisements and redirects
 # from a container change no route or address (positive control: the same RA from the bridge
 # does); (g) destinations that are not api's listed addresses (broadcast, multicast, api's
-# IPv6 link-local address); (h) ICMP errors about others' connections.
+# IPv6 link-local address); (h) ICMP errors about others' connections; (i) a bridge port
+# moatd does not know sending with web's addresses and MAC.
 set -eu
 . "$(dirname "$0")/lib.sh"
 
@@ -33,12 +34,6 @@ MOATD=$E2E_BUILD/moatd
 MOAT=$E2E_BUILD/moat
 [ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
 /usr/bin/python3 -c 'import scapy' 2>/dev/null || e2e_fail "python3-scapy missing (tests/deps.sh)"
-
-# Leaks reported to the nft backend's owner, tolerated (logged as KNOWN BUG) so that the suite
-# stays usable until they are fixed; MOAT_STRICT=1 makes them fail like any other leak. A
-# known case that no longer leaks says XPASS: remove it from this list then.
-KNOWN=" g-bcast4 g-mcast4 g-mcast6 g-ll6 g-ll6-tcp h-out4 h-out6 e-nd-poison e-icpt-nd6 \
-e-fdb-poison e-icpt-fdb "
 
 phase() { e2e_log "== [${SECONDS}s] $*"; }
 
@@ -109,16 +104,8 @@ frames() {
 	/usr/bin/python3 "$E2E_ROOT/tests/e2e/slip.py" show "/proc/${PID[$1]}/root/tmp/frames" >"$D/frames.$1"
 }
 seen() { grep -Eq "marks=([^ ]*,)?$2(,|$)" "$D/frames.$1"; }
-known() { case "$KNOWN" in *" $1 "*) [ "${MOAT_STRICT:-0}" != 1 ];; *) false;; esac; }
-# leak NAME WHAT: NAME got through; fatal unless it is a known, reported leak.
-leak() {
-	known "$1" || e2e_fail "$2 [$1]"
-	e2e_log "KNOWN BUG (reported, see KNOWN): $2 [$1]"
-}
-held() {
-	case "$KNOWN" in *" $1 "*) e2e_log "XPASS: $2 [$1] no longer leaks: remove it from KNOWN";;
-	*) e2e_log "ok: $2 [$1] (blocked)";; esac
-}
+leak() { e2e_fail "$2 [$1]"; }
+held() { e2e_log "ok: $2 [$1] (blocked)"; }
 # blocked CTR MARK WHAT / arrived CTR MARK WHAT - on the frames last read from CTR.
 blocked() { if seen "$1" "$2"; then leak "$2" "$3 reached $1"; else held "$2" "$3"; fi; }
 arrived() {
@@ -380,6 +367,38 @@ echo "ra fd00:bad:2::" | ns /usr/bin/python3 "$E2E_ROOT/tests/e2e/slip.py" run -
 wait_for 30 sh -c "nsenter -t ${PID[web]} -n ip -6 route | grep -q fd00:bad:2::" ||
 	e2e_fail "positive control: web ignored an RA from the bridge (the RA test proves nothing)"
 e2e_log "ok: the same RA sent by the node changes web's routes"
+
+phase "(i) a bridge port moatd does not know claims nothing an endpoint owns"
+# What a container started while moatd is down (or before its event is handled) has: a port
+# in no set. Here a second link of the outsider's, on the bridge, sends as web.
+ns ip link add mst0 type veth peer name mst1
+ns ip link set mst0 master "$BR" up
+ns ip link set mst1 netns "${PID[outsider]}"
+in_ctr outsider sysctl -qw net.ipv6.conf.mst1.disable_ipv6=0 net.ipv6.conf.mst1.accept_dad=0
+in_ctr outsider ip link set mst1 up
+wait_for 50 sh -c "nsenter -t ${PID[outsider]} -n ip -6 addr show dev mst1 scope link | grep -q fe80" ||
+	e2e_fail "mst1 got no link-local address"
+STRM=$(in_ctr outsider ip -o link show mst1 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+in_ctr api ip neigh flush dev eth0
+api_to warmup3 "$WEB4" "$WEB6"
+docker exec -i outsider python3 /e2e/slip.py run --iface mst1 <<EOF
+udp $WEBM 192.0.2.7 $WEB4 9999 i-control
+udp $APIM $WEB4 $API4 9090 i-src4
+udp $APIM $WEB6 $API6 9090 i-src6
+arp $APIM $WEB4 $API4
+na $APIM $APILL $WEB6
+repeat 50 0.02 macspoof $APIM $WEBM 192.0.2.7 $API4 9 i-mac
+EOF
+frames web
+frames api
+arrived web i-control "an unknown port's frame from an address nobody owns to open web"
+blocked api i-src4 "web's IPv4 address from an unknown port"
+blocked api i-src6 "web's IPv6 address from an unknown port"
+in_ctr api ip neigh show | grep -qi "$STRM" && e2e_fail "an unknown port's ARP/NA made api map web to it"
+e2e_log "ok: api's neighbours for web unchanged by an unknown port's ARP and NA"
+ns bridge fdb show br "$BR" | grep -i "$WEBM" | grep -q " dev mst0 " &&
+	e2e_fail "the bridge learnt web's MAC on an unknown port"
+e2e_log "ok: web's MAC not learnt on an unknown port"
 
 phase "moatd still running, ruleset still readable"
 e2e_alive "$MOATD_PID" || e2e_fail "moatd died"

@@ -15,7 +15,7 @@ set -eu
 . "$(dirname "$0")/churn_lib.sh"
 
 RESTARTS=$(ch_scale 10 100)
-KILLS=$(ch_scale 4 20)
+KILLS=$(ch_scale 3 20)
 T0=$SECONDS
 
 churn_setup

@@ -4,12 +4,12 @@
   state_compare.py names INSPECT.json ENDPOINTS.json [STABLE...] > NAMES.json
       Addresses and host interfaces -> container names, from `docker inspect` of the
       containers and `moat endpoints -o json`. With STABLE names, every other container's
-      addresses and interfaces map to "C" (one churning crowd), and so do addresses and
-      interfaces no container has any more.
+      addresses, MACs and interfaces map to "C" (one churning crowd), and so do those no
+      container has any more.
   state_compare.py norm RULESET.json NAMES.json [--crowd]
       `nft -j list ruleset` of Moat's tables as sorted lines with nothing that legitimately
       differs between two moatd instances enforcing the same thing: handles and counters
-      dropped; addresses and interfaces named by NAMES (unnamed ones stay as "?ADDR", so a
+      dropped; addresses, MACs and interfaces named by NAMES (unnamed ones stay as "?ADDR", so a
       stale element shows); identity numbers (moatd numbers them in the order it meets them)
       replaced by the members of the identity (names of its addresses, its prefixes). Each
       set's elements are sorted; with --crowd, duplicates (the crowd) collapse to one.
@@ -25,6 +25,8 @@ import sys
 IDENT_CHAIN = re.compile(r"(?<![A-Za-z0-9])(in|out)_(\d+)(?![0-9])")
 IDENT_MAPS = ("ep4", "ep6", "net4", "net6")
 PEER_SET = re.compile(r"^(in|out)_\d+_(from|to)$")
+MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+RAW6 = re.compile(r"^0x[0-9a-f]{32}$")	# an IPv6 address in a raw-payload set (nd_targets)
 
 
 def running(inspect):
@@ -40,14 +42,21 @@ def addrs_of(c):
                 yield net[k]
 
 
+def macs_of(c):
+    for net in c["NetworkSettings"]["Networks"].values():
+        if net.get("MacAddress"):
+            yield net["MacAddress"].lower()
+
+
 def cmd_names(inspect_path, eps_path, stable):
     inspect = json.load(open(inspect_path))
     eps = json.load(open(eps_path))
     names = {}
     for c in inspect:
         n = c["Name"].lstrip("/")
-        for a in addrs_of(c):
-            names[str(ipaddress.ip_address(a))] = n if not stable or n in stable else "C"
+        for a in list(addrs_of(c)) + list(macs_of(c)):
+            names[a if MAC.match(a) else str(ipaddress.ip_address(a))] = \
+                n if not stable or n in stable else "C"
     for e in eps:
         n = e["endpoint"]
         for i in e["ifaces"]:
@@ -79,10 +88,12 @@ class Norm:
         return False
 
     def name(self, s):
+        if RAW6.match(s):
+            s = str(ipaddress.IPv6Address(int(s, 16)))
         if is_addr(s):
             s = str(ipaddress.ip_address(s))
             return self.names.get(s, self.names.get("*", "?" + s))
-        if s.startswith("veth"):
+        if s.startswith("veth") or MAC.match(s):
             return self.names.get(s, self.names.get("*", "?" + s))
         return s
 
