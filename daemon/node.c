@@ -486,6 +486,7 @@ void node_metrics(FILE *out, void *node)
 	metrics_histogram(out, "moat_event_to_enforced_seconds",
 			  "From a runtime event or endpoints-file change to the kernel's ack",
 			  &n->enforced);
+	observe_metrics(out, n->obs);
 }
 
 static json_t *enforced_json(const struct latency *l)

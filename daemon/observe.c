@@ -18,9 +18,11 @@
 #include "flows.h"
 #include "learn.h"
 #include "log.h"
+#include "metrics.h"
 #include "names.h"
 #include "observe.h"
 #include "svcgraph.h"
+#include "tally.h"
 #include "moat/baseline_group.h"
 
 #define READ_BUDGET 4096		/* records per EPOLLIN before other work gets a turn */
@@ -42,6 +44,7 @@ struct observe {
 	char cap_error[256];
 	struct flows *flows;
 	struct names *names;
+	struct tally *tally;		/* per policy and verdict, for the metrics */
 	struct learn *learn;		/* NULL: the state directory cannot be used */
 	struct alerts *alerts;		/* NULL: likewise */
 	struct follower *followers[MAX_FOLLOWERS];
@@ -88,6 +91,8 @@ int observe_new(const struct config *cfg, struct observe **out)
 	}
 	if (!ret)
 		ret = flows_new(cfg->flow_cap, flow_release, o->names, &o->flows);
+	if (!ret)
+		ret = tally_new(o->names, &o->tally);
 	if (ret) {
 		observe_free(o);
 		return ret;
@@ -104,7 +109,8 @@ void observe_free(struct observe *o)
 	if (!o)
 		return;
 	capture_free(o->cap);
-	flows_free(o->flows);		/* drops its names first */
+	flows_free(o->flows);		/* these two drop their names first */
+	tally_free(o->tally);
 	names_free(o->names);
 	learn_free(o->learn);
 	alerts_free(o->alerts);
@@ -396,6 +402,7 @@ static void on_record(const struct capture_record *r, void *data)
 		names_drop(o->names, d.name);
 	}
 	news = fresh || f->verdict != verdict;
+	tally_add(o->tally, policy, verdict, fresh);
 	flow_update(o, f, r, verdict, policy, fresh);
 	learn_feed(o, &s, &d, r);
 	alert_check(o, f, &s, &d, r);
@@ -451,6 +458,31 @@ void observe_status(struct observe *o, json_t *status)
 		json_object_set_new(a, "unexpected", json_integer((json_int_t)o->unexpected));
 		json_object_set_new(status, "alerts", a);
 	}
+}
+
+void observe_metrics(FILE *out, struct observe *o)
+{
+	struct capture_stats st = { 0 };
+	json_t *a = o->alerts ? alerts_stats_json(o->alerts) : NULL;
+
+	tally_metrics(out, o->tally);
+	metrics_gauge(out, "moat_flows", "Flows in the flow table", (double)flows_count(o->flows));
+	metrics_counter(out, "moat_flows_evicted_total",
+			"Flows pushed out of the full table by newer ones (--flow-cap)",
+			flows_evicted(o->flows));
+	if (o->cap)
+		capture_stats_get(o->cap, &st);
+	metrics_gauge(out, "moat_capture_up", "1 while moatd reads its NFLOG group", o->cap != NULL);
+	metrics_counter(out, "moat_capture_records_total", "NFLOG records read", st.records);
+	metrics_counter(out, "moat_capture_drops_total",
+			"NFLOG records the kernel could not queue to moatd (lost)", st.kernel_drops);
+	metrics_counter(out, "moat_capture_malformed_total", "NFLOG records that did not parse",
+			st.malformed);
+	metrics_counter(out, "moat_alerts_total", "Alerts raised (unexpected flows)",
+			a ? (uint64_t)json_integer_value(json_object_get(a, "raised")) : 0);
+	metrics_counter(out, "moat_alerts_suppressed_total", "Alerts held back by --alert-rate",
+			a ? (uint64_t)json_integer_value(json_object_get(a, "suppressed")) : 0);
+	json_decref(a);
 }
 
 /* ---- control commands ---- */

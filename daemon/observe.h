@@ -18,6 +18,7 @@
 #define MOAT_DAEMON_OBSERVE_H
 
 #include <jansson.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "ctl.h"
@@ -49,6 +50,12 @@ void observe_read(struct observe *o, const struct moat_plan *plan);
 
 /* observe_status - add "capture", "flows", "learning" and "alerts" to a status reply. */
 void observe_status(struct observe *o, json_t *status);
+
+/*
+ * observe_metrics - flows and packets by verdict and policy, the flow table, the NFLOG
+ * capture (records, kernel drops) and alerts, in the Prometheus text format.
+ */
+void observe_metrics(FILE *out, struct observe *o);
 
 /*
  * observe_ctl - answer cmd when it is one of observe's ("flows", "alerts", "graph",

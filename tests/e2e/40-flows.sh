@@ -4,7 +4,7 @@
 # middle), suggest policies from what was learned, check and load them; the learned flows
 # still work, an outsider's attempt on the database is denied, shows in `moat flows` with
 # the deciding policy and in `moat alerts` within a second (latency printed); in monitor
-# mode the same attempt passes and alerts again, as a violation.
+# mode the same attempt passes and alerts again, as a violation. The metrics count it all.
 #
 #   netns moat-XXXXXX: dockerd, moatd (NFLOG group 1 -> flows, baseline, alerts)
 #   +--------------------------------------------------------------------+
@@ -43,7 +43,8 @@ API=$(ctr_ip api tiers) DB=$(ctr_ip db tiers)
 
 start_moatd() {
 	moatd_start "$MOATD" --config /dev/null --runtime "$DOCKER_HOST" --policy-dir "$POL" \
-		--socket "$SOCK" --state-dir "$STATE" --mode enforce --resync-interval 2 "$@"
+		--socket "$SOCK" --state-dir "$STATE" --mode enforce --resync-interval 2 \
+		--metrics 127.0.0.1:9640 "$@"
 	wait_for 50 moat status >/dev/null 2>&1 || { cat "$D/moatd.log" >&2; e2e_fail "moatd did not answer"; }
 	wait_for 50 sh -c "'$MOAT' --socket '$SOCK' endpoints | grep -q default/outsider" ||
 		e2e_fail "endpoints not listed"
@@ -174,4 +175,31 @@ s = json.load(sys.stdin)
 assert s["capture"]["records"] > 0 and s["capture"]["drops"] == 0, s["capture"]
 assert s["flows"]["count"] >= 3 and s["flows"]["evicted"] == 0, s["flows"]
 assert s["alerts"]["raised"] >= 2, s["alerts"]' || e2e_fail "status figures are wrong"
+
+e2e_log "== metrics"
+ns python3 - <<'EOF' || e2e_fail "metrics are wrong"
+import re, urllib.request
+text = urllib.request.urlopen("http://127.0.0.1:9640/metrics", timeout=5).read().decode()
+print(re.sub(r"(?m)^#.*\n", "", text))
+samples = []
+for line in text.splitlines():
+    m = re.match(r'^(\w+)(?:\{(.*)\})? (\S+)$', line)
+    if m:
+        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        samples.append((m.group(1), labels, float(m.group(3))))
+def total(name, verdict=None, policy=""):
+    return sum(v for n, l, v in samples if n == name and (verdict is None or l["verdict"] == verdict)
+               and policy in l.get("policy", ""))
+one = lambda name: [v for n, l, v in samples if n == name][0]
+assert one("moat_endpoints") == 4
+assert total("moat_packets_total", "denied", "moat-learned") >= 2
+assert total("moat_flows_total", "denied", "moat-learned") >= 1
+assert total("moat_packets_total", "allowed", "moat-learned") >= 2
+assert total("moat_packets_total", "violation") >= 1
+assert total("moat_flows_total") <= total("moat_packets_total")
+# every record read is counted once, by verdict and policy
+assert total("moat_packets_total") == one("moat_capture_records_total") > 0
+assert one("moat_capture_drops_total") == 0 and one("moat_capture_up") == 1
+assert one("moat_alerts_total") >= 2 and one("moat_flows") >= 3
+EOF
 echo "PASS"
