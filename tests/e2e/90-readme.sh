@@ -14,8 +14,9 @@ T=$(mktemp -d /tmp/moat-readme.XXXXXX)
 export MOAT_DEMO_DIR=$T/demo.readme MOAT_DEMO_NS=moat-readme-${T##*.}
 cleanup() {
 	local rc=$?
-	[ -d "$T/moat" ] && (cd "$T/moat" && make demo-stop >/dev/null 2>&1)
-	ip netns del "$MOAT_DEMO_NS" 2>/dev/null
+	# set -e holds in a trap too: a step that finds nothing to undo must not change rc
+	[ ! -d "$T/moat" ] || (cd "$T/moat" && make demo-stop >/dev/null 2>&1) || true
+	ip netns del "$MOAT_DEMO_NS" 2>/dev/null || true
 	rm -rf --one-file-system "$T"
 	exit "$rc"
 }
