@@ -83,16 +83,75 @@ void moat_endpoint_set_free(struct moat_endpoint_set *set)
 		labels_clear(&set->nss[i].labels);
 	}
 	free(set->nss);
+	free(set->index);
 	free(set);
+}
+
+/* FNV-1a of namespace, a separator no name holds, and name. */
+static uint32_t key_hash(const char *ns, const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = ns; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	h = (h ^ 0xff) * 16777619u;
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h;
+}
+
+static bool is_at(const struct moat_endpoint_set *set, size_t i, const char *ns, const char *name)
+{
+	return !strcmp(set->v[i].name, name) && !strcmp(set->v[i].namespace, ns);
 }
 
 long moat_endpoint_set_find(const struct moat_endpoint_set *set, const char *ns,
 			    const char *name)
 {
+	if (!set->index) {
+		for (size_t i = 0; i < set->n; i++)
+			if (is_at(set, i, ns, name))
+				return i;
+		return -1;
+	}
+	for (size_t h = key_hash(ns, name);; h++) {
+		uint32_t at = set->index[h & (set->index_cap - 1)];
+
+		if (!at)
+			return -1;
+		if (is_at(set, at - 1, ns, name))
+			return at - 1;
+	}
+}
+
+static void index_put(struct moat_endpoint_set *set, size_t i)
+{
+	size_t h = key_hash(set->v[i].namespace, set->v[i].name);
+
+	while (set->index[h & (set->index_cap - 1)])
+		h++;
+	set->index[h & (set->index_cap - 1)] = (uint32_t)i + 1;
+}
+
+/* Room in the index for one more endpoint: at most half full, so probes stay short. */
+static int index_grow(struct moat_endpoint_set *set)
+{
+	size_t cap = set->index_cap ? set->index_cap : 64;
+	uint32_t *index;
+
+	if (set->index && 2 * (set->n + 1) <= set->index_cap)
+		return 0;
+	while (2 * (set->n + 1) > cap)
+		cap *= 2;
+	index = calloc(cap, sizeof(*index));
+	if (!index)
+		return -ENOMEM;
+	free(set->index);
+	set->index = index;
+	set->index_cap = cap;
 	for (size_t i = 0; i < set->n; i++)
-		if (!strcmp(set->v[i].name, name) && !strcmp(set->v[i].namespace, ns))
-			return i;
-	return -1;
+		index_put(set, i);
+	return 0;
 }
 
 static int grow(void **v, size_t n, size_t *cap, size_t sz)
@@ -247,7 +306,9 @@ int moat_endpoint_set_add(struct moat_endpoint_set *set, const struct moat_endpo
 		return -EINVAL;
 	if (moat_endpoint_set_find(set, ns, e->name) >= 0)
 		return -EEXIST;
-	ret = grow((void **)&set->v, set->n, &set->cap, sizeof(c));
+	ret = index_grow(set);
+	if (!ret)
+		ret = grow((void **)&set->v, set->n, &set->cap, sizeof(c));
 	if (!ret)
 		ret = endpoint_copy(&c, e, ns);
 	if (!ret && ns_find(set, ns) < 0)	/* every endpoint's namespace exists */
@@ -256,7 +317,8 @@ int moat_endpoint_set_add(struct moat_endpoint_set *set, const struct moat_endpo
 		endpoint_clear(&c);
 		return ret;
 	}
-	set->v[set->n++] = c;
+	set->v[set->n] = c;
+	index_put(set, set->n++);
 	return 0;
 }
 

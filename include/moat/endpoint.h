@@ -45,6 +45,9 @@ struct moat_endpoint_set {
 	size_t n, cap;
 	struct moat_namespace *nss;
 	size_t nnss, nss_cap;
+	uint32_t *index;	/* private to moat_endpoint_set_add/_find: (namespace, name) ->
+				 * 1 + position, open addressing; NULL in a set built by hand */
+	size_t index_cap;
 };
 
 /*
