@@ -265,6 +265,27 @@ static void watch_event(struct loop *loop, int fd, uint32_t events, void *data)
 		event_handle(n, &ev);
 }
 
+/*
+ * Whether the kernel holds what moatd applied (by counts); when not, or when it cannot be
+ * read back, logs why (what: the occasion) and the caller restores it.
+ */
+static bool ruleset_in_sync(struct node *n, const char *what)
+{
+	bool in_sync = false;
+	char why[256] = "";
+	int ret;
+
+	if (!n->plan)
+		return true;
+	ret = nft_ruleset_verify(n->nft, &in_sync, why, sizeof(why));
+	if (!ret && in_sync)
+		return true;
+	if (ret)
+		snprintf(why, sizeof(why), "cannot read it back: %s", strerror(-ret));
+	log_warn("%s: the ruleset is not what moatd applied (%s); restoring it", what, why);
+	return false;
+}
+
 static void tamper_event(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct node *n = data;
@@ -275,6 +296,8 @@ static void tamper_event(struct loop *loop, int fd, uint32_t events, void *data)
 	if (t.changed)
 		log_warn("someone else changed Moat's ruleset (%s, pid %d %s); restoring it", t.what,
 			 (int)t.pid, t.comm);
+	else if (ruleset_in_sync(n, "notifications were lost"))
+		return;		/* our own big apply overflowed the socket: a repair would again */
 	n->repairs++;
 	endpoints_commit(n, true);
 }
@@ -351,13 +374,10 @@ static int file_watch(struct node *n, struct loop *loop)
 static void resync_tick(struct loop *loop, void *data)
 {
 	struct node *n = data;
-	bool in_sync = true;
-	char why[256] = "";
 
 	if (n->docker)
 		runtime_resync(n, false);
-	if (n->plan && nft_ruleset_verify(n->nft, &in_sync, why, sizeof(why)) == 0 && !in_sync) {
-		log_warn("ruleset differs from what moatd applied (%s); restoring it", why);
+	if (!ruleset_in_sync(n, "periodic check")) {
 		n->repairs++;
 		endpoints_commit(n, true);
 	}

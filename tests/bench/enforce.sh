@@ -1,15 +1,17 @@
 #!/bin/bash
 # Enforcement benchmark (issue 3): moatd with N endpoints (real namespaces and veths, from an
 # endpoints file) and 1,000 NetworkPolicies. Measures, side by side in one run, and prints:
-#   event to enforced   endpoints-file changes, inside moatd (status event_to_enforced) and
-#                       outside (rename -> the kernel's notification of the ep4 element)
+#   event to enforced   endpoints-file changes (add or remove a replica), inside moatd
+#                       (status event_to_enforced) and outside (rename -> the kernel's
+#                       notification of the ep4 element); also with conntrack entries to judge
 #   full resync         cold start to first apply; a full apply (a mode change recreates the
-#                       tables); at N endpoints and at the largest set size
-#   throughput          iperf3 TCP and a connect/1-byte/close rate between two endpoints:
-#                       no ruleset; Moat's ruleset at 10 .. 100,000 endpoints (extra ones are
-#                       addresses only); a naive one-rule-per-pair iptables ruleset (nft and
-#                       legacy backends) for the same policy
-#   moatd RSS           VmRSS / VmHWM at N endpoints and at the largest size
+#                       tables)
+#   throughput          iperf3 TCP and a connect/1-byte/close rate between two endpoints,
+#                       each round beside the same on a reference bridge with no ruleset:
+#                       no ruleset; Moat's ruleset at 10 .. 100,000 addresses; a naive
+#                       one-rule-per-pair iptables ruleset (nft and legacy) for the same policy
+#   moatd RSS           VmRSS / VmHWM
+#   many endpoints      the same at BENCH_MANY endpoints of one address each
 # Targets are printed beside the figures, never asserted: timing on a shared machine is noise
 # for a pass/fail test.
 #
@@ -28,12 +30,16 @@
 #     | iperf3 -s |   +-----------+         | clients   |        +-----------+
 #     | crr :8000 |                         +-----------+
 #     +-----------+
-#   app99 -> app0 on 5201/tcp and 8000/tcp is allowed (policy app99-p0 / app0-p0); the naive
-#   iptables rules for that pair come last, as their source app does.
+#   netns $NS-ref (reference): br0, the same two endpoints ($NS-ref-e0, $NS-ref-e99, same
+#   addresses and servers), never a ruleset.
+#   app99 -> app0 on 5201/tcp and 8000/tcp is allowed (policies app99-p0 and app0-p0), 8001 is
+#   not; the naive iptables rules for that pair come last, as their source app does.
+#   Sets grow past N with addresses on extra endpoints (no namespace), BENCH_PER to one.
 #
-# Usage (root): B=build tests/bench/enforce.sh
-#   BENCH_ENDPOINTS=1000 BENCH_CHANGES=200 BENCH_CHANGES_BIG=20 BENCH_SECONDS=3 BENCH_RUNS=2
-#   BENCH_SIZES="1000 10000 100000 10" BENCH_IPTABLES="nft legacy"
+# Usage (root): B=build tests/bench/enforce.sh     (make bench runs it)
+#   BENCH_ENDPOINTS=1000 BENCH_CHANGES=200 BENCH_CHANGES_BIG=20 BENCH_SECONDS=2 BENCH_RUNS=2
+#   BENCH_SIZES="1000 10000 100000 10" BENCH_PER=100 BENCH_MANY=10000
+#   BENCH_IPTABLES="nft legacy"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -45,6 +51,9 @@ CHANGES_BIG=${BENCH_CHANGES_BIG:-20}
 SECS=${BENCH_SECONDS:-2}
 RUNS=${BENCH_RUNS:-2}
 SIZES=${BENCH_SIZES:-"1000 10000 100000 10"}
+PER=${BENCH_PER:-100}
+MANY=${BENCH_MANY:-10000}
+STEP=${BENCH_STEP:-30000}
 IPTABLES=${BENCH_IPTABLES:-"nft legacy"}
 # Debian's python3 (tests/deps.sh): a pyenv shim first in PATH costs seconds per start.
 PY=/usr/bin/python3
@@ -59,6 +68,7 @@ SMALL=99,0,1,2,3,4,5,6,7,8	# the endpoints of size 10
 for t in iperf3 nft iptables-nft-restore iptables-legacy-restore conntrack "$PY" "$B/moatd"; do
 	command -v "$t" >/dev/null || { echo "enforce: skipped ($t missing; make deps, make all)"; exit 0; }
 done
+[ "$N" -ge 100 ] || { echo "enforce: BENCH_ENDPOINTS must be at least 100" >&2; exit 2; }
 
 D=$(mktemp -d /tmp/moat-bench.XXXXXX)
 NS=mbench-${D##*.}
@@ -82,6 +92,8 @@ since_ms() { echo $(( ($(us) - $1) / 1000 )); }
 result() { printf '%s\n' "$1" >>"$RES"; }
 # jget EXPR - EXPR (python, over d: the JSON on stdin, and json) printed.
 jget() { "$PY" -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+# sizes - what status says about the endpoints and sets, as JSON members.
+sizes() { jget '"\"endpoints\":%d,\"elements\":%s,\"repairs\":%d" % (d["endpoints"], json.dumps(d["elements"]), d["repairs"])'; }
 
 moatd_stop() {
 	[ -n "$MOATD_PID" ] || return 0
@@ -101,23 +113,26 @@ cleanup() {
 	ip netns list | awk -v p="$NS" '$1 == p || index($1, p "-") == 1 { print "netns del " $1 }' \
 		>"$D/del.batch"
 	ip -force -batch "$D/del.batch" 2>/dev/null
-	[ "$rc" != 0 ] && [ -f "$D/moatd.log" ] && { echo "--- moatd.log (tail)" >&2; tail -n 20 "$D/moatd.log" >&2; }
+	if [ "$rc" != 0 ]; then
+		[ -f "$D/moatd.log" ] && { echo "--- moatd.log (tail)" >&2; tail -n 20 "$D/moatd.log" >&2; }
+		[ -s "$RES" ] && { echo "--- what was measured before the failure" >&2; "${PROBE[@]}" report "$RES" >&2; }
+	fi
 	rm -rf --one-file-system "$D"
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# bridge_ns NAME PREFIX INDEXES... - namespace NAME with br0 (br_netfilter on), and one
-# namespace PREFIX-eI per index with a veth vI into br0; ip batches, one python for the
-# addresses (a process per namespace would cost more than everything else together).
+# bridge_ns NAME INDEXES... - namespace NAME with br0 (br_netfilter on), and one namespace
+# NAME-eI per index with a veth vI into br0; ip batches, one python for the addresses (a
+# process per namespace would cost more than everything else together). Timings in $SETUP.
 bridge_ns() {
-	local name=$1 prefix=$2 t0 t1 t2 i; shift 2
+	local name=$1 t0 t1 t2 i; shift
 	t0=$(us)
 	ip netns add "$name"
 	nsenter --net=/var/run/netns/"$name" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
 		net.ipv6.conf.default.disable_ipv6=1 net.bridge.bridge-nf-call-iptables=1
-	for i in "$@"; do echo "netns add $prefix-e$i"; done >"$D/ns.batch"
+	for i in "$@"; do echo "netns add $name-e$i"; done >"$D/ns.batch"
 	ip -batch "$D/ns.batch"
 	t1=$(us)
 	{
@@ -125,20 +140,20 @@ bridge_ns() {
 		echo "link add br0 type bridge"
 		echo "link set br0 up"
 		for i in "$@"; do
-			echo "link add v$i type veth peer name eth0 netns $prefix-e$i"
+			echo "link add v$i type veth peer name eth0 netns $name-e$i"
 			echo "link set v$i master br0 up"
 		done
 	} >"$D/links.batch"
 	ip -n "$name" -batch "$D/links.batch"
 	t2=$(us)
-	"${PROBE[@]}" addrs "$prefix" "$(IFS=,; echo "$*")"
+	"${PROBE[@]}" addrs "$name" "$(IFS=,; echo "$*")"
 	SETUP="\"netns_ms\":$(( (t1 - t0) / 1000 )),\"veths_ms\":$(( (t2 - t1) / 1000 )),\"addrs_ms\":$(since_ms "$t2"),\"total_ms\":$(since_ms "$t0")"
 }
 
 # servers WHERE - iperf3 and the connection-rate server in endpoint WHERE (see at).
 servers() {
 	at "$1" iperf3 -s -D -I "$D/iperf3-$1.pid" --logfile "$D/iperf3-$1.log"
-	# at is a function: & would fork a shell around nsenter; the python's pid is wanted.
+	# Not through at: & would fork a shell around nsenter, and the python's pid is wanted.
 	case $1 in ref-*) local ns=$REF-e${1#ref-} ;; *) local ns=$NS-e$1 ;; esac
 	nsenter --net=/var/run/netns/"$ns" "${PROBE[@]}" crr-server 8000 </dev/null >>"$D/crr.log" 2>&1 &
 	SERVER_PIDS+=($!)
@@ -168,29 +183,31 @@ crr_run() {
 	echo "$rate"
 }
 
-# measure LABEL ENDPOINTS EXTRA_JSON - RUNS rounds of iperf3 and of the connection rate, each
-# beside the same on the reference bridge (no ruleset), alternating which goes first, so that
-# a ratio compares two measurements taken seconds apart on a machine whose load drifts.
+# measure LABEL EXTRA_JSON - RUNS rounds of iperf3 and of the connection rate, each beside the
+# same on the reference bridge, alternating which goes first, so that a ratio compares two
+# measurements taken seconds apart on a machine whose load drifts.
 measure() {
-	local r g=() gr=() c=() cr=() a b
+	local r g=() gr=() c=() cr=() a b ga gb ca cb
 	for ((r = 0; r < RUNS; r++)); do
 		inb conntrack -F >/dev/null 2>&1 || true
 		if ((r % 2)); then a=$CLI b=ref-$CLI; else a=ref-$CLI b=$CLI; fi
-		local ga gb ca cb
 		ga=$(iperf_run "$a"); gb=$(iperf_run "$b")
 		cb=$(crr_run "$b"); ca=$(crr_run "$a")
 		if ((r % 2)); then g+=("$ga") gr+=("$gb") c+=("$ca") cr+=("$cb")
 		else g+=("$gb") gr+=("$ga") c+=("$cb") cr+=("$ca"); fi
 	done
-	log "$1 ($2 endpoints): Gbit/s ${g[*]} (reference ${gr[*]}), conn/s ${c[*]} (reference ${cr[*]})"
-	result "{\"kind\":\"tput\",\"label\":\"$1\",\"endpoints\":$2,\"gbit\":[$(IFS=,; echo "${g[*]}")],\"gbit_ref\":[$(IFS=,; echo "${gr[*]}")],\"conn\":[$(IFS=,; echo "${c[*]}")],\"conn_ref\":[$(IFS=,; echo "${cr[*]}")]$3}"
+	log "$1: Gbit/s ${g[*]} (reference ${gr[*]}), conn/s ${c[*]} (reference ${cr[*]})"
+	result "{\"kind\":\"tput\",\"label\":\"$1\",\"gbit\":[$(IFS=,; echo "${g[*]}")],\"gbit_ref\":[$(IFS=,; echo "${gr[*]}")],\"conn\":[$(IFS=,; echo "${c[*]}")],\"conn_ref\":[$(IFS=,; echo "${cr[*]}")],$2}"
 }
 
 status_json() { "${PROBE[@]}" status "$SOCK" "${1:-100}"; }
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print int(($12 + $13) * 1000 / hz) }' "/proc/$MOATD_PID/stat"; }
 rss() { awk '/^Vm(RSS|HWM):/ { sub(":", "", $1); printf "%s\"%s\":%d", sep, $1, $2; sep="," }' "/proc/$MOATD_PID/status"; }
 
+# moatd_start [WATCH] - start moatd; with WATCH, also count its repairs (full re-applies
+# after lost or foreign notifications) over the WATCH seconds after its first apply.
 moatd_start() {
-	local t0 st wall
+	local t0 st wall watch=
 	t0=$(us)
 	nsenter --net=/var/run/netns/"$NS" "$B/moatd" --config /dev/null --runtime none \
 		--endpoints "$EP" --policy-dir "$D/policies" --socket "$SOCK" --state-dir "$D/state" \
@@ -198,44 +215,67 @@ moatd_start() {
 	MOATD_PID=$!
 	st=$(status_json 1200)
 	wall=$(since_ms "$t0")
-	result "{\"kind\":\"cold\",\"endpoints\":$1,\"wall_ms\":$wall,\"apply_ms\":$(jget 'd["last_apply"]["ms"]' <<<"$st"),$(rss)}"
-	log "moatd up with $1 endpoints in $wall ms"
+	if [ -n "${1:-}" ]; then
+		sleep "$1"
+		watch=",\"watch_s\":$1,\"repairs_after\":$(status_json 600 | jget 'd["repairs"]')"
+	fi
+	result "{\"kind\":\"cold\",\"wall_ms\":$wall$watch,\"cpu_ms\":$(cpu_ms),\"apply_ms\":$(jget 'd["last_apply"]["ms"]' <<<"$st"),$(sizes <<<"$st"),$(rss)}"
+	log "moatd up with $(jget 'd["endpoints"]' <<<"$st") endpoints in $wall ms"
 }
 
-# endpoints_file SIZE - the endpoints file at SIZE endpoints, into $D/tmp/endpoints.yaml.
-endpoints_file() {
+# shape SIZE - the endpoints file for SIZE, as arguments REAL EXTRA PER [ONLY] of
+# enforce_gen.py: 10 (ten real endpoints), up to N (the real ones), more (N real and the
+# rest in extra addresses, PER to an endpoint), or many:M (M endpoints, one address each).
+shape() {
 	case $1 in
-	10) "${GEN[@]}" endpoints "$D/tmp/endpoints.yaml" 0 0 "$SMALL" ;;
-	*) "${GEN[@]}" endpoints "$D/tmp/endpoints.yaml" "$N" $(( $1 > N ? $1 - N : 0 )) ;;
+	10) echo "0 0 1 $SMALL" ;;
+	many:*) echo "$N $(( ${1#many:} - N )) 1" ;;
+	*) echo "$N $(( $1 > N ? $1 - N : 0 )) $PER" ;;
 	esac
 }
 
-# endpoints_write SIZE - replace the endpoints file with SIZE endpoints; wait for the apply.
+# endpoints_write SIZE - replace the endpoints file (see shape); wait for the apply.
 endpoints_write() {
 	local before st t0
-	endpoints_file "$1"
+	"${GEN[@]}" endpoints "$D/tmp/endpoints.yaml" $(shape "$1")
 	before=$(status_json | jget 'd["applies"]')
 	t0=$(us)
 	mv "$D/tmp/endpoints.yaml" "$EP"
-	st=$("${PROBE[@]}" wait "$SOCK" "$before" 1200)
-	result "{\"kind\":\"grow\",\"endpoints\":$1,\"wall_ms\":$(since_ms "$t0"),\"last_apply\":$(jget 'json.dumps(d["last_apply"])' <<<"$st"),\"elements\":$(jget 'json.dumps(d["elements"])' <<<"$st"),$(rss)}"
+	st=$("${PROBE[@]}" wait "$SOCK" "$before" 600)
+	result "{\"kind\":\"grow\",\"wall_ms\":$(since_ms "$t0"),\"last_apply\":$(jget 'json.dumps(d["last_apply"])' <<<"$st"),$(sizes <<<"$st"),$(rss)}"
 }
 
-# events ENDPOINTS COUNT [fill] - COUNT endpoints-file changes; with fill, after filling
-# conntrack with TIME_WAIT entries (moatd judges every entry after each apply).
+# endpoints_grow SIZE - endpoints_write in steps of at most STEP addresses (one apply of
+# 100,000 addresses at once overflows moatd's notification socket, see the report).
+endpoints_grow() {
+	local cur=$1 size=$2
+	while [ "$size" -gt $(( cur + STEP )) ] && [ "$cur" -ge "$N" ]; do
+		cur=$(( cur + STEP ))
+		endpoints_write "$cur"
+	done
+	endpoints_write "$size"
+}
+
+# events SIZE COUNT [fill] - COUNT endpoints-file changes; with fill, after filling conntrack
+# with TIME_WAIT entries (moatd judges every entry after each apply).
 events() {
 	local ct=0
 	inb conntrack -F >/dev/null 2>&1 || true
 	if [ "${3:-}" = fill ]; then
+		# The orderly closes leave conntrack entries in TIME_WAIT, which is the point, and as
+		# many client sockets in TIME_WAIT for 60 s, which would slow every later connect()
+		# of this client (a port search past them) and halve the connection rates measured
+		# next: the client keeps no TIME_WAIT sockets.
+		at "$CLI" sysctl -qw net.ipv4.tcp_max_tw_buckets=0
 		at "$CLI" "${PROBE[@]}" crr-client "$SRV_IP" 8000 "$SECS" fin >/dev/null
 		ct=$(inb conntrack -C)
 	fi
-	log "event to enforced: $2 endpoints-file changes at $1 endpoints, $ct conntrack entries"
-	result "{\"kind\":\"events\",\"endpoints\":$1,\"conntrack\":$ct,$(inb "${PROBE[@]}" events "$SOCK" "$EP" "$N" $(( $1 - N )) "$2" | sed 's/^{//')"
+	log "event to enforced: $2 endpoints-file changes at size $1, $ct conntrack entries"
+	result "{\"kind\":\"events\",\"conntrack\":$ct,$(inb "${PROBE[@]}" events "$SOCK" "$MOATD_PID" "$EP" $(shape "$1") "$2" | sed 's/^{//')"
 }
 
 full() {
-	result "{\"kind\":\"full\",\"endpoints\":$1,$("${PROBE[@]}" full "$SOCK" | sed 's/^{//; s/}$//'),$(rss)}"
+	result "{\"kind\":\"full\",$("${PROBE[@]}" full "$SOCK" "$MOATD_PID" | sed 's/^{//; s/}$//'),$(rss)}"
 }
 
 naive() {
@@ -250,7 +290,7 @@ naive() {
 	load_ms=$(since_ms "$t0")
 	log "iptables-$backend: $rules rules loaded in $load_ms ms"
 	reach_expect "$CLI" 8001 timeout
-	measure "iptables-$backend" "$size" ",\"rules\":$rules,\"load_ms\":$load_ms"
+	measure "iptables-$backend" "\"endpoints\":$size,\"rules\":$rules,\"load_ms\":$load_ms"
 	inb "iptables-$backend" -P FORWARD ACCEPT
 	inb "iptables-$backend" -F FORWARD
 	[ "$backend" = nft ] && inb nft delete table ip filter
@@ -259,44 +299,56 @@ naive() {
 
 main() {
 	local size big=$N i all=()
-	result "{\"kind\":\"env\",\"cpus\":$(nproc),\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"kernel\":\"$(uname -r)\",\"seconds\":$SECS,\"runs\":$RUNS}"
+	result "{\"kind\":\"env\",\"cpus\":$(nproc),\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"kernel\":\"$(uname -r)\",\"seconds\":$SECS,\"runs\":$RUNS,\"per\":$PER}"
 	mkdir -p "$D/ep" "$D/tmp" "$D/state"
 	"${GEN[@]}" policies "$D/policies"
-	"${GEN[@]}" endpoints "$EP" "$N" 0
+	"${GEN[@]}" endpoints "$EP" $(shape "$N")
 	log "setting up $N endpoint namespaces, and the reference bridge"
 	for ((i = 0; i < N; i++)); do all+=("$i"); done
-	bridge_ns "$NS" "$NS" "${all[@]}"
+	bridge_ns "$NS" "${all[@]}"
 	result "{\"kind\":\"setup\",\"n\":$N,$SETUP}"
-	bridge_ns "$REF" "$REF" "$SRV" "$CLI"
+	bridge_ns "$REF" "$SRV" "$CLI"
 	servers "$SRV"
 	servers "ref-$SRV"
 	reach_expect "$CLI" 8000 open
 	reach_expect "ref-$CLI" 8000 open
 	reach_expect "$CLI" 8001 refused
-	measure none "$N" ""
+	measure none "\"endpoints\":$N"
 	for b in $IPTABLES; do
 		naive "$b" "$N"
 		naive "$b" 10
 	done
 
-	moatd_start "$N"
+	moatd_start
 	reach_expect "$CLI" 8001 timeout
 	reach_expect "$CLI" 8000 open
 	events "$N" "$CHANGES"
-	full "$N"
+	full
 	events "$N" "$CHANGES_BIG" fill
+	local cur=$N
 	for size in $SIZES; do
-		[ "$size" -gt "$big" ] && big=$size
-		endpoints_write "$size"
+		endpoints_grow "$cur" "$size"
+		cur=$size
 		reach_expect "$CLI" 8001 timeout
-		measure moat "$size" ",\"elements\":$(status_json | jget 'json.dumps(d["elements"])')"
-		[ "$size" = "$big" ] && [ "$big" -gt "$N" ] || continue
-		log "restarting moatd at $size endpoints"
-		moatd_stop
-		moatd_start "$size"
-		events "$size" "$CHANGES_BIG"
-		full "$size"
+		measure moat "$(status_json | sizes)"
+		if [ "$size" -gt "$big" ]; then
+			big=$size
+			events "$size" "$CHANGES_BIG"
+		fi
 	done
+	moatd_stop
+	if [ "$big" -gt "$N" ]; then
+		log "cold start at $big addresses"
+		"${GEN[@]}" endpoints "$EP" $(shape "$big")
+		moatd_start 10
+		moatd_stop
+	fi
+	if [ "$MANY" -gt "$N" ]; then
+		log "$MANY endpoints of one address each"
+		"${GEN[@]}" endpoints "$EP" $(shape "many:$MANY")
+		moatd_start
+		events "many:$MANY" "$(( CHANGES_BIG / 2 ))"
+	fi
 	moatd_stop
 	"${PROBE[@]}" report "$RES"
 }

@@ -3,8 +3,9 @@
 
 APPS apps x replicas, app K in namespace benchK%10. Endpoint i (i < REAL) is real: replica
 i // APPS of app i % APPS, address 10.64.0.0/16, interface v<i> (its veth in the bench
-namespace). Endpoints from REAL on are addresses only (10.65.0.0 up, no interface): they grow
-the sets without costing a namespace each.
+namespace). EXTRA more addresses (10.65.0.0 up), PER to an endpoint with no interface, grow
+the sets without costing a namespace each. PER > 1 because the endpoints file cannot list
+100,000 endpoints: it is held to the policy files' limits (4 MiB, 1,000,000 YAML nodes).
 
 Policies: POLICIES_PER_APP per app; policy (K, j) isolates app K both ways, lets app K-1-j in
 and app K+1+j out, each on 5201/tcp (iperf3) and 8000+j/tcp; so the pair K -> K+1+j is
@@ -16,7 +17,7 @@ destination address, port), in the order of the source app, after an ESTABLISHED
 before a final DROP, as iptables-restore input.
 
 Usage: enforce_gen.py policies DIR
-       enforce_gen.py endpoints FILE REAL EXTRA [INDEX,INDEX,...]   (only those real ones)
+       enforce_gen.py endpoints FILE REAL EXTRA PER [INDEX,INDEX,...]   (only those real ones)
        enforce_gen.py naive FILE REAL [INDEX,...]
 """
 import os
@@ -48,23 +49,25 @@ def ns_of(app):
     return "bench%d" % (app % NSS)
 
 
-def endpoint_line(name, app, addr, iface=None):
-    """One endpoint, flow style, one line."""
+def endpoint_line(name, app, addrs, iface=None):
+    """One endpoint, flow style, one line; addrs: one address or a list."""
+    addrs = ", ".join(addrs) if isinstance(addrs, list) else addrs
     s = "  - {name: %s, namespace: %s, labels: {app: app%d, tier: %s}, ips: [%s], " \
-        "ports: {http: 8080/tcp}" % (name, ns_of(app), app, TIERS[app % 3], addr)
+        "ports: {http: 8080/tcp}" % (name, ns_of(app), app, TIERS[app % 3], addrs)
     return s + (", ifaces: [%s]}\n" % iface if iface else "}\n")
 
 
-def endpoints_text(real, extra, only=None):
+def endpoints_text(real, extra, per=1, only=None):
     out = ["namespaces:\n"]
     out += ["  bench%d: {team: t%d}\n" % (n, n % 3) for n in range(NSS)]
     out.append("endpoints:\n")
     for i in (only if only is not None else range(real)):
         out.append(endpoint_line("app%d-r%d" % (app_of(i), i // APPS), app_of(i), real_addr(i),
                                  "v%d" % i))
-    for i in range(extra):
-        app = app_of(i)
-        out.append(endpoint_line("app%d-x%d" % (app, i // APPS), app, extra_addr(i)))
+    for k in range((extra + per - 1) // per):
+        app = app_of(k)
+        addrs = [extra_addr(i) for i in range(k * per, min(extra, (k + 1) * per))]
+        out.append(endpoint_line("app%d-x%d" % (app, k // APPS), app, addrs))
     return "".join(out)
 
 
@@ -140,7 +143,7 @@ def main(argv):
     if argv[1] == "policies":
         write_policies(argv[2])
     elif argv[1] == "endpoints":
-        write_atomic(argv[2], endpoints_text(int(argv[3]), int(argv[4]), only(5)))
+        write_atomic(argv[2], endpoints_text(int(argv[3]), int(argv[4]), int(argv[5]), only(6)))
     elif argv[1] == "naive":
         rules = naive_rules(int(argv[3]), only(4))
         write_atomic(argv[2], rules)

@@ -4,13 +4,15 @@
 
   addrs PREFIX N|I,J,..  in namespace PREFIX-eI (I < N, or those listed): lo and eth0 up,
                         IPv6 off, endpoint I's address /16 on eth0 (setns + rtnetlink)
-  events SOCKET FILE REAL EXTRA COUNT
+  events SOCKET PID FILE REAL EXTRA PER COUNT
                         run in moatd's namespace: COUNT changes of the endpoints file (add,
                         then remove, a replica; each written beside it and renamed over it),
                         one at a time; for each, the time from the rename to the kernel's
                         notification of the ep4 element (NFNLGRP_NFTABLES), then waits for
-                        moatd's status to count the apply. Prints one JSON object.
-  full SOCKET           a full apply (mode monitor, then enforce: a mode change recreates
+                        moatd's status to count the apply; also moatd's (PID) CPU time per
+                        change, which the machine's load does not inflate as it does wall
+                        time. Prints one JSON object.
+  full SOCKET PID       a full apply (mode monitor, then enforce: a mode change recreates
                         the tables), timed at the control socket. Prints JSON.
   status SOCKET [TENTHS]  moatd's status as JSON, once it answers (waits up to TENTHS/10 s)
   wait SOCKET APPLIES [TENTHS]  waits until status counts more than APPLIES applies
@@ -155,14 +157,22 @@ def quantiles(v):
             "max_us": int(max(v) * 1e6) if v else 0}
 
 
-def cmd_events(sock, path, real, extra, count):
-    base = gen.endpoints_text(int(real), int(extra))
+def cpu_ms(pid):
+    """user + system CPU time of pid, ms."""
+    with open("/proc/%s/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def cmd_events(sock, pid, path, real, extra, per, count):
+    base = gen.endpoints_text(int(real), int(extra), int(per))
     tmpdir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(path))), "tmp")
     os.makedirs(tmpdir, exist_ok=True)
     tmp = os.path.join(tmpdir, "endpoints.yaml")
     s = nft_listener()
     st = status(sock)
     outside, applies = [], []
+    cpu0 = cpu_ms(pid)
     for i in range(int(count)):
         idx, add = i // 2, i % 2 == 0
         addr = gen.churn_addr(idx)
@@ -175,22 +185,26 @@ def cmd_events(sock, path, real, extra, count):
         st = wait_applies(sock, st["applies"], t0 + 30)
         outside.append(t1 - t0)
         applies.append(st["last_apply"]["ms"])
-    print(json.dumps({"outside": quantiles(outside), "daemon": st["event_to_enforced"],
+    cpu = (cpu_ms(pid) - cpu0) / int(count)
+    print(json.dumps({"cpu_ms": round(cpu, 2), "outside": quantiles(outside), "daemon": st["event_to_enforced"],
                       "apply_ms_p50": sorted(applies)[len(applies) // 2],
-                      "apply_ms_max": max(applies), "last_apply": st["last_apply"]}))
+                      "apply_ms_max": max(applies), "last_apply": st["last_apply"],
+                      "endpoints": st["endpoints"], "elements": st["elements"]}))
 
 
-def cmd_full(sock):
-    out = {}
+def cmd_full(sock, pid):
+    st = status(sock)
+    out = {"endpoints": st["endpoints"], "elements": st["elements"]}
     for mode in ("monitor", "enforce"):
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), cpu_ms(pid)
         r = ctl(sock, {"cmd": "mode", "mode": mode}, 120)
-        dt = time.monotonic() - t0
+        dt, cpu = time.monotonic() - t0, cpu_ms(pid) - cpu0
         if not r.get("ok"):
             raise RuntimeError(r)
         st = status(sock)
         out[mode] = {"wall_ms": int(dt * 1000), "apply_ms": st["last_apply"]["ms"],
-                     "full": st["last_apply"]["full"], "msgs": st["last_apply"]["msgs"]}
+                     "full": st["last_apply"]["full"], "msgs": st["last_apply"]["msgs"],
+                     "cpu_ms": int(cpu)}
     print(json.dumps(out))
 
 
@@ -267,15 +281,21 @@ def mib(kib):
     return "%.1f" % (kib / 1024)
 
 
+def size(r):
+    """endpoints/addresses of a row."""
+    return "%d/%d" % (r["endpoints"], r["elements"]["addresses"]) if "elements" in r \
+        else "%d/%d" % (r["endpoints"], r["endpoints"])
+
+
 def report_events(rows):
-    print("\nEvent to enforced (endpoints-file change: add or remove one replica)   "
-          "target: p50 < 5 ms, p99 < 20 ms at 1,000")
-    print("  %-9s %-9s %-7s %-42s %8s %8s %8s" % ("endpoints", "conntrack", "changes",
-          "measured", "p50 ms", "p99 ms", "max ms"))
+    print("\nEvent to enforced: an endpoints-file change (add or remove one replica)   "
+          "target at 1,000 endpoints: p50 < 5 ms, p99 < 20 ms")
+    row = "  %-13s %-9s %-7s %-42s %8s %8s %8s"
+    print(row % ("endpts/addrs", "conntrack", "changes", "measured", "p50 ms", "p99 ms",
+                 "max ms"))
     for r in rows:
         o, d = r["outside"], r["daemon"]
-        row = "  %-9s %-9s %-7s %-42s %8s %8s %8s"
-        head = (r["endpoints"], r["conntrack"], o["count"])
+        head = (size(r), r["conntrack"], o["count"])
         if d["count"] == o["count"]:    # moatd's quantiles cover exactly this phase
             print(row % (head + ("inside moatd (status event_to_enforced)", ms(d["p50_us"]),
                                  ms(d["p99_us"]), ms(d["max_us"]))))
@@ -284,33 +304,40 @@ def report_events(rows):
                              ms(o["p99_us"]), ms(o["max_us"]))))
         print(row % ("", "", "", "  compile+apply (status last_apply.ms)",
                      r["apply_ms_p50"], "", r["apply_ms_max"]))
+        print(row % ("", "", "", "  moatd CPU time per change (mean)", "%.2f" % r["cpu_ms"],
+                     "", ""))
 
 
 def report_resync(cold, full):
-    print("\nFull resync   target: < 1 s at 1,000 endpoints / 1,000 policies")
-    print("  %-9s %-58s %8s" % ("endpoints", "measured", "ms"))
+    print("\nFull resync   target at 1,000 endpoints and 1,000 policies: < 1 s")
+    row = "  %-13s %-62s %8s"
+    print(row % ("endpts/addrs", "measured", "ms"))
     for r in cold:
-        print("  %-9d %-58s %8d" % (r["endpoints"], "cold start -> status answers (load, compile, "
-              "full apply)", r["wall_ms"]))
-        print("  %-9s %-58s %8d" % ("", "  of which compile+apply (last_apply.ms)", r["apply_ms"]))
+        print(row % (size(r), "cold start -> status answers (load, compile, full apply)",
+                     r["wall_ms"]))
+        print(row % ("", "  compile+apply (status last_apply.ms)", r["apply_ms"]))
+        print(row % ("", "  moatd CPU time", r["cpu_ms"]))
+        if "repairs_after" in r:
+            print(row % ("", "  repairs (full re-applies) in the %d s after: count"
+                         % r["watch_s"], r["repairs_after"]))
     for r in full:
         for mode in ("monitor", "enforce"):
             m = r[mode]
-            print("  %-9d %-58s %8d" % (r["endpoints"], "full apply, mode -> %s (%s, %d msgs): "
-                  "request to reply" % (mode, "full" if m["full"] else "NOT full", m["msgs"]),
-                  m["wall_ms"]))
-            print("  %-9s %-58s %8d" % ("", "  of which compile+apply (last_apply.ms)",
-                                       m["apply_ms"]))
+            print(row % (size(r), "mode %s, a full apply (%s, %d msgs): request -> reply"
+                         % (mode, "full" if m["full"] else "NOT full", m["msgs"]), m["wall_ms"]))
+            print(row % ("", "  compile+apply (status last_apply.ms)", m["apply_ms"]))
+            print(row % ("", "  moatd CPU time", m["cpu_ms"]))
 
 
 def report_grow(rows):
-    print("\nEndpoints-file rewrites between sizes (incremental apply)")
-    print("  %-9s %8s %8s %8s %8s %8s %8s" % ("endpoints", "wall ms", "apply ms", "full",
-                                           "added", "deleted", "msgs"))
+    print("\nEndpoints file replaced by the next size (rename -> moatd counts the apply)")
+    row = "  %-13s %8s %8s %6s %8s %8s %6s %8s"
+    print(row % ("endpts/addrs", "wall ms", "apply ms", "full", "added", "deleted", "msgs",
+                 "repairs"))
     for r in rows:
         a = r["last_apply"]
-        print("  %-9d %8d %8d %8s %8d %8d %8d" % (r["endpoints"], r["wall_ms"], a["ms"],
-              "yes" if a["full"] else "no", a["added"], a["deleted"], a["msgs"]))
+        print(row % (size(r), r["wall_ms"], a["ms"], "yes" if a["full"] else "no", a["added"],
+                     a["deleted"], a["msgs"], r["repairs"]))
 
 
 def median(v):
@@ -320,53 +347,56 @@ def median(v):
 
 def report_tput(rows, env):
     print("\nThroughput app99-r0 -> app0-r0 through br0: iperf3 TCP (%d s) and connection rate "
-          "(connect, 1 byte each way, close; python, %d s),\n%d rounds each beside the same on "
-          "a reference bridge with no ruleset; best round shown, ratio = median over rounds of "
-          "(this / reference)   target: Moat >= 0.95, flat over sizes"
+          "(connect, 1 byte each way, close; python, %d s).\n  %d rounds, each beside the same "
+          "on a reference bridge with no ruleset; best round shown; ratio = median over rounds "
+          "of this / reference.\n  target: Moat >= 0.95, flat over set sizes"
           % (env["seconds"], env["seconds"], env["runs"]))
-    print("  %-16s %9s %-34s %7s %7s %6s %7s %7s %6s" % (
-        "ruleset", "endpoints", "size", "Gbit/s", "ref", "ratio", "conn/s", "ref", "ratio"))
+    row = "  %-16s %-13s %-32s %7s %7s %6s %7s %7s %6s"
+    print(row % ("ruleset", "endpts/addrs", "ruleset size", "Gbit/s", "ref", "ratio",
+                 "conn/s", "ref", "ratio"))
     for r in rows:
         if "elements" in r:
             e = r["elements"]
-            size = "%d addrs, %d allow elems" % (e["addresses"], e["allow_in"] + e["allow_out"])
+            what = "%d allow elements, %d nets" % (e["allow_in"] + e["allow_out"], e["nets"])
         elif "rules" in r:
-            size = "%d rules (loaded in %.1f s)" % (r["rules"], r["load_ms"] / 1000)
+            what = "%d rules (loaded in %.1f s)" % (r["rules"], r["load_ms"] / 1000)
         else:
-            size = "no ruleset (control)"
+            what = "none (control)"
         gr = median([a / b for a, b in zip(r["gbit"], r["gbit_ref"])])
         cr = median([a / b for a, b in zip(r["conn"], r["conn_ref"])])
-        print("  %-16s %9d %-34s %7.2f %7.2f %6.2f %7d %7d %6.2f" % (
-            r["label"], r["endpoints"], size, max(r["gbit"]), max(r["gbit_ref"]), gr,
-            max(r["conn"]), max(r["conn_ref"]), cr))
+        print(row % (r["label"], size(r), what, "%.2f" % max(r["gbit"]),
+                     "%.2f" % max(r["gbit_ref"]), "%.2f" % gr, int(max(r["conn"])),
+                     int(max(r["conn_ref"])), "%.2f" % cr))
 
 
 def report_rss(rows):
-    print("\nmoatd memory   target: RSS < 30 MiB at 1,000 endpoints / 1,000 policies")
-    print("  %-9s %-40s %10s %10s" % ("endpoints", "when", "VmRSS MiB", "VmHWM MiB"))
+    print("\nmoatd memory   target at 1,000 endpoints and 1,000 policies: RSS < 30 MiB")
+    row = "  %-13s %-36s %10s %10s"
+    print(row % ("endpts/addrs", "when", "VmRSS MiB", "VmHWM MiB"))
     for r in rows:
-        print("  %-9d %-40s %10s %10s" % (r["endpoints"], r["when"], mib(r["VmRSS"]),
-                                         mib(r["VmHWM"])))
+        print(row % (size(r), r["when"], mib(r["VmRSS"]), mib(r["VmHWM"])))
 
 
 def cmd_report(path):
     rows = [json.loads(line) for line in open(path)]
     kind = lambda k: [r for r in rows if r["kind"] == k]  # noqa: E731
-    env, setup = kind("env")[0], kind("setup")[0]
-    print("\nMoat enforcement benchmark: %d endpoints (netns + veth each), %d policies; "
-          "%d CPUs, load %s at start, kernel %s" % (setup["n"], gen.APPS * gen.POLICIES_PER_APP,
-                                                    env["cpus"], env["load"], env["kernel"]))
-    print("setup: %.1f s (netns %.1f s, veths %.1f s, addresses %.1f s)" % (
-        setup["total_ms"] / 1000, setup["netns_ms"] / 1000, setup["veths_ms"] / 1000,
-        setup["addrs_ms"] / 1000))
+    env, setup = kind("env")[0], kind("setup")
+    print("\nMoat enforcement benchmark: %d policies; %d CPUs, load %s at start, kernel %s" % (
+        gen.APPS * gen.POLICIES_PER_APP, env["cpus"], env["load"], env["kernel"]))
+    for r in setup:
+        print("setup of %d endpoint namespaces with a veth each: %.1f s (netns %.1f s, veths "
+              "%.1f s, addresses %.1f s)" % (r["n"], r["total_ms"] / 1000, r["netns_ms"] / 1000,
+                                             r["veths_ms"] / 1000, r["addrs_ms"] / 1000))
+    print("past %s endpoints the sets grow with addresses, %d to an extra endpoint; "
+          "endpts/addrs: endpoints/IPv4 addresses in moatd" % (
+              setup[0]["n"] if setup else "?", env["per"]))
     report_events(kind("events"))
     report_resync(kind("cold"), kind("full"))
     report_grow(kind("grow"))
     report_tput(kind("tput"), env)
-    rss = [dict(r, when="after cold start") for r in kind("cold")]
-    rss += [dict(r, when="after full applies") for r in kind("full")]
-    rss += [dict(r, when="after rewrite to this size") for r in kind("grow")]
-    report_rss(rss)
+    when = {"cold": "after cold start", "full": "after two full applies",
+            "grow": "after the file was replaced"}
+    report_rss([dict(r, when=when[r["kind"]]) for r in rows if r["kind"] in when])
 
 
 COMMANDS = {"addrs": cmd_addrs, "events": cmd_events, "full": cmd_full, "status": cmd_status,

@@ -14,3 +14,5 @@ done
 # Scripted benchmarks on real namespaces (root; they say so and skip otherwise).
 echo "== flows.sh"
 B=$B tests/bench/flows.sh
+echo "== enforce.sh"
+B=$B tests/bench/enforce.sh
