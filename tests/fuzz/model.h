@@ -273,7 +273,19 @@ static const char *const outside[] = { "8.8.8.8", "10.0.1.9", "10.0.3.7", "192.1
 				       "fd00::1:9", "2001:db8::1", "::" };
 #define NOUTSIDE (sizeof(outside) / sizeof(outside[0]))
 
-/* Up to max addresses the model knows: endpoint addresses, then the outside ones. */
+static bool is_endpoint_addr(const struct moat_endpoint_set *es, const struct moat_addr *a)
+{
+	for (size_t i = 0; i < es->n; i++)
+		for (size_t k = 0; k < es->v[i].nips; k++)
+			if (!memcmp(&es->v[i].ips[k], a, sizeof(*a)))
+				return true;
+	return false;
+}
+
+/*
+ * Up to max addresses the model knows: endpoint addresses, then the outside ones (but those
+ * an endpoint has: the input may give an endpoint one of them, and then it is not outside).
+ */
 static size_t sides_make(const struct moat_endpoint_set *es, struct side *v, size_t max,
 			 struct moat_addr *out)
 {
@@ -284,7 +296,8 @@ static size_t sides_make(const struct moat_endpoint_set *es, struct side *v, siz
 			v[n++] = (struct side){ &es->v[i], &es->v[i].ips[k] };
 	for (size_t i = 0; i < NOUTSIDE; i++) {
 		FUZZ_CHECK(!moat_addr_parse(outside[i], &out[i]));
-		v[n++] = (struct side){ NULL, &out[i] };
+		if (!is_endpoint_addr(es, &out[i]))
+			v[n++] = (struct side){ NULL, &out[i] };
 	}
 	return n;
 }
