@@ -31,6 +31,11 @@ done
 for t in tests/conformance/run.sh tests/deploy.sh tests/e2e/[0-9]*.sh; do
 	[ -x "$t" ] && run "${t#tests/}" "$t"
 done
+# moatd built with AddressSanitizer and UndefinedBehaviorSanitizer through the main end-to-end
+# tests (a report fails the test: tests/e2e/lib.sh reads moatd.log)
+for t in tests/e2e/30-moatd-enforce.sh tests/e2e/40-flows.sh; do
+	run "e2e-san/${t#tests/e2e/}" env MOAT_BUILD="$PWD/build-san" "$t"
+done
 for t in tests/fuzz/*.c; do	# a short bounded run of each harness (FUZZ_SECONDS, default 12)
 	t=${t##*/} && run "fuzz/${t%.c}" tests/fuzz/run.sh "${t%.c}"
 done

@@ -81,7 +81,12 @@ start_moatd
 [ "$(learned state)" = learning ] || e2e_fail "learning did not continue after a restart"
 [ "$(key_count web api 80)" -ge 3 ] || e2e_fail "the baseline lost web -> api:80 over a restart"
 expect_ok "api -> db while learning" talk api "$DB" 5432
-sleep 1.5	# saves are debounced to one a second
+# saves are debounced to one a second: kill once the three are on disk (a slow, sanitized
+# moatd may take longer than a fixed sleep)
+saved_db() { python3 -c 'import json, sys
+sys.exit(not any(f["port"] == 5432 and f["count"] >= 3 for f in json.load(open(sys.argv[1]))["flows"]))' \
+	"$STATE/baseline.json" 2>/dev/null; }
+wait_for 100 saved_db || e2e_fail "api -> db:5432 (3 connections) not saved within 10 s"
 kill -KILL "$MOATD_PID"; wait "$MOATD_PID" 2>/dev/null || true; MOATD_PID=
 start_moatd
 [ "$(learned state)" = learning ] || e2e_fail "learning did not continue after kill -9"

@@ -186,6 +186,12 @@ e2e_cleanup() {
 	for c in "${E2E_ON_EXIT[@]}"; do eval "$c"; done
 	[ -n "${E2E_DIR:-}" ] || exit "$rc"
 	moatd_stop
+	# a moatd built with make SAN=1 (MOAT_BUILD=build-san) reports here, and fails the test
+	if grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$E2E_DIR/moatd.log" 2>/dev/null; then
+		echo "--- sanitizer reports in moatd.log" >&2
+		grep -E -A30 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$E2E_DIR/moatd.log" | head -n 80 >&2
+		rc=1
+	fi
 	e2e_dockerd_stop
 	e2e_umount_all
 	[ -n "${E2E_NS:-}" ] && e2e_netns_del "$E2E_NS"
