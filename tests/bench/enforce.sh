@@ -107,7 +107,8 @@ cleanup() {
 	trap - EXIT
 	set +e
 	moatd_stop
-	for pid in "${SERVER_PIDS[@]}" $(cat "$D"/iperf3-*.pid 2>/dev/null); do
+	# iperf3 writes its pid file without a newline: one cat per file
+	for pid in "${SERVER_PIDS[@]}" $(for f in "$D"/iperf3-*.pid; do cat "$f" 2>/dev/null; echo; done); do
 		kill "$pid" 2>/dev/null
 	done
 	ip netns list | awk -v p="$NS" '$1 == p || index($1, p "-") == 1 { print "netns del " $1 }' \
