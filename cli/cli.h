@@ -46,4 +46,11 @@ void cli_ctl_set_socket(const char *path);
 /* cli_ctl_print_error - print a failed reply's error and diags to stderr. */
 void cli_ctl_print_error(json_t *reply);
 
+/*
+ * cli_ctl_request - cli_ctl_call for a command: takes request (NULL: out of memory) and
+ * returns an "ok" reply (caller decrefs), or NULL after telling stderr why (moatd not
+ * reached, or its error and diags).
+ */
+json_t *cli_ctl_request(json_t *request);
+
 #endif

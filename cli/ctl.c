@@ -130,6 +130,24 @@ int cli_ctl_call(json_t *request, json_t **reply)
 	return 0;
 }
 
+json_t *cli_ctl_request(json_t *request)
+{
+	json_t *reply = NULL;
+	int ret = request ? cli_ctl_call(request, &reply) : -ENOMEM;
+
+	json_decref(request);
+	if (ret) {
+		fprintf(stderr, "moat: cannot reach moatd at %s: %s\n", cli_ctl_socket(), strerror(-ret));
+		return NULL;
+	}
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		cli_ctl_print_error(reply);
+		json_decref(reply);
+		return NULL;
+	}
+	return reply;
+}
+
 void cli_ctl_print_error(json_t *reply)
 {
 	json_t *diags = json_object_get(reply, "diags"), *d;

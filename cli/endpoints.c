@@ -81,8 +81,8 @@ static void put_row(json_t *e)
 
 int endpoints_main(int argc, char **argv)
 {
-	json_t *req, *reply = NULL, *e;
-	int json = 0, ret;
+	json_t *reply, *e;
+	int json = 0;
 	size_t i;
 
 	for (int i = 1; i < argc; i++) {
@@ -93,18 +93,9 @@ int endpoints_main(int argc, char **argv)
 		else
 			return usage(stderr), 2;
 	}
-	req = json_pack("{s:s}", "cmd", "endpoints");
-	ret = cli_ctl_call(req, &reply);
-	json_decref(req);
-	if (ret) {
-		fprintf(stderr, "moat: cannot reach moatd at %s: %s\n", cli_ctl_socket(), strerror(-ret));
+	reply = cli_ctl_request(json_pack("{s:s}", "cmd", "endpoints"));
+	if (!reply)
 		return 1;
-	}
-	if (!json_is_true(json_object_get(reply, "ok"))) {
-		cli_ctl_print_error(reply);
-		json_decref(reply);
-		return 1;
-	}
 	if (json)
 		json_dumpf(json_object_get(reply, "endpoints"), stdout, JSON_INDENT(2)), putchar('\n');
 	else {

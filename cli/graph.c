@@ -15,8 +15,7 @@ static const char help[] =
 
 int graph_main(int argc, char **argv)
 {
-	json_t *req, *reply = NULL;
-	int ret;
+	json_t *reply;
 
 	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		fputs(help, stdout);
@@ -26,18 +25,9 @@ int graph_main(int argc, char **argv)
 		fputs(help, stderr);
 		return 2;
 	}
-	req = json_pack("{s:s}", "cmd", "graph");
-	ret = req ? cli_ctl_call(req, &reply) : -ENOMEM;
-	json_decref(req);
-	if (ret) {
-		fprintf(stderr, "moat: cannot reach moatd at %s: %s\n", cli_ctl_socket(), strerror(-ret));
+	reply = cli_ctl_request(json_pack("{s:s}", "cmd", "graph"));
+	if (!reply)
 		return 1;
-	}
-	if (!json_is_true(json_object_get(reply, "ok"))) {
-		cli_ctl_print_error(reply);
-		json_decref(reply);
-		return 1;
-	}
 	fputs(json_string_value(json_object_get(reply, "dot")) ?: "", stdout);
 	json_decref(reply);
 	return 0;

@@ -28,25 +28,6 @@ static const char help[] =
 	"            endpoints: check it (moat policy check), put it in the policy directory\n"
 	"            and reload (moat policy reload)\n";
 
-/* Sends req and returns the reply when ok (caller decrefs); NULL after saying why. */
-static json_t *call(json_t *req)
-{
-	json_t *reply = NULL;
-	int ret = req ? cli_ctl_call(req, &reply) : -ENOMEM;
-
-	json_decref(req);
-	if (ret) {
-		fprintf(stderr, "moat: cannot reach moatd at %s: %s\n", cli_ctl_socket(), strerror(-ret));
-		return NULL;
-	}
-	if (!json_is_true(json_object_get(reply, "ok"))) {
-		cli_ctl_print_error(reply);
-		json_decref(reply);
-		return NULL;
-	}
-	return reply;
-}
-
 static const char *when(json_t *t, char *buf)
 {
 	if (!json_is_integer(t))
@@ -101,7 +82,7 @@ static int start(int argc, char **argv)
 			return c == 'h' ? 0 : 2;
 		}
 	}
-	if (!(reply = call(req)))
+	if (!(reply = cli_ctl_request(req)))
 		return 1;
 	status_print(json_object_get(reply, "learning"));
 	json_decref(reply);
@@ -110,7 +91,7 @@ static int start(int argc, char **argv)
 
 static int stop(void)
 {
-	json_t *reply = call(json_pack("{s:s}", "cmd", "learn.stop"));
+	json_t *reply = cli_ctl_request(json_pack("{s:s}", "cmd", "learn.stop"));
 
 	if (!reply)
 		return 1;
@@ -132,7 +113,7 @@ static int status(int argc, char **argv)
 		else
 			return fputs(help, stderr), 2;
 	}
-	reply = call(json_pack("{s:s,s:b}", "cmd", "learn.status", "flows", flows));
+	reply = cli_ctl_request(json_pack("{s:s,s:b}", "cmd", "learn.status", "flows", flows));
 	if (!reply)
 		return 1;
 	if (json) {
@@ -150,7 +131,7 @@ static int status(int argc, char **argv)
 
 static int suggest(void)
 {
-	json_t *reply = call(json_pack("{s:s}", "cmd", "learn.suggest"));
+	json_t *reply = cli_ctl_request(json_pack("{s:s}", "cmd", "learn.suggest"));
 
 	if (!reply)
 		return 1;

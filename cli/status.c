@@ -5,25 +5,6 @@
 
 #include "cli.h"
 
-/* Sends req, prints a failure; returns the reply (caller decrefs) or NULL. */
-static json_t *call(json_t *req)
-{
-	json_t *reply = NULL;
-	int ret = cli_ctl_call(req, &reply);
-
-	json_decref(req);
-	if (ret) {
-		fprintf(stderr, "moat: cannot reach moatd at %s: %s\n", cli_ctl_socket(), strerror(-ret));
-		return NULL;
-	}
-	if (!json_is_true(json_object_get(reply, "ok"))) {
-		cli_ctl_print_error(reply);
-		json_decref(reply);
-		return NULL;
-	}
-	return reply;
-}
-
 int status_main(int argc, char **argv)
 {
 	int json = argc == 3 && !strcmp(argv[1], "-o") && !strcmp(argv[2], "json");
@@ -39,7 +20,7 @@ int status_main(int argc, char **argv)
 			"the last apply.\n");
 		return help ? 0 : 2;
 	}
-	reply = call(json_pack("{s:s}", "cmd", "status"));
+	reply = cli_ctl_request(json_pack("{s:s}", "cmd", "status"));
 	if (!reply)
 		return 1;
 	json_object_del(reply, "ok");
@@ -70,7 +51,7 @@ int mode_main(int argc, char **argv)
 			"monitor lets it pass and reports it as a violation.\n");
 		return help ? 0 : 2;
 	}
-	reply = call(json_pack("{s:s,s:s}", "cmd", "mode", "mode", argv[1]));
+	reply = cli_ctl_request(json_pack("{s:s,s:s}", "cmd", "mode", "mode", argv[1]));
 	if (!reply)
 		return 1;
 	printf("mode: %s\n", argv[1]);

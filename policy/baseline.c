@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "baseline_priv.h"
+#include "grow.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -277,25 +278,9 @@ static uint64_t flow_hash_at(const struct moat_baseline *b, size_t i)
 	return flow_hash(f->from, f->to, f->proto, f->port);
 }
 
-/* Room for one more element in v (cap doubles) and in its slot table (load <= 1/2). */
-static int room(void **v, size_t *cap, size_t n, size_t sz)
-{
-	size_t ncap = *cap ? *cap * 2 : 16;
-	void *nv;
-
-	if (n < *cap)
-		return 0;
-	nv = realloc(*v, ncap * sz);
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	*cap = ncap;
-	return 0;
-}
-
 static int peers_room(struct moat_baseline *b)
 {
-	if (room((void **)&b->peers, &b->peers_cap, b->npeers, sizeof(*b->peers)))
+	if (grow((void **)&b->peers, b->npeers, &b->peers_cap, sizeof(*b->peers)))
 		return -ENOMEM;
 	if (2 * (b->npeers + 1) <= b->npeer_slots)
 		return 0;
@@ -304,7 +289,7 @@ static int peers_room(struct moat_baseline *b)
 
 static int flows_room(struct moat_baseline *b)
 {
-	if (room((void **)&b->flows, &b->flows_cap, b->nflows, sizeof(*b->flows)))
+	if (grow((void **)&b->flows, b->nflows, &b->flows_cap, sizeof(*b->flows)))
 		return -ENOMEM;
 	if (2 * (b->nflows + 1) <= b->nflow_slots)
 		return 0;

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "arena.h"
+#include "grow.h"
 #include "moat/endpoint.h"
 #include "ports.h"
 #include "selector.h"
@@ -151,21 +152,6 @@ static int index_grow(struct moat_endpoint_set *set)
 	set->index_cap = cap;
 	for (size_t i = 0; i < set->n; i++)
 		index_put(set, i);
-	return 0;
-}
-
-static int grow(void **v, size_t n, size_t *cap, size_t sz)
-{
-	size_t ncap = *cap ? *cap * 2 : 8;
-	void *nv;
-
-	if (n < *cap)
-		return 0;
-	nv = realloc(*v, ncap * sz);
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	*cap = ncap;
 	return 0;
 }
 

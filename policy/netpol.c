@@ -14,6 +14,7 @@
 
 #include "arena.h"
 #include "cidr.h"
+#include "grow.h"
 #include "ports.h"
 #include "selector.h"
 #include "yaml.h"
@@ -435,22 +436,6 @@ static int spec_parse(struct ycheck *ck, const struct ynode *doc, const struct y
 }
 
 /* ---- documents ---- */
-
-/* Grows a malloc'd array of the set to hold n + 1 elements of size sz. */
-static int grow(void **v, size_t n, size_t *cap, size_t sz)
-{
-	size_t ncap = *cap ? *cap * 2 : 8;
-	void *nv;
-
-	if (n < *cap)
-		return 0;
-	nv = realloc(*v, ncap * sz);
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	*cap = ncap;
-	return 0;
-}
 
 struct doc_nodes {
 	const struct ynode *meta, *spec, *items;
