@@ -28,6 +28,8 @@ struct ct_victim {
 
 struct ct_dump {
 	const struct moat_plan *plan;
+	const struct moat_addr *gone;
+	size_t ngone;
 	struct ct_victim *v;
 	size_t n, cap;
 	int err;
@@ -97,11 +99,16 @@ static int victim_add(struct ct_dump *d, const struct ct_victim *v)
 	return 0;
 }
 
+static bool is_gone(const struct ct_dump *d, const struct moat_addr *a)
+{
+	return d->ngone && bsearch(a, d->gone, d->ngone, sizeof(*a), moat_addr_cmp);
+}
+
 /*
  * The forward hook saw the connection after DNAT and before SNAT: the source of the original
  * tuple, the destination (and port) the reply comes from.
  */
-static bool denied(const struct moat_plan *plan, const struct ct_addrs *orig,
+static bool denied(const struct ct_dump *d, const struct ct_addrs *orig,
 		   const struct ct_addrs *reply)
 {
 	struct moat_verdict v;
@@ -109,7 +116,9 @@ static bool denied(const struct moat_plan *plan, const struct ct_addrs *orig,
 	if (!orig->ok || !reply->ok || orig->src.family != reply->src.family ||
 	    (orig->src.family != AF_INET && orig->src.family != AF_INET6))
 		return false;
-	moat_plan_decide(plan, &orig->src, &reply->src, orig->proto, reply->sport, &v);
+	if (is_gone(d, &orig->src) || is_gone(d, &reply->src))
+		return true;
+	moat_plan_decide(d->plan, &orig->src, &reply->src, orig->proto, reply->sport, &v);
 	return v.kind == MOAT_DENY;
 }
 
@@ -139,7 +148,7 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 			break;
 		}
 	}
-	if (!tuple || tuple->nla_len > sizeof(v.tuple) || !denied(d->plan, &orig, &reply))
+	if (!tuple || tuple->nla_len > sizeof(v.tuple) || !denied(d, &orig, &reply))
 		return MNL_CB_OK;
 	memcpy(v.tuple, tuple, tuple->nla_len);
 	v.tuple_len = tuple->nla_len;
@@ -207,9 +216,9 @@ static int ct_delete(struct mnl_socket *nl, const struct ct_victim *v, uint32_t 
 	return 1;
 }
 
-int conntrack_revoke(const struct moat_plan *plan)
+int conntrack_revoke(const struct moat_plan *plan, const struct moat_addr *gone, size_t ngone)
 {
-	struct ct_dump d = { .plan = plan };
+	struct ct_dump d = { .plan = plan, .gone = gone, .ngone = ngone };
 	struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
 	size_t len = MNL_SOCKET_BUFFER_SIZE * 4;
 	char *buf = malloc(len);

@@ -12,13 +12,14 @@
 /*
  * conntrack_revoke - dump the conntrack table of the current network namespace (both
  * families) and delete every entry the plan denies (moat_plan_decide says MOAT_DENY; monitor
- * violations are kept). An entry is judged as the forward hook saw its first packet: source
+ * violations are kept), and every entry with an address of gone (sorted by moat_addr_cmp:
+ * addresses no endpoint of the plan has any more, whose connections ended with them). An entry is judged as the forward hook saw its first packet: source
  * from the original tuple, destination address and port from the reply tuple (the address
  * after DNAT). Returns how many entries were deleted (entries that vanished meanwhile are not
- * counted), or -errno. Needs CAP_NET_ADMIN. Costs a dump of the whole table: call it after a
- * policy change, not per event. Trap: entries of the node's own traffic (output hook) are
+ * counted), or -errno. Needs CAP_NET_ADMIN. Costs a dump of the whole table: see
+ * revocation.h for when it is needed. Trap: entries of the node's own traffic (output hook) are
  * judged too, though the ruleset does not filter that traffic.
  */
-int conntrack_revoke(const struct moat_plan *plan);
+int conntrack_revoke(const struct moat_plan *plan, const struct moat_addr *gone, size_t ngone);
 
 #endif

@@ -241,13 +241,22 @@ static int elem_cmp(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct elem));
 }
 
+static bool elemv_sorted(const struct elemv *v)
+{
+	for (size_t i = 1; i < v->n; i++)
+		if (elem_cmp(&v->v[i - 1], &v->v[i]) >= 0)
+			return false;
+	return true;
+}
+
 /* Sort and drop duplicates (two endpoints may list the same iface). */
 static void elemv_sort(struct elemv *v)
 {
 	size_t i, o = 0;
 
-	if (v->n)
-		qsort(v->v, v->n, sizeof(*v->v), elem_cmp);
+	if (elemv_sorted(v))
+		return;		/* reused from the kernel's, or built in order */
+	qsort(v->v, v->n, sizeof(*v->v), elem_cmp);
 	for (i = 0; i < v->n; i++)
 		if (!o || elem_cmp(&v->v[o - 1], &v->v[i]))
 			v->v[o++] = v->v[i];
@@ -607,7 +616,85 @@ static int build_nd(struct elemv *v)
 	return 0;
 }
 
-static int build_elems(const struct nft_input *in, struct elemv *v)
+/* Field by field: plan structs have padding that nobody initialises. */
+static bool idents_equal(const struct moat_plan *p, const struct moat_plan *q)
+{
+	if (p->nidents != q->nidents)
+		return false;
+	for (size_t i = 0; i < p->nidents; i++) {
+		const struct moat_plan_ident *a = &p->idents[i], *b = &q->idents[i];
+
+		if (a->id != b->id || a->in_iso != b->in_iso || a->out_iso != b->out_iso ||
+		    a->in_mode != b->in_mode || a->out_mode != b->out_mode)
+			return false;
+	}
+	return true;
+}
+
+static bool allows_equal(const struct moat_plan_elem *a, size_t na,
+			 const struct moat_plan_elem *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (a[i].src != b[i].src || a[i].dst != b[i].dst ||
+		    a[i].proto_lo != b[i].proto_lo || a[i].proto_hi != b[i].proto_hi ||
+		    a[i].port_lo != b[i].port_lo || a[i].port_hi != b[i].port_hi)
+			return false;
+	return true;
+}
+
+/*
+ * The allow sets are most of the elements (14,100 of 15,500 at 1,000 endpoints and 1,000
+ * policies) and follow from the allow lists and the identities' isolation alone: when those
+ * are the previous plan's, the kernel's elements are the new ones (no build, sort or diff).
+ */
+static bool allow_unchanged(const struct moat_plan *p, const struct moat_plan *q)
+{
+	return q && idents_equal(p, q) &&
+	       allows_equal(p->allow_in, p->nallow_in, q->allow_in, q->nallow_in) &&
+	       allows_equal(p->allow_out, p->nallow_out, q->allow_out, q->nallow_out) &&
+	       allows_equal(p->allow_in_any, p->nallow_in_any, q->allow_in_any, q->nallow_in_any) &&
+	       allows_equal(p->allow_out_any, p->nallow_out_any, q->allow_out_any,
+			    q->nallow_out_any);
+}
+
+static int elemv_copy(struct elemv *dst, const struct elemv *src)
+{
+	if (!src->n)
+		return 0;
+	dst->v = malloc(src->n * sizeof(*src->v));
+	if (!dst->v)
+		return -ENOMEM;
+	memcpy(dst->v, src->v, src->n * sizeof(*src->v));
+	dst->n = dst->cap = src->n;
+	return 0;
+}
+
+static int build_allows(const struct nft_ctx *ctx, const struct nft_input *in, struct elemv *v)
+{
+	static const enum set_id ids[] = { S_FROM, S_TO, S_IN_ANY, S_OUT_ANY };
+	const struct moat_plan *p = in->plan;
+	int ret = 0;
+
+	if (ctx->applied && allow_unchanged(p, in->prev)) {
+		for (size_t i = 0; !ret && i < sizeof(ids) / sizeof(ids[0]); i++)
+			ret = elemv_copy(&v[ids[i]], &ctx->cur[ids[i]]);
+		return ret;
+	}
+	ret = build_allow(p, p->allow_in, p->nallow_in, false, false, &v[S_FROM]);
+	if (!ret)
+		ret = build_allow(p, p->allow_out, p->nallow_out, false, true, &v[S_TO]);
+	if (!ret)
+		ret = build_allow(p, p->allow_in_any, p->nallow_in_any, true, false,
+				  &v[S_IN_ANY]);
+	if (!ret)
+		ret = build_allow(p, p->allow_out_any, p->nallow_out_any, true, true,
+				  &v[S_OUT_ANY]);
+	return ret;
+}
+
+static int build_elems(const struct nft_ctx *ctx, const struct nft_input *in, struct elemv *v)
 {
 	const struct moat_plan *p = in->plan;
 	int ret;
@@ -618,15 +705,7 @@ static int build_elems(const struct nft_input *in, struct elemv *v)
 	if (!ret)
 		ret = build_managed(in, v);
 	if (!ret)
-		ret = build_allow(p, p->allow_in, p->nallow_in, false, false, &v[S_FROM]);
-	if (!ret)
-		ret = build_allow(p, p->allow_out, p->nallow_out, false, true, &v[S_TO]);
-	if (!ret)
-		ret = build_allow(p, p->allow_in_any, p->nallow_in_any, true, false,
-				  &v[S_IN_ANY]);
-	if (!ret)
-		ret = build_allow(p, p->allow_out_any, p->nallow_out_any, true, true,
-				  &v[S_OUT_ANY]);
+		ret = build_allows(ctx, in, v);
 	if (!ret)
 		ret = build_vmaps(p, v);
 	if (!ret)
@@ -1921,6 +2000,8 @@ static int diff_set(enum set_id s, const struct elemv *old, const struct elemv *
 
 	if (sets[s].flags == IVL || sets[s].flags == (MAP | IVL))
 		return diff_intervals(old, new, del, add);
+	if (elemv_equal(old, new))
+		return 0;
 	while (!ret && (i < old->n || j < new->n)) {
 		int c = i == old->n ? 1 : j == new->n ? -1 : elem_cmp(&old->v[i], &new->v[j]);
 
@@ -2198,7 +2279,7 @@ int nft_ruleset_apply(struct nft_ctx *ctx, const struct nft_input *in, bool full
 
 	if (!ctx->applied || ctx->mode != in->mode || ctx->group != in->nflog_group)
 		full = true;
-	ret = build_elems(in, v);
+	ret = build_elems(ctx, in, v);
 	if (!ret)
 		ret = build_owners(in->plan, &o);
 	if (!ret && !full)

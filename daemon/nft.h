@@ -65,6 +65,8 @@ struct nft_input {
 	size_t nmanaged;
 	enum moat_mode mode;		/* global: MONITOR makes chain unknown log and return */
 	uint16_t nflog_group;		/* NFLOG group of every log rule (NFT_DEFAULT_NFLOG_GROUP) */
+	const struct moat_plan *prev;	/* the plan of the last successful apply, or NULL: its
+					 * allow sets are reused when the new plan's are the same */
 };
 
 /* What the last successful nft_ruleset_apply or nft_ruleset_flush sent. */

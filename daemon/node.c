@@ -22,6 +22,7 @@
 #include "nft.h"
 #include "node.h"
 #include "observe.h"
+#include "revocation.h"
 #include "moat/plan.h"
 #include "moat/report.h"
 
@@ -38,12 +39,18 @@ struct node {
 	struct endpoint_table *table;
 	struct moat_endpoint_set *file;	/* the endpoints file as last read */
 	struct timespec file_mtime;
-	struct moat_cidr *managed;	/* subnets of the runtime's networks */
+	struct moat_cidr *nets;		/* subnets of the runtime's networks */
+	size_t nnets;
+	struct moat_cidr *managed;	/* nets + the endpoints file's subnets */
 	size_t nmanaged;
+	bool managed_changed;		/* since the last apply */
+	struct revocation revocation;	/* addresses whose connections are still to sweep */
+	int sweep_timer;		/* the pending sweep's timer, or 0 */
 	bool synced;			/* the runtime has been listed at least once */
 	bool runtime_up;
 	/* figures for status */
 	uint64_t started_ms, applies, apply_errors, repairs, revoked, last_apply_ms, last_event_ms;
+	uint64_t sweeps[3];		/* changes per enum revocation_need */
 	struct latency enforced;	/* from a runtime event or file change to the kernel */
 	int inotify;			/* watches the endpoints file's directory, or -1 */
 	struct observe *obs;		/* flows, learning and alerts from the NFLOG group */
@@ -111,7 +118,9 @@ void node_free(struct node *n)
 	moat_endpoint_set_free(n->file);
 	moat_policy_set_free(n->ps);
 	nft_ctx_free(n->nft);
+	free(n->nets);
 	free(n->managed);
+	revocation_free(&n->revocation);
 	if (n->inotify >= 0)
 		close(n->inotify);
 	free(n);
@@ -123,7 +132,16 @@ void node_free(struct node *n)
  */
 static void connections_revoke(struct node *n)
 {
-	int ret = conntrack_revoke(n->plan);
+	struct revocation *r = &n->revocation;
+	int ret;
+
+	if (n->sweep_timer)
+		loop_timer_del(n->loop, n->sweep_timer);
+	n->sweep_timer = 0;
+	revocation_gone(r, n->plan);
+	ret = conntrack_revoke(n->plan, r->gone, r->ngone);
+	if (ret >= 0)
+		revocation_clear(r);
 
 	if (ret < 0)
 		log_warn("revoking connections the policy no longer allows failed: %s", strerror(-ret));
@@ -131,6 +149,37 @@ static void connections_revoke(struct node *n)
 		log_info("revoked %d connection%s the policy no longer allows", ret, ret == 1 ? "" : "s");
 	if (ret > 0)
 		n->revoked += (uint64_t)ret;
+}
+
+static void sweep_tick(struct loop *loop, void *data)
+{
+	connections_revoke(data);
+}
+
+/* Right after this turn of the loop: the change it sweeps for is enforced already. */
+static void sweep_schedule(struct node *n)
+{
+	int id;
+
+	if (n->sweep_timer)
+		return;
+	id = loop_timer_add(n->loop, 0, 0, sweep_tick, n);
+	if (id > 0)
+		n->sweep_timer = id;
+	else
+		connections_revoke(n);
+}
+
+/* What the change to (ps, es, mode) can take from live connections; see revocation.h. */
+static int revocation_need(struct node *n, const struct moat_policy_set *ps,
+			   const struct moat_endpoint_set *es, enum moat_mode mode)
+{
+	int need;
+
+	if (!n->plan || ps != n->ps || mode != n->mode || n->managed_changed)
+		return REVOCATION_NOW;
+	need = revocation_diff(&n->revocation, n->plan, es, n->managed, n->nmanaged);
+	return need < 0 ? REVOCATION_NOW : need;
 }
 
 /*
@@ -143,9 +192,11 @@ static int commit(struct node *n, struct moat_policy_set *ps, struct moat_endpoi
 	struct moat_plan *plan = NULL;
 	struct nft_input in;
 	uint64_t t0 = loop_now_ms();
+	int need = revocation_need(n, ps, es, mode);
 	int ret = moat_plan_compile(ps, es, mode, n->plan, &plan);
 
-	in = (struct nft_input){ plan, es, n->managed, n->nmanaged, mode, n->cfg->nflog_group };
+	in = (struct nft_input){ plan, es, n->managed, n->nmanaged, mode, n->cfg->nflog_group,
+				 n->plan };
 	if (!ret)
 		ret = nft_ruleset_apply(n->nft, &in, full, diags);
 	if (ret && !full && plan) {
@@ -168,8 +219,13 @@ static int commit(struct node *n, struct moat_policy_set *ps, struct moat_endpoi
 	if (es != n->es)
 		moat_endpoint_set_free(n->es);
 	n->plan = plan, n->ps = ps, n->es = es, n->mode = mode;
+	n->managed_changed = false;
 	n->last_apply_ms = loop_now_ms() - t0;
-	connections_revoke(n);
+	n->sweeps[need]++;
+	if (need == REVOCATION_NOW)
+		connections_revoke(n);
+	else if (need == REVOCATION_LATER)
+		sweep_schedule(n);
 	return 0;
 }
 
@@ -206,6 +262,25 @@ static int managed_load(struct node *n)
 	docker_network_list_free(nets);
 	if (ret)
 		return ret;
+	free(n->nets);
+	n->nets = v, n->nnets = k;
+	return 0;
+}
+
+/* managed = the runtime's networks + the endpoints file's subnets; notes when it changed. */
+static int managed_update(struct node *n)
+{
+	size_t nf = n->file ? n->file->nsubnets : 0, k = n->nnets + nf;
+	struct moat_cidr *v = k ? calloc(k, sizeof(*v)) : NULL;
+
+	if (k && !v)
+		return -ENOMEM;
+	if (n->nnets)
+		memcpy(v, n->nets, n->nnets * sizeof(*v));
+	if (nf)
+		memcpy(v + n->nnets, n->file->subnets, nf * sizeof(*v));
+	if (k != n->nmanaged || (k && memcmp(v, n->managed, k * sizeof(*v))))
+		n->managed_changed = true;
 	free(n->managed);
 	n->managed = v, n->nmanaged = k;
 	return 0;
@@ -215,6 +290,9 @@ static int managed_load(struct node *n)
 static int runtime_resync(struct node *n, bool full)
 {
 	int ret = n->docker ? managed_load(n) : 0;
+
+	if (!ret)
+		ret = managed_update(n);
 
 	if (!ret && n->docker)
 		ret = endpoint_table_resync(n->table, n->docker);
@@ -326,6 +404,8 @@ static int file_refresh(struct node *n)
 	}
 	moat_endpoint_set_free(n->file);
 	n->file = file;
+	if (managed_update(n))
+		log_warn("out of memory for the endpoints file's subnets; keeping the last ones");
 	return 1;
 }
 
@@ -520,8 +600,7 @@ static json_t *cmd_status(struct node *n, json_t *req)
 {
 	const struct nft_stats *st = nft_ctx_stats(n->nft);
 	const struct moat_plan *p = n->plan;
-
-	return json_pack("{s:b,s:s,s:s,s:b,s:s,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:I,s:I,s:I,"
+	json_t *j = json_pack("{s:b,s:s,s:s,s:b,s:s,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:I,s:I,s:I,"
 			 "s:{s:b,s:I,s:I,s:I,s:I},s:I,s:I,s:o,s:I}",
 			 "ok", 1, "mode", n->mode == MOAT_MODE_ENFORCE ? "enforce" : "monitor",
 			 "runtime", n->cfg->runtime, "runtime_up", n->runtime_up, "policy_dir",
@@ -538,6 +617,14 @@ static json_t *cmd_status(struct node *n, json_t *req)
 			 (json_int_t)n->repairs, "revoked", (json_int_t)n->revoked, "event_to_enforced",
 			 enforced_json(&n->enforced), "uptime_s",
 			 (json_int_t)((loop_now_ms() - n->started_ms) / 1000));
+
+	/* Changes by what they could take from live connections (revocation.h). */
+	if (j)
+		json_object_set_new(j, "sweeps", json_pack("{s:I,s:I,s:I}", "none",
+			(json_int_t)n->sweeps[REVOCATION_NONE], "later",
+			(json_int_t)n->sweeps[REVOCATION_LATER], "now",
+			(json_int_t)n->sweeps[REVOCATION_NOW]));
+	return j;
 }
 
 /* status, with what observe adds: capture, flows, learning, alerts. */

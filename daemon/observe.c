@@ -150,31 +150,13 @@ int observe_start(struct observe *o, struct loop *loop, loop_fd_fn fn, void *dat
 
 /* ---- per record ---- */
 
-static int addr_cmp(const struct moat_addr *a, const struct moat_addr *b)
-{
-	if (a->family != b->family)
-		return a->family < b->family ? -1 : 1;
-	return memcmp(a->a, b->a, a->family == AF_INET ? 4 : 16);
-}
-
-/* The endpoint that has address a in the plan (its addrs are sorted), or NULL. */
+/* The endpoint that has address a in the plan, or NULL. */
 static const struct moat_endpoint *endpoint_of(const struct moat_plan *plan,
 					       const struct moat_addr *a)
 {
-	size_t lo = 0, hi = plan ? plan->naddrs : 0;
+	const struct moat_plan_addr *pa = plan ? moat_plan_addr_find(plan, a) : NULL;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = addr_cmp(a, &plan->addrs[mid].addr);
-
-		if (!c)
-			return &plan->es->v[plan->addrs[mid].endpoint];
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return NULL;
+	return pa ? &plan->es->v[pa->endpoint] : NULL;
 }
 
 static json_t *labels_json(const struct moat_labels *l)

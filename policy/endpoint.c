@@ -32,6 +32,15 @@ int moat_addr_parse(const char *s, struct moat_addr *a)
 	return 0;
 }
 
+int moat_addr_cmp(const void *a, const void *b)
+{
+	const struct moat_addr *x = a, *y = b;
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	return memcmp(x->a, y->a, x->family == AF_INET ? 4 : 16);
+}
+
 char *moat_addr_format(const struct moat_addr *a, char *buf, size_t len)
 {
 	if (!inet_ntop(a->family, a->a, buf, len) && len)
@@ -84,6 +93,7 @@ void moat_endpoint_set_free(struct moat_endpoint_set *set)
 		labels_clear(&set->nss[i].labels);
 	}
 	free(set->nss);
+	free(set->subnets);
 	free(set->index);
 	free(set);
 }
@@ -523,19 +533,32 @@ static void addrs_check(struct ep_file *f)
 	}
 }
 
+static int subnet_item(struct ycheck *ck, const struct ynode *n, size_t i, void *obj)
+{
+	struct moat_endpoint_set *set = obj;
+	const char *s = ystr(ck, n);
+
+	if (s && moat_cidr_parse(s, &set->subnets[set->nsubnets]) < 0)
+		yerr(ck, n, "\"%s\" is not a subnet (10.64.0.0/16, fd00:64::/64: host bits zero)", s);
+	else if (s)
+		set->nsubnets++;
+	return 0;
+}
+
 struct file_nodes {
-	const struct ynode *namespaces, *endpoints;
+	const struct ynode *namespaces, *subnets, *endpoints;
 };
 
 static const struct yfield file_fields[] = {
 	YKEEP("namespaces", struct file_nodes, namespaces),
+	YKEEP("subnets", struct file_nodes, subnets),
 	YKEEP("endpoints", struct file_nodes, endpoints),
 };
 
 static int ep_doc(struct ep_file *f, const struct ynode *doc)
 {
 	struct file_nodes x = { 0 };
-	int ret = ynull(doc) ? 0 : ywalk_map(&f->ck, doc, file_fields, 2, &x);
+	int ret = ynull(doc) ? 0 : ywalk_map(&f->ck, doc, file_fields, ARRAY_SIZE(file_fields), &x);
 	size_t saved;
 
 	if (!ret && x.namespaces) {
@@ -543,6 +566,11 @@ static int ep_doc(struct ep_file *f, const struct ynode *doc)
 		ret = namespaces_parse(&f->ck, x.namespaces, f);
 		ypath_pop(&f->ck, saved);
 	}
+	if (!ret && x.subnets && x.subnets->type == YNODE_SEQ && x.subnets->n &&
+	    !(f->set->subnets = calloc(x.subnets->n, sizeof(*f->set->subnets))))
+		ret = -ENOMEM;
+	if (!ret && x.subnets)
+		ret = ywalk_seq_at(&f->ck, "subnets", x.subnets, subnet_item, f->set);
 	if (!ret && x.endpoints)
 		ret = ywalk_seq_at(&f->ck, "endpoints", x.endpoints, ep_item, NULL);
 	if (!ret)

@@ -42,7 +42,8 @@ static int addr_cmp(const struct moat_addr *a, const uint8_t *b, uint8_t bfam)
 	return memcmp(a->a, b, a->family == AF_INET ? 4 : 16);
 }
 
-static long addr_find(const struct moat_plan *plan, const struct moat_addr *a)
+const struct moat_plan_addr *moat_plan_addr_find(const struct moat_plan *plan,
+						 const struct moat_addr *a)
 {
 	size_t lo = 0, hi = plan->naddrs;
 
@@ -51,13 +52,13 @@ static long addr_find(const struct moat_plan *plan, const struct moat_addr *a)
 		int r = addr_cmp(a, plan->addrs[mid].addr.a, plan->addrs[mid].addr.family);
 
 		if (!r)
-			return mid;
+			return &plan->addrs[mid];
 		if (r > 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return -1;
+	return NULL;
 }
 
 /* The net holding a: the last one that starts at or before it. */
@@ -78,9 +79,9 @@ static uint32_t net_find(const struct moat_plan *plan, const struct moat_addr *a
 
 uint32_t moat_plan_ident_of(const struct moat_plan *plan, const struct moat_addr *a)
 {
-	long i = addr_find(plan, a);
+	const struct moat_plan_addr *pa = moat_plan_addr_find(plan, a);
 
-	return i >= 0 ? plan->addrs[i].ident : net_find(plan, a);
+	return pa ? pa->ident : net_find(plan, a);
 }
 
 size_t moat_plan_isolating(const struct moat_plan *plan, uint32_t id, bool egress,

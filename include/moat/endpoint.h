@@ -45,6 +45,9 @@ struct moat_endpoint_set {
 	size_t n, cap;
 	struct moat_namespace *nss;
 	size_t nnss, nss_cap;
+	struct moat_cidr *subnets;	/* the endpoints file's subnets: Moat manages them (in moatd
+					 * an address there that no endpoint has fails closed) */
+	size_t nsubnets;
 	uint32_t *index;	/* private to moat_endpoint_set_add/_find: (namespace, name) ->
 				 * 1 + position, open addressing; NULL in a set built by hand */
 	size_t index_cap;
@@ -53,6 +56,7 @@ struct moat_endpoint_set {
 /*
  * moat_endpoint_set_load - read an endpoints file:
  *   namespaces: {NAME: {LABEL: VALUE}}            optional
+ *   subnets: [CIDR]                               optional: where the endpoints live
  *   endpoints: [{name, namespace, labels, ips, ports: {NAME: PORT/PROTO}, ifaces}]
  * Returns 0 and sets *out, or -EINVAL/-errno with problems in diags (file:line:col).
  * Duplicate namespace/name pairs are an error. Free with moat_endpoint_set_free.
@@ -86,6 +90,9 @@ void moat_endpoint_set_free(struct moat_endpoint_set *set);
 
 /* moat_addr_parse - "10.1.0.5" or "fd00::5" into a; 0 or -EINVAL. */
 int moat_addr_parse(const char *s, struct moat_addr *a);
+
+/* moat_addr_cmp - the qsort/bsearch order of struct moat_addr: family, then address. */
+int moat_addr_cmp(const void *a, const void *b);
 
 /* moat_addr_format - into buf (at least 46 bytes); returns buf. */
 char *moat_addr_format(const struct moat_addr *a, char *buf, size_t len);

@@ -95,6 +95,10 @@ void moat_plan_free(struct moat_plan *plan);
 /* moat_plan_ident_of - identity of an address: exact endpoint address, else its net range. */
 uint32_t moat_plan_ident_of(const struct moat_plan *plan, const struct moat_addr *a);
 
+/* moat_plan_addr_find - the endpoint address record for a, or NULL when no endpoint has a. */
+const struct moat_plan_addr *moat_plan_addr_find(const struct moat_plan *plan,
+						 const struct moat_addr *a);
+
 /* moat_plan_ident_get - the identity record for id, or NULL. */
 const struct moat_plan_ident *moat_plan_ident_get(const struct moat_plan *plan, uint32_t id);
 

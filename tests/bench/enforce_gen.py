@@ -60,6 +60,9 @@ def endpoint_line(name, app, addrs, iface=None):
 def endpoints_text(real, extra, per=1, only=None):
     out = ["namespaces:\n"]
     out += ["  bench%d: {team: t%d}\n" % (n, n % 3) for n in range(NSS)]
+    # the bridge's subnet and the pool new replicas take addresses from: an address there
+    # that no endpoint has fails closed, as on a Docker network
+    out.append("subnets: [10.63.0.0/16, 10.64.0.0/16]\n")
     out.append("endpoints:\n")
     for i in (only if only is not None else range(real)):
         out.append(endpoint_line("app%d-r%d" % (app_of(i), i // APPS), app_of(i), real_addr(i),

@@ -65,7 +65,8 @@ static int cmd_apply(struct state *st, const char *how, const char *pol, const c
 		ret = moat_endpoint_set_load(eps, &es, &diags);
 	if (!ret)
 		ret = moat_plan_compile(ps, es, st->mode, st->plan, &plan);
-	in = (struct nft_input){ plan, es, st->managed, st->nmanaged, st->mode, st->group };
+	in = (struct nft_input){ plan, es, st->managed, st->nmanaged, st->mode, st->group,
+				 st->plan };
 	if (!ret)
 		ret = nft_ruleset_apply(st->nft, &in, !strcmp(how, "full"), &diags);
 	moat_diags_print(&diags, stderr);
@@ -136,7 +137,7 @@ static void cmd(struct state *st, char *line)
 	} else if (!strcmp(argv[0], "watch") && argc == 2) {
 		cmd_watch(st, atoi(argv[1]));
 	} else if (!strcmp(argv[0], "revoke") && st->plan) {
-		int n = conntrack_revoke(st->plan);
+		int n = conntrack_revoke(st->plan, NULL, 0);
 
 		printf(n < 0 ? "error revoke: %d\n" : "ok revoke %d\n", n);
 	} else {
