@@ -267,7 +267,21 @@ static int managed_load(struct node *n)
 	return 0;
 }
 
-/* managed = the runtime's networks + the endpoints file's subnets; notes when it changed. */
+static int cidr_cmp(const void *a, const void *b)
+{
+	const struct moat_cidr *x = a, *y = b;
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	if (x->plen != y->plen)
+		return x->plen < y->plen ? -1 : 1;
+	return memcmp(x->addr, y->addr, sizeof(x->addr));
+}
+
+/*
+ * managed = the runtime's networks + the endpoints file's subnets, sorted (the runtime lists
+ * its networks in no fixed order); notes when it changed.
+ */
 static int managed_update(struct node *n)
 {
 	size_t nf = n->file ? n->file->nsubnets : 0, k = n->nnets + nf;
@@ -279,6 +293,8 @@ static int managed_update(struct node *n)
 		memcpy(v, n->nets, n->nnets * sizeof(*v));
 	if (nf)
 		memcpy(v + n->nnets, n->file->subnets, nf * sizeof(*v));
+	if (k > 1)
+		qsort(v, k, sizeof(*v), cidr_cmp);
 	if (k != n->nmanaged || (k && memcmp(v, n->managed, k * sizeof(*v))))
 		n->managed_changed = true;
 	free(n->managed);

@@ -604,6 +604,24 @@ n1=$(echoes "$D/stream-allow")
 wait_for 20 more_echoes "$D/stream-allow" $((n1 + 5)) && ! grep -q ^error "$D/stream-allow" ||
 	fail "revoke cut the allowed stream x/a -> x/b:8080: $(tail -n 2 "$D/stream-allow")"
 log "after the denying apply and revoke: x/a -> y/a:80 stopped ($(tail -n 1 "$D/stream-deny")), x/a -> x/b:8080 goes on"
+# An endpoint that leaves: x/e (x/a's identity in eps-same) streams to x/a, which is open,
+# then leaves (eps0: x/e is an unknown address of a managed subnet again). Its stream outlives
+# the apply (established), and the plan alone lets it be (to x/a it is outside traffic); what
+# moatd does for a departed endpoint, deleting every connection of its addresses, ends it: the
+# next packet is new and meets chain unknown.
+apply incr "$D/pol-main.yaml" "$D/eps-same.yaml" incr
+ag stream "${P}xe" 10.0.1.1 80 "$D/stream-gone" || fail "stream: $AG_OUT"
+wait_for 30 more_echoes "$D/stream-gone" 3 || fail "x/e -> x/a:80 did not start: $(tail -n 1 "$D/stream-gone")"
+apply incr "$D/pol-main.yaml" "$D/eps0.yaml" incr
+drv revoke
+n0=$(echoes "$D/stream-gone")
+wait_for 20 more_echoes "$D/stream-gone" $((n0 + 3)) ||
+	fail "the plan alone stopped x/e's stream after it left: the gone-address case proves nothing"
+drv revoke 10.0.3.1 fd00::3:1
+case $R in "ok revoke "[1-9]*) ;; *) fail "revoke of a gone endpoint's addresses: $R" ;; esac
+wait_for 40 grep -q ^error "$D/stream-gone" ||
+	fail "a departed endpoint's stream went on after its addresses were revoked: $(tail -n 2 "$D/stream-gone")"
+log "x/e left: its stream to x/a outlived the plan's revoke, stopped when its addresses were ($(tail -n 1 "$D/stream-gone"))"
 
 # ---- 7. flush, then global monitor mode ---------------------------------------------------
 

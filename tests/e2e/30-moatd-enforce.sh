@@ -217,6 +217,36 @@ sed -i 's/app: nobody}}}]/app: web}}}]/' "$POL/10-api.yaml"
 moat policy reload
 expect_ok "web -> api allowed again" tcp6_ok web "$API4" 8080
 
+e2e_log "== a joining container costs no conntrack dump; a departing one's connections go with it"
+# sweeps: changes by what they could take from live connections (daemon/revocation.h)
+sweeps() { moat status -o json | python3 -c 'import json,sys; s=json.load(sys.stdin)["sweeps"]; print(s["none"], s["later"], s["now"])'; }
+read -r none0 later0 now0 < <(sweeps)
+e2e_run_host leaver --network front --label app=web
+LEAVER4=$(ctr_ip leaver front)
+wait_for 50 sh -c "'$MOAT' --socket '$SOCK' endpoints | grep -q default/leaver" || e2e_fail "leaver not listed"
+read -r none1 later1 now1 < <(sweeps)
+[ "$none1" -gt "$none0" ] && [ "$now1" = "$now0" ] ||
+	e2e_fail "a container joining with a fresh address looked at conntrack (sweeps none/later/now $none0/$later0/$now0 -> $none1/$later1/$now1)"
+# A UDP flow never closes: only a sweep ends its conntrack entry before its 120 s timeout.
+docker exec -d leaver python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("", 40404))
+while True:
+    s.sendto(b"x", (sys.argv[1], 9090))
+    time.sleep(0.1)' "$API4"
+flow() { ns conntrack -L -p udp --orig-src "$LEAVER4" --orig-port-src 40404 2>/dev/null | grep -c 9090 || true; }
+flow_seen() { [ "$(flow)" -gt 0 ]; }
+leaver_gone() { ! moat endpoints | grep -q default/leaver; }
+wait_for 50 flow_seen || e2e_fail "leaver's UDP flow to api never showed in conntrack"
+docker rm -f leaver >/dev/null
+wait_for 50 leaver_gone || e2e_fail "leaver still listed"
+sleep 0.5
+[ "$(flow)" = 0 ] || { ns conntrack -L -p udp >&2; e2e_fail "the departed container's UDP flow is still in conntrack"; }
+read -r none2 later2 now2 < <(sweeps)
+[ "$later2" -gt "$later1" ] || e2e_fail "the departure was not swept after the apply (sweeps none/later/now $none1/$later1/$now1 -> $none2/$later2/$now2)"
+e2e_log "ok: joined with no dump (sweeps none $none0 -> $none1), departed: its flow swept (later $later1 -> $later2)"
+
 e2e_log "== kill -9 moatd: still enforced; a container started meanwhile reaches nothing"
 kill -KILL "$MOATD_PID"; wait "$MOATD_PID" 2>/dev/null || true; MOATD_PID=
 expect_fail "outsider -> api with moatd dead" tcp6_ok outsider "$API4" 8080

@@ -9,7 +9,8 @@
  *     flush                                         delete both moat tables
  *     verify                                        compare the kernel with the last apply
  *     watch MS                                      wait up to MS ms for a foreign change
- *     revoke                                        delete conntrack entries the plan denies
+ *     revoke [ADDR...]                              delete conntrack entries the plan denies,
+ *                                                   and those of ADDRs (gone endpoints')
  *     quit
  * Replies: "ok ...", "tamper ...", "quiet", "differs ...", "error ..." (diagnostics on stderr).
  */
@@ -137,7 +138,14 @@ static void cmd(struct state *st, char *line)
 	} else if (!strcmp(argv[0], "watch") && argc == 2) {
 		cmd_watch(st, atoi(argv[1]));
 	} else if (!strcmp(argv[0], "revoke") && st->plan) {
-		int n = conntrack_revoke(st->plan, NULL, 0);
+		struct moat_addr gone[7];
+		int n = 0;
+
+		for (int i = 1; i < argc && !n; i++)
+			n = moat_addr_parse(argv[i], &gone[i - 1]);
+		qsort(gone, argc - 1, sizeof(gone[0]), moat_addr_cmp);
+		if (!n)
+			n = conntrack_revoke(st->plan, gone, argc - 1);
 
 		printf(n < 0 ? "error revoke: %d\n" : "ok revoke %d\n", n);
 	} else {
