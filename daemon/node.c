@@ -45,7 +45,8 @@ struct node {
 	size_t nmanaged;
 	bool managed_changed;		/* since the last apply */
 	struct revocation revocation;	/* addresses whose connections are still to sweep */
-	int sweep_timer;		/* the pending sweep's timer, or 0 */
+	int sweep_timer;		/* the sweep timer while it is armed, or 0 */
+	bool sweep_due;			/* a departure's sweep has not run yet */
 	bool synced;			/* the runtime has been listed at least once */
 	bool runtime_up;
 	/* figures for status */
@@ -135,9 +136,7 @@ static void connections_revoke(struct node *n)
 	struct revocation *r = &n->revocation;
 	int ret;
 
-	if (n->sweep_timer)
-		loop_timer_del(n->loop, n->sweep_timer);
-	n->sweep_timer = 0;
+	n->sweep_due = false;
 	revocation_gone(r, n->plan);
 	ret = conntrack_revoke(n->plan, r->gone, r->ngone);
 	if (ret >= 0)
@@ -151,16 +150,26 @@ static void connections_revoke(struct node *n)
 		n->revoked += (uint64_t)ret;
 }
 
+/* One timer at a time, left to fire even when a sweep ran meanwhile (no dead timer piles up). */
 static void sweep_tick(struct loop *loop, void *data)
 {
-	connections_revoke(data);
+	struct node *n = data;
+
+	loop_timer_del(loop, n->sweep_timer);
+	n->sweep_timer = 0;
+	if (n->sweep_due)
+		connections_revoke(n);
 }
 
-/* Right after this turn of the loop: the change it sweeps for is enforced already. */
+/*
+ * Right after this turn of the loop (the change it sweeps for is enforced already), once for
+ * every departure of the turn.
+ */
 static void sweep_schedule(struct node *n)
 {
 	int id;
 
+	n->sweep_due = true;
 	if (n->sweep_timer)
 		return;
 	id = loop_timer_add(n->loop, 0, 0, sweep_tick, n);

@@ -162,7 +162,8 @@ void revocation_gone(struct revocation *r, const struct moat_plan *plan)
 		if (!moat_plan_addr_find(plan, &r->gone[i]))
 			r->gone[k++] = r->gone[i];
 	r->ngone = k;
-	qsort(r->gone, r->ngone, sizeof(*r->gone), moat_addr_cmp);
+	if (k > 1)
+		qsort(r->gone, k, sizeof(*r->gone), moat_addr_cmp);
 }
 
 void revocation_clear(struct revocation *r)
