@@ -117,12 +117,18 @@ arrived() {
 for a in "$API4" "$API6"; do
 	docker exec -d web python3 -c 'import os, socket, sys, time
 s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
+if ":" in sys.argv[1]:  # else [::]:40001 takes 0.0.0.0:40001 too, and one bind of the two fails
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
 s.bind(("", 40001)); s.connect((sys.argv[1], 9090))
 while not os.path.exists("/tmp/stop-flows"):
-    s.send(b"hello"); time.sleep(0.2)' "$a"
+    try:
+        s.send(b"hello")
+    except OSError:
+        pass  # api answers port unreachable, or its neighbour entry is not resolved yet
+    time.sleep(0.2)' "$a"
 done
 flows() { [ "$(ns conntrack -L -p udp --sport 40001 2>/dev/null | grep -c 'dport=9090')" -ge 2 ]; }
-wait_for 100 flows || e2e_fail "web's UDP flows to api did not start"
+wait_for 100 flows || { ns conntrack -L -p udp >&2; e2e_fail "web's UDP flows to api did not start"; }
 
 phase "(a) fragments, (b) non-first fragments, (c) overlaps, (e) spoofing, (g) non-unicast, (h) ICMP errors"
 send outsider <<EOF
