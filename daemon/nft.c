@@ -1740,6 +1740,15 @@ static void rules_bridge_forward(struct batch *bt, const struct nft_input *in)
 	enum chain_id c = C_BR_FORWARD;
 	struct rb rb;
 
+	/* First, as most frames are that: the rules before them would return for none of these. */
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x0800);
+	x_port_addr_in(&rb, NFT_META_OIFNAME, 16, 4, S_SRC4);
+	rule_end(bt, &rb, "oifname . ip daddr");
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x86dd);
+	x_port_addr_in(&rb, NFT_META_OIFNAME, 24, 16, S_SRC6);
+	rule_end(bt, &rb, "oifname . ip6 daddr");
 	rb = rule_start(c);
 	x_meta(&rb, NFT_META_OIFNAME, NFT_REG_1);
 	x_lookup(&rb, S_PORTS, NFT_REG_1, -1, true);
@@ -1756,14 +1765,6 @@ static void rules_bridge_forward(struct batch *bt, const struct nft_input *in)
 	x_lookup(&rb, S_ND_TYPES, NFT_REG_2, -1, false);
 	x_verdict(&rb, NFT_RETURN, NULL);
 	rule_end(bt, &rb, "neighbour discovery and MLD");
-	rb = rule_start(c);
-	x_ethertype(&rb, 0x0800);
-	x_port_addr_in(&rb, NFT_META_OIFNAME, 16, 4, S_SRC4);
-	rule_end(bt, &rb, "oifname . ip daddr");
-	rb = rule_start(c);
-	x_ethertype(&rb, 0x86dd);
-	x_port_addr_in(&rb, NFT_META_OIFNAME, 24, 16, S_SRC6);
-	rule_end(bt, &rb, "oifname . ip6 daddr");
 	for (int i = 0; i < 2; i++) {
 		rb = rule_start(c);
 		x_meta(&rb, NFT_META_OIFNAME, NFT_REG_1);
