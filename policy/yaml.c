@@ -299,6 +299,8 @@ struct keyref {
 	size_t pair;
 };
 
+#define MAP_SMALL 16
+
 static int keyref_cmp(const void *a, const void *b)
 {
 	const struct keyref *x = a, *y = b;
@@ -307,12 +309,31 @@ static int keyref_cmp(const void *a, const void *b)
 	return c ? c : (x->pair > y->pair) - (x->pair < y->pair);
 }
 
+/* Almost every map is small: sorted in place, without qsort's call per comparison. */
+static void keyrefs_sort(struct keyref *v, size_t n)
+{
+	if (n > MAP_SMALL) {
+		qsort(v, n, sizeof(*v), keyref_cmp);
+		return;
+	}
+	for (size_t i = 1; i < n; i++) {
+		struct keyref x = v[i];
+		size_t j = i;
+
+		for (; j > 0 && keyref_cmp(&v[j - 1], &x) > 0; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
+}
+
 /* Reports each repeated key at the repeat, drops the repeat; keys that are not scalars too. */
 static int map_dedup(struct builder *b, struct frame *f)
 {
 	size_t np = f->n / 2, m = 0, kept = 0;
-	struct keyref *refs = calloc(np ? np : 1, sizeof(*refs));
-	bool *drop = calloc(np ? np : 1, sizeof(*drop));
+	struct keyref small_refs[MAP_SMALL];
+	bool small_drop[MAP_SMALL] = { false };
+	struct keyref *refs = np <= MAP_SMALL ? small_refs : calloc(np, sizeof(*refs));
+	bool *drop = np <= MAP_SMALL ? small_drop : calloc(np, sizeof(*drop));
 	int ret = -ENOMEM;
 
 	if (!refs || !drop)
@@ -328,7 +349,7 @@ static int map_dedup(struct builder *b, struct frame *f)
 			k->type == YNODE_MAP ? "mapping" : "sequence");
 		drop[i] = true;
 	}
-	qsort(refs, m, sizeof(*refs), keyref_cmp);
+	keyrefs_sort(refs, m);
 	for (size_t i = 1; i < m; i++) {
 		const struct ynode *first = refs[i - 1].key, *k = refs[i].key;
 
@@ -347,8 +368,10 @@ static int map_dedup(struct builder *b, struct frame *f)
 	f->n = 2 * kept;
 	ret = 0;
 out:
-	free(refs);
-	free(drop);
+	if (refs != small_refs)
+		free(refs);
+	if (drop != small_drop)
+		free(drop);
 	return ret;
 }
 
