@@ -53,4 +53,7 @@ void cli_ctl_print_error(json_t *reply);
  */
 json_t *cli_ctl_request(json_t *request);
 
+/* cli_ctl_request_hint - the same, adding hint (what to do instead) when moatd is not reached. */
+json_t *cli_ctl_request_hint(json_t *request, const char *hint);
+
 #endif

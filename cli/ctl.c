@@ -130,14 +130,15 @@ int cli_ctl_call(json_t *request, json_t **reply)
 	return 0;
 }
 
-json_t *cli_ctl_request(json_t *request)
+json_t *cli_ctl_request_hint(json_t *request, const char *hint)
 {
 	json_t *reply = NULL;
 	int ret = request ? cli_ctl_call(request, &reply) : -ENOMEM;
 
 	json_decref(request);
 	if (ret) {
-		fprintf(stderr, "moat: cannot reach moatd at %s: %s\n", cli_ctl_socket(), strerror(-ret));
+		fprintf(stderr, "moat: cannot reach moatd at %s: %s%s%s%s\n", cli_ctl_socket(),
+			strerror(-ret), hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
 		return NULL;
 	}
 	if (!json_is_true(json_object_get(reply, "ok"))) {
@@ -146,6 +147,11 @@ json_t *cli_ctl_request(json_t *request)
 		return NULL;
 	}
 	return reply;
+}
+
+json_t *cli_ctl_request(json_t *request)
+{
+	return cli_ctl_request_hint(request, NULL);
 }
 
 void cli_ctl_print_error(json_t *reply)

@@ -146,21 +146,7 @@ static void ctx_free(struct ctx *c)
 /* Sends req (consumed) to moatd; the reply or NULL after saying what went wrong. */
 static json_t *live_call(json_t *req)
 {
-	json_t *reply = NULL;
-	int ret = cli_ctl_call(req, &reply);
-
-	json_decref(req);
-	if (ret) {
-		fprintf(stderr, "moat policy: cannot reach moatd at %s: %s (give -e ENDPOINTS to work "
-			"offline)\n", cli_ctl_socket(), strerror(-ret));
-		return NULL;
-	}
-	if (!json_is_true(json_object_get(reply, "ok"))) {
-		cli_ctl_print_error(reply);
-		json_decref(reply);
-		return NULL;
-	}
-	return reply;
+	return cli_ctl_request_hint(req, "give -e ENDPOINTS to work offline");
 }
 
 /* The live endpoints, as moatd sees them, into c->es. */
