@@ -335,20 +335,17 @@ static int labels_parse(json_t *obj, struct moat_labels *out)
 	return 0;
 }
 
-/* "10.0.0.2" or "fd00::2" into a; "" or absent leaves a zero (family 0). */
-static int addr_parse(json_t *obj, const char *key, struct moat_addr *a)
+/* An address of family fam into a; "" or absent leaves a zero (family 0). */
+static int addr_parse(json_t *obj, const char *key, int fam, struct moat_addr *a)
 {
 	const char *s = json_string_value(json_object_get(obj, key));
 
 	memset(a, 0, sizeof(*a));
 	if (!s || !*s)
 		return 0;
-	if (inet_pton(AF_INET, s, a->a) == 1)
-		a->family = AF_INET;
-	else if (inet_pton(AF_INET6, s, a->a) == 1)
-		a->family = AF_INET6;
-	else
-		return -EBADMSG;
+	if (inet_pton(fam, s, a->a) != 1)
+		return -EBADMSG;	/* also an address of the other family */
+	a->family = fam;
 	return 0;
 }
 
@@ -377,9 +374,9 @@ static int attach_parse(const char *name, json_t *o, struct docker_attach *a)
 	a->network_id = dup_member(o, "NetworkID", &ret);
 	if (ret)
 		return ret;
-	ret = addr_parse(o, "IPAddress", &a->ipv4);
+	ret = addr_parse(o, "IPAddress", AF_INET, &a->ipv4);
 	if (!ret)
-		ret = addr_parse(o, "GlobalIPv6Address", &a->ipv6);
+		ret = addr_parse(o, "GlobalIPv6Address", AF_INET6, &a->ipv6);
 	if (ret)
 		return ret;
 	a->ipv4_plen = json_integer_value(json_object_get(o, "IPPrefixLen"));
@@ -456,7 +453,9 @@ static int container_parse(json_t *j, struct docker_container *ct)
 	if (ret || !ct->id)
 		return ret ? ret : -EBADMSG;
 	name = json_string_value(json_object_get(j, "Name"));
-	ct->name = strdup(name ? name + (name[0] == '/') : "");
+	while (name && name[0] == '/')	/* "/web"; a broken answer may say "//web" */
+		name++;
+	ct->name = strdup(name ? name : "");
 	if (!ct->name)
 		return -ENOMEM;
 	ret = labels_parse(json_object_get(json_object_get(j, "Config"), "Labels"), &ct->labels);
