@@ -17,9 +17,7 @@
 
 #include "arena.h"
 #include "moat/policy.h"
-#include "yaml.h"
-
-#define MAX_DEPTH 200
+#include "ybuild.h"
 
 /* ---- checking context and messages ---- */
 
@@ -68,27 +66,40 @@ void yerr_at(struct ycheck *ck, unsigned line, unsigned col, const char *fmt, ..
 	va_end(ap);
 }
 
-/* A path too long for the buffer is cut short; messages stay correct, only less specific. */
-static size_t ypath_append(struct ycheck *ck, const char *fmt, const char *s, size_t i)
+/*
+ * Appends sep (when the path is not empty) and the n bytes of s, or nothing when they do not
+ * fit: a path too long for the buffer is cut short; messages stay correct, only less
+ * specific. No printf: every item of every document passes here.
+ */
+static size_t ypath_append(struct ycheck *ck, char sep, const char *s, size_t n)
 {
-	size_t saved = ck->plen;
-	int w = snprintf(ck->path + ck->plen, sizeof(ck->path) - ck->plen, fmt, s, i);
+	size_t saved = ck->plen, with = n + (sep && ck->plen);
 
-	if (w > 0 && (size_t)w < sizeof(ck->path) - ck->plen)
-		ck->plen += w;
-	else
-		ck->path[ck->plen] = '\0';
+	if (with < sizeof(ck->path) - ck->plen) {
+		if (with > n)
+			ck->path[ck->plen++] = sep;
+		memcpy(ck->path + ck->plen, s, n);
+		ck->plen += n;
+	}
+	ck->path[ck->plen] = '\0';
 	return saved;
 }
 
 size_t ypath_key(struct ycheck *ck, const char *key)
 {
-	return ypath_append(ck, ck->plen ? ".%s" : "%s", key, 0);
+	return ypath_append(ck, '.', key, strlen(key));
 }
 
 size_t ypath_index(struct ycheck *ck, size_t i)
 {
-	return ypath_append(ck, "%s[%zu]", "", i);
+	char buf[24], *p = buf + sizeof(buf);
+
+	*--p = ']';
+	do
+		*--p = (char)('0' + i % 10);
+	while (i /= 10);
+	*--p = '[';
+	return ypath_append(ck, 0, p, buf + sizeof(buf) - p);
 }
 
 void ypath_pop(struct ycheck *ck, size_t saved)
@@ -179,7 +190,7 @@ struct frame {
 	const char *anchor;
 };
 
-struct builder {
+struct ybuild {
 	struct ycheck *ck;
 	struct arena *tree;
 	struct frame *stack;
@@ -192,12 +203,12 @@ struct builder {
 };
 
 /* Adds n expanded nodes to the file's count; false (error recorded) past the limit. */
-static bool count_nodes(struct builder *b, uint64_t n, const yaml_mark_t *m)
+static bool count_nodes(struct ybuild *b, uint64_t n, unsigned line, unsigned col)
 {
 	b->nodes += n;
 	if (b->nodes <= MOAT_POLICY_MAX_NODES)
 		return true;
-	yerr_at(b->ck, m->line + 1, m->column + 1,
+	yerr_at(b->ck, line, col,
 		"document is too big: more than %u YAML nodes once aliases are expanded "
 		"(an alias bomb?); refusing it", MOAT_POLICY_MAX_NODES);
 	return false;
@@ -219,7 +230,7 @@ static int push_ptr(struct ynode ***v, size_t *n, size_t *cap, struct ynode *x)
 }
 
 /* Hangs a finished node (or an alias target) under the open container, or makes it the root. */
-static int attach(struct builder *b, struct ynode *node, const char *anchor)
+static int attach(struct ybuild *b, struct ynode *node, const char *anchor)
 {
 	if (anchor && anchors_put(&b->anchors, anchor, node) < 0)
 		return -ENOMEM;
@@ -231,66 +242,54 @@ static int attach(struct builder *b, struct ynode *node, const char *anchor)
 	return push_ptr(&f->kids, &f->n, &f->cap, node);
 }
 
-static struct ynode *node_new(struct builder *b, enum ynode_type t, const yaml_mark_t *m)
+static struct ynode *node_new(struct ybuild *b, enum ynode_type t, unsigned line, unsigned col)
 {
 	struct ynode *n = arena_alloc(b->tree, sizeof(*n));
 
 	if (n) {
 		n->type = t;
-		n->line = m->line + 1;
-		n->col = m->column + 1;
+		n->line = line;
+		n->col = col;
 		n->size = 1;
 	}
 	return n;
 }
 
-static const char *anchor_dup(struct builder *b, const yaml_char_t *anchor)
+int ybuild_scalar(struct ybuild *b, unsigned line, unsigned col, const char *s, size_t len,
+		  bool plain, const char *anchor)
 {
-	return anchor ? arena_strdup(b->tree, (const char *)anchor) : NULL;
-}
+	struct ynode *n = node_new(b, YNODE_SCALAR, line, col);
 
-static int on_scalar(struct builder *b, const yaml_event_t *ev)
-{
-	struct ynode *n = node_new(b, YNODE_SCALAR, &ev->start_mark);
-	const char *anchor = anchor_dup(b, ev->data.scalar.anchor);
-
-	if (!n || (ev->data.scalar.anchor && !anchor))
+	if (!n || !(n->str = arena_strndup(b->tree, s, len)))
 		return -ENOMEM;
-	n->str = arena_strndup(b->tree, (const char *)ev->data.scalar.value,
-			       ev->data.scalar.length);
-	if (!n->str)
-		return -ENOMEM;
-	n->len = ev->data.scalar.length;
-	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag;
-	if (!count_nodes(b, 1, &ev->start_mark))
+	n->len = len;
+	n->plain = plain;
+	if (!count_nodes(b, 1, line, col))
 		return -EINVAL;
 	return attach(b, n, anchor);
 }
 
-static int on_start(struct builder *b, const yaml_event_t *ev, enum ynode_type t,
-		    const yaml_char_t *anchor)
+int ybuild_open(struct ybuild *b, enum ynode_type t, unsigned line, unsigned col,
+		const char *anchor)
 {
-	struct ynode *n = node_new(b, t, &ev->start_mark);
+	struct ynode *n = node_new(b, t, line, col);
 	struct frame *stack;
 
 	if (!n)
 		return -ENOMEM;
-	if (b->depth == MAX_DEPTH) {
-		yerr_at(b->ck, n->line, n->col, "nesting deeper than %d levels", MAX_DEPTH);
+	if (b->depth == YBUILD_MAX_DEPTH) {
+		yerr_at(b->ck, n->line, n->col, "nesting deeper than %d levels", YBUILD_MAX_DEPTH);
 		return -EINVAL;
 	}
-	if (!count_nodes(b, 1, &ev->start_mark))
+	if (!count_nodes(b, 1, line, col))
 		return -EINVAL;
 	if (!b->stack) {
-		stack = calloc(MAX_DEPTH, sizeof(*stack));
+		stack = calloc(YBUILD_MAX_DEPTH, sizeof(*stack));
 		if (!stack)
 			return -ENOMEM;
 		b->stack = stack;
 	}
-	b->stack[b->depth] = (struct frame){ .node = n, .anchor = anchor_dup(b, anchor) };
-	if (anchor && !b->stack[b->depth].anchor)
-		return -ENOMEM;
-	b->depth++;
+	b->stack[b->depth++] = (struct frame){ .node = n, .anchor = anchor };
 	return 0;
 }
 
@@ -327,7 +326,7 @@ static void keyrefs_sort(struct keyref *v, size_t n)
 }
 
 /* Reports each repeated key at the repeat, drops the repeat; keys that are not scalars too. */
-static int map_dedup(struct builder *b, struct frame *f)
+static int map_dedup(struct ybuild *b, struct frame *f)
 {
 	size_t np = f->n / 2, m = 0, kept = 0;
 	struct keyref small_refs[MAP_SMALL];
@@ -375,7 +374,7 @@ out:
 	return ret;
 }
 
-static int on_end(struct builder *b)
+int ybuild_close(struct ybuild *b)
 {
 	struct frame f = b->stack[--b->depth];
 	struct ynode *n = f.node;
@@ -398,44 +397,71 @@ out:
 	return ret;
 }
 
-static int on_alias(struct builder *b, const yaml_event_t *ev)
+static int on_alias(struct ybuild *b, const yaml_event_t *ev)
 {
 	const char *name = (const char *)ev->data.alias.anchor;
 	struct ynode *target = anchors_get(&b->anchors, name);
+	unsigned line = ev->start_mark.line + 1, col = ev->start_mark.column + 1;
 
 	if (!target) {
-		yerr_at(b->ck, ev->start_mark.line + 1, ev->start_mark.column + 1,
-			"alias *%s refers to no anchor defined before it", name);
+		yerr_at(b->ck, line, col, "alias *%s refers to no anchor defined before it", name);
 		return -EINVAL;
 	}
-	if (!count_nodes(b, target->size, &ev->start_mark))
+	if (!count_nodes(b, target->size, line, col))
 		return -EINVAL;
 	return attach(b, target, NULL);
 }
 
-static int on_doc_end(struct builder *b, const yaml_event_t *ev)
+int ybuild_doc_end(struct ybuild *b, unsigned line, unsigned col)
 {
 	struct ynode *root = b->root;
 
 	if (!root) {
-		root = node_new(b, YNODE_SCALAR, &ev->start_mark);
+		root = node_new(b, YNODE_SCALAR, line, col);
 		if (!root)
 			return -ENOMEM;
 		root->str = "";
 		root->plain = true;
 	}
 	b->root = NULL;
+	anchors_clear(&b->anchors);
 	return push_ptr(&b->docs, &b->ndocs, &b->docs_cap, root);
 }
 
-static int on_event(struct builder *b, const yaml_event_t *ev)
+/* libyaml's anchors are copied into the tree: the event that carries one is freed next. */
+static int anchor_dup(struct ybuild *b, const yaml_char_t *anchor, const char **out)
+{
+	*out = anchor ? arena_strdup(b->tree, (const char *)anchor) : NULL;
+	return anchor && !*out ? -ENOMEM : 0;
+}
+
+static int on_scalar(struct ybuild *b, const yaml_event_t *ev)
+{
+	const char *anchor;
+
+	if (anchor_dup(b, ev->data.scalar.anchor, &anchor) < 0)
+		return -ENOMEM;
+	return ybuild_scalar(b, ev->start_mark.line + 1, ev->start_mark.column + 1,
+			     (const char *)ev->data.scalar.value, ev->data.scalar.length,
+			     ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag,
+			     anchor);
+}
+
+static int on_start(struct ybuild *b, const yaml_event_t *ev, enum ynode_type t,
+		    const yaml_char_t *anchor)
+{
+	const char *a;
+
+	if (anchor_dup(b, anchor, &a) < 0)
+		return -ENOMEM;
+	return ybuild_open(b, t, ev->start_mark.line + 1, ev->start_mark.column + 1, a);
+}
+
+static int on_event(struct ybuild *b, const yaml_event_t *ev)
 {
 	switch (ev->type) {
-	case YAML_DOCUMENT_START_EVENT:
-		anchors_clear(&b->anchors);
-		return 0;
 	case YAML_DOCUMENT_END_EVENT:
-		return on_doc_end(b, ev);
+		return ybuild_doc_end(b, ev->start_mark.line + 1, ev->start_mark.column + 1);
 	case YAML_SCALAR_EVENT:
 		return on_scalar(b, ev);
 	case YAML_SEQUENCE_START_EVENT:
@@ -444,7 +470,7 @@ static int on_event(struct builder *b, const yaml_event_t *ev)
 		return on_start(b, ev, YNODE_MAP, ev->data.mapping_start.anchor);
 	case YAML_SEQUENCE_END_EVENT:
 	case YAML_MAPPING_END_EVENT:
-		return on_end(b);
+		return ybuild_close(b);
 	case YAML_ALIAS_EVENT:
 		return on_alias(b, ev);
 	default:
@@ -472,7 +498,7 @@ static void syntax_error(struct ycheck *ck, const yaml_parser_t *p)
 }
 
 /* Runs the event loop; returns 0, -EINVAL (error recorded) or -ENOMEM. */
-static int build(struct builder *b, yaml_parser_t *p)
+static int build(struct ybuild *b, yaml_parser_t *p)
 {
 	yaml_event_t ev;
 	int ret = 0;
@@ -489,7 +515,7 @@ static int build(struct builder *b, yaml_parser_t *p)
 	return ret;
 }
 
-static void builder_free(struct builder *b)
+static void builder_free(struct ybuild *b)
 {
 	while (b->depth)
 		free(b->stack[--b->depth].kids);
@@ -498,11 +524,23 @@ static void builder_free(struct builder *b)
 	free(b->docs);
 }
 
-int yaml_parse(struct ycheck *ck, struct arena *tree, const char *buf, size_t len,
-	       struct ynode ***docs, size_t *ndocs)
+static int libyaml_build(struct ybuild *b, const char *buf, size_t len)
 {
-	struct builder b = { .ck = ck, .tree = tree };
 	yaml_parser_t p;
+	int ret;
+
+	if (!yaml_parser_initialize(&p))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+	ret = build(b, &p);
+	yaml_parser_delete(&p);
+	return ret;
+}
+
+static int parse(struct ycheck *ck, struct arena *tree, const char *buf, size_t len, bool json,
+		 struct ynode ***docs, size_t *ndocs)
+{
+	struct ybuild b = { .ck = ck, .tree = tree };
 	int ret;
 
 	if (len > MOAT_POLICY_MAX_FILE_BYTES) {
@@ -510,11 +548,9 @@ int yaml_parse(struct ycheck *ck, struct arena *tree, const char *buf, size_t le
 			MOAT_POLICY_MAX_FILE_BYTES);
 		return -EINVAL;
 	}
-	if (!yaml_parser_initialize(&p))
-		return -ENOMEM;
-	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
-	ret = build(&b, &p);
-	yaml_parser_delete(&p);
+	ret = json ? yaml_json_build(&b, buf, len) : YAML_JSON_NOT;
+	if (ret == YAML_JSON_NOT)
+		ret = libyaml_build(&b, buf, len);
 	if (ret < 0)
 		goto out;
 	ret = -ENOMEM;
@@ -528,6 +564,18 @@ int yaml_parse(struct ycheck *ck, struct arena *tree, const char *buf, size_t le
 out:
 	builder_free(&b);
 	return ret;
+}
+
+int yaml_parse(struct ycheck *ck, struct arena *tree, const char *buf, size_t len,
+	       struct ynode ***docs, size_t *ndocs)
+{
+	return parse(ck, tree, buf, len, true, docs, ndocs);
+}
+
+int yaml_parse_libyaml(struct ycheck *ck, struct arena *tree, const char *buf, size_t len,
+		       struct ynode ***docs, size_t *ndocs)
+{
+	return parse(ck, tree, buf, len, false, docs, ndocs);
 }
 
 /* ---- files ---- */

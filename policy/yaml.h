@@ -66,10 +66,14 @@ void ypath_pop(struct ycheck *ck, size_t saved);
  * Sets *docs (in tree, ndocs entries; an empty document is a null scalar) and
  * returns 0 when the tree is usable, even if duplicate keys were reported (the later one
  * is dropped). Returns -EINVAL when the input is unusable (syntax error, too big, too many
- * nodes) or -ENOMEM; errors are in ck.
+ * nodes) or -ENOMEM; errors are in ck. A JSON object or array is read by a faster path
+ * (yaml_json.c) into the same tree.
  */
 int yaml_parse(struct ycheck *ck, struct arena *tree, const char *buf, size_t len,
 	       struct ynode ***docs, size_t *ndocs);
+/* yaml_parse_libyaml - yaml_parse always through libyaml: what tests hold the fast path to. */
+int yaml_parse_libyaml(struct ycheck *ck, struct arena *tree, const char *buf, size_t len,
+		       struct ynode ***docs, size_t *ndocs);
 
 /*
  * yaml_read_file - read path whole into *buf (malloc'd, caller frees) unless it is bigger

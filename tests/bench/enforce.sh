@@ -3,7 +3,8 @@
 # endpoints file) and 1,000 NetworkPolicies. Measures, side by side in one run, and prints:
 #   event to enforced   endpoints-file changes (add or remove a replica), inside moatd
 #                       (status event_to_enforced) and outside (rename -> the kernel's
-#                       notification of the ep4 element); also with conntrack entries to judge
+#                       notification of the ep4 element); the file in YAML, then the same
+#                       in JSON; also with conntrack entries to judge
 #   full resync         cold start to first apply; a full apply (a mode change recreates the
 #                       tables)
 #   throughput          iperf3 TCP and a connect/1-byte/close rate between two endpoints,
@@ -257,8 +258,8 @@ endpoints_grow() {
 	endpoints_write "$size"
 }
 
-# events SIZE COUNT [fill] - COUNT endpoints-file changes; with fill, after filling conntrack
-# with TIME_WAIT entries (moatd judges every entry after each apply).
+# events SIZE COUNT [fill|json] - COUNT endpoints-file changes; with fill, after filling
+# conntrack with TIME_WAIT entries; with json, the file written as JSON (moatd's fast path).
 events() {
 	local ct=0
 	inb conntrack -F >/dev/null 2>&1 || true
@@ -272,7 +273,7 @@ events() {
 		ct=$(inb conntrack -C)
 	fi
 	log "event to enforced: $2 endpoints-file changes at size $1, $ct conntrack entries"
-	result "{\"kind\":\"events\",\"conntrack\":$ct,$(inb "${PROBE[@]}" events "$SOCK" "$MOATD_PID" "$EP" $(shape "$1") "$2" | sed 's/^{//')"
+	result "{\"kind\":\"events\",\"conntrack\":$ct,$(inb "${PROBE[@]}" events "$SOCK" "$MOATD_PID" "$EP" $(shape "$1") "$2" "$([ "${3:-}" = json ] && echo json || echo yaml)" | sed 's/^{//')"
 }
 
 full() {
@@ -324,6 +325,7 @@ main() {
 	reach_expect "$CLI" 8001 timeout
 	reach_expect "$CLI" 8000 open
 	events "$N" "$CHANGES"
+	events "$N" "$CHANGES" json
 	full
 	events "$N" "$CHANGES_BIG" fill
 	local cur=$N

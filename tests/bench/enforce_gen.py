@@ -17,9 +17,11 @@ destination address, port), in the order of the source app, after an ESTABLISHED
 before a final DROP, as iptables-restore input.
 
 Usage: enforce_gen.py policies DIR
-       enforce_gen.py endpoints FILE REAL EXTRA PER [INDEX,INDEX,...]   (only those real ones)
+       enforce_gen.py endpoints FILE REAL EXTRA PER [INDEX,INDEX,...]   (only those real ones;
+                                                                         JSON if FILE is *.json)
        enforce_gen.py naive FILE REAL [INDEX,...]
 """
+import json
 import os
 import sys
 
@@ -49,29 +51,48 @@ def ns_of(app):
     return "bench%d" % (app % NSS)
 
 
-def endpoint_line(name, app, addrs, iface=None):
-    """One endpoint, flow style, one line; addrs: one address or a list."""
-    addrs = ", ".join(addrs) if isinstance(addrs, list) else addrs
-    s = "  - {name: %s, namespace: %s, labels: {app: app%d, tier: %s}, ips: [%s], " \
-        "ports: {http: 8080/tcp}" % (name, ns_of(app), app, TIERS[app % 3], addrs)
-    return s + (", ifaces: [%s]}\n" % iface if iface else "}\n")
+def endpoint(name, app, addrs, iface=None):
+    """One endpoint as the file lists it; addrs: one address or a list."""
+    e = {"name": name, "namespace": ns_of(app), "labels": {"app": "app%d" % app,
+         "tier": TIERS[app % 3]}, "ips": addrs if isinstance(addrs, list) else [addrs],
+         "ports": {"http": "8080/tcp"}}
+    if iface:
+        e["ifaces"] = [iface]
+    return e
 
 
-def endpoints_text(real, extra, per=1, only=None):
-    out = ["namespaces:\n"]
-    out += ["  bench%d: {team: t%d}\n" % (n, n % 3) for n in range(NSS)]
+def endpoints(real, extra, per=1, only=None):
+    """The real endpoints (or those listed), then the extra addresses, PER to an endpoint."""
+    out = [endpoint("app%d-r%d" % (app_of(i), i // APPS), app_of(i), real_addr(i), "v%d" % i)
+           for i in (only if only is not None else range(real))]
+    for k in range((extra + per - 1) // per):
+        addrs = [extra_addr(i) for i in range(k * per, min(extra, (k + 1) * per))]
+        out.append(endpoint("app%d-x%d" % (app_of(k), k // APPS), app_of(k), addrs))
+    return out
+
+
+def flow(v):
+    """v in YAML flow style (every string here is a plain scalar)."""
+    if isinstance(v, dict):
+        return "{%s}" % ", ".join("%s: %s" % (k, flow(x)) for k, x in v.items())
+    if isinstance(v, list):
+        return "[%s]" % ", ".join(flow(x) for x in v)
+    return v
+
+
+def endpoints_text(eps, fmt="yaml"):
+    """The endpoints file, one endpoint a line: YAML in flow style, or JSON (which moatd
+    reads by a faster path than YAML)."""
+    nss = {"bench%d" % n: {"team": "t%d" % (n % 3)} for n in range(NSS)}
     # the bridge's subnet and the pool new replicas take addresses from: an address there
     # that no endpoint has fails closed, as on a Docker network
-    out.append("subnets: [10.63.0.0/16, 10.64.0.0/16]\n")
-    out.append("endpoints:\n")
-    for i in (only if only is not None else range(real)):
-        out.append(endpoint_line("app%d-r%d" % (app_of(i), i // APPS), app_of(i), real_addr(i),
-                                 "v%d" % i))
-    for k in range((extra + per - 1) // per):
-        app = app_of(k)
-        addrs = [extra_addr(i) for i in range(k * per, min(extra, (k + 1) * per))]
-        out.append(endpoint_line("app%d-x%d" % (app, k // APPS), app, addrs))
-    return "".join(out)
+    subnets = ["10.63.0.0/16", "10.64.0.0/16"]
+    if fmt == "json":
+        return '{"namespaces": %s,\n "subnets": %s,\n "endpoints": [\n  %s\n]}\n' % (
+            json.dumps(nss), json.dumps(subnets), ",\n  ".join(json.dumps(e) for e in eps))
+    return "".join(["namespaces:\n"] + ["  %s: %s\n" % (n, flow(l)) for n, l in nss.items()] +
+                   ["subnets: %s\n" % flow(subnets), "endpoints:\n"] +
+                   ["  - %s\n" % flow(e) for e in eps])
 
 
 def peer(app):
@@ -146,7 +167,8 @@ def main(argv):
     if argv[1] == "policies":
         write_policies(argv[2])
     elif argv[1] == "endpoints":
-        write_atomic(argv[2], endpoints_text(int(argv[3]), int(argv[4]), int(argv[5]), only(6)))
+        eps = endpoints(int(argv[3]), int(argv[4]), int(argv[5]), only(6))
+        write_atomic(argv[2], endpoints_text(eps, "json" if argv[2].endswith(".json") else "yaml"))
     elif argv[1] == "naive":
         rules = naive_rules(int(argv[3]), only(4))
         write_atomic(argv[2], rules)

@@ -4,7 +4,7 @@
 
   addrs PREFIX N|I,J,..  in namespace PREFIX-eI (I < N, or those listed): lo and eth0 up,
                         IPv6 off, endpoint I's address /16 on eth0 (setns + rtnetlink)
-  events SOCKET PID FILE REAL EXTRA PER COUNT
+  events SOCKET PID FILE REAL EXTRA PER COUNT [yaml|json]
                         run in moatd's namespace: COUNT changes of the endpoints file (add,
                         then remove, a replica; each written beside it and renamed over it),
                         one at a time; for each, the time from the rename to the kernel's
@@ -164,8 +164,8 @@ def cpu_ms(pid):
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
-def cmd_events(sock, pid, path, real, extra, per, count):
-    base = gen.endpoints_text(int(real), int(extra), int(per))
+def cmd_events(sock, pid, path, real, extra, per, count, fmt="yaml"):
+    base = gen.endpoints(int(real), int(extra), int(per))
     tmpdir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(path))), "tmp")
     os.makedirs(tmpdir, exist_ok=True)
     tmp = os.path.join(tmpdir, "endpoints.yaml")
@@ -176,9 +176,9 @@ def cmd_events(sock, pid, path, real, extra, per, count):
     for i in range(int(count)):
         idx, add = i // 2, i % 2 == 0
         addr = gen.churn_addr(idx)
+        churn = [gen.endpoint("churn%d" % idx, idx % gen.APPS, addr)] if add else []
         with open(tmp, "w") as f:
-            f.write(base + (gen.endpoint_line("churn%d" % idx, idx % gen.APPS, addr) if add
-                            else ""))
+            f.write(gen.endpoints_text(base + churn, fmt))
         t0 = time.monotonic()
         os.rename(tmp, path)
         t1 = wait_element(s, NFT_MSG_NEWSETELEM if add else NFT_MSG_DELSETELEM, addr, t0 + 30)
@@ -186,7 +186,7 @@ def cmd_events(sock, pid, path, real, extra, per, count):
         outside.append(t1 - t0)
         applies.append(st["last_apply"]["ms"])
     cpu = (cpu_ms(pid) - cpu0) / int(count)
-    print(json.dumps({"cpu_ms": round(cpu, 2), "outside": quantiles(outside), "daemon": st["event_to_enforced"],
+    print(json.dumps({"format": fmt, "cpu_ms": round(cpu, 2), "outside": quantiles(outside), "daemon": st["event_to_enforced"],
                       "apply_ms_p50": sorted(applies)[len(applies) // 2],
                       "apply_ms_max": max(applies), "last_apply": st["last_apply"],
                       "endpoints": st["endpoints"], "elements": st["elements"]}))
@@ -296,6 +296,8 @@ def report_events(rows):
     for r in rows:
         o, d = r["outside"], r["daemon"]
         head = (size(r), r["conntrack"], o["count"])
+        print(row % (head + ("the file in %s" % r.get("format", "yaml").upper(), "", "", "")))
+        head = ("", "", "")
         if d["count"] == o["count"]:    # moatd's quantiles cover exactly this phase
             print(row % (head + ("inside moatd (status event_to_enforced)", ms(d["p50_us"]),
                                  ms(d["p99_us"]), ms(d["max_us"]))))
