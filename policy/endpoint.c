@@ -52,46 +52,21 @@ char *moat_addr_format(const struct moat_addr *a, char *buf, size_t len)
 
 struct moat_endpoint_set *moat_endpoint_set_new(void)
 {
-	return calloc(1, sizeof(struct moat_endpoint_set));
-}
+	struct moat_endpoint_set *set = calloc(1, sizeof(*set));
 
-static void labels_clear(struct moat_labels *l)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		free(l->v[i].key);
-		free(l->v[i].value);
+	if (set && !(set->mem = arena_new())) {
+		free(set);
+		set = NULL;
 	}
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
-static void endpoint_clear(struct moat_endpoint *e)
-{
-	free(e->name);
-	free(e->namespace);
-	labels_clear(&e->labels);
-	free(e->ips);
-	for (size_t i = 0; i < e->nports; i++)
-		free(e->ports[i].name);
-	free(e->ports);
-	for (size_t i = 0; i < e->nifaces; i++)
-		free(e->ifaces[i]);
-	free(e->ifaces);
-	free(e->macs);
+	return set;
 }
 
 void moat_endpoint_set_free(struct moat_endpoint_set *set)
 {
 	if (!set)
 		return;
-	for (size_t i = 0; i < set->n; i++)
-		endpoint_clear(&set->v[i]);
+	arena_free(set->mem);
 	free(set->v);
-	for (size_t i = 0; i < set->nnss; i++) {
-		free(set->nss[i].name);
-		labels_clear(&set->nss[i].labels);
-	}
 	free(set->nss);
 	free(set->subnets);
 	free(set->index);
@@ -165,40 +140,35 @@ static int index_grow(struct moat_endpoint_set *set)
 	return 0;
 }
 
-/* Both strings copied; false on ENOMEM (lb is then for labels_clear to free). */
-static bool label_dup(struct moat_label *lb, const char *key, const char *value)
-{
-	lb->key = strdup(key);
-	lb->value = strdup(value ? value : "");
-	return lb->key && lb->value;
-}
-
 /*
- * A sorted deep copy of src; with ns_name, the label
+ * A sorted copy of src in the set's memory; with ns_name, the label
  * kubernetes.io/metadata.name=ns_name is set (replacing one already there).
- * -EINVAL for a repeated key.
+ * -EINVAL for a repeated key, -ENOMEM.
  */
-static int labels_copy(struct moat_labels *dst, const struct moat_labels *src,
+static int labels_copy(struct arena *mem, struct moat_labels *dst, const struct moat_labels *src,
 		       const char *ns_name)
 {
-	struct moat_labels l = { .v = calloc(src->n + 1, sizeof(*l.v)) };
-	int ret = -ENOMEM;
+	struct moat_labels l = { .v = arena_array(mem, src->n + 1, sizeof(*l.v)) };
+	int ret;
 
 	if (!l.v)
-		return ret;
+		return -ENOMEM;
 	for (size_t i = 0; i < src->n; i++) {
 		if (ns_name && !strcmp(src->v[i].key, NAMESPACE_NAME_LABEL))
 			continue;	/* Kubernetes overwrites it; so do we */
-		if (!label_dup(&l.v[l.n++], src->v[i].key, src->v[i].value))
-			goto out;
+		l.v[l.n].key = arena_strdup(mem, src->v[i].key);
+		l.v[l.n].value = arena_strdup(mem, src->v[i].value ? src->v[i].value : "");
+		if (!l.v[l.n].key || !l.v[l.n++].value)
+			return -ENOMEM;
 	}
-	if (ns_name && !label_dup(&l.v[l.n++], NAMESPACE_NAME_LABEL, ns_name))
-		goto out;
+	if (ns_name) {
+		l.v[l.n].key = arena_strdup(mem, NAMESPACE_NAME_LABEL);
+		l.v[l.n].value = arena_strdup(mem, ns_name);
+		if (!l.v[l.n].key || !l.v[l.n++].value)
+			return -ENOMEM;
+	}
 	ret = moat_labels_sort(&l);
-out:
-	if (ret)
-		labels_clear(&l);
-	else
+	if (!ret)
 		*dst = l;
 	return ret;
 }
@@ -217,81 +187,79 @@ int moat_endpoint_set_add_namespace(struct moat_endpoint_set *set, const char *n
 	static const struct moat_labels none = { 0 };
 	struct moat_namespace ns = { 0 };
 	long i = ns_find(set, name);
-	int ret = labels_copy(&ns.labels, labels ? labels : &none, name);
+	int ret = labels_copy(set->mem, &ns.labels, labels ? labels : &none, name);
 
 	if (ret)
 		return ret;
 	if (i >= 0) {
-		labels_clear(&set->nss[i].labels);
-		set->nss[i].labels = ns.labels;
+		set->nss[i].labels = ns.labels;	/* the old ones stay in the set's memory */
 		return 0;
 	}
-	ns.name = strdup(name);
+	ns.name = arena_strdup(set->mem, name);
 	ret = ns.name ? grow((void **)&set->nss, set->nnss, &set->nss_cap, sizeof(ns)) : -ENOMEM;
-	if (ret) {
-		free(ns.name);
-		labels_clear(&ns.labels);
-		return ret;
-	}
-	set->nss[set->nnss++] = ns;
-	return 0;
+	if (!ret)
+		set->nss[set->nnss++] = ns;
+	return ret;
 }
 
-static int strv_copy(char ***dst, char *const *src, size_t n)
+/* A copy of the n elements of sz bytes at src in the set's memory (never NULL unless ENOMEM). */
+static void *mem_dup(struct arena *mem, const void *src, size_t n, size_t sz)
 {
-	char **v = calloc(n ? n : 1, sizeof(*v));
+	void *v = arena_array(mem, n ? n : 1, sz);
 
-	*dst = v;
-	for (size_t i = 0; v && i < n; i++)
-		if (!(v[i] = strdup(src[i])))
-			return -ENOMEM;	/* the caller clears the partial copy */
-	return v ? 0 : -ENOMEM;
+	if (v && n)	/* src may be NULL then, and memcpy from NULL is undefined */
+		memcpy(v, src, n * sz);
+	return v;
 }
 
-static int ports_copy(struct moat_endpoint *c, const struct moat_endpoint *e)
+static int ports_copy(struct arena *mem, struct moat_endpoint *c, const struct moat_endpoint *e)
 {
-	c->ports = calloc(e->nports ? e->nports : 1, sizeof(*c->ports));
+	c->ports = mem_dup(mem, e->ports, e->nports, sizeof(*c->ports));
 	if (!c->ports)
 		return -ENOMEM;
-	for (size_t i = 0; i < e->nports; i++, c->nports++) {
-		c->ports[i] = e->ports[i];
-		c->ports[i].name = strdup(e->ports[i].name);
-		if (!c->ports[i].name)
+	for (size_t i = 0; i < e->nports; i++)
+		if (!(c->ports[i].name = arena_strdup(mem, e->ports[i].name)))
 			return -ENOMEM;
-	}
+	c->nports = e->nports;
 	return 0;
 }
 
-/* Fills c with a deep copy of e; on failure c holds what was copied, for endpoint_clear. */
-static int endpoint_copy(struct moat_endpoint *c, const struct moat_endpoint *e, const char *ns)
+static int ifaces_copy(struct arena *mem, struct moat_endpoint *c, const struct moat_endpoint *e)
+{
+	c->ifaces = arena_array(mem, e->nifaces ? e->nifaces : 1, sizeof(*c->ifaces));
+	if (!c->ifaces)
+		return -ENOMEM;
+	for (size_t i = 0; i < e->nifaces; i++)
+		if (!(c->ifaces[i] = arena_strdup(mem, e->ifaces[i])))
+			return -ENOMEM;
+	c->nifaces = e->nifaces;
+	if (e->macs && e->nifaces && !(c->macs = mem_dup(mem, e->macs, e->nifaces, sizeof(*c->macs))))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Fills c with a deep copy of e in the set's memory. */
+static int endpoint_copy(struct arena *mem, struct moat_endpoint *c, const struct moat_endpoint *e,
+			 const char *ns)
 {
 	int ret;
 
 	c->host_network = e->host_network;
-	c->name = strdup(e->name);
-	c->namespace = strdup(ns);
-	c->ips = calloc(e->nips ? e->nips : 1, sizeof(*c->ips));
+	c->name = arena_strdup(mem, e->name);
+	c->namespace = arena_strdup(mem, ns);
+	c->ips = mem_dup(mem, e->ips, e->nips, sizeof(*c->ips));
 	if (!c->name || !c->namespace || !c->ips)
 		return -ENOMEM;
-	if (e->nips)	/* e->ips may be NULL then, and memcpy from NULL is undefined */
-		memcpy(c->ips, e->ips, e->nips * sizeof(*c->ips));
 	c->nips = e->nips;
-	ret = labels_copy(&c->labels, &e->labels, NULL);
+	ret = labels_copy(mem, &c->labels, &e->labels, NULL);
 	if (!ret)
-		ret = ports_copy(c, e);
-	if (!ret) {
-		ret = strv_copy(&c->ifaces, e->ifaces, e->nifaces);
-		c->nifaces = c->ifaces ? e->nifaces : 0;	/* a partial copy is NULL-filled */
-	}
-	if (!ret && e->macs && e->nifaces) {
-		c->macs = malloc(e->nifaces * sizeof(*c->macs));
-		if (!c->macs)
-			return -ENOMEM;
-		memcpy(c->macs, e->macs, e->nifaces * sizeof(*c->macs));
-	}
+		ret = ports_copy(mem, c, e);
+	if (!ret)
+		ret = ifaces_copy(mem, c, e);
 	return ret;
 }
 
+/* On failure the set is as it was, but for memory in its arena that nothing points to. */
 int moat_endpoint_set_add(struct moat_endpoint_set *set, const struct moat_endpoint *e)
 {
 	const char *ns = e->namespace ? e->namespace : MOAT_DEFAULT_NAMESPACE;
@@ -306,13 +274,11 @@ int moat_endpoint_set_add(struct moat_endpoint_set *set, const struct moat_endpo
 	if (!ret)
 		ret = grow((void **)&set->v, set->n, &set->cap, sizeof(c));
 	if (!ret)
-		ret = endpoint_copy(&c, e, ns);
+		ret = endpoint_copy(set->mem, &c, e, ns);
 	if (!ret && ns_find(set, ns) < 0)	/* every endpoint's namespace exists */
 		ret = moat_endpoint_set_add_namespace(set, ns, NULL);
-	if (ret) {
-		endpoint_clear(&c);
+	if (ret)
 		return ret;
-	}
 	set->v[set->n] = c;
 	index_put(set, set->n++);
 	return 0;

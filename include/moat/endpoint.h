@@ -39,6 +39,8 @@ struct moat_endpoint {
 	bool host_network;	/* shares the node's namespace: listed, never segmented */
 };
 
+struct arena;
+
 /* Owns every endpoint and namespace in it. */
 struct moat_endpoint_set {
 	struct moat_endpoint *v;
@@ -51,6 +53,8 @@ struct moat_endpoint_set {
 	uint32_t *index;	/* private to moat_endpoint_set_add/_find: (namespace, name) ->
 				 * 1 + position, open addressing; NULL in a set built by hand */
 	size_t index_cap;
+	struct arena *mem;	/* private: what the endpoints and namespaces hold, freed at once
+				 * (a set of 1,000 endpoints is some 10,000 small objects) */
 };
 
 /*
