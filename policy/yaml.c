@@ -183,10 +183,10 @@ static void anchors_clear(struct anchors *t)
 
 /* ---- the builder ---- */
 
+/* An open container: its items are b->kids[base..], copied into the arena on close. */
 struct frame {
 	struct ynode *node;
-	struct ynode **kids;	/* malloc'd while open, copied into the arena on close */
-	size_t n, cap;
+	size_t base;
 	const char *anchor;
 };
 
@@ -195,6 +195,8 @@ struct ybuild {
 	struct arena *tree;
 	struct frame *stack;
 	size_t depth;
+	struct ynode **kids;	/* the items of every open container, innermost last */
+	size_t nkids, kids_cap;
 	struct anchors anchors;
 	uint64_t nodes;
 	struct ynode *root;
@@ -238,8 +240,7 @@ static int attach(struct ybuild *b, struct ynode *node, const char *anchor)
 		b->root = node;
 		return 0;
 	}
-	struct frame *f = &b->stack[b->depth - 1];
-	return push_ptr(&f->kids, &f->n, &f->cap, node);
+	return push_ptr(&b->kids, &b->nkids, &b->kids_cap, node);
 }
 
 static struct ynode *node_new(struct ybuild *b, enum ynode_type t, unsigned line, unsigned col)
@@ -289,7 +290,7 @@ int ybuild_open(struct ybuild *b, enum ynode_type t, unsigned line, unsigned col
 			return -ENOMEM;
 		b->stack = stack;
 	}
-	b->stack[b->depth++] = (struct frame){ .node = n, .anchor = anchor };
+	b->stack[b->depth++] = (struct frame){ .node = n, .base = b->nkids, .anchor = anchor };
 	return 0;
 }
 
@@ -326,9 +327,9 @@ static void keyrefs_sort(struct keyref *v, size_t n)
 }
 
 /* Reports each repeated key at the repeat, drops the repeat; keys that are not scalars too. */
-static int map_dedup(struct ybuild *b, struct frame *f)
+static int map_dedup(struct ybuild *b, struct ynode **kids, size_t *n)
 {
-	size_t np = f->n / 2, m = 0, kept = 0;
+	size_t np = *n / 2, m = 0, kept = 0;
 	struct keyref small_refs[MAP_SMALL];
 	bool small_drop[MAP_SMALL] = { false };
 	struct keyref *refs = np <= MAP_SMALL ? small_refs : calloc(np, sizeof(*refs));
@@ -338,7 +339,7 @@ static int map_dedup(struct ybuild *b, struct frame *f)
 	if (!refs || !drop)
 		goto out;
 	for (size_t i = 0; i < np; i++) {
-		const struct ynode *k = f->kids[2 * i];
+		const struct ynode *k = kids[2 * i];
 
 		if (k->type == YNODE_SCALAR) {
 			refs[m++] = (struct keyref){ k, i };
@@ -361,10 +362,10 @@ static int map_dedup(struct ybuild *b, struct frame *f)
 	}
 	for (size_t i = 0; i < np; i++)
 		if (!drop[i]) {
-			f->kids[2 * kept] = f->kids[2 * i];
-			f->kids[2 * kept++ + 1] = f->kids[2 * i + 1];
+			kids[2 * kept] = kids[2 * i];
+			kids[2 * kept++ + 1] = kids[2 * i + 1];
 		}
-	f->n = 2 * kept;
+	*n = 2 * kept;
 	ret = 0;
 out:
 	if (refs != small_refs)
@@ -377,24 +378,22 @@ out:
 int ybuild_close(struct ybuild *b)
 {
 	struct frame f = b->stack[--b->depth];
-	struct ynode *n = f.node;
-	int ret = n->type == YNODE_MAP ? map_dedup(b, &f) : 0;
+	size_t nkids = b->nkids - f.base;
+	struct ynode *n = f.node, **kids = nkids ? b->kids + f.base : NULL;
+	int ret = n->type == YNODE_MAP ? map_dedup(b, kids, &nkids) : 0;
 
 	if (ret < 0)
-		goto out;
-	ret = -ENOMEM;
-	n->kids = arena_array(b->tree, f.n, sizeof(*n->kids));
+		return ret;
+	n->kids = arena_array(b->tree, nkids, sizeof(*n->kids));
 	if (!n->kids)
-		goto out;
-	for (size_t i = 0; i < f.n; i++) {
-		n->kids[i] = f.kids[i];
-		n->size += f.kids[i]->size;	/* each was counted, so no overflow */
+		return -ENOMEM;
+	for (size_t i = 0; i < nkids; i++) {
+		n->kids[i] = kids[i];
+		n->size += kids[i]->size;	/* each was counted, so no overflow */
 	}
-	n->n = n->type == YNODE_MAP ? f.n / 2 : f.n;
-	ret = attach(b, n, f.anchor);
-out:
-	free(f.kids);
-	return ret;
+	n->n = n->type == YNODE_MAP ? nkids / 2 : nkids;
+	b->nkids = f.base;
+	return attach(b, n, f.anchor);
 }
 
 static int on_alias(struct ybuild *b, const yaml_event_t *ev)
@@ -517,8 +516,7 @@ static int build(struct ybuild *b, yaml_parser_t *p)
 
 static void builder_free(struct ybuild *b)
 {
-	while (b->depth)
-		free(b->stack[--b->depth].kids);
+	free(b->kids);
 	free(b->stack);
 	free(b->anchors.v);
 	free(b->docs);
