@@ -25,10 +25,11 @@ struct plan_atom {
 	uint16_t port;			/* NPORT: the value an endpoint gives the name */
 	uint32_t nscond;		/* SEL: index of its namespace condition */
 	uint64_t key;			/* hash of canon: the same in every compile */
-	const char *canon;		/* text that tells atoms apart (arena) */
+	const char *canon;		/* text that tells atoms apart (NPORT: in the plan's
+					 * arena; else in the policy state's) */
 	const struct moat_selector *pod;	/* SEL: NULL selects every pod (borrowed from ps) */
 	const struct moat_peer *block;	/* BLOCK (borrowed from ps) */
-	const char *name;		/* NPORT (arena) */
+	const char *name;		/* NPORT (plan arena) */
 };
 
 struct plan_ident_priv {
@@ -36,13 +37,20 @@ struct plan_ident_priv {
 	uint64_t *keys;			/* the same atoms' content keys, sorted */
 	uint32_t natoms;
 	uint64_t hash;			/* of keys: how the next compile finds this identity */
+	uint64_t sig;			/* of atoms: how the next compile finds the same atoms */
 	uint32_t *pols[2];		/* isolating policies, ascending: [0] ingress, [1] egress */
 	uint32_t npols[2];
 };
 
+struct plan_policy;
+
 struct plan_priv {
-	struct arena *arena;		/* owns everything below */
-	struct plan_atom *atoms;
+	struct arena *arena;		/* owns the identities' arrays and NPORT atoms' texts */
+	struct plan_policy *policy;	/* a reference to what the plan shares with other plans
+					 * compiled from the same policies and namespaces (see
+					 * compile.c): it owns the SEL and BLOCK atoms' texts and
+					 * what target_atom and rule_* point at */
+	struct plan_atom *atoms;	/* SEL and BLOCK atoms first, then NPORT */
 	uint32_t natoms;
 	struct plan_ident_priv *ids;	/* parallel to plan->idents */
 	uint32_t *target_atom;		/* per policy: the SEL atom of its podSelector */

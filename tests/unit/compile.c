@@ -1,10 +1,12 @@
 /*
  * The compiler and verdicts on models built in C: isolation, union, ports and ranges,
- * ipBlocks with excepts, named ports, modes, stable ids, disjoint sets and nets, and that the
- * plan grows with label groups, not with replicas.
+ * ipBlocks with excepts, named ports, modes, stable ids, disjoint sets and nets, that the
+ * plan grows with label groups, not with replicas, and that a recompile sharing prev's
+ * policy state gives the plan a compile that cannot share it does.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -324,6 +326,258 @@ static void test_growth(void)
 	CHECK(sizes[0] == sizes[1]);
 }
 
+/*
+ * Endpoints alike in labels share identities only when alike in all else that makes them:
+ * namespace, host network, named port values; and each address still gets its segment.
+ */
+static void test_alike(void)
+{
+	static struct moat_label app = { "app", "a" };
+	static struct moat_named_port http80 = { "http", IPPROTO_TCP, 80 },
+				      http8080 = { "http", IPPROTO_TCP, 8080 };
+	struct moat_peer from = { .kind = MOAT_PEER_IPBLOCK, .cidr = cidr("10.2.0.0", 16) };
+	struct moat_port http = { .proto = IPPROTO_TCP, .name = "http" };
+	struct moat_rule in = { .peers = &from, .npeers = 1, .ports = &http, .nports = 1 };
+	struct moat_netpol pol = { .name = "web", .namespace = "x", .target = { .match = { &app, 1 } },
+				   .isolates_in = true, .in = &in, .nin = 1 };
+	struct moat_policy_set ps = { .pols = &pol, .npols = 1 };
+	const char *ip[6] = { "10.1.0.1", "10.1.0.2", "10.1.0.3", "10.1.0.4", "10.1.0.5", "10.2.0.1" };
+	struct moat_addr a[6];
+	struct moat_endpoint v[6];
+	struct moat_endpoint_set es = { .v = v, .n = 6 };
+	struct moat_plan *p = NULL;
+
+	for (int i = 0; i < 6; i++) {
+		a[i] = addr(ip[i]);
+		v[i] = (struct moat_endpoint){ .name = "e", .namespace = "x", .labels = { &app, 1 },
+					       .ips = &a[i], .nips = 1, .ports = &http80, .nports = 1 };
+	}
+	v[2].host_network = true;
+	v[3].namespace = "y";
+	v[4].ports = &http8080;
+	CHECK(moat_plan_compile(&ps, &es, MOAT_MODE_ENFORCE, NULL, &p) == 0);
+	if (!p)
+		return;
+	CHECK(p->endpoint_ident[1] == p->endpoint_ident[0]);	/* a replica */
+	CHECK(p->endpoint_ident[5] == p->endpoint_ident[0]);
+	for (int i = 2; i < 5; i++)
+		CHECK(p->endpoint_ident[i] != p->endpoint_ident[0]);
+	CHECK(moat_plan_ident_of(p, &a[5]) != moat_plan_ident_of(p, &a[0]));	/* in the block */
+	CHECK(moat_plan_ident_of(p, &a[1]) == moat_plan_ident_of(p, &a[0]));
+	CHECK(ep_verdict(p, 5, 0, IPPROTO_TCP, 80) == MOAT_ALLOW);
+	CHECK(ep_verdict(p, 5, 0, IPPROTO_TCP, 8080) == MOAT_DENY);
+	CHECK(ep_verdict(p, 5, 4, IPPROTO_TCP, 8080) == MOAT_ALLOW);
+	CHECK(ep_verdict(p, 5, 4, IPPROTO_TCP, 80) == MOAT_DENY);
+	CHECK(ep_verdict(p, 0, 2, IPPROTO_TCP, 1) == MOAT_ALLOW);	/* host network: not selected */
+	CHECK(ep_verdict(p, 0, 3, IPPROTO_TCP, 1) == MOAT_ALLOW);	/* y: not selected */
+	CHECK(ep_verdict(p, 0, 1, IPPROTO_TCP, 80) == MOAT_DENY);
+	moat_plan_free(p);
+}
+
+/* ---- sharing the policy state with prev: never a different plan ---- */
+
+static bool same_idents(const struct moat_plan *a, const struct moat_plan *b)
+{
+	const uint32_t *pa, *pb;
+
+	if (a->nidents != b->nidents)
+		return false;
+	for (size_t i = 0; i < a->nidents; i++) {
+		const struct moat_plan_ident *x = &a->idents[i], *y = &b->idents[i];
+
+		if (x->id != y->id || x->in_iso != y->in_iso || x->out_iso != y->out_iso ||
+		    x->in_mode != y->in_mode || x->out_mode != y->out_mode)
+			return false;
+		for (int d = 0; d < 2; d++) {
+			size_t n = moat_plan_isolating(a, x->id, d, &pa);
+
+			if (n != moat_plan_isolating(b, y->id, d, &pb) || (n && memcmp(pa, pb, n * 4)))
+				return false;
+		}
+	}
+	return true;
+}
+
+static bool same_elems(const struct moat_plan_elem *x, size_t nx, const struct moat_plan_elem *y,
+		       size_t ny)
+{
+	for (size_t i = 0; nx == ny && i < nx; i++)
+		if (x[i].src != y[i].src || x[i].dst != y[i].dst || x[i].proto_lo != y[i].proto_lo ||
+		    x[i].proto_hi != y[i].proto_hi || x[i].port_lo != y[i].port_lo ||
+		    x[i].port_hi != y[i].port_hi)
+			return false;
+	return nx == ny;
+}
+
+static bool same_maps(const struct moat_plan *a, const struct moat_plan *b)
+{
+	if (a->naddrs != b->naddrs || a->nnets != b->nnets || a->es->n != b->es->n)
+		return false;
+	for (size_t i = 0; i < a->naddrs; i++)
+		if (moat_addr_cmp(&a->addrs[i].addr, &b->addrs[i].addr) ||
+		    a->addrs[i].ident != b->addrs[i].ident || a->addrs[i].endpoint != b->addrs[i].endpoint)
+			return false;
+	for (size_t i = 0; i < a->nnets; i++)
+		if (a->nets[i].family != b->nets[i].family || a->nets[i].ident != b->nets[i].ident ||
+		    memcmp(a->nets[i].lo, b->nets[i].lo, 16) || memcmp(a->nets[i].hi, b->nets[i].hi, 16))
+			return false;
+	for (size_t i = 0; i < a->es->n; i++)
+		if (a->endpoint_ident[i] != b->endpoint_ident[i])
+			return false;
+	return true;
+}
+
+static bool same_rule(const struct moat_rule_ref *x, const struct moat_rule_ref *y)
+{
+	return x->policy == y->policy && x->egress == y->egress && x->rule == y->rule;
+}
+
+static bool same_verdict(const struct moat_verdict *x, const struct moat_verdict *y)
+{
+	return x->kind == y->kind && x->src_ident == y->src_ident && x->dst_ident == y->dst_ident &&
+	       x->in_iso == y->in_iso && x->out_iso == y->out_iso && x->in_ok == y->in_ok &&
+	       x->out_ok == y->out_ok && x->loopback == y->loopback &&
+	       same_rule(&x->in_rule, &y->in_rule) && same_rule(&x->out_rule, &y->out_rule);
+}
+
+/* Every endpoint pair, and a few outside addresses, on the ports the model uses. */
+static bool same_verdicts(const struct moat_plan *a, const struct moat_plan *b)
+{
+	const char *outside[] = { "10.0.0.1", "10.0.1.9", "10.0.2.9", "10.9.0.1", "8.8.8.8" };
+	const uint16_t ports[] = { 80, 8080, 9090 };
+	struct moat_verdict x, y;
+	bool same = true;
+
+	for (size_t p = 0; p < N(ports); p++) {
+		for (size_t i = 0; i < a->es->n; i++)
+			for (size_t j = 0; j < a->es->n; j++) {
+				moat_plan_decide_endpoints(a, i, j, IPPROTO_TCP, ports[p], &x);
+				moat_plan_decide_endpoints(b, i, j, IPPROTO_TCP, ports[p], &y);
+				same = same && same_verdict(&x, &y);
+			}
+		for (size_t i = 0; i < N(outside); i++)
+			for (size_t j = 0; j < N(outside); j++) {
+				struct moat_addr s = addr(outside[i]), d = addr(outside[j]);
+
+				moat_plan_decide(a, &s, &d, IPPROTO_TCP, ports[p], &x);
+				moat_plan_decide(b, &s, &d, IPPROTO_TCP, ports[p], &y);
+				same = same && same_verdict(&x, &y);
+			}
+	}
+	return same;
+}
+
+/* The model test_reuse changes step by step, in place as a caller might. */
+struct reuse {
+	struct moat_policy_set ps;
+	struct moat_endpoint_set es;
+	enum moat_mode mode;
+	struct moat_plan *prev;
+};
+
+/*
+ * Compiles r's model with prev twice: as it is, where prev's policy state may be shared,
+ * and from a copy of the policies at another address, where it cannot be; the plans must
+ * be the same. The first becomes prev, and prev is freed at once, as the daemon does.
+ */
+static void reuse_step(struct reuse *r, const char *what)
+{
+	struct moat_netpol copy[4];
+	struct moat_policy_set fresh = r->ps;
+	struct moat_plan *a = NULL, *b = NULL;
+	bool same;
+
+	memcpy(copy, r->ps.pols, r->ps.npols * sizeof(*copy));
+	fresh.pols = copy;
+	CHECK(moat_plan_compile(&r->ps, &r->es, r->mode, r->prev, &a) == 0);
+	CHECK(moat_plan_compile(&fresh, &r->es, r->mode, r->prev, &b) == 0);
+	same = a && b && same_idents(a, b) && same_maps(a, b) && same_verdicts(a, b) &&
+	       same_elems(a->allow_in, a->nallow_in, b->allow_in, b->nallow_in) &&
+	       same_elems(a->allow_in_any, a->nallow_in_any, b->allow_in_any, b->nallow_in_any) &&
+	       same_elems(a->allow_out, a->nallow_out, b->allow_out, b->nallow_out) &&
+	       same_elems(a->allow_out_any, a->nallow_out_any, b->allow_out_any, b->nallow_out_any);
+	if (!same)
+		fprintf(stderr, "step \"%s\": the plans differ\n", what);
+	CHECK(same);
+	if (a && r->es.n == 3)	/* check_plan decides between the three endpoints */
+		check_plan(a);
+	moat_plan_free(b);
+	moat_plan_free(r->prev);
+	r->prev = a;
+}
+
+/*
+ * x/a: ingress from app=b in team=t namespaces on named port http, egress to 10.0.0.0/8
+ * except 10.0.1.0/24; everything in y: ingress from any namespace. Each step changes one
+ * thing the policy state is built from (or nothing, or the endpoints alone).
+ */
+static void test_reuse(void)
+{
+	static char value[] = "a";
+	static struct moat_label tgt = { "app", value }, team[2] = { { "team", "t" }, { "team", "u" } };
+	static struct moat_named_port ports[] = { { "http", IPPROTO_TCP, 8080 },
+						  { "web", IPPROTO_TCP, 9090 } };
+	struct moat_peer from = { .kind = MOAT_PEER_PODS, .has_ns = true, .ns = SEL({ "team", "t" }),
+				  .has_pod = true, .pod = SEL({ "app", "b" }) };
+	struct moat_port http = { .proto = IPPROTO_TCP, .name = "http" };
+	struct moat_rule in = { .peers = &from, .npeers = 1, .ports = &http, .nports = 1 };
+	struct moat_cidr ex = cidr("10.0.1.0", 24);
+	struct moat_peer to = { .kind = MOAT_PEER_IPBLOCK, .cidr = cidr("10.0.0.0", 8), .except = &ex,
+				.nexcept = 1 };
+	struct moat_rule out = { .peers = &to, .npeers = 1 };
+	struct moat_peer any_ns = { .kind = MOAT_PEER_PODS, .has_ns = true };
+	struct moat_rule in_all = { .peers = &any_ns, .npeers = 1 };
+	struct moat_netpol pols[] = {
+		{ .name = "web", .namespace = "x", .target = { .match = { &tgt, 1 } },
+		  .isolates_in = true, .isolates_out = true, .in = &in, .nin = 1, .out = &out, .nout = 1 },
+		{ .name = "all", .namespace = "y", .isolates_in = true, .in = &in_all, .nin = 1 },
+	};
+	struct moat_namespace nss[2] = { { .name = "x", .labels = { &team[0], 1 } },
+					 { .name = "y", .labels = { &team[1], 1 } } };
+	struct moat_endpoint v[3];
+	struct reuse r = { .ps = { .pols = pols, .npols = 2 }, .es = { .v = v, .n = 3, .nss = nss,
+		.nnss = 2 } };
+	struct moat_plan *p = NULL;
+
+	memcpy(v, eps, sizeof(v));
+	v[0].ports = ports;
+	v[0].nports = 2;
+	reuse_step(&r, "first compile");
+	reuse_step(&r, "same input");
+	r.es.n = 2;
+	reuse_step(&r, "an endpoint gone");
+	r.es.n = 3;
+	reuse_step(&r, "the endpoint back");
+	r.mode = MOAT_MODE_MONITOR;
+	reuse_step(&r, "monitor mode");
+	r.mode = MOAT_MODE_ENFORCE;
+	value[0] = 'b';
+	reuse_step(&r, "target label value changed in place");
+	nss[0].labels.v = &team[1];
+	reuse_step(&r, "namespace labels changed");
+	nss[0].labels.v = &team[0];
+	reuse_step(&r, "namespace labels back");
+	ex.addr[2] = 2;
+	reuse_step(&r, "except changed in place");
+	http.name = "web";
+	reuse_step(&r, "named port renamed");
+	v[2].namespace = "z";
+	reuse_step(&r, "a namespace added");
+	nss[0] = nss[1], nss[1] = (struct moat_namespace){ .name = "x", .labels = { &team[0], 1 } };
+	reuse_step(&r, "namespaces reordered");
+	from.has_pod = false;
+	reuse_step(&r, "a peer's podSelector dropped");
+	r.ps.npols = 1;
+	reuse_step(&r, "a policy dropped");
+	r.ps.npols = 2;
+	reuse_step(&r, "the policy back");
+	/* A plan sharing prev's state outlives it, and prev outlives it: either order frees. */
+	CHECK(moat_plan_compile(&r.ps, &r.es, r.mode, r.prev, &p) == 0);
+	moat_plan_free(p);
+	reuse_step(&r, "after a sharing plan was freed");
+	moat_plan_free(r.prev);
+}
+
 int main(void)
 {
 	endpoints_init();
@@ -334,5 +588,7 @@ int main(void)
 	test_modes();
 	test_stable_ids();
 	test_growth();
+	test_alike();
+	test_reuse();
 	return check_done();
 }
