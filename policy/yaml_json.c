@@ -39,7 +39,7 @@ static void skip_ws(struct jr *r)
 		if (*r->p != '\n' && *r->p != '\r')
 			return;
 		if (*r->p == '\r' && r->p + 1 < r->end && r->p[1] == '\n')
-			r->p++;		/* one break, one character, as libyaml counts it */
+			r->p++;		/* CR LF is one line break, as libyaml counts lines */
 		r->line++;
 		r->col = 1;
 	}
