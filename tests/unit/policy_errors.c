@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "moat/endpoint.h"
 #include "moat/policy.h"
 
 /* Is "file:line:col: msg" among d? Prints what there was when not. */
@@ -346,6 +347,29 @@ static void test_print(void)
 	moat_diags_free(NULL);
 }
 
+/* JSON takes yaml_parse's fast path (libyaml's when malformed): the same words and places. */
+static void test_json(void)
+{
+	static const char bad_ip[] = "{\"endpoints\": [\n  {\"name\": \"a\", \"ips\": [\"10.0.0.300\"]}\n]}";
+	struct moat_endpoint_set *es = NULL;
+	struct moat_diags d = { 0 };
+
+	expect_one("{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"NetworkPolicy\",\n"
+		   " \"metadata\": {\"name\": \"p\"},\n \"spec\": {\"podSelector\": {}, \"ingres\": []}}",
+		   "t.yaml:3:30: spec: unknown field \"ingres\" "
+		   "(allowed: podSelector, policyTypes, ingress, egress)");
+	expect_one("{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"NetworkPolicy\",\n"
+		   " \"metadata\": {\"name\": \"p\", \"name\": \"q\"}, \"spec\": {\"podSelector\": {}}}",
+		   "t.yaml:2:28: duplicate key \"name\" (first at line 2, column 15)");
+	expect_one("{\"apiVersion\": \"networking.k8s.io/v1\",\n \"kind\": [\"NetworkPolicy\"}",
+		   "t.yaml:2:26: YAML syntax error: did not find expected ',' or ']' while parsing a "
+		   "flow sequence (line 2, column 10)");
+	CHECK(moat_endpoint_set_parse("e.json", bad_ip, strlen(bad_ip), &es, &d) == -EINVAL);
+	CHECK_DIAG(&d, "e.json:2:25: endpoints[0].ips[0]: \"10.0.0.300\" "
+		       "is not an IPv4 or IPv6 address");
+	moat_diags_free(&d);
+}
+
 int main(void)
 {
 	test_classes();
@@ -360,5 +384,6 @@ int main(void)
 	test_duplicates_across_files();
 	test_missing_file();
 	test_print();
+	test_json();
 	return check_done();
 }
