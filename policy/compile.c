@@ -222,8 +222,8 @@ static void radix_offsets(size_t *pos)
 
 /*
  * A stable radix sort of n records of size bytes on nd (<= 32) key bytes, the least
- * significant first: digits(r, out) gives all of record r's, digit(r, d) one. Passes over a byte every
- * record shares are skipped (ids and addresses have many). For the big arrays (set
+ * significant first: digits(r, out) gives all of record r's, digit(r, d) one. Passes over a
+ * byte every record shares are skipped (ids and addresses have many). For the big arrays (set
  * elements, endpoint addresses) it is several times faster than qsort's indirect compares.
  * Always inlined, so that each caller's functions and record size are constants.
  */

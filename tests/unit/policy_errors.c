@@ -350,7 +350,8 @@ static void test_print(void)
 /* JSON takes yaml_parse's fast path (libyaml's when malformed): the same words and places. */
 static void test_json(void)
 {
-	static const char bad_ip[] = "{\"endpoints\": [\n  {\"name\": \"a\", \"ips\": [\"10.0.0.300\"]}\n]}";
+	static const char bad_ip[] =
+		"{\"endpoints\": [\n  {\"name\": \"a\", \"ips\": [\"10.0.0.300\"]}\n]}";
 	struct moat_endpoint_set *es = NULL;
 	struct moat_diags d = { 0 };
 
