@@ -546,8 +546,8 @@ static int parse(struct ycheck *ck, struct arena *tree, const char *buf, size_t 
 			MOAT_POLICY_MAX_FILE_BYTES);
 		return -EINVAL;
 	}
-	ret = json ? yaml_json_build(&b, buf, len) : YAML_JSON_NOT;
-	if (ret == YAML_JSON_NOT)
+	ret = json ? yaml_fast_build(&b, buf, len) : YAML_FAST_NOT;
+	if (ret == YAML_FAST_NOT)
 		ret = libyaml_build(&b, buf, len);
 	if (ret < 0)
 		goto out;

@@ -66,8 +66,8 @@ void ypath_pop(struct ycheck *ck, size_t saved);
  * Sets *docs (in tree, ndocs entries; an empty document is a null scalar) and
  * returns 0 when the tree is usable, even if duplicate keys were reported (the later one
  * is dropped). Returns -EINVAL when the input is unusable (syntax error, too big, too many
- * nodes) or -ENOMEM; errors are in ck. A JSON object or array is read by a faster path
- * (yaml_json.c) into the same tree.
+ * nodes) or -ENOMEM; errors are in ck. JSON, and the plain block YAML programs write, are
+ * read by a faster path (yaml_fast.c) into the same tree.
  */
 int yaml_parse(struct ycheck *ck, struct arena *tree, const char *buf, size_t len,
 	       struct ynode ***docs, size_t *ndocs);

@@ -1,6 +1,6 @@
 /*
- * The tree builder under yaml_parse (yaml.c), fed by libyaml's events or by the JSON reader
- * (yaml_json.c), so both give the same tree and the same checks: duplicate keys reported
+ * The tree builder under yaml_parse (yaml.c), fed by libyaml's events or by the fast reader
+ * (yaml_fast.c), so both give the same tree and the same checks: duplicate keys reported
  * and dropped, nesting and node limits, aliases counted. Positions are 1-based; anchor, when
  * not NULL, is a string in the tree's arena.
  */
@@ -26,14 +26,14 @@ int ybuild_close(struct ybuild *b);
 int ybuild_doc_end(struct ybuild *b, unsigned line, unsigned col);
 
 /*
- * yaml_json_build - when buf is one JSON object or array that libyaml would read as the same
- * tree, feed it to b and return 0 (or -EINVAL / -ENOMEM from the builder). Returns
- * YAML_JSON_NOT, having fed nothing, for anything else (not JSON, or JSON where libyaml
- * differs: a surrogate escape, a key over 1,000 characters or not on its ':''s line, a tab
- * outside the collection, ...): the caller then reads buf with libyaml. With b NULL it only
- * tells (0 or YAML_JSON_NOT) whether it would take buf.
+ * yaml_fast_build - when buf is JSON or in the block subset (see yaml_fast.c) and libyaml
+ * would read it as the same tree, feed it to b and return 0 (or -EINVAL / -ENOMEM from the
+ * builder). Returns YAML_FAST_NOT, having fed nothing, for anything else (other YAML, or
+ * text where libyaml differs: a surrogate escape, a key over 1,000 characters or not on its
+ * ':''s line, a tab outside a flow collection, ...): the caller then reads buf with libyaml. With b NULL it only
+ * tells (0 or YAML_FAST_NOT) whether it would take buf.
  */
-#define YAML_JSON_NOT 1
-int yaml_json_build(struct ybuild *b, const char *buf, size_t len);
+#define YAML_FAST_NOT 1
+int yaml_fast_build(struct ybuild *b, const char *buf, size_t len);
 
 #endif

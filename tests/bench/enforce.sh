@@ -259,7 +259,7 @@ endpoints_grow() {
 }
 
 # events SIZE COUNT [fill|json] - COUNT endpoints-file changes; with fill, after filling
-# conntrack with TIME_WAIT entries; with json, the file written as JSON (moatd's fast path).
+# conntrack with TIME_WAIT entries; with json, the file written as JSON instead of YAML.
 events() {
 	local ct=0
 	inb conntrack -F >/dev/null 2>&1 || true

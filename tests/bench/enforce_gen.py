@@ -81,8 +81,7 @@ def flow(v):
 
 
 def endpoints_text(eps, fmt="yaml"):
-    """The endpoints file, one endpoint a line: YAML in flow style, or JSON (which moatd
-    reads by a faster path than YAML)."""
+    """The endpoints file, one endpoint a line: YAML in flow style, or JSON."""
     nss = {"bench%d" % n: {"team": "t%d" % (n % 3)} for n in range(NSS)}
     # the bridge's subnet and the pool new replicas take addresses from: an address there
     # that no endpoint has fails closed, as on a Docker network

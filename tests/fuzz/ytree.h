@@ -1,7 +1,7 @@
 /*
- * Holds yaml_parse's JSON fast path to libyaml: both parse the same text, and the outcome,
+ * Holds yaml_parse's fast path to libyaml: both parse the same text, and the outcome,
  * every node (type, position, plainness, bytes, size) and every message must be the same.
- * Shared by the unit test and the fuzz harness of yaml_json.c.
+ * Shared by the unit test and the fuzz harness of yaml_fast.c.
  */
 #ifndef MOAT_TEST_YTREE_H
 #define MOAT_TEST_YTREE_H

@@ -1,14 +1,19 @@
 /*
- * The fast path of yaml_parse: a JSON document (what generators and `kubectl -o json` write)
- * read without libyaml, about three times faster, into the same tree.
+ * The fast path of yaml_parse: the YAML that programs write, read without libyaml, about
+ * three times faster, into the same tree. Two forms:
+ *   - JSON (generators, `kubectl -o json`);
+ *   - the block subset: block mappings and sequences of one value a line, each value a
+ *     one-line flow collection, a double-quoted string or a plain scalar of letters, digits
+ *     and "_./-" (the endpoints files Moat's tools and benchmarks write, the examples).
  *
- * JSON is YAML, but libyaml does not read every JSON text as JSON does: it refuses surrogate
- * escapes and some characters, wants a key and its ':' on one line and at most 1,024
- * characters apart, takes U+2028 in a string as a line break, and counts columns in
- * characters. This reader takes only what libyaml reads exactly so, with the same positions,
- * and leaves everything else to libyaml (YAML_JSON_NOT), which also words the errors. A first
- * pass only checks (nothing is built, no error recorded, so a late surprise costs nothing);
- * the second builds. Recursion is bounded by YBUILD_MAX_DEPTH.
+ * libyaml does not read every JSON text as JSON does: it refuses surrogate escapes and some
+ * characters, wants a key and its ':' on one line and at most 1,024 characters apart, takes
+ * U+2028 in a string as a line break, and counts columns in characters. This reader takes
+ * only what libyaml reads exactly so, with the same positions, and leaves everything else to
+ * libyaml (YAML_FAST_NOT: comments, anchors, block scalars, empty values, multi-line plain
+ * scalars, tabs, CR...), which also words the errors. A first pass only checks (nothing is
+ * built, no error recorded, so a late surprise costs nothing); the second builds. Recursion
+ * is bounded by YBUILD_MAX_DEPTH.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -24,6 +29,7 @@ struct jr {
 	unsigned line, col;	/* of p: 1-based, columns in characters */
 	size_t idx;		/* characters before p */
 	struct ybuild *b;	/* NULL on the checking pass */
+	bool block;		/* reading the block subset: flow collections stay on their line */
 	unsigned depth;
 	char *scratch;		/* an unescaped string */
 	size_t scratch_cap;
@@ -32,11 +38,11 @@ struct jr {
 static void skip_ws(struct jr *r)
 {
 	for (; r->p < r->end; r->p++, r->idx++) {
-		if (*r->p == ' ' || *r->p == '\t') {
+		if (*r->p == ' ' || (*r->p == '\t' && !r->block)) {
 			r->col++;
 			continue;
 		}
-		if (*r->p != '\n' && *r->p != '\r')
+		if (r->block || (*r->p != '\n' && *r->p != '\r'))
 			return;
 		if (*r->p == '\r' && r->p + 1 < r->end && r->p[1] == '\n')
 			r->p++;		/* CR LF is one line break, as libyaml counts lines */
@@ -148,7 +154,7 @@ static size_t escape(const unsigned char *s, const unsigned char *end, uint32_t 
 
 /*
  * Checks the string whose text starts at s: sets *close to its closing '"', *chars to the
- * characters up to there and *escaped. 0 or YAML_JSON_NOT.
+ * characters up to there and *escaped. 0 or YAML_FAST_NOT.
  */
 static int string_scan(const struct jr *r, const unsigned char *s, const unsigned char **close,
 		       size_t *chars, bool *escaped)
@@ -166,10 +172,10 @@ static int string_scan(const struct jr *r, const unsigned char *s, const unsigne
 			n = *q < 0x20 || *q == 0x7f ? 0 : *q < 0x80 ? 1 : utf8_ok(q, r->end);
 		}
 		if (!n)
-			return YAML_JSON_NOT;
+			return YAML_FAST_NOT;
 	}
 	*close = q;
-	return q < r->end ? 0 : YAML_JSON_NOT;
+	return q < r->end ? 0 : YAML_FAST_NOT;
 }
 
 /* The text of a checked string with its escapes decoded, into r->scratch. */
@@ -193,7 +199,7 @@ static int unescape(struct jr *r, const unsigned char *s, const unsigned char *c
 	return 0;
 }
 
-/* The string at r->p (its '"'). 0, YAML_JSON_NOT or a builder error. */
+/* The string at r->p (its '"'). 0, YAML_FAST_NOT or a builder error. */
 static int string(struct jr *r)
 {
 	const unsigned char *s = r->p + 1, *close;
@@ -268,16 +274,37 @@ static const unsigned char *literal_end(const struct jr *r, const unsigned char 
 	return NULL;
 }
 
-/* A number or a literal: a plain scalar, as libyaml reads it. */
+static bool safe_start(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_';
+}
+
+/*
+ * Block subset: a plain scalar of letters, digits and "_./-", starting with a letter, digit
+ * or '_' (names, addresses, 8080/tcp: what libyaml reads as one plain scalar wherever it
+ * stands), up to what can end one; the caller checks what follows.
+ */
+static const unsigned char *safe_end(const struct jr *r, const unsigned char *p)
+{
+	if (!safe_start(*p))
+		return NULL;
+	while (++p < r->end && (safe_start(*p) || *p == '.' || *p == '/' || *p == '-'))
+		;
+	return p == r->end || (*p && strchr(" \n,]}:", *p)) ? p : NULL;
+}
+
+/* A plain scalar, as libyaml reads it: JSON's numbers and literals, or the block subset's. */
 static int plain(struct jr *r)
 {
 	const unsigned char *s = r->p;
-	const unsigned char *e = *s == '-' || (*s >= '0' && *s <= '9') ? number_end(r, s)
-								      : literal_end(r, s);
+	const unsigned char *e = r->block ? safe_end(r, s)
+			       : *s == '-' || (*s >= '0' && *s <= '9') ? number_end(r, s)
+								       : literal_end(r, s);
 	unsigned col = r->col;
 
 	if (!e)
-		return YAML_JSON_NOT;
+		return YAML_FAST_NOT;
 	r->p = e;
 	r->col += e - s;
 	r->idx += e - s;
@@ -286,21 +313,26 @@ static int plain(struct jr *r)
 
 static int value(struct jr *r);
 
-/* A key, spaces, ':' on its line within KEY_MAX_CHARS, then white space. */
+/*
+ * A key, ':' on its line within KEY_MAX_CHARS, then white space: a string (spaces may come
+ * before its ':'), or in the block subset a plain scalar, its ':' right after it and a space.
+ */
 static int key(struct jr *r)
 {
+	bool quoted = r->p < r->end && *r->p == '"';
 	size_t at = r->idx;
 	int ret;
 
-	if (r->p == r->end || *r->p != '"')
-		return YAML_JSON_NOT;
-	ret = string(r);
+	if (r->p == r->end || (!quoted && !r->block))
+		return YAML_FAST_NOT;
+	ret = quoted ? string(r) : plain(r);
 	if (ret)
 		return ret;
-	for (; r->p < r->end && *r->p == ' '; r->p++)
+	for (; quoted && r->p < r->end && *r->p == ' '; r->p++)
 		r->col++, r->idx++;
-	if (r->p == r->end || *r->p != ':' || r->idx - at > KEY_MAX_CHARS)
-		return YAML_JSON_NOT;
+	if (r->p == r->end || *r->p != ':' || r->idx - at > KEY_MAX_CHARS ||
+	    (!quoted && (r->p + 1 == r->end || r->p[1] != ' ')))
+		return YAML_FAST_NOT;
 	r->p++, r->col++, r->idx++;
 	skip_ws(r);
 	return 0;
@@ -314,14 +346,14 @@ static int collection(struct jr *r)
 	int ret = 0;
 
 	if (++r->depth > YBUILD_MAX_DEPTH)
-		return YAML_JSON_NOT;	/* libyaml's path words the error */
+		return YAML_FAST_NOT;	/* libyaml's path words the error */
 	if (r->b)
 		ret = ybuild_open(r->b, map ? YNODE_MAP : YNODE_SEQ, r->line, r->col, NULL);
 	r->p++, r->col++, r->idx++;
 	skip_ws(r);
 	for (bool first = true; !ret && (r->p == r->end || *r->p != close); first = false) {
 		if (r->p == r->end || (!first && *r->p != ','))
-			return YAML_JSON_NOT;
+			return YAML_FAST_NOT;
 		if (!first)
 			r->p++, r->col++, r->idx++, skip_ws(r);
 		ret = map ? key(r) : 0;
@@ -340,12 +372,166 @@ static int collection(struct jr *r)
 static int value(struct jr *r)
 {
 	if (r->p == r->end)
-		return YAML_JSON_NOT;
+		return YAML_FAST_NOT;
 	if (*r->p == '{' || *r->p == '[')
 		return collection(r);
 	if (*r->p == '"')
 		return string(r);
 	return plain(r);
+}
+
+/* ---- the block subset ---- */
+
+/* Block subset: spaces, then the end of the line (consumed) or of the text. */
+static bool line_end(struct jr *r)
+{
+	skip_ws(r);
+	if (r->p < r->end && *r->p != '\n')
+		return false;
+	if (r->p < r->end)
+		r->p++, r->idx++, r->line++, r->col = 1;
+	return true;
+}
+
+/*
+ * Skips empty lines; returns the indentation of the next line, -1 at the end of the text, or
+ * -2 for a line libyaml might read otherwise (spaces only, a tab or CR in the indentation);
+ * r->p stays at the line's start.
+ */
+static int next_indent(struct jr *r)
+{
+	const unsigned char *p;
+
+	while (r->p < r->end && *r->p == '\n')
+		r->p++, r->idx++, r->line++;
+	if (r->p == r->end)
+		return -1;
+	for (p = r->p; p < r->end && *p == ' '; p++)
+		;
+	return p == r->end || *p == '\n' || *p == '\t' || *p == '\r' || p - r->p > 1000 ?
+		       -2 : (int)(p - r->p);
+}
+
+static bool at_entry(const struct jr *r, int indent)
+{
+	const unsigned char *p = r->p + indent;
+
+	return r->end - p >= 2 && p[0] == '-' && p[1] == ' ';
+}
+
+/* A value on its line (a one-line flow collection, a string or a plain scalar), its end. */
+static int inline_value(struct jr *r)
+{
+	int ret;
+
+	skip_ws(r);
+	ret = value(r);
+	return ret ? ret : line_end(r) ? 0 : YAML_FAST_NOT;
+}
+
+static int block_seq(struct jr *r, int indent);
+static int block_map(struct jr *r, int indent);
+
+/* The block under "key:" at indentation parent: a mapping or a sequence, never empty. */
+static int nested(struct jr *r, int parent)
+{
+	int at = next_indent(r);
+
+	if (at > parent && !at_entry(r, at))
+		return block_map(r, at);
+	if (at >= parent && at_entry(r, at))
+		return block_seq(r, at);	/* at the same indentation: libyaml allows it */
+	return YAML_FAST_NOT;	/* an empty value, or what libyaml might read otherwise */
+}
+
+/* "key: VALUE" or "key:" and a nested block; r->p ends at the start of the next line. */
+static int block_entry(struct jr *r, int indent)
+{
+	bool quoted = *r->p == '"';
+	size_t at = r->idx;
+	int ret = quoted ? string(r) : plain(r);
+
+	if (ret)
+		return ret;
+	if (r->p == r->end || *r->p != ':' || r->idx - at > KEY_MAX_CHARS)
+		return YAML_FAST_NOT;
+	r->p++, r->col++, r->idx++;
+	if (r->p < r->end && *r->p == ' ') {
+		skip_ws(r);
+		if (r->p < r->end && *r->p != '\n')
+			return inline_value(r);
+	}
+	return line_end(r) ? nested(r, indent) : YAML_FAST_NOT;
+}
+
+/* Opens a block collection at the line's indentation (r->p at the line's start). */
+static int block_open(struct jr *r, int indent, enum ynode_type t)
+{
+	if (++r->depth > YBUILD_MAX_DEPTH)
+		return YAML_FAST_NOT;
+	r->p += indent, r->idx += indent, r->col += indent;
+	return r->b ? ybuild_open(r->b, t, r->line, r->col, NULL) : 0;
+}
+
+static int block_close(struct jr *r)
+{
+	r->depth--;
+	return r->b ? ybuild_close(r->b) : 0;
+}
+
+/* Entries "- VALUE" at indent, up to a line that is not one. */
+static int block_seq(struct jr *r, int indent)
+{
+	int ret = block_open(r, indent, YNODE_SEQ);
+
+	while (!ret) {
+		r->p += 2, r->idx += 2, r->col += 2;	/* "- " */
+		ret = inline_value(r);
+		if (ret || next_indent(r) != indent || !at_entry(r, indent))
+			break;
+		r->p += indent, r->idx += indent, r->col += indent;
+	}
+	return ret ? ret : block_close(r);
+}
+
+/* Entries "key: ..." at indent, up to a line indented less. */
+static int block_map(struct jr *r, int indent)
+{
+	int ret = block_open(r, indent, YNODE_MAP), at;
+
+	while (!ret) {
+		ret = block_entry(r, indent);
+		at = ret ? 0 : next_indent(r);
+		if (!ret && (at > indent || at == -2 || (at == indent && at_entry(r, at))))
+			ret = YAML_FAST_NOT;
+		if (ret || at != indent)
+			break;
+		r->p += indent, r->idx += indent, r->col += indent;
+	}
+	return ret ? ret : block_close(r);
+}
+
+/* The block subset: a mapping or a sequence at column 1, nothing after it. */
+static int block_doc(struct jr *r)
+{
+	int ret;
+
+	r->block = true;
+	if (next_indent(r) != 0)
+		return YAML_FAST_NOT;
+	ret = at_entry(r, 0) ? block_seq(r, 0) : block_map(r, 0);
+	if (!ret && next_indent(r) != -1)
+		ret = YAML_FAST_NOT;
+	return ret || !r->b ? ret : ybuild_doc_end(r->b, r->line, r->col);
+}
+
+/* The block subset from the text's start. */
+static int pass_block(struct jr *r, const char *buf)
+{
+	r->p = (const unsigned char *)buf;
+	r->line = r->col = 1;
+	r->idx = 0;
+	return block_doc(r);
 }
 
 /* One pass over the whole text; b NULL only checks. */
@@ -359,17 +545,20 @@ static int pass(struct jr *r, const char *buf, size_t len, struct ybuild *b)
 	r->idx = 0;
 	r->depth = 0;
 	r->b = b;
-	if (!skip_outside(r) || r->p == r->end || (*r->p != '{' && *r->p != '['))
-		return YAML_JSON_NOT;
+	r->block = false;
+	if (!skip_outside(r))
+		return YAML_FAST_NOT;
+	if (r->p == r->end || (*r->p != '{' && *r->p != '['))
+		return pass_block(r, buf);
 	ret = collection(r);
 	if (ret)
 		return ret;
 	if (!skip_outside(r) || r->p != r->end)
-		return YAML_JSON_NOT;
+		return YAML_FAST_NOT;
 	return b ? ybuild_doc_end(b, r->line, r->col) : 0;
 }
 
-int yaml_json_build(struct ybuild *b, const char *buf, size_t len)
+int yaml_fast_build(struct ybuild *b, const char *buf, size_t len)
 {
 	struct jr r = { 0 };
 	int ret = pass(&r, buf, len, NULL);

@@ -1,6 +1,7 @@
 /*
- * yaml_parse's JSON fast path: which texts it takes, and that for every text, taken or not,
- * the outcome, tree, positions and messages are libyaml's (tests/fuzz/ytree.h).
+ * yaml_parse's fast path (JSON, the block subset): which texts it takes, and that for every
+ * text, taken or not, the outcome, tree, positions and messages are libyaml's
+ * (tests/fuzz/ytree.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +11,18 @@
 #include "../fuzz/ytree.h"
 #include "check.h"
 
-/* Plain JSON that libyaml reads the same: the fast path must take each. */
+/* JSON and block YAML that libyaml reads the same: the fast path must take each. */
 static const char *const taken[] = {
+	"a: 1",
+	"a: b\nc: [1, x/y, \"q\"]\n",
+	"\n\nnamespaces:\n  n0: {team: t0}\n\n  n1: {}\nsubnets: [10.0.0.0/16]\nendpoints:\n"
+	"  - {name: a-r0, labels: {app: a, \"k/x\": \"\\u00e9\"}, ips: [10.0.0.1],"
+	" ports: {http: 80/tcp}}\n"
+	"  -   {name: b}   \n",
+	"a:\n- 1\n- [2]\nb:\n    c:\n      - x\n    d: e\n",
+	"- a\n- {b: c}\n-  \"d\"",
+	"\"quoted key\": v\nk: {\"a\":b, c: [d,e]}\n",
+	"dup: 1\ndup: 2\n",
 	"{}",
 	"[]",
 	"  \n{\"a\": 1}\n\n",
@@ -29,12 +40,35 @@ static const char *const taken[] = {
 	"{\"\": \"\"}",
 };
 
-/* JSON libyaml reads otherwise or refuses, and not JSON at all: libyaml gets each. */
+/* What libyaml reads otherwise or refuses, and other YAML: libyaml gets each. */
 static const char *const left[] = {
 	"",
+	"a: 1 # comment",
+	"# comment\na: 1",
+	"a:\nb: 1",
+	"a: b\n  c",
+	"a: b c",
+	"a: -1",
+	"a:b",
+	"a: [1,\n 2]",
+	"a: &x 1\nb: *x",
+	"a: |\n  text\n",
+	"a: 'single'",
+	"a:\tb",
+	"a: b\r\n",
+	"a: fd00::1",
+	"- a: b",
+	"- - a",
+	"a:\n  - b\n  c: d",
+	"a: 1\n  b: 2",
+	"---\na: 1",
+	"a: 1\n...\n",
+	" a: 1",
+	"a: 1\n \n",
+	"? a\n: b",
+	"{a: 1}",
 	"\"scalar\"",
 	"1",
-	"a: 1",
 	"{a: 1}",
 	"{\"a\": 1,}",
 	"[1 2]",
@@ -68,7 +102,7 @@ static const char *const left[] = {
 static void check_all(const char *const *v, size_t n, int want)
 {
 	for (size_t i = 0; i < n; i++) {
-		int took = yaml_json_build(NULL, v[i], strlen(v[i]));
+		int took = yaml_fast_build(NULL, v[i], strlen(v[i]));
 
 		if (took != want)
 			fprintf(stderr, "case %zu: \"%s\"\n", i, v[i]);
@@ -109,17 +143,17 @@ static void check_limits(void)
 	strcpy(s, "{\"");
 	memset(s + 2, 'k', 1100);
 	strcpy(s + 1102, "\": 1}");
-	CHECK(yaml_json_build(NULL, s, strlen(s)) == YAML_JSON_NOT);
+	CHECK(yaml_fast_build(NULL, s, strlen(s)) == YAML_FAST_NOT);
 	CHECK(ytree_parse_same(s, strlen(s)));
 	memset(s, '[', 201);
 	memset(s + 201, ']', 201);
 	s[402] = '\0';
-	CHECK(yaml_json_build(NULL, s, strlen(s)) == YAML_JSON_NOT);
+	CHECK(yaml_fast_build(NULL, s, strlen(s)) == YAML_FAST_NOT);
 	CHECK(ytree_parse_same(s, strlen(s)));
 	memset(s, '[', 200);
 	memset(s + 200, ']', 200);
 	s[400] = '\0';
-	CHECK(yaml_json_build(NULL, s, strlen(s)) == 0);
+	CHECK(yaml_fast_build(NULL, s, strlen(s)) == 0);
 	CHECK(ytree_parse_same(s, strlen(s)));
 	free(s);
 }
@@ -127,7 +161,7 @@ static void check_limits(void)
 int main(void)
 {
 	check_all(taken, sizeof(taken) / sizeof(taken[0]), 0);
-	check_all(left, sizeof(left) / sizeof(left[0]), YAML_JSON_NOT);
+	check_all(left, sizeof(left) / sizeof(left[0]), YAML_FAST_NOT);
 	check_positions();
 	check_limits();
 	return check_done();
