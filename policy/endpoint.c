@@ -140,6 +140,15 @@ static int index_grow(struct moat_endpoint_set *set)
 	return 0;
 }
 
+/* Both strings copied into mem; false on ENOMEM. */
+static bool label_dup(struct arena *mem, struct moat_label *lb, const char *key,
+		      const char *value)
+{
+	lb->key = arena_strdup(mem, key);
+	lb->value = arena_strdup(mem, value ? value : "");
+	return lb->key && lb->value;
+}
+
 /*
  * A sorted copy of src in the set's memory; with ns_name, the label
  * kubernetes.io/metadata.name=ns_name is set (replacing one already there).
@@ -156,17 +165,11 @@ static int labels_copy(struct arena *mem, struct moat_labels *dst, const struct 
 	for (size_t i = 0; i < src->n; i++) {
 		if (ns_name && !strcmp(src->v[i].key, NAMESPACE_NAME_LABEL))
 			continue;	/* Kubernetes overwrites it; so do we */
-		l.v[l.n].key = arena_strdup(mem, src->v[i].key);
-		l.v[l.n].value = arena_strdup(mem, src->v[i].value ? src->v[i].value : "");
-		if (!l.v[l.n].key || !l.v[l.n++].value)
+		if (!label_dup(mem, &l.v[l.n++], src->v[i].key, src->v[i].value))
 			return -ENOMEM;
 	}
-	if (ns_name) {
-		l.v[l.n].key = arena_strdup(mem, NAMESPACE_NAME_LABEL);
-		l.v[l.n].value = arena_strdup(mem, ns_name);
-		if (!l.v[l.n].key || !l.v[l.n++].value)
-			return -ENOMEM;
-	}
+	if (ns_name && !label_dup(mem, &l.v[l.n++], NAMESPACE_NAME_LABEL, ns_name))
+		return -ENOMEM;
 	ret = moat_labels_sort(&l);
 	if (!ret)
 		*dst = l;

@@ -35,6 +35,14 @@ struct jr {
 	size_t scratch_cap;
 };
 
+/* Past n ASCII characters of the current line. */
+static void step(struct jr *r, size_t n)
+{
+	r->p += n;
+	r->col += n;
+	r->idx += n;
+}
+
 static void skip_ws(struct jr *r)
 {
 	for (; r->p < r->end; r->p++, r->idx++) {
@@ -305,9 +313,7 @@ static int plain(struct jr *r)
 
 	if (!e)
 		return YAML_FAST_NOT;
-	r->p = e;
-	r->col += e - s;
-	r->idx += e - s;
+	step(r, e - s);
 	return r->b ? ybuild_scalar(r->b, r->line, col, (const char *)s, e - s, true, NULL) : 0;
 }
 
@@ -333,7 +339,7 @@ static int key(struct jr *r)
 	if (r->p == r->end || *r->p != ':' || r->idx - at > KEY_MAX_CHARS ||
 	    (!quoted && (r->p + 1 == r->end || r->p[1] != ' ')))
 		return YAML_FAST_NOT;
-	r->p++, r->col++, r->idx++;
+	step(r, 1);
 	skip_ws(r);
 	return 0;
 }
@@ -349,13 +355,13 @@ static int collection(struct jr *r)
 		return YAML_FAST_NOT;	/* libyaml's path words the error */
 	if (r->b)
 		ret = ybuild_open(r->b, map ? YNODE_MAP : YNODE_SEQ, r->line, r->col, NULL);
-	r->p++, r->col++, r->idx++;
+	step(r, 1);
 	skip_ws(r);
 	for (bool first = true; !ret && (r->p == r->end || *r->p != close); first = false) {
 		if (r->p == r->end || (!first && *r->p != ','))
 			return YAML_FAST_NOT;
 		if (!first)
-			r->p++, r->col++, r->idx++, skip_ws(r);
+			step(r, 1), skip_ws(r);
 		ret = map ? key(r) : 0;
 		if (!ret)
 			ret = value(r);
@@ -364,7 +370,7 @@ static int collection(struct jr *r)
 	}
 	if (ret)
 		return ret;
-	r->p++, r->col++, r->idx++;
+	step(r, 1);
 	r->depth--;
 	return r->b ? ybuild_close(r->b) : 0;
 }
@@ -455,7 +461,7 @@ static int block_entry(struct jr *r, int indent)
 		return ret;
 	if (r->p == r->end || *r->p != ':' || r->idx - at > KEY_MAX_CHARS)
 		return YAML_FAST_NOT;
-	r->p++, r->col++, r->idx++;
+	step(r, 1);
 	if (r->p < r->end && *r->p == ' ') {
 		skip_ws(r);
 		if (r->p < r->end && *r->p != '\n')
@@ -469,7 +475,7 @@ static int block_open(struct jr *r, int indent, enum ynode_type t)
 {
 	if (++r->depth > YBUILD_MAX_DEPTH)
 		return YAML_FAST_NOT;
-	r->p += indent, r->idx += indent, r->col += indent;
+	step(r, indent);
 	return r->b ? ybuild_open(r->b, t, r->line, r->col, NULL) : 0;
 }
 
@@ -485,11 +491,11 @@ static int block_seq(struct jr *r, int indent)
 	int ret = block_open(r, indent, YNODE_SEQ);
 
 	while (!ret) {
-		r->p += 2, r->idx += 2, r->col += 2;	/* "- " */
+		step(r, 2);	/* "- " */
 		ret = inline_value(r);
 		if (ret || next_indent(r) != indent || !at_entry(r, indent))
 			break;
-		r->p += indent, r->idx += indent, r->col += indent;
+		step(r, indent);
 	}
 	return ret ? ret : block_close(r);
 }
@@ -506,7 +512,7 @@ static int block_map(struct jr *r, int indent)
 			ret = YAML_FAST_NOT;
 		if (ret || at != indent)
 			break;
-		r->p += indent, r->idx += indent, r->col += indent;
+		step(r, indent);
 	}
 	return ret ? ret : block_close(r);
 }
@@ -525,31 +531,20 @@ static int block_doc(struct jr *r)
 	return ret || !r->b ? ret : ybuild_doc_end(r->b, r->line, r->col);
 }
 
-/* The block subset from the text's start. */
-static int pass_block(struct jr *r, const char *buf)
-{
-	r->p = (const unsigned char *)buf;
-	r->line = r->col = 1;
-	r->idx = 0;
-	return block_doc(r);
-}
-
-/* One pass over the whole text; b NULL only checks. */
+/* One pass over the whole text, as JSON or as the block subset; b NULL only checks. */
 static int pass(struct jr *r, const char *buf, size_t len, struct ybuild *b)
 {
+	const unsigned char *p = (const unsigned char *)buf, *end = p + len;
 	int ret;
 
-	r->p = (const unsigned char *)buf;
-	r->end = r->p + len;
-	r->line = r->col = 1;
-	r->idx = 0;
-	r->depth = 0;
-	r->b = b;
-	r->block = false;
+	*r = (struct jr){ .p = p, .end = end, .line = 1, .col = 1, .b = b,
+			  .scratch = r->scratch, .scratch_cap = r->scratch_cap };
+	while (p < end && (*p == ' ' || *p == '\n' || *p == '\r'))
+		p++;
+	if (p == end || (*p != '{' && *p != '['))
+		return block_doc(r);
 	if (!skip_outside(r))
 		return YAML_FAST_NOT;
-	if (r->p == r->end || (*r->p != '{' && *r->p != '['))
-		return pass_block(r, buf);
 	ret = collection(r);
 	if (ret)
 		return ret;
