@@ -63,17 +63,18 @@ static const struct {
 enum set_id {
 	S_EP4, S_EP6, S_NET4, S_NET6, S_MANAGED4, S_MANAGED6, S_IN4, S_IN6, S_OUT4, S_OUT6,
 	S_FROM, S_IN_ANY, S_TO, S_OUT_ANY, S_SELF4, S_SELF6,
-	S_PORTS, S_ISO_PORTS, S_MAC_PORTS, S_MACS, S_SRC4, S_SRC6, S_ND_TARGETS, S_ND_TYPES,
+	S_PORTS, S_ISO_PORTS, S_MAC_PORTS, S_MACS, S_SRC4, S_SRC6, S_OWN4, S_OWN6, S_ND_TARGETS,
+	S_ND_TYPES,
 	S_ETHERS, S_ADDRS4, S_ADDRS6, S_ND_ADDRS, S_COUNT
 };
 
 /* How an element of a set reads in an error message. */
 enum fmt {
 	F_ADDR_MARK, F_RANGE, F_VMAP, F_PEER, F_ANY, F_ADDR, F_ADDR2, F_IFNAME, F_IF_ADDR, F_MAC,
-	F_IF_MAC, F_BYTE
+	F_IF_MAC, F_IF_MAC_ADDR, F_BYTE
 };
 
-#define KEY_MAX 32
+#define KEY_MAX 40		/* own6: ifname 16, MAC 6 (+2), IPv6 16 */
 
 /*
  * A set, or (per_ident) a family of sets, one per isolated identity, named by printf-ing
@@ -130,6 +131,11 @@ static const struct set_desc sets[S_COUNT] = {
 		0, 0, {0}, 4, F_IF_ADDR },
 	[S_SRC6] = { "src6", T_BRIDGE, 0, CAT2(TYPE_IFNAME, TYPE_IP6ADDR), IFNAMSIZ + 16,
 		0, 0, {0}, 16, F_IF_ADDR },
+	/* src4 and src6 of the ports whose MAC is known, with the MAC: the one lookup most need */
+	[S_OWN4] = { "own4", T_BRIDGE, 0, CAT3(TYPE_IFNAME, TYPE_ETHERADDR, TYPE_IPADDR),
+		IFNAMSIZ + 8 + 4, 0, 0, {0}, 4, F_IF_MAC_ADDR },
+	[S_OWN6] = { "own6", T_BRIDGE, 0, CAT3(TYPE_IFNAME, TYPE_ETHERADDR, TYPE_IP6ADDR),
+		IFNAMSIZ + 8 + 16, 0, 0, {0}, 16, F_IF_MAC_ADDR },
 	/* src6 again, keyed as the raw ICMPv6 target field reads (nft 1.0 has no taddr) */
 	[S_ND_TARGETS] = { "nd_targets", T_BRIDGE, 0, CAT2(TYPE_IFNAME, TYPE_INTEGER),
 		IFNAMSIZ + 16, 0, 0, {0}, 16, F_IF_ADDR },
@@ -542,9 +548,39 @@ static int build_owned(const struct moat_endpoint *ep, struct elemv *v)
 	return ret;
 }
 
+/*
+ * (port . address) for each of the endpoint's addresses; when the port's MAC is known, also
+ * (port . MAC . address). port holds the port's name.
+ */
+static int port_addrs(struct elemv *v, const struct elem *port, const uint8_t *mac,
+		      const struct moat_endpoint *ep)
+{
+	int ret = 0;
+
+	for (size_t a = 0; a < ep->nips && !ret; a++) {
+		const struct moat_addr *ad = &ep->ips[a];
+		bool v4 = ad->family == AF_INET;
+		struct elem e = *port;
+
+		memcpy(e.key + IFNAMSIZ, ad->a, alen_of(ad->family));
+		ret = elemv_push(&v[v4 ? S_SRC4 : S_SRC6], &e);
+		if (!ret && !v4)
+			ret = elemv_push(&v[S_ND_TARGETS], &e);
+		if (!ret && mac) {
+			e = *port;
+			memcpy(e.key + IFNAMSIZ, mac, 6);
+			memcpy(e.key + IFNAMSIZ + 8, ad->a, alen_of(ad->family));
+			ret = elemv_push(&v[v4 ? S_OWN4 : S_OWN6], &e);
+		}
+	}
+	return ret;
+}
+
 /* Anti-spoofing: each endpoint's veths, and every (veth, own address) pair. */
 static int build_ports(const struct moat_endpoint_set *es, struct elemv *v)
 {
+	static const uint8_t unknown[6];
+
 	for (size_t i = 0; es && i < es->n; i++) {
 		const struct moat_endpoint *ep = &es->v[i];
 		int ret = 0;
@@ -552,21 +588,16 @@ static int build_ports(const struct moat_endpoint_set *es, struct elemv *v)
 		if (ep->host_network || !ep->nifaces)
 			continue;
 		for (size_t f = 0; f < ep->nifaces && !ret; f++) {
+			const uint8_t *mac = ep->macs && memcmp(ep->macs[f], unknown, 6) ? ep->macs[f]
+											  : NULL;
 			struct elem e = {0};
 
 			strncpy((char *)e.key, ep->ifaces[f], IFNAMSIZ - 1);
 			ret = elemv_push(&v[S_PORTS], &e);
-			if (!ret && ep->macs && memcmp(ep->macs[f], (uint8_t[6]){0}, 6))
-				ret = port_mac(v, &e, ep->macs[f]);
-			for (size_t a = 0; a < ep->nips && !ret; a++) {
-				const struct moat_addr *ad = &ep->ips[a];
-
-				memcpy(e.key + IFNAMSIZ, ad->a, alen_of(ad->family));
-				ret = elemv_push(&v[ad->family == AF_INET ? S_SRC4 : S_SRC6], &e);
-				if (!ret && ad->family == AF_INET6)
-					ret = elemv_push(&v[S_ND_TARGETS], &e);
-				memset(e.key + IFNAMSIZ, 0, 16);
-			}
+			if (!ret && mac)
+				ret = port_mac(v, &e, mac);
+			if (!ret)
+				ret = port_addrs(v, &e, mac, ep);
 		}
 		if (!ret)
 			ret = build_owned(ep, v);
@@ -800,6 +831,11 @@ static void elem_format(enum set_id s, const struct elem *e, char *b, size_t len
 	case F_IF_MAC:
 		fmt_mac(a, sizeof(a), e->key + IFNAMSIZ);
 		snprintf(b, len, "%.16s . %s", (const char *)e->key, a);
+		break;
+	case F_IF_MAC_ADDR:
+		fmt_mac(a, sizeof(a), e->key + IFNAMSIZ);
+		fmt_addr(t, sizeof(t), e->key + IFNAMSIZ + 8, d->alen);
+		snprintf(b, len, "%.16s . %s . %s", (const char *)e->key, a, t);
 		break;
 	case F_BYTE:
 		snprintf(b, len, "%u", e->key[0]);
@@ -1668,6 +1704,16 @@ static void x_port_addr(struct rb *rb, uint32_t off, uint32_t len, enum set_id s
 	x_port_addr_in(rb, NFT_META_IIFNAME, off, len, s);
 }
 
+/* iifname . ether saddr . <addr at off> in set s, then return (registers 0-3, 4-5, 6-). */
+static void x_port_mac_addr(struct rb *rb, uint32_t off, uint32_t len, enum set_id s)
+{
+	x_meta(rb, NFT_META_IIFNAME, NFT_REG32_00);
+	x_payload(rb, NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG32_04);
+	x_payload(rb, NFT_PAYLOAD_NETWORK_HEADER, off, len, NFT_REG32_06);
+	x_lookup(rb, s, NFT_REG32_00, -1, false);
+	x_verdict(rb, NFT_RETURN, NULL);
+}
+
 /* ARP for Ethernet and IPv4: htype 1, ptype 0x0800, hlen 6, plen 4. */
 static void x_arp_ether_ip(struct rb *rb)
 {
@@ -1847,6 +1893,21 @@ static void rules_bridge(struct batch *bt, const struct nft_input *in)
 	uint32_t zero = 0;
 	struct rb rb;
 
+	/*
+	 * First, one lookup for what most frames are: IP from a known port with its own MAC and
+	 * address, which every rule below would let through. ICMPv6 takes the long way, past the
+	 * neighbour discovery checks.
+	 */
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x0800);
+	x_port_mac_addr(&rb, 12, 4, S_OWN4);
+	rule_end(bt, &rb, "iifname . ether saddr . ip saddr");
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x86dd);
+	x_meta(&rb, NFT_META_L4PROTO, NFT_REG_1);
+	x_cmp8(&rb, NFT_REG_1, NFT_CMP_NEQ, IPPROTO_ICMPV6);
+	x_port_mac_addr(&rb, 8, 16, S_OWN6);
+	rule_end(bt, &rb, "iifname . ether saddr . ip6 saddr, not ICMPv6");
 	rb = rule_start(c);
 	x_meta(&rb, NFT_META_IIFNAME, NFT_REG_1);
 	x_lookup(&rb, S_PORTS, NFT_REG_1, -1, true);

@@ -302,6 +302,7 @@ arp $APIM $WEB4 $API4
 garp $WEB4
 na $APIM $APILL $WEB6
 na 33:33:00:00:00:01 ff02::1 $WEB6
+na $APIM $API6 $WEB6 $OUT6
 sleep 0.2
 udp $APIM $WEB4 $API4 9090 e-poison-udp4
 udp $APIM $WEB6 $API6 9090 e-poison-udp6
@@ -319,7 +320,7 @@ fi
 e2e_log "ok: api's ARP entry for web unchanged"
 if grep -F "$WEB6 " "$D/neigh.after" | grep -qi "$OUTM"; then
 	grep -F "$WEB6 " "$D/neigh.before" "$D/neigh.after" >&2
-	leak e-nd-poison "ND poisoning: an NA from the outsider's link-local address made api map web's $WEB6 to the outsider's MAC $OUTM"
+	leak e-nd-poison "ND poisoning: an NA from the outsider (from its link-local or its own global address) made api map web's $WEB6 to the outsider's MAC $OUTM"
 else
 	held e-nd-poison "ND poisoning of api's entry for web"
 fi

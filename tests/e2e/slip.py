@@ -20,8 +20,8 @@ Commands of `run` (addresses are literal; SRC may be anybody's: the point is to 
                                       datagram ISRC:ISPORT -> IDST:IDPORT
   arp DMAC SENDER_IP TARGET_IP        ARP reply: SENDER_IP is at my MAC
   garp SENDER_IP                      gratuitous ARP request for SENDER_IP from my MAC
-  na DMAC DST TARGET                  unsolicited neighbour advertisement (override): TARGET
-                                      is at my MAC, from my link-local address
+  na DMAC DST TARGET [SRC]            unsolicited neighbour advertisement (override): TARGET
+                                      is at my MAC, from my link-local address (or SRC)
   macspoof DMAC SMAC SRC DST DPORT MARK
                                       a UDP datagram in a frame whose source MAC is SMAC
   ra PREFIX                           router advertisement to ff02::1 from my link-local
@@ -240,8 +240,8 @@ class Sender:
         self.send("ff:ff:ff:ff:ff:ff", [S.ARP(op=1, hwsrc=self.mac, psrc=sender,
                                               hwdst="00:00:00:00:00:00", pdst=sender)])
 
-    def c_na(self, dmac, dst, target):
-        p = (S.IPv6(src=self.ll6(), dst=dst, hlim=255) /
+    def c_na(self, dmac, dst, target, src=None):
+        p = (S.IPv6(src=src or self.ll6(), dst=dst, hlim=255) /
              S.ICMPv6ND_NA(tgt=target, R=0, S=int(not dst.startswith("ff")), O=1) /
              S.ICMPv6NDOptDstLLAddr(lladdr=self.mac))
         self.send(dmac, [p])
