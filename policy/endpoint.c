@@ -304,7 +304,7 @@ struct ep_file {
 };
 
 struct ep_nodes {
-	const struct ynode *name, *ns, *labels, *ips, *ports, *ifaces;
+	const struct ynode *name, *ns, *labels, *ips, *ports, *ifaces, *macs;
 };
 
 static const struct yfield ep_fields[] = {
@@ -314,6 +314,7 @@ static const struct yfield ep_fields[] = {
 	YKEEP("ips", struct ep_nodes, ips),
 	YKEEP("ports", struct ep_nodes, ports),
 	YKEEP("ifaces", struct ep_nodes, ifaces),
+	YKEEP("macs", struct ep_nodes, macs),
 };
 
 static const char *ns_name(struct ycheck *ck, const struct ynode *n)
@@ -392,6 +393,82 @@ static int iface_item(struct ycheck *ck, const struct ynode *n, size_t i, void *
 	return 0;
 }
 
+static int hex_digit(char c)
+{
+	char l = (char)(c | 0x20);	/* ASCII lower case; digits keep their value */
+
+	return c >= '0' && c <= '9' ? c - '0' : l >= 'a' && l <= 'f' ? l - 'a' + 10 : -1;
+}
+
+/* Six octets of two hex digits, one separator throughout: 02:42:ac:11:00:02, 02-42-AC-11-00-02. */
+static bool mac_parse(const char *s, uint8_t mac[6])
+{
+	char sep = strlen(s) == 17 ? s[2] : '\0';
+	uint8_t m[6];
+
+	if (sep != ':' && sep != '-')
+		return false;
+	for (size_t i = 0; i < 6; i++) {
+		int hi = hex_digit(s[3 * i]), lo = hex_digit(s[3 * i + 1]);
+
+		if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != sep))
+			return false;
+		m[i] = (uint8_t)(hi << 4 | lo);
+	}
+	memcpy(mac, m, 6);
+	return true;
+}
+
+/*
+ * The container side's MAC of one iface. moatd drops frames from that iface with any other
+ * source, and from a port it does not know with this one. A group MAC is never a frame's
+ * source, and all zero means "unknown" to moatd: neither can be what the file promises.
+ */
+static int mac_item(struct ycheck *ck, const struct ynode *n, size_t i, void *obj)
+{
+	uint8_t (*macs)[6] = obj;
+	const char *s;
+
+	if (n->type == YNODE_MAP) {	/* "- 02: 42", or [02:42:ac:11:00:02] to libyaml < 0.2.1 */
+		yerr(ck, n, "expected a MAC address, got a mapping: quote the MAC "
+		     "(\"02:42:ac:11:00:02\") or write it with '-' (02-42-ac-11-00-02)");
+		return 0;
+	}
+	s = ystr(ck, n);
+	if (s && !mac_parse(s, macs[i]))
+		yerr(ck, n, "\"%s\" is not a MAC address (six hex octets, like 02:42:ac:11:00:02 or "
+		     "02-42-ac-11-00-02)", s);
+	else if (s && (macs[i][0] & 1))
+		yerr(ck, n, "\"%s\" is not a unicast MAC address (the low bit of the first octet "
+		     "is set: multicast or broadcast)", s);
+	else if (s && !memcmp(macs[i], (uint8_t[6]){ 0 }, 6))
+		yerr(ck, n, "\"%s\" is not a unicast MAC address (all zero)", s);
+	return 0;
+}
+
+/*
+ * macs: one per entry of ifaces, in its order. Counted on the nodes, so that a bad interface
+ * name is not reported twice; e->macs is set only when the counts agree, as ifaces_copy
+ * reads nifaces of them.
+ */
+static int macs_parse(struct ycheck *ck, const struct ep_nodes *x, struct moat_endpoint *e)
+{
+	uint8_t (*macs)[6] = yseq_alloc(ck, x->macs, sizeof(*macs));
+	int ret = macs ? ywalk_seq_at(ck, "macs", x->macs, mac_item, macs) : -ENOMEM;
+
+	if (ret || x->macs->type != YNODE_SEQ)
+		return ret;
+	if (!x->ifaces)
+		yerr(ck, x->macs, "macs without ifaces: each MAC belongs to the interface at the "
+		     "same place in ifaces");
+	else if (x->ifaces->type == YNODE_SEQ && x->ifaces->n != x->macs->n)
+		yerr(ck, x->macs, "macs and ifaces differ in length (%zu and %zu): give one MAC per "
+		     "interface, in the same order", x->macs->n, x->ifaces->n);
+	else if (x->ifaces->type == YNODE_SEQ)
+		e->macs = macs;
+	return 0;
+}
+
 /* Endpoint names are container names: anything but empty, with no '/' (ns/name is the CLI's). */
 static const char *ep_name(struct ycheck *ck, const struct ynode *n)
 {
@@ -427,6 +504,8 @@ static int ep_fields_parse(struct ycheck *ck, const struct ep_nodes *x, struct m
 	if (!ret && x->ifaces)
 		ret = (e->ifaces = yseq_alloc(ck, x->ifaces, sizeof(char *))) ?
 			      ywalk_seq_at(ck, "ifaces", x->ifaces, iface_item, e) : -ENOMEM;
+	if (!ret && x->macs)
+		ret = macs_parse(ck, x, e);
 	return ret;
 }
 

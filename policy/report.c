@@ -224,9 +224,33 @@ static json_t *labels_json(const struct moat_labels *l)
 	return o;
 }
 
+/*
+ * The MACs as the endpoints file takes them back, or NULL: only when every iface's is known
+ * and unicast (a Docker endpoint's may be unknown, all zero, which the file cannot say).
+ */
+static json_t *macs_json(const struct moat_endpoint *e)
+{
+	json_t *a;
+	char buf[18];
+
+	for (size_t i = 0; i < e->nifaces; i++)
+		if (!e->macs || (e->macs[i][0] & 1) || !memcmp(e->macs[i], (uint8_t[6]){ 0 }, 6))
+			return NULL;
+	a = e->nifaces ? json_array() : NULL;
+	for (size_t i = 0; a && i < e->nifaces; i++) {
+		const uint8_t *m = e->macs[i];
+
+		snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3],
+			 m[4], m[5]);
+		json_array_append_new(a, json_string(buf));
+	}
+	return a;
+}
+
 static json_t *endpoint_json(const struct moat_endpoint *e)
 {
 	json_t *ips = json_array(), *ports = json_object(), *ifaces = json_array();
+	json_t *macs = macs_json(e), *o;
 	char buf[64];
 
 	for (size_t i = 0; i < e->nips; i++)
@@ -237,9 +261,14 @@ static json_t *endpoint_json(const struct moat_endpoint *e)
 	}
 	for (size_t i = 0; i < e->nifaces; i++)
 		json_array_append_new(ifaces, json_string(e->ifaces[i]));
-	return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "name", e->name, "namespace",
-			 e->namespace, "labels", labels_json(&e->labels), "ips", ips, "ports", ports,
-			 "ifaces", ifaces);
+	o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "name", e->name, "namespace", e->namespace,
+		      "labels", labels_json(&e->labels), "ips", ips, "ports", ports, "ifaces",
+		      ifaces);
+	if (o && macs)
+		json_object_set_new(o, "macs", macs);
+	else
+		json_decref(macs);
+	return o;
 }
 
 json_t *moat_report_endpoints(const struct moat_endpoint_set *es)

@@ -61,7 +61,10 @@ struct moat_endpoint_set {
  * moat_endpoint_set_load - read an endpoints file:
  *   namespaces: {NAME: {LABEL: VALUE}}            optional
  *   subnets: [CIDR]                               optional: where the endpoints live
- *   endpoints: [{name, namespace, labels, ips, ports: {NAME: PORT/PROTO}, ifaces}]
+ *   endpoints: [{name, namespace, labels, ips, ports: {NAME: PORT/PROTO}, ifaces, macs}]
+ * macs (optional) gives, per entry of ifaces and in its order, the unicast MAC of the
+ * container's side ("02:42:ac:11:00:02" or 02-42-ac-11-00-02; quote it in [...]); it sets
+ * e->macs, which stays NULL without it.
  * Returns 0 and sets *out, or -EINVAL/-errno with problems in diags (file:line:col).
  * Duplicate namespace/name pairs are an error. Free with moat_endpoint_set_free.
  */

@@ -129,7 +129,7 @@ trap 'exit 130' INT TERM
 # NAME-eI per index with a veth vI into br0; ip batches, one python for the addresses (a
 # process per namespace would cost more than everything else together). Timings in $SETUP.
 bridge_ns() {
-	local name=$1 t0 t1 t2 i; shift
+	local name=$1 t0 t1 t2 i mac; shift
 	t0=$(us)
 	ip netns add "$name"
 	nsenter --net=/var/run/netns/"$name" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
@@ -142,7 +142,9 @@ bridge_ns() {
 		echo "link add br0 type bridge"
 		echo "link set br0 up"
 		for i in "$@"; do
-			echo "link add v$i type veth peer name eth0 netns $name-e$i"
+			# the MAC enforce_gen.py's real_mac gives endpoint i in the endpoints file
+			printf -v mac '02:6d:00:00:%02x:%02x' $(( i >> 8 )) $(( i & 255 ))
+			echo "link add v$i type veth peer name eth0 address $mac netns $name-e$i"
 			echo "link set v$i master br0 up"
 		done
 	} >"$D/links.batch"

@@ -3,7 +3,7 @@
 
 APPS apps x replicas, app K in namespace benchK%10. Endpoint i (i < REAL) is real: replica
 i // APPS of app i % APPS, address 10.64.0.0/16, interface v<i> (its veth in the bench
-namespace). EXTRA more addresses (10.65.0.0 up), PER to an endpoint with no interface, grow
+namespace) whose other end has MAC 02:6d:00:00:HH:LL (i), as a Docker container's MAC is known. EXTRA more addresses (10.65.0.0 up), PER to an endpoint with no interface, grow
 the sets without costing a namespace each. PER > 1 because the endpoints file cannot list
 100,000 endpoints: it is held to the policy files' limits (4 MiB, 1,000,000 YAML nodes).
 
@@ -39,6 +39,11 @@ def extra_addr(i):
     return "10.%d.%d.%d" % (65 + i // 65536, i // 256 % 256, i % 256)
 
 
+def real_mac(i):
+    """Dashes, not colons: a plain scalar in a YAML flow sequence (enforce.sh: bridge_ns)."""
+    return "02-6d-00-00-%02x-%02x" % (i >> 8, i & 255)
+
+
 def churn_addr(i):
     return "10.63.%d.%d" % (i // 250, i % 250 + 1)
 
@@ -51,19 +56,22 @@ def ns_of(app):
     return "bench%d" % (app % NSS)
 
 
-def endpoint(name, app, addrs, iface=None):
+def endpoint(name, app, addrs, iface=None, mac=None):
     """One endpoint as the file lists it; addrs: one address or a list."""
     e = {"name": name, "namespace": ns_of(app), "labels": {"app": "app%d" % app,
          "tier": TIERS[app % 3]}, "ips": addrs if isinstance(addrs, list) else [addrs],
          "ports": {"http": "8080/tcp"}}
     if iface:
         e["ifaces"] = [iface]
+    if mac:
+        e["macs"] = [mac]
     return e
 
 
 def endpoints(real, extra, per=1, only=None):
     """The real endpoints (or those listed), then the extra addresses, PER to an endpoint."""
-    out = [endpoint("app%d-r%d" % (app_of(i), i // APPS), app_of(i), real_addr(i), "v%d" % i)
+    out = [endpoint("app%d-r%d" % (app_of(i), i // APPS), app_of(i), real_addr(i), "v%d" % i,
+                    real_mac(i))
            for i in (only if only is not None else range(real))]
     for k in range((extra + per - 1) // per):
         addrs = [extra_addr(i) for i in range(k * per, min(extra, (k + 1) * per))]

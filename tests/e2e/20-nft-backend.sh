@@ -46,6 +46,10 @@ P=nt-$$-
 EPS=(xa xb ya yb xe)
 declare -A V4=([xa]=10.0.1.1 [xb]=10.0.1.2 [ya]=10.0.2.1 [yb]=10.0.2.2 [xe]=10.0.3.1)
 declare -A V6=([xa]=fd00::1:1 [xb]=fd00::1:2 [ya]=fd00::2:1 [yb]=fd00::2:2 [xe]=fd00::3:1)
+# eth0's MAC; the endpoints file gives x/a's and x/b's (a Docker container's is always known),
+# not y/a's and y/b's: both kinds of port are checked
+declare -A MAC=([xa]=02:00:00:00:01:01 [xb]=02:00:00:00:01:02 [ya]=02:00:00:00:02:01
+	[yb]=02:00:00:00:02:02 [xe]=02:00:00:00:03:01)
 D=$(mktemp -d /tmp/nt-$$.XXXXXX)
 DRV_PID= SHADOW_PID= AGENT_PID=
 T0=$SECONDS
@@ -88,7 +92,8 @@ topology() {
 	in_ns r sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1
 	for n in "${EPS[@]}"; do
 		ip netns add "$P$n"
-		ip -n "${P}r" link add "v-$n" type veth peer name eth0 netns "$P$n"
+		ip -n "${P}r" link add "v-$n" type veth peer name eth0 address "${MAC[$n]}" \
+			netns "$P$n"
 		ip -n "${P}r" link set "v-$n" master br0 up
 		ip -n "$P$n" link set lo up
 		in_ns "$n" sysctl -qw net.ipv6.conf.eth0.accept_ra=2
@@ -107,8 +112,8 @@ eps() {
 	cat >"$1" <<-EOF
 	namespaces: {x: {team: red}, y: {team: blue}}
 	endpoints:
-	  - {name: a, namespace: x, labels: {app: a, tier: web}, ips: [10.0.1.1, "fd00::1:1"], ports: {http: 80/tcp, dns: 53/udp}, ifaces: [v-xa]}
-	  - {name: b, namespace: x, labels: {app: b, tier: db}, ips: [10.0.1.2, "fd00::1:2"], ports: {http: 8080/tcp}, ifaces: [v-xb]}
+	  - {name: a, namespace: x, labels: {app: a, tier: web}, ips: [10.0.1.1, "fd00::1:1"], ports: {http: 80/tcp, dns: 53/udp}, ifaces: [v-xa], macs: ["${MAC[xa]}"]}
+	  - {name: b, namespace: x, labels: {app: b, tier: db}, ips: [10.0.1.2, "fd00::1:2"], ports: {http: 8080/tcp}, ifaces: [v-xb], macs: [${MAC[xb]//:/-}]}
 	  - {name: a, namespace: y, labels: {app: a, tier: web}, ips: [10.0.2.1, "fd00::2:1"], ports: {http: 80/tcp}, ifaces: [v-ya]}
 	  - {name: b, namespace: y, labels: {app: b}, ips: [10.0.2.2, "fd00::2:2"], ifaces: [v-yb]}
 	EOF
@@ -549,6 +554,17 @@ sleep 0.3
 ! grep -q spoof "$sink" || fail "frames with x/b's source addresses from x/a's veth passed: $(cat "$sink")"
 log "spoofed IPv4 and IPv6 sources dropped, own sources pass"
 
+# x/a's MAC is in the endpoints file: its own addresses with another source MAC are dropped.
+# y/a's is not: the same from y/a passes (the control that shows the MAC is what counts).
+craft xa udp "$ybmac" 10.0.1.1 10.0.2.2 9999 macspoof4 02:00:00:00:09:09
+craft xa udp "$ybmac" fd00::1:1 fd00::2:2 9999 macspoof6 02:00:00:00:09:09
+craft ya udp "$ybmac" 10.0.2.1 10.0.2.2 9999 nomac4 02:00:00:00:09:0a
+craft ya udp "$ybmac" fd00::2:1 fd00::2:2 9999 nomac6 02:00:00:00:09:0a
+wait_for 30 sh -c "grep -qx nomac4 '$sink' && grep -qx nomac6 '$sink'" 2>/dev/null ||
+	fail "control: frames from y/a (no MAC in the file) with another MAC did not reach y/b"
+! grep -q macspoof "$sink" || fail "frames with another MAC from x/a's veth passed: $(cat "$sink")"
+log "x/a's frames with another source MAC dropped (its MAC is in the endpoints file)"
+
 ip -n "${P}yb" neigh flush dev eth0
 craft xa arp 10.0.1.1 10.0.2.2
 craft xa arp 10.0.1.2 10.0.2.2
@@ -569,7 +585,7 @@ sleep 0.5
 ! ip -n "${P}yb" -6 addr show dev eth0 | grep -q 2001:db8:1: ||
 	fail "a router advertisement from an endpoint's veth reached y/b"
 s1=$(counter bridge spoof)
-[ "$s1" -ge $((s0 + 4)) ] || fail "chain spoof counted $((s1 - s0)) packets, expected at least 4"
+[ "$s1" -ge $((s0 + 6)) ] || fail "chain spoof counted $((s1 - s0)) packets, expected at least 6"
 log "router advertisement from an endpoint dropped (chain spoof: $s0 -> $s1 packets)"
 
 # Forgotten neighbours must be found again through the bridge: ND and ARP still work.

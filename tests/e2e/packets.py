@@ -14,7 +14,8 @@ and crafts in every namespace and Python starts once per test, not once per chec
   matrix MOAT POL EPS MAP PORTS [ARGS]    real reachability between every pair of endpoints of
                                           EPS, both families, against `moat policy matrix ARGS`;
                                           MAP lines "ns/name NETNS V4 V6", PORTS "80/tcp,53/udp"
-  craft NETNS udp DSTMAC SRC DST PORT DATA   a UDP frame with any source address
+  craft NETNS udp DSTMAC SRC DST PORT DATA [SRCMAC]   a UDP frame with any source address
+                                          (and source MAC: eth0's by default)
   craft NETNS arp SENDER_IP TARGET_IP        a broadcast who-has claiming SENDER_IP
   craft NETNS ra PREFIX                      a router advertisement offering PREFIX/64
   stream NETNS ADDR PORT LOG              a TCP stream in the background: one echo every 0.1 s,
@@ -258,16 +259,16 @@ def own_mac():
         return s.getsockname()[4]
 
 
-def send(dst, ethertype, payload):
+def send(dst, ethertype, payload, src=None):
     with eth0() as s:
-        s.send(dst + own_mac() + struct.pack("!H", ethertype) + payload)
+        s.send(dst + (src or own_mac()) + struct.pack("!H", ethertype) + payload)
 
 
-def craft_udp(dmac, src, dst, port, data):
+def craft_udp(dmac, src, dst, port, data, smac=None):
     v6 = ":" in src
     seg = udp(src, dst, int(port), data.encode(), v6)
     send(mac(dmac), 0x86dd if v6 else 0x0800, ip6(src, dst, 17, seg) if v6 else
-         ip4(src, dst, 17, seg))
+         ip4(src, dst, 17, seg), mac(smac) if smac else None)
 
 
 def craft_arp(sip, tip):

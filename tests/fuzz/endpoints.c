@@ -1,10 +1,10 @@
 /*
  * Fuzzes the endpoints-file parser (moat_endpoint_set_parse). When an input parses, checks
  * what the set promises (namespace never NULL, labels sorted with unique keys, no duplicate
- * namespace/name), that moat_report_endpoints' JSON reads back through the same parser to the
- * same endpoints (the header says JSON is YAML), and compiles the set against a fixed policy
- * set so the compiler sees hostile endpoints too: the plan's verdicts must agree with the
- * reference model (model.h).
+ * namespace/name, MACs unicast), that moat_report_endpoints' JSON reads back through the
+ * same parser to the same endpoints (the header says JSON is YAML), and compiles the set
+ * against a fixed policy set so the compiler sees hostile endpoints too: the plan's verdicts
+ * must agree with the reference model (model.h).
  */
 #include <stdint.h>
 #include <string.h>
@@ -79,6 +79,8 @@ static void set_check(const struct moat_endpoint_set *es)
 		FUZZ_CHECK(e->name && e->namespace);
 		labels_check(&e->labels);
 		FUZZ_CHECK(moat_endpoint_set_find(es, e->namespace, e->name) == (long)i);
+		for (size_t f = 0; e->macs && f < e->nifaces; f++)	/* unicast, not zero */
+			FUZZ_CHECK(!(e->macs[f][0] & 1) && memcmp(e->macs[f], (uint8_t[6]){ 0 }, 6));
 	}
 	for (size_t i = 0; i < es->nnss; i++)
 		labels_check(&es->nss[i].labels);
@@ -94,7 +96,7 @@ static int labels_equal(const struct moat_labels *a, const struct moat_labels *b
 	return 1;
 }
 
-/* The export parses back to the same endpoints: names, labels, addresses, ports, ifaces. */
+/* The export parses back to the same endpoints: names, labels, addresses, ports, ifaces, MACs. */
 static void roundtrip_check(const struct moat_endpoint_set *es)
 {
 	json_t *j = moat_report_endpoints(es);
@@ -120,6 +122,8 @@ static void roundtrip_check(const struct moat_endpoint_set *es)
 		FUZZ_CHECK(labels_equal(&e->labels, &f->labels));
 		FUZZ_CHECK(e->nips == f->nips && e->nports == f->nports && e->nifaces == f->nifaces);
 		FUZZ_CHECK(!memcmp(e->ips, f->ips, e->nips * sizeof(*e->ips)));
+		FUZZ_CHECK(!e->macs == !f->macs);
+		FUZZ_CHECK(!e->macs || !memcmp(e->macs, f->macs, e->nifaces * sizeof(*e->macs)));
 	}
 	moat_endpoint_set_free(back);
 	free(s);

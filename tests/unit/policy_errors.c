@@ -371,6 +371,80 @@ static void test_json(void)
 	moat_diags_free(&d);
 }
 
+/* Parses text as e.yaml, an endpoints file; expects failure with exactly one diagnostic. */
+static void expect_ep(const char *text, const char *want)
+{
+	struct moat_diags d = { 0 };
+	struct moat_endpoint_set *es = (void *)0x1;	/* must stay untouched on failure */
+
+	CHECK(moat_endpoint_set_parse("e.yaml", text, strlen(text), &es, &d) == -EINVAL);
+	CHECK(es == (void *)0x1);
+	CHECK_DIAG(&d, want);
+	if (d.n != 1) {
+		fprintf(stderr, "for %s: %zu diagnostics\n", want, d.n);
+		moat_diags_print(&d, stderr);
+	}
+	CHECK(d.n == 1);
+	moat_diags_free(&d);
+}
+
+#define EP "endpoints:\n  - {name: a, ifaces: [v1], macs: "
+#define NOT_MAC " is not a MAC address (six hex octets, like 02:42:ac:11:00:02 or " \
+		"02-42-ac-11-00-02)"
+#define GROUP " is not a unicast MAC address (the low bit of the first octet is set: " \
+	      "multicast or broadcast)"
+#define MAPPING "expected a MAC address, got a mapping: quote the MAC (\"02:42:ac:11:00:02\") " \
+		"or write it with '-' (02-42-ac-11-00-02)"
+
+/*
+ * Each MAC that cannot be a container's, whatever node it comes as. MACs with ':' in [...]
+ * are quoted: libyaml before 0.2.1 reads them as mappings (the MAPPING case).
+ */
+static void test_endpoint_macs(void)
+{
+	expect_ep(EP "[\"02:42:ac:11:00\"]}\n",
+		  "e.yaml:2:36: endpoints[0].macs[0]: \"02:42:ac:11:00\"" NOT_MAC);
+	expect_ep(EP "[\"02:42-ac:11:00:02\"]}\n",
+		  "e.yaml:2:36: endpoints[0].macs[0]: \"02:42-ac:11:00:02\"" NOT_MAC);
+	expect_ep(EP "[\"2:42:ac:11:0:2\"]}\n",
+		  "e.yaml:2:36: endpoints[0].macs[0]: \"2:42:ac:11:0:2\"" NOT_MAC);
+	expect_ep(EP "[\"02:42:ag:11:00:02\"]}\n",
+		  "e.yaml:2:36: endpoints[0].macs[0]: \"02:42:ag:11:00:02\"" NOT_MAC);
+	expect_ep(EP "[\"01:00:5e:00:00:01\"]}\n",
+		  "e.yaml:2:36: endpoints[0].macs[0]: \"01:00:5e:00:00:01\"" GROUP);
+	expect_ep(EP "[FF-FF-FF-FF-FF-FF]}\n",
+		  "e.yaml:2:36: endpoints[0].macs[0]: \"FF-FF-FF-FF-FF-FF\"" GROUP);
+	expect_ep(EP "[\"00:00:00:00:00:00\"]}\n", "e.yaml:2:36: endpoints[0].macs[0]: "
+		  "\"00:00:00:00:00:00\" is not a unicast MAC address (all zero)");
+	expect_ep(EP "[02: 42]}\n", "e.yaml:2:36: endpoints[0].macs[0]: " MAPPING);
+	expect_ep("endpoints:\n  - name: a\n    ifaces: [v1]\n    macs:\n      - 02: 42\n",
+		  "e.yaml:5:9: endpoints[0].macs[0]: " MAPPING);
+	expect_ep(EP "[[02-42-ac-11-00-02]]}\n",
+		  "e.yaml:2:36: endpoints[0].macs[0]: expected a string, got a sequence");
+	expect_ep(EP "\"02:42:ac:11:00:02\"}\n", "e.yaml:2:35: endpoints[0].macs: "
+		  "expected a sequence, got the value \"02:42:ac:11:00:02\"");
+}
+
+/* macs pairs with ifaces: none without them, one each; a bad ifaces is reported once. */
+static void test_endpoint_macs_count(void)
+{
+	expect_ep("endpoints:\n  - {name: a, macs: [02-42-ac-11-00-02]}\n",
+		  "e.yaml:2:21: endpoints[0]: macs without ifaces: each MAC belongs to the "
+		  "interface at the same place in ifaces");
+	expect_ep(EP "[02-42-ac-11-00-02, 02-42-ac-11-00-03]}\n",
+		  "e.yaml:2:35: endpoints[0]: macs and ifaces differ in length (2 and 1): "
+		  "give one MAC per interface, in the same order");
+	expect_ep("endpoints:\n  - name: a\n    ifaces: [v1, v2, v3]\n    macs:\n"
+		  "      - 02-42-ac-11-00-02\n",
+		  "e.yaml:5:7: endpoints[0]: macs and ifaces differ in length (1 and 3): give one "
+		  "MAC per interface, in the same order");
+	expect_ep("endpoints:\n  - {name: a, ifaces: v1, macs: [02-42-ac-11-00-02]}\n",
+		  "e.yaml:2:23: endpoints[0].ifaces: expected a sequence, got the value \"v1\"");
+	expect_ep("endpoints:\n  - {name: a, ifaces: [v/1], macs: [02-42-ac-11-00-02]}\n",
+		  "e.yaml:2:24: endpoints[0].ifaces[0]: invalid interface name \"v/1\": 1-15 "
+		  "characters, no '/', ':' or spaces");
+}
+
 int main(void)
 {
 	test_classes();
@@ -386,5 +460,7 @@ int main(void)
 	test_missing_file();
 	test_print();
 	test_json();
+	test_endpoint_macs();
+	test_endpoint_macs_count();
 	return check_done();
 }

@@ -1,4 +1,7 @@
-/* NetworkPolicy semantics as parsed: defaults, peers, ports, namespaces, lists, loading. */
+/*
+ * NetworkPolicy semantics as parsed: defaults, peers, ports, namespaces, lists, loading; and
+ * the endpoints file's MACs, which the daemon's anti-spoofing takes byte for byte.
+ */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -8,6 +11,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "moat/endpoint.h"
 #include "moat/policy.h"
 
 static struct moat_policy_set *parse(const char *text)
@@ -325,6 +329,83 @@ static void test_cidr(void)
 	CHECK(moat_cidr_parse("::/0", &in) == 0 && !moat_cidr_contains(&in, &c));
 }
 
+static struct moat_endpoint_set *parse_endpoints(const char *text)
+{
+	struct moat_diags d = { 0 };
+	struct moat_endpoint_set *es = NULL;
+	int ret = moat_endpoint_set_parse("e.yaml", text, strlen(text), &es, &d);
+
+	if (ret) {
+		fprintf(stderr, "endpoints parse failed (%d):\n", ret);
+		moat_diags_print(&d, stderr);
+	}
+	CHECK(ret == 0 && d.n == 0);
+	moat_diags_free(&d);
+	return es;
+}
+
+/* Does endpoint name (namespace default) have iface i with MAC want? */
+static bool has_mac(const struct moat_endpoint_set *es, const char *name, size_t i,
+		    const uint8_t want[6])
+{
+	long k = moat_endpoint_set_find(es, "default", name);
+	const struct moat_endpoint *e = k < 0 ? NULL : &es->v[k];
+
+	return e && e->macs && i < e->nifaces && !memcmp(e->macs[i], want, 6);
+}
+
+/* Both separators, either case, quoted or not, flow and block; no macs leaves macs NULL. */
+static void test_endpoint_macs(void)
+{
+	static const uint8_t m1[6] = { 0x02, 0x42, 0xac, 0x11, 0x00, 0x02 },
+			     m2[6] = { 0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f },
+			     m3[6] = { 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54 },
+			     m4[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x04 },
+			     m5[6] = { 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff };
+	struct moat_endpoint_set *es = parse_endpoints(
+		"endpoints:\n"
+		"  - {name: a, ifaces: [v1, v2, v3],\n"
+		"     macs: [\"02:42:AC:11:00:02\", 0a-1b-2c-3d-4e-5f, 'Fe-dC-bA-98-76-54']}\n"
+		"  - name: b\n"
+		"    ifaces:\n"
+		"      - v4\n"
+		"      - v5\n"
+		"    macs:\n"
+		"      - 02:00:00:00:00:04\n"
+		"      - AA-bb-CC-dd-EE-ff\n"
+		"  - {name: c, ifaces: [v6]}\n"
+		"  - {name: d, ifaces: [], macs: []}\n");
+	long c;
+
+	if (!es)
+		return;
+	CHECK(has_mac(es, "a", 0, m1) && has_mac(es, "a", 1, m2) && has_mac(es, "a", 2, m3));
+	CHECK(has_mac(es, "b", 0, m4) && has_mac(es, "b", 1, m5));
+	CHECK_STR(es->v[moat_endpoint_set_find(es, "default", "b")].ifaces[1], "v5");
+	c = moat_endpoint_set_find(es, "default", "c");
+	CHECK(c >= 0 && es->v[c].nifaces == 1 && es->v[c].macs == NULL);
+	c = moat_endpoint_set_find(es, "default", "d");
+	CHECK(c >= 0 && es->v[c].nifaces == 0 && es->v[c].macs == NULL);
+	moat_endpoint_set_free(es);
+}
+
+/* JSON, and the block YAML programs write, take yaml_fast's path: the same MACs. */
+static void test_endpoint_macs_fast(void)
+{
+	static const uint8_t m1[6] = { 0x02, 0x42, 0xac, 0x11, 0x00, 0x02 };
+	struct moat_endpoint_set *js = parse_endpoints(
+		"{\"endpoints\": [{\"name\": \"a\", \"ifaces\": [\"v1\"], "
+		"\"macs\": [\"02:42:ac:11:00:02\"]}]}");
+	struct moat_endpoint_set *bs = parse_endpoints(
+		"endpoints:\n  - name: a\n    ifaces:\n      - v1\n    macs:\n"
+		"      - 02-42-AC-11-00-02\n");
+
+	CHECK(js && has_mac(js, "a", 0, m1));
+	CHECK(bs && has_mac(bs, "a", 0, m1));
+	moat_endpoint_set_free(js);
+	moat_endpoint_set_free(bs);
+}
+
 int main(void)
 {
 	test_full();
@@ -335,5 +416,7 @@ int main(void)
 	test_aliases();
 	test_load_dir();
 	test_cidr();
+	test_endpoint_macs();
+	test_endpoint_macs_fast();
 	return check_done();
 }
