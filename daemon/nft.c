@@ -588,10 +588,11 @@ static int build_ports(const struct moat_endpoint_set *es, struct elemv *v)
 		if (ep->host_network || !ep->nifaces)
 			continue;
 		for (size_t f = 0; f < ep->nifaces && !ret; f++) {
-			const uint8_t *mac = ep->macs && memcmp(ep->macs[f], unknown, 6) ? ep->macs[f]
-											  : NULL;
+			const uint8_t *mac = ep->macs ? ep->macs[f] : NULL;
 			struct elem e = {0};
 
+			if (mac && !memcmp(mac, unknown, 6))
+				mac = NULL;
 			strncpy((char *)e.key, ep->ifaces[f], IFNAMSIZ - 1);
 			ret = elemv_push(&v[S_PORTS], &e);
 			if (!ret && mac)

@@ -3,9 +3,10 @@
 
 APPS apps x replicas, app K in namespace benchK%10. Endpoint i (i < REAL) is real: replica
 i // APPS of app i % APPS, address 10.64.0.0/16, interface v<i> (its veth in the bench
-namespace) whose other end has MAC 02:6d:00:00:HH:LL (i), as a Docker container's MAC is known. EXTRA more addresses (10.65.0.0 up), PER to an endpoint with no interface, grow
-the sets without costing a namespace each. PER > 1 because the endpoints file cannot list
-100,000 endpoints: it is held to the policy files' limits (4 MiB, 1,000,000 YAML nodes).
+namespace) whose other end has MAC 02:6d:00:00:HH:LL (i), known as a Docker container's is.
+EXTRA more addresses (10.65.0.0 up), PER to an endpoint with no interface, grow the sets
+without costing a namespace each. PER > 1 because the endpoints file cannot list 100,000
+endpoints: it is held to the policy files' limits (4 MiB, 1,000,000 YAML nodes).
 
 Policies: POLICIES_PER_APP per app; policy (K, j) isolates app K both ways, lets app K-1-j in
 and app K+1+j out, each on 5201/tcp (iperf3) and 8000+j/tcp; so the pair K -> K+1+j is
