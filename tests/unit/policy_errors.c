@@ -32,6 +32,18 @@ static bool has_diag(const struct moat_diags *d, const char *want)
 #define CHECK_DIAG(d, s) CHECK(has_diag(d, s))
 
 /* Parses text as t.yaml; expects failure with exactly one diagnostic, want. */
+/* d holds exactly one diagnostic, want; then frees it. */
+static void only_diag(struct moat_diags *d, const char *want)
+{
+	CHECK_DIAG(d, want);
+	if (d->n != 1) {
+		fprintf(stderr, "for %s: %zu diagnostics\n", want, d->n);
+		moat_diags_print(d, stderr);
+	}
+	CHECK(d->n == 1);
+	moat_diags_free(d);
+}
+
 static void expect_one(const char *text, const char *want)
 {
 	struct moat_diags d = { 0 };
@@ -40,13 +52,7 @@ static void expect_one(const char *text, const char *want)
 
 	CHECK(ret == -EINVAL);
 	CHECK(ps == (void *)0x1);
-	CHECK_DIAG(&d, want);
-	if (d.n != 1) {
-		fprintf(stderr, "for %s: %zu diagnostics\n", want, d.n);
-		moat_diags_print(&d, stderr);
-	}
-	CHECK(d.n == 1);
-	moat_diags_free(&d);
+	only_diag(&d, want);
 }
 
 #define NP "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p}\n"
@@ -379,13 +385,7 @@ static void expect_ep(const char *text, const char *want)
 
 	CHECK(moat_endpoint_set_parse("e.yaml", text, strlen(text), &es, &d) == -EINVAL);
 	CHECK(es == (void *)0x1);
-	CHECK_DIAG(&d, want);
-	if (d.n != 1) {
-		fprintf(stderr, "for %s: %zu diagnostics\n", want, d.n);
-		moat_diags_print(&d, stderr);
-	}
-	CHECK(d.n == 1);
-	moat_diags_free(&d);
+	only_diag(&d, want);
 }
 
 #define EP "endpoints:\n  - {name: a, ifaces: [v1], macs: "
