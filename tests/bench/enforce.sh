@@ -9,8 +9,10 @@
 #                       tables)
 #   throughput          iperf3 TCP and a connect/1-byte/close rate between two endpoints,
 #                       each round beside the same on a reference bridge with no ruleset:
-#                       no ruleset; Moat's ruleset at 10 .. 100,000 addresses; a naive
-#                       one-rule-per-pair iptables ruleset (nft and legacy) for the same policy
+#                       no ruleset; the floor of any stateful ruleset (one rule: ct state
+#                       established accept); Moat's ruleset at 10 .. 100,000 addresses; a
+#                       naive one-rule-per-pair iptables ruleset (nft and legacy) for the same
+#                       policy
 #   moatd RSS           VmRSS / VmHWM
 #   many endpoints      the same at BENCH_MANY endpoints of one address each
 # Targets are printed beside the figures, never asserted: timing on a shared machine is noise
@@ -282,6 +284,21 @@ full() {
 	result "{\"kind\":\"full\",$("${PROBE[@]}" full "$SOCK" "$MOATD_PID" | sed 's/^{//; s/}$//'),$(rss)}"
 }
 
+# What any stateful ruleset costs before it checks anything: conntrack on the bridged path
+# (br_netfilter) and one rule that accepts established connections.
+stateful_floor() {
+	inb nft -f - <<-EOF
+	table inet bench_floor {
+		chain forward {
+			type filter hook forward priority -10; policy accept;
+			ct state established accept
+		}
+	}
+	EOF
+	measure stateful "\"endpoints\":$N,\"floor\":1"
+	inb nft delete table inet bench_floor
+}
+
 naive() {
 	local backend=$1 size=$2 rules t0 load_ms
 	if [ "$size" = 10 ]; then
@@ -318,6 +335,7 @@ main() {
 	reach_expect "ref-$CLI" 8000 open
 	reach_expect "$CLI" 8001 refused
 	measure none "\"endpoints\":$N"
+	stateful_floor
 	for b in $IPTABLES; do
 		naive "$b" "$N"
 		naive "$b" 10

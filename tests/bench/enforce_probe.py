@@ -360,6 +360,8 @@ def report_tput(rows, env):
         if "elements" in r:
             e = r["elements"]
             what = "%d allow elements, %d nets" % (e["allow_in"] + e["allow_out"], e["nets"])
+        elif "floor" in r:
+            what = "ct state established accept"
         elif "rules" in r:
             what = "%d rules (loaded in %.1f s)" % (r["rules"], r["load_ms"] / 1000)
         else:
