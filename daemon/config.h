@@ -24,8 +24,8 @@ struct config {
 	bool help;
 	unsigned nflog_group;
 	unsigned resync_seconds;
-	unsigned flow_cap;	/* flows remembered (daemon/flows.h) */
-	unsigned alert_rate;	/* alerts per second (daemon/alerts.h); 0: unlimited */
+	unsigned flow_cap;	/* flows remembered (daemon/observe/flows.h) */
+	unsigned alert_rate;	/* alerts per second (daemon/observe/alerts.h); 0: unlimited */
 };
 
 /*

@@ -10,7 +10,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "loop.h"
-#include "nft.h"
+#include "datapath/nft.h"
 #include "node.h"
 
 static void on_stop(struct loop *loop, int signo, void *data)

@@ -13,16 +13,16 @@
 #include <unistd.h>
 
 #include "ctl.h"
-#include "conntrack.h"
-#include "docker.h"
-#include "endpoint.h"
+#include "datapath/conntrack.h"
+#include "runtime/docker.h"
+#include "runtime/containers.h"
 #include "latency.h"
 #include "log.h"
 #include "metrics.h"
-#include "nft.h"
+#include "datapath/nft.h"
 #include "node.h"
-#include "observe.h"
-#include "revocation.h"
+#include "observe/observe.h"
+#include "datapath/revocation.h"
 #include "moat/plan.h"
 #include "moat/report.h"
 

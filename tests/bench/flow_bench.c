@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../daemon/capture.h"
-#include "../../daemon/flows.h"
+#include "../../daemon/observe/capture.h"
+#include "../../daemon/observe/flows.h"
 
 static double now_s(void)
 {

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Runtime discovery: what daemon/docker.c and daemon/netns.c see (through docker_probe) must
+# Runtime discovery: what daemon/runtime/docker.c and daemon/runtime/netns.c see (through docker_probe) must
 # match `docker inspect` and `ip link`, and the watcher must report events and resync after
 # dockerd dies and comes back.
 #

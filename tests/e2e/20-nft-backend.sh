@@ -1,5 +1,5 @@
 #!/bin/bash
-# The nftables backend (daemon/nft.c) driven directly through tests/e2e/nft_apply, with real
+# The nftables backend (daemon/datapath/nft.c) driven directly through tests/e2e/nft_apply, with real
 # packets between network namespaces; no Docker, no moatd. Covers: reachability equal to
 # `moat policy matrix` (TCP v4/v6, UDP v4/v6) after full and incremental applies (own policies
 # and a run of conformance cases), incremental paths (same-identity endpoint, new identity

@@ -218,7 +218,7 @@ moat policy reload
 expect_ok "web -> api allowed again" tcp6_ok web "$API4" 8080
 
 e2e_log "== a joining container costs no conntrack dump; a departing one's connections go with it"
-# sweeps: changes by what they could take from live connections (daemon/revocation.h)
+# sweeps: changes by what they could take from live connections (daemon/datapath/revocation.h)
 sweeps() { moat status -o json | python3 -c 'import json,sys; s=json.load(sys.stdin)["sweeps"]; print(s["none"], s["later"], s["now"])'; }
 read -r none0 later0 now0 < <(sweeps)
 e2e_run_host leaver --network front --label app=web

@@ -1,5 +1,5 @@
 /*
- * docker_probe - drives daemon/docker.c and daemon/netns.c the way moatd does, for the e2e
+ * docker_probe - drives daemon/runtime/docker.c and daemon/runtime/netns.c the way moatd does, for the e2e
  * tests. Run it in the namespace dockerd runs in (the host veths are looked up there).
  *
  *   docker_probe [--runtime URL]               every running container and every network, as
@@ -19,8 +19,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../daemon/docker.h"
-#include "../../daemon/netns.h"
+#include "../../daemon/runtime/docker.h"
+#include "../../daemon/runtime/netns.h"
 
 static const char *const netmode_names[] = {
 	[DOCKER_NETMODE_BRIDGE] = "bridge",

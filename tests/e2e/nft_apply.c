@@ -23,8 +23,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../daemon/conntrack.h"
-#include "../../daemon/nft.h"
+#include "../../daemon/datapath/conntrack.h"
+#include "../../daemon/datapath/nft.h"
 
 struct state {
 	struct nft_ctx *nft;

@@ -1,5 +1,5 @@
 /*
- * Fuzzes every parser of what dockerd answers (daemon/docker.c, docker_watch.c): each input
+ * Fuzzes every parser of what dockerd answers (daemon/runtime/docker.c, docker_watch.c): each input
  * goes through docker_container_parse (GET /containers/{id}/json), docker_id_list_parse
  * (GET /containers/json), docker_network_list_parse (GET /networks) and docker_event_parse
  * (one /events line). Checks what the structs promise: ids and names present, labels sorted
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "../../daemon/docker.h"
+#include "../../daemon/runtime/docker.h"
 #include "fuzz.h"
 
 static void container_check(const struct docker_container *ct)

@@ -1,5 +1,5 @@
 /*
- * Fuzzes the JSON-lines framer (daemon/jsonl.c) against a model. Input: byte 0 picks
+ * Fuzzes the JSON-lines framer (daemon/observe/jsonl.c) against a model. Input: byte 0 picks
  * max_line (1..128, or up to 4065 with bit 7 set), bytes 1..4 are a cycle of chunk sizes
  * (0..255; 0 is an empty feed), the rest is the stream. The stream is fed in those chunks, so lines split anywhere; what the
  * framer hands out must be exactly what splitting the whole stream at "\n" gives: each
@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../../daemon/jsonl.h"
+#include "../../daemon/observe/jsonl.h"
 #include "fuzz.h"
 
 #define HEADER 5

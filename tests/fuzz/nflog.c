@@ -1,5 +1,5 @@
 /*
- * Fuzzes the DLT_NFLOG parser (daemon/capture.c: capture_parse) with whatever a netlink
+ * Fuzzes the DLT_NFLOG parser (daemon/observe/capture.c: capture_parse) with whatever a netlink
  * socket could hand it: the answer is 0, -EINVAL or -ENOENT, nothing is read outside the
  * input (ASan), the record is untouched unless the answer is 0, and a record's fields agree
  * with each other (an IPv4 or IPv6 pair of addresses, ports only for port protocols).
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "../../daemon/capture.h"
+#include "../../daemon/observe/capture.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

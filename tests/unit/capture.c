@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 
 #include "check.h"
-#include "../../daemon/capture.h"
+#include "../../daemon/observe/capture.h"
 
 struct frame {
 	uint8_t b[1024];

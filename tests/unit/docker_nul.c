@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "../../daemon/docker.h"
+#include "../../daemon/runtime/docker.h"
 #include "check.h"
 
 #define FFFD "\xef\xbf\xbd"

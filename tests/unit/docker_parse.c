@@ -1,5 +1,5 @@
 /*
- * The pure parsers of dockerd's answers (daemon/docker.h): fields of an inspect answer,
+ * The pure parsers of dockerd's answers (daemon/runtime/docker.h): fields of an inspect answer,
  * container network mode, the event records, and regressions found by tests/fuzz/inspect.
  */
 #include <errno.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "../../daemon/docker.h"
+#include "../../daemon/runtime/docker.h"
 #include "check.h"
 
 static const char inspect[] =

@@ -5,8 +5,8 @@
 #include <sys/socket.h>
 
 #include "check.h"
-#include "../../daemon/flows.h"
-#include "../../daemon/names.h"
+#include "../../daemon/observe/flows.h"
+#include "../../daemon/observe/names.h"
 
 static struct flow_key key(uint32_t src, uint16_t port)
 {

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "../../daemon/revocation.h"
+#include "../../daemon/datapath/revocation.h"
 #include "check.h"
 #include "moat/plan.h"
 

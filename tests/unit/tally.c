@@ -3,9 +3,9 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "../../daemon/flows.h"
-#include "../../daemon/names.h"
-#include "../../daemon/tally.h"
+#include "../../daemon/observe/flows.h"
+#include "../../daemon/observe/names.h"
+#include "../../daemon/observe/tally.h"
 
 /* The rendered metrics, in a buffer the caller frees. */
 static char *render(const struct tally *t)

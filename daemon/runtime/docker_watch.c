@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "docker.h"
-#include "jsonl.h"
+#include "observe/jsonl.h"
 #include "log.h"
 
 _Static_assert(sizeof(struct docker_event) <= PIPE_BUF, "records must be written atomically");

@@ -1,7 +1,7 @@
 /*
- * Observing: what the ruleset logs (daemon/capture.h) becomes flows (daemon/flows.h) with
- * a verdict and the policy that decided it, feeds a learning session (daemon/learn.h), and
- * raises an alert (daemon/alerts.h) for a flow that is neither in the baseline nor allowed
+ * Observing: what the ruleset logs (daemon/observe/capture.h) becomes flows (daemon/observe/flows.h) with
+ * a verdict and the policy that decided it, feeds a learning session (daemon/observe/learn.h), and
+ * raises an alert (daemon/observe/alerts.h) for a flow that is neither in the baseline nor allowed
  * once a baseline exists. Also answers the control commands about all that: flows, alerts,
  * learn.*, graph.
  *

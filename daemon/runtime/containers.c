@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "endpoint.h"
+#include "containers.h"
 #include "moat/report.h"
 #include "log.h"
 #include "netns.h"
