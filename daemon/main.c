@@ -10,7 +10,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "loop.h"
-#include "datapath/nft.h"
+#include "datapath/ruleset.h"
 #include "node.h"
 
 static void on_stop(struct loop *loop, int signo, void *data)
@@ -30,14 +30,14 @@ static void on_reload(struct loop *loop, int signo, void *data)
 static int flush(void)
 {
 	struct moat_diags diags = { 0 };
-	struct nft_ctx *nft = NULL;
-	int ret = nft_ctx_new(&nft);
+	struct ruleset *nft = NULL;
+	int ret = ruleset_new(&nft);
 
 	if (!ret)
-		ret = nft_ruleset_flush(nft, &diags);
+		ret = ruleset_flush(nft, &diags);
 	moat_diags_print(&diags, stderr);
 	moat_diags_free(&diags);
-	nft_ctx_free(nft);
+	ruleset_free(nft);
 	if (ret)
 		log_error("flush failed: %s", strerror(-ret));
 	else

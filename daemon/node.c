@@ -19,7 +19,7 @@
 #include "latency.h"
 #include "log.h"
 #include "metrics.h"
-#include "datapath/nft.h"
+#include "datapath/ruleset.h"
 #include "node.h"
 #include "observe/observe.h"
 #include "datapath/revocation.h"
@@ -33,7 +33,7 @@ struct node {
 	struct moat_endpoint_set *es;	/* in force: containers + file */
 	struct moat_plan *plan;		/* compiled from ps + es; borrows both */
 	enum moat_mode mode;
-	struct nft_ctx *nft;
+	struct ruleset *nft;
 	struct docker_client *docker;	/* NULL with --runtime none */
 	struct docker_watch *watch;
 	struct endpoint_table *table;
@@ -89,7 +89,7 @@ int node_new(const struct config *cfg, struct node **out)
 	diags_log(&diags);
 	moat_diags_free(&diags);
 	if (!ret)
-		ret = nft_ctx_new(&n->nft);
+		ret = ruleset_new(&n->nft);
 	if (!ret)
 		ret = endpoint_table_new(cfg->kubernetes, &n->table);
 	if (!ret && strcmp(cfg->runtime, "none"))
@@ -118,7 +118,7 @@ void node_free(struct node *n)
 	moat_endpoint_set_free(n->es);
 	moat_endpoint_set_free(n->file);
 	moat_policy_set_free(n->ps);
-	nft_ctx_free(n->nft);
+	ruleset_free(n->nft);
 	free(n->nets);
 	free(n->managed);
 	revocation_free(&n->revocation);
@@ -199,18 +199,18 @@ static int commit(struct node *n, struct moat_policy_set *ps, struct moat_endpoi
 		  enum moat_mode mode, bool full, struct moat_diags *diags)
 {
 	struct moat_plan *plan = NULL;
-	struct nft_input in;
+	struct ruleset_input in;
 	uint64_t t0 = loop_now_ms();
 	int need = revocation_need(n, ps, es, mode);
 	int ret = moat_plan_compile(ps, es, mode, n->plan, &plan);
 
-	in = (struct nft_input){ plan, es, n->managed, n->nmanaged, mode, n->cfg->nflog_group,
+	in = (struct ruleset_input){ plan, es, n->managed, n->nmanaged, mode, n->cfg->nflog_group,
 				 n->plan };
 	if (!ret)
-		ret = nft_ruleset_apply(n->nft, &in, full, diags);
+		ret = ruleset_apply(n->nft, &in, full, diags);
 	if (ret && !full && plan) {
 		log_warn("incremental apply failed (%s); applying the whole ruleset", strerror(-ret));
-		ret = nft_ruleset_apply(n->nft, &in, true, diags);
+		ret = ruleset_apply(n->nft, &in, true, diags);
 	}
 	n->applies++;
 	if (ret) {
@@ -380,7 +380,7 @@ static bool ruleset_in_sync(struct node *n, const char *what)
 
 	if (!n->plan)
 		return true;
-	ret = nft_ruleset_verify(n->nft, &in_sync, why, sizeof(why));
+	ret = ruleset_verify(n->nft, &in_sync, why, sizeof(why));
 	if (!ret && in_sync)
 		return true;
 	if (ret)
@@ -392,9 +392,9 @@ static bool ruleset_in_sync(struct node *n, const char *what)
 static void tamper_event(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct node *n = data;
-	struct nft_tamper t;
+	struct ruleset_tamper t;
 
-	if (nft_watch_read(n->nft, &t) < 0 || (!t.changed && !t.lost))
+	if (ruleset_watch_read(n->nft, &t) < 0 || (!t.changed && !t.lost))
 		return;
 	if (t.changed)
 		log_warn("someone else changed Moat's ruleset (%s, pid %d %s); restoring it", t.what,
@@ -513,7 +513,7 @@ int node_start(struct node *n, struct loop *loop)
 		ret = endpoints_commit(n, true);
 	}
 	if (!ret)
-		ret = loop_fd_add(loop, nft_watch_fd(n->nft), EPOLLIN, tamper_event, n);
+		ret = loop_fd_add(loop, ruleset_watch_fd(n->nft), EPOLLIN, tamper_event, n);
 	if (!ret && n->cfg->endpoints_file)
 		ret = file_watch(n, loop);
 	if (!ret && n->cfg->endpoints_file)
@@ -623,7 +623,7 @@ static json_t *enforced_json(const struct latency *l)
 
 static json_t *cmd_status(struct node *n, json_t *req)
 {
-	const struct nft_stats *st = nft_ctx_stats(n->nft);
+	const struct ruleset_stats *st = ruleset_stats(n->nft);
 	const struct moat_plan *p = n->plan;
 	json_t *j = json_pack("{s:b,s:s,s:s,s:b,s:s,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:I,s:I,s:I,"
 			 "s:{s:b,s:I,s:I,s:I,s:I},s:I,s:I,s:o,s:I}",

@@ -14,7 +14,7 @@
  *                     swept right after, and always before an endpoint gets one of them again.
  *   REVOCATION_NONE   endpoints came with addresses that failed closed until now (an unknown
  *                     address of a managed subnet in enforce mode: no connection passed to or
- *                     from it, see nft.h), or only interfaces changed (checked per frame).
+ *                     from it, see ruleset.h), or only interfaces changed (checked per frame).
  *
  * The node's own traffic (output hook) is not filtered, so its connections are not counted.
  */

@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 
 #include "capture.h"
-#include "datapath/nft.h"
+#include "datapath/ruleset.h"
 
 #define TLV_TYPE_MASK 0x7fff		/* the top bits flag nested and byte-order attributes */
 #define NFLOG_HDR_LEN 4

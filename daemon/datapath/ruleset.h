@@ -1,7 +1,8 @@
 /*
- * The nftables backend: the only code in moatd that talks to the netfilter socket. It programs
- * a compiled plan (include/moat/plan.h) into two tables with libnftnl + libmnl, one atomic
- * batch per change:
+ * The datapath's ruleset: a compiled plan (include/moat/plan.h) programmed into two nftables
+ * tables with libnftnl + libmnl, one atomic batch per change (schema.h lists its sets and
+ * chains, elements.h computes their elements, rules.h writes the rules, batch.h sends and
+ * maps errors back, tamper.h watches for foreign changes):
  *
  *   table inet moat     maps ep4/ep6 (endpoint address -> identity) and net4/net6 (every other
  *                       address -> identity, intervals); sets managed4/managed6 (subnets where
@@ -31,8 +32,8 @@
  *
  * Foreign tables are never touched: every message names table "moat" of family inet or bridge.
  */
-#ifndef MOAT_DAEMON_NFT_H
-#define MOAT_DAEMON_NFT_H
+#ifndef MOAT_DATAPATH_RULESET_H
+#define MOAT_DATAPATH_RULESET_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -55,10 +56,10 @@
 #define NFT_PREFIX_SPOOF "moat:spoof"		/* bridge: not the container's own address */
 #define NFT_LOG_SNAPLEN 128
 
-struct nft_ctx;
+struct ruleset;
 
 /* What one apply programs. Everything is borrowed for the duration of the call only. */
-struct nft_input {
+struct ruleset_input {
 	const struct moat_plan *plan;
 	const struct moat_endpoint_set *es;	/* ifaces and addresses for anti-spoofing */
 	const struct moat_cidr *managed;	/* subnets Moat manages: unknown addresses there fail closed */
@@ -69,80 +70,80 @@ struct nft_input {
 					 * allow sets are reused when the new plan's are the same */
 };
 
-/* What the last successful nft_ruleset_apply or nft_ruleset_flush sent. */
-struct nft_stats {
+/* What the last successful ruleset_apply or ruleset_flush sent. */
+struct ruleset_stats {
 	bool full;			/* the tables were recreated */
 	size_t msgs;			/* netlink messages in the batch (0: nothing to do) */
 	size_t added, deleted;		/* set elements added and deleted */
 };
 
 /*
- * nft_ctx_new - open the netlink sockets: one for batches, one subscribed to
+ * ruleset_new - open the netlink sockets: one for batches, one subscribed to
  * NFNLGRP_NFTABLES for tamper detection. Needs CAP_NET_ADMIN in the current network
  * namespace (the sockets stay bound to it). Returns 0 and *out, or -errno. Nothing is sent
- * to the kernel yet. Free with nft_ctx_free.
+ * to the kernel yet. Free with ruleset_free.
  */
-int nft_ctx_new(struct nft_ctx **out);
+int ruleset_new(struct ruleset **out);
 
-/* nft_ctx_free - close the sockets and forget the applied state; the kernel keeps the tables. NULL-safe. */
-void nft_ctx_free(struct nft_ctx *ctx);
+/* ruleset_free - close the sockets and forget the applied state; the kernel keeps the tables. NULL-safe. */
+void ruleset_free(struct ruleset *rs);
 
-/* nft_ctx_stats - counters of the last successful apply or flush; points into ctx. */
-const struct nft_stats *nft_ctx_stats(const struct nft_ctx *ctx);
+/* ruleset_stats - counters of the last successful apply or flush; points into rs. */
+const struct ruleset_stats *ruleset_stats(const struct ruleset *rs);
 
 /*
- * nft_ruleset_apply - program in into the kernel in one atomic batch.
+ * ruleset_apply - program in into the kernel in one atomic batch.
  * full: recreate both tables (add table, delete table, create everything with every element),
  * so packets see either the old or the new ruleset, never a mix and never an empty window.
- * !full: send only what differs from what this ctx applied last: identity chains that came
+ * !full: send only what differs from what this ruleset applied last: identity chains that came
  * or went, and set elements (deletes before adds). An incremental apply falls back to full
- * when ctx has applied nothing yet, when mode or nflog_group changed, or when an identity's
+ * when rs has applied nothing yet, when mode or nflog_group changed, or when an identity's
  * mode changed (they live in the chains).
- * Returns 0 on success; the kernel acknowledged every message and ctx now remembers in.
- * On failure the kernel keeps its previous ruleset (the batch is atomic), ctx keeps its
+ * Returns 0 on success; the kernel acknowledged every message and rs now remembers in.
+ * On failure the kernel keeps its previous ruleset (the batch is atomic), rs keeps its
  * previous state, and each kernel error is in diags naming the object (table, set, chain,
  * rule or set element) that caused it; returns -errno (the first kernel error, -ENOBUFS if
  * acknowledgements were lost, -ENOMEM). Trap: after a failed incremental apply the kernel
- * may differ from what ctx believes (someone tampered): follow with a full apply.
+ * may differ from what rs believes (someone tampered): follow with a full apply.
  */
-int nft_ruleset_apply(struct nft_ctx *ctx, const struct nft_input *in, bool full,
+int ruleset_apply(struct ruleset *rs, const struct ruleset_input *in, bool full,
 		      struct moat_diags *diags);
 
 /*
- * nft_ruleset_flush - delete table inet moat and table bridge moat in one batch (absent tables
+ * ruleset_flush - delete table inet moat and table bridge moat in one batch (absent tables
  * are fine) and forget the applied state. Other tables are untouched. 0 or -errno, errors in
  * diags.
  */
-int nft_ruleset_flush(struct nft_ctx *ctx, struct moat_diags *diags);
+int ruleset_flush(struct ruleset *rs, struct moat_diags *diags);
 
-/* nft_watch_fd - the notification socket, for the caller's epoll (EPOLLIN). Owned by ctx. */
-int nft_watch_fd(const struct nft_ctx *ctx);
+/* ruleset_watch_fd - the notification socket, for the caller's epoll (EPOLLIN). Owned by rs. */
+int ruleset_watch_fd(const struct ruleset *rs);
 
-/* What nft_watch_read saw. */
-struct nft_tamper {
-	bool changed;			/* someone other than ctx changed or deleted a moat table */
-	bool lost;			/* notifications were lost (ENOBUFS): run nft_ruleset_verify */
+/* What ruleset_watch_read saw. */
+struct ruleset_tamper {
+	bool changed;			/* someone other than rs changed or deleted a moat table */
+	bool lost;			/* notifications were lost (ENOBUFS): run ruleset_verify */
 	pid_t pid;			/* process of the last foreign change (from NEWGEN), 0 unknown */
 	char comm[32];			/* its name, "" unknown */
 	char what[128];			/* the first foreign change, e.g. "delete table inet moat" */
 };
 
 /*
- * nft_watch_read - drain the notification socket without blocking and report changes to the
- * moat tables that did not come from ctx's own batches (told apart by the sender's netlink
+ * ruleset_watch_read - drain the notification socket without blocking and report changes to the
+ * moat tables that did not come from rs's own batches (told apart by the sender's netlink
  * port id, so threads and other sockets of this process count as foreign). Our own applies
  * produce notifications too (one per set element): call this after each apply as well, or
  * the socket may overflow and report lost. Returns 0 and fills *out (zeroed first), or -errno.
  */
-int nft_watch_read(struct nft_ctx *ctx, struct nft_tamper *out);
+int ruleset_watch_read(struct ruleset *rs, struct ruleset_tamper *out);
 
 /*
- * nft_ruleset_verify - dump both moat tables and compare, per table, the number of rules and,
- * per set, the number of elements with what ctx applied last. Costs a dump of every set:
+ * ruleset_verify - dump both moat tables and compare, per table, the number of rules and,
+ * per set, the number of elements with what rs applied last. Costs a dump of every set:
  * for periodic checks, not per event. Returns 0 and sets *in_sync (when false, why says what
- * differs, NUL-terminated, truncated to whylen), or -errno. -ENODATA when ctx has applied
+ * differs, NUL-terminated, truncated to whylen), or -errno. -ENODATA when rs has applied
  * nothing.
  */
-int nft_ruleset_verify(struct nft_ctx *ctx, bool *in_sync, char *why, size_t whylen);
+int ruleset_verify(struct ruleset *rs, bool *in_sync, char *why, size_t whylen);
 
 #endif

@@ -1,0 +1,798 @@
+/*
+ * The ruleset's rules, built with libnftnl expression by expression, the way nft itself
+ * writes them so that `nft list ruleset` reads them back. rules.h says what each adds.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <linux/netfilter.h>
+#include <linux/netfilter_bridge.h>
+#include <linux/netfilter/nf_conntrack_tuple_common.h>
+#include <linux/netfilter/nf_tables.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+
+#include "batch.h"
+#include "rules.h"
+
+/* A rule under construction; helpers do nothing once err is set. */
+struct rb {
+	struct nftnl_rule *r;
+	int err;
+	enum tbl t;
+	char chain[32];
+};
+
+static struct nftnl_expr *rb_expr(struct rb *rb, const char *name)
+{
+	struct nftnl_expr *e;
+
+	if (rb->err)
+		return NULL;
+	e = nftnl_expr_alloc(name);
+	if (!e) {
+		rb->err = -ENOMEM;
+		return NULL;
+	}
+	nftnl_rule_add_expr(rb->r, e);
+	return e;
+}
+
+static void x_meta(struct rb *rb, uint32_t key, uint32_t dreg)
+{
+	struct nftnl_expr *e = rb_expr(rb, "meta");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
+	}
+}
+
+static void x_payload(struct rb *rb, uint32_t base, uint32_t off, uint32_t len, uint32_t dreg)
+{
+	struct nftnl_expr *e = rb_expr(rb, "payload");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+	}
+}
+
+static void x_cmp(struct rb *rb, uint32_t sreg, uint32_t op, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = rb_expr(rb, "cmp");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, sreg);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+		nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
+	}
+}
+
+static void x_cmp8(struct rb *rb, uint32_t sreg, uint32_t op, uint8_t v)
+{
+	x_cmp(rb, sreg, op, &v, 1);
+}
+
+static void x_bitwise(struct rb *rb, uint32_t reg, const void *mask, uint32_t len)
+{
+	struct nftnl_expr *e = rb_expr(rb, "bitwise");
+	static const uint8_t zero[16];
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, reg);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, reg);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len);
+	}
+}
+
+/*
+ * dreg < 0: a plain membership test (inv: not a member). The set is found by name, also
+ * when the same batch creates it.
+ */
+static void x_lookup_named(struct rb *rb, const char *set, uint32_t sreg, int dreg, bool inv)
+{
+	struct nftnl_expr *e = rb_expr(rb, "lookup");
+
+	if (e) {
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
+		if (dreg >= 0)
+			nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, dreg);
+		if (inv)
+			nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+	}
+}
+
+static void x_verdict(struct rb *rb, int verdict, const char *chain)
+{
+	struct nftnl_expr *e = rb_expr(rb, "immediate");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, verdict);
+		if (chain)
+			nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
+	}
+}
+
+static void x_counter(struct rb *rb)
+{
+	rb_expr(rb, "counter");
+}
+
+static void x_log(struct rb *rb, const char *prefix, uint16_t group)
+{
+	struct nftnl_expr *e = rb_expr(rb, "log");
+
+	if (e) {
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix);
+		nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, group);
+		/* headers are all the flow table reads: IPv6 with options, and the ports */
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOG_SNAPLEN, NFT_LOG_SNAPLEN);
+	}
+}
+
+static void x_lookup(struct rb *rb, enum set_id s, uint32_t sreg, int dreg, bool inv)
+{
+	x_lookup_named(rb, sets[s].name, sreg, dreg, inv);
+}
+
+/* ct state & mask != 0 */
+static void x_ctstate(struct rb *rb, uint32_t mask)
+{
+	struct nftnl_expr *e = rb_expr(rb, "ct");
+	uint32_t zero = 0;
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+	}
+	x_bitwise(rb, NFT_REG_1, &mask, 4);
+	x_cmp(rb, NFT_REG_1, NFT_CMP_NEQ, &zero, 4);
+}
+
+static void x_nfproto(struct rb *rb, uint8_t nfproto)
+{
+	x_meta(rb, NFT_META_NFPROTO, NFT_REG_1);
+	x_cmp8(rb, NFT_REG_1, NFT_CMP_EQ, nfproto);
+}
+
+static void x_ethertype(struct rb *rb, uint16_t type)
+{
+	uint16_t be = htons(type);
+
+	x_payload(rb, NFT_PAYLOAD_LL_HEADER, 12, 2, NFT_REG_1);
+	x_cmp(rb, NFT_REG_1, NFT_CMP_EQ, &be, 2);
+}
+
+static void x_l4proto(struct rb *rb, uint8_t proto)
+{
+	x_meta(rb, NFT_META_L4PROTO, NFT_REG_1);
+	x_cmp8(rb, NFT_REG_1, NFT_CMP_EQ, proto);
+}
+
+static struct rb rule_start_in(enum tbl t, const char *chain)
+{
+	struct rb rb = { nftnl_rule_alloc(), 0, t, "" };
+
+	snprintf(rb.chain, sizeof(rb.chain), "%s", chain);
+	if (!rb.r) {
+		rb.err = -ENOMEM;
+		return rb;
+	}
+	nftnl_rule_set_u32(rb.r, NFTNL_RULE_FAMILY, tbls[t].family);
+	nftnl_rule_set_str(rb.r, NFTNL_RULE_TABLE, NFT_TABLE_NAME);
+	nftnl_rule_set_str(rb.r, NFTNL_RULE_CHAIN, chain);
+	return rb;
+}
+
+static struct rb rule_start(enum chain_id c)
+{
+	return rule_start_in(chains[c].t, chains[c].name);
+}
+
+static void rule_end(struct batch *bt, struct rb *rb, const char *what)
+{
+	struct nlmsghdr *nlh;
+
+	if (!rb->err && !bt->err) {
+		nlh = batch_hdr(bt, NFT_MSG_NEWRULE, rb->t, NLM_F_CREATE | NLM_F_APPEND);
+		nftnl_rule_nlmsg_build_payload(nlh, rb->r);
+		batch_commit(bt, nlh, "add rule %s moat %s (%s)", tbls[rb->t].fname, rb->chain,
+			     what);
+		bt->nrules[rb->t]++;
+	}
+	if (rb->err && !bt->err)
+		bt->err = rb->err;
+	if (rb->r)
+		nftnl_rule_free(rb->r);
+}
+
+/* The conntrack bits of `ct state` (NF_CT_STATE_BIT). */
+#define CT_INVALID 1u
+#define CT_ESTABLISHED 2u
+#define CT_RELATED 4u
+#define CT_NEW 8u
+
+/* Per family: where the addresses are and which maps hold them. */
+struct fam {
+	uint8_t nfproto, alen;
+	uint32_t saddr, daddr;		/* network header offsets */
+	enum set_id ep, net, managed, in, out;
+	const char *name;
+};
+
+static const struct fam fams[2] = {
+	{ NFPROTO_IPV4, 4, 12, 16, S_EP4, S_NET4, S_MANAGED4, S_IN4, S_OUT4, "ip" },
+	{ NFPROTO_IPV6, 16, 8, 24, S_EP6, S_NET6, S_MANAGED6, S_IN6, S_OUT6, "ip6" },
+};
+
+/* "Self" is the endpoint whose isolation a direction checks; the peer is the other end. */
+static uint32_t self_off(const struct fam *f, bool egress)
+{
+	return egress ? f->saddr : f->daddr;
+}
+
+/*
+ * The connection-start log: one NFLOG record per new connection that passed, when one end
+ * is an endpoint (so the node's own traffic is not logged). Accept ends this chain only.
+ */
+static void rules_pass_log(struct batch *bt, enum chain_id c, uint16_t group)
+{
+	for (int f = 0; f < 2; f++)
+		for (int egress = 0; egress < 2; egress++) {
+			struct rb rb = rule_start(c);
+			char what[32];
+
+			x_nfproto(&rb, fams[f].nfproto);
+			x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, self_off(&fams[f], egress),
+				  fams[f].alen, NFT_REG_1);
+			x_lookup(&rb, fams[f].ep, NFT_REG_1, -1, false);
+			x_ctstate(&rb, CT_NEW);
+			x_log(&rb, NFT_PREFIX_PASS, group);
+			x_verdict(&rb, NF_ACCEPT, NULL);
+			snprintf(what, sizeof(what), "log %s %s", fams[f].name,
+				 egress ? "saddr" : "daddr");
+			rule_end(bt, &rb, what);
+		}
+}
+
+/*
+ * ICMP errors are RELATED to the connection they quote, and conntrack does not ask who sent
+ * them: an endpoint that learnt another connection's addresses and ports could make its
+ * ends give up (or shrink their MTU). From an endpoint, an error passes only when the sender
+ * is one end of the connection it quotes: (saddr . ct original saddr or daddr) in self4/6,
+ * which holds (a . a) for every endpoint address. Routers (not endpoints) still report.
+ */
+static void rules_related(struct batch *bt, enum chain_id c)
+{
+	static const uint32_t ct_keys[2][2] = {
+		{ NFT_CT_SRC_IP, NFT_CT_DST_IP }, { NFT_CT_SRC_IP6, NFT_CT_DST_IP6 },
+	};
+
+	for (int i = 0; i < 2; i++) {
+		const struct fam *f = &fams[i];
+		enum set_id self = i ? S_SELF6 : S_SELF4;
+		struct rb rb;
+
+		for (int k = 0; k < 2; k++) {
+			struct nftnl_expr *e;
+
+			rb = rule_start(c);
+			x_nfproto(&rb, f->nfproto);
+			x_ctstate(&rb, CT_RELATED);
+			x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, f->saddr, f->alen, NFT_REG32_00);
+			e = rb_expr(&rb, "ct");
+			if (e) {
+				nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, ct_keys[i][k]);
+				nftnl_expr_set_u8(e, NFTNL_EXPR_CT_DIR, IP_CT_DIR_ORIGINAL);
+				nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG32_00 + f->alen / 4);
+			}
+			x_lookup(&rb, self, NFT_REG32_00, -1, false);
+			x_verdict(&rb, NF_ACCEPT, NULL);
+			rule_end(bt, &rb, k ? "related, from the connection's destination"
+					    : "related, from the connection's source");
+		}
+		rb = rule_start(c);
+		x_nfproto(&rb, f->nfproto);
+		x_ctstate(&rb, CT_RELATED);
+		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, f->saddr, f->alen, NFT_REG_1);
+		x_lookup(&rb, f->ep, NFT_REG_1, -1, false);
+		x_counter(&rb);
+		x_verdict(&rb, NF_DROP, NULL);
+		rule_end(bt, &rb, "related, from an endpoint not party to the connection");
+	}
+}
+
+/*
+ * Base chain preamble. Neighbour discovery and MLD are untracked by conntrack, so they would
+ * meet the policy chains as new packets and break IPv6 between isolated containers; they are
+ * link-local by design, and the hop limit proves it (255 for ND, 1 for MLD: a routed packet
+ * arrives with at most 254).
+ */
+static void rules_base(struct batch *bt, enum chain_id c, uint16_t group)
+{
+	static const struct { uint8_t lo, hi, hoplimit; const char *what; } icmp6[] = {
+		{ 133, 137, 255, "neighbour discovery" },
+		{ 130, 132, 1, "MLD" },
+		{ 143, 143, 1, "MLDv2 report" },
+	};
+	struct rb rb;
+
+	if (c == C_INPUT) {
+		uint32_t lo = 1;	/* loopback is ifindex 1 in every namespace */
+
+		rb = rule_start(c);
+		x_meta(&rb, NFT_META_IIF, NFT_REG_1);
+		x_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &lo, 4);
+		x_verdict(&rb, NF_ACCEPT, NULL);
+		rule_end(bt, &rb, "the node's own traffic");
+	}
+	rb = rule_start(c);
+	x_ctstate(&rb, CT_ESTABLISHED);
+	x_verdict(&rb, NF_ACCEPT, NULL);
+	rule_end(bt, &rb, "ct state established");
+	rules_related(bt, c);
+	rb = rule_start(c);
+	x_ctstate(&rb, CT_RELATED);
+	x_verdict(&rb, NF_ACCEPT, NULL);
+	rule_end(bt, &rb, "ct state related");
+	rb = rule_start(c);
+	x_ctstate(&rb, CT_INVALID);
+	x_verdict(&rb, NF_DROP, NULL);
+	rule_end(bt, &rb, "ct state invalid");
+	for (size_t i = 0; i < sizeof(icmp6) / sizeof(icmp6[0]); i++) {
+		rb = rule_start(c);
+		x_nfproto(&rb, NFPROTO_IPV6);
+		x_l4proto(&rb, IPPROTO_ICMPV6);
+		x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
+		x_cmp8(&rb, NFT_REG_1, NFT_CMP_GTE, icmp6[i].lo);
+		x_cmp8(&rb, NFT_REG_1, NFT_CMP_LTE, icmp6[i].hi);
+		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, 7, 1, NFT_REG_1);
+		x_cmp8(&rb, NFT_REG_1, NFT_CMP_EQ, icmp6[i].hoplimit);
+		x_verdict(&rb, NF_ACCEPT, NULL);
+		rule_end(bt, &rb, icmp6[i].what);
+	}
+	if (c == C_FORWARD) {
+		rb = rule_start(c);
+		x_verdict(&rb, NFT_JUMP, "ingress");
+		rule_end(bt, &rb, "jump ingress");
+	}
+	rb = rule_start(c);
+	x_verdict(&rb, NFT_JUMP, "egress");
+	rule_end(bt, &rb, "jump egress");
+	rules_pass_log(bt, c, group);
+}
+
+/*
+ * Chains ingress and egress: an unknown address in a managed subnet fails closed (first, so
+ * that an ipBlock allow covering a managed subnet never lets it through), then the address
+ * of the endpoint whose isolation this direction checks goes to its identity's chain.
+ */
+static void rules_dir(struct batch *bt, enum chain_id c, bool egress)
+{
+	for (int i = 0; i < 2; i++) {
+		const struct fam *f = &fams[i];
+		char what[64];
+		struct rb rb = rule_start(c);
+
+		x_nfproto(&rb, f->nfproto);
+		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, self_off(f, egress), f->alen, NFT_REG_1);
+		x_lookup(&rb, f->managed, NFT_REG_1, -1, false);
+		x_lookup(&rb, f->ep, NFT_REG_1, -1, true);
+		x_verdict(&rb, NFT_JUMP, "unknown");
+		snprintf(what, sizeof(what), "%s: unknown address in a managed subnet", f->name);
+		rule_end(bt, &rb, what);
+
+		rb = rule_start(c);
+		x_nfproto(&rb, f->nfproto);
+		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, self_off(f, egress), f->alen, NFT_REG_1);
+		x_lookup(&rb, egress ? f->out : f->in, NFT_REG_1, NFT_REG_VERDICT, false);
+		snprintf(what, sizeof(what), "%s: vmap @%s", f->name, sets[egress ? f->out : f->in].name);
+		rule_end(bt, &rb, what);
+	}
+}
+
+/*
+ * Chains peer_src and peer_dst: the peer's identity into the connection's mark, the one
+ * scratch register that `nft list` can show in a concatenation (a lookup result cannot be).
+ * The net map covers every address; an endpoint's exact address overrides it.
+ */
+static void rules_peer(struct batch *bt, enum chain_id c, bool src)
+{
+	for (int i = 0; i < 2; i++)
+		for (int ep = 0; ep < 2; ep++) {
+			const struct fam *f = &fams[i];
+			struct rb rb = rule_start(c);
+			struct nftnl_expr *e;
+			char what[64];
+
+			x_nfproto(&rb, f->nfproto);
+			x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, src ? f->saddr : f->daddr,
+				  f->alen, NFT_REG_1);
+			x_lookup(&rb, ep ? f->ep : f->net, NFT_REG_1, NFT_REG_1, false);
+			e = rb_expr(&rb, "ct");
+			if (e) {
+				nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
+				nftnl_expr_set_u32(e, NFTNL_EXPR_CT_SREG, NFT_REG_1);
+			}
+			snprintf(what, sizeof(what), "ct mark set %s map @%s", f->name,
+				 sets[ep ? f->ep : f->net].name);
+			rule_end(bt, &rb, what);
+		}
+}
+
+static void rule_log(struct batch *bt, enum chain_id c, const char *prefix, uint16_t group,
+		     int verdict)
+{
+	struct rb rb = rule_start(c);
+
+	x_counter(&rb);
+	if (prefix)
+		x_log(&rb, prefix, group);
+	if (verdict != NFT_CONTINUE)
+		x_verdict(&rb, verdict, NULL);
+	rule_end(bt, &rb, prefix ? prefix : "counter");
+}
+
+static void rules_inet(struct batch *bt, const struct ruleset_input *in)
+{
+	uint16_t g = in->nflog_group;
+
+	rules_base(bt, C_FORWARD, g);
+	rules_base(bt, C_INPUT, g);
+	rules_dir(bt, C_INGRESS, false);
+	rules_dir(bt, C_EGRESS, true);
+	rules_peer(bt, C_PEER_SRC, true);
+	rules_peer(bt, C_PEER_DST, false);
+	rule_log(bt, C_DENY_IN, NFT_PREFIX_DROP_IN, g, NF_DROP);
+	rule_log(bt, C_DENY_OUT, NFT_PREFIX_DROP_OUT, g, NF_DROP);
+	/* Violations pass: the connection-start log reports them (userspace tells them apart). */
+	rule_log(bt, C_MON_IN, NULL, g, NFT_CONTINUE);
+	rule_log(bt, C_MON_OUT, NULL, g, NFT_CONTINUE);
+	if (in->mode == MOAT_MODE_MONITOR)
+		rule_log(bt, C_UNKNOWN, NULL, g, NFT_CONTINUE);
+	else
+		rule_log(bt, C_UNKNOWN, NFT_PREFIX_DROP_UNKNOWN, g, NF_DROP);
+}
+
+/* ct mark . meta l4proto . th dport (from = 1) or meta l4proto . th dport in a per_ident set. */
+static void x_allow(struct rb *rb, enum set_id s, uint32_t owner, bool from)
+{
+	uint32_t r = NFT_REG32_00;
+	char name[32];
+
+	if (from) {
+		struct nftnl_expr *e = rb_expr(rb, "ct");
+
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, r);
+		}
+		e = rb_expr(rb, "byteorder");
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SREG, r);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_DREG, r);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_OP, NFT_BYTEORDER_HTON);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_LEN, 4);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SIZE, 4);
+		}
+		r++;
+	}
+	x_meta(rb, NFT_META_L4PROTO, r);
+	x_payload(rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, r + 1);
+	x_lookup_named(rb, schema_set_name(s, owner, name, sizeof(name)), NFT_REG32_00, -1, false);
+	x_verdict(rb, NFT_RETURN, NULL);
+}
+
+void rules_owner_add(struct batch *bt, const struct owner *o)
+{
+	enum set_id peer = o->egress ? S_TO : S_FROM, any = o->egress ? S_OUT_ANY : S_IN_ANY;
+	char chain[32];
+	struct rb rb;
+
+	snprintf(chain, sizeof(chain), o->egress ? "out_%u" : "in_%u", o->id);
+	batch_set(bt, peer, o->id, false);
+	batch_set(bt, any, o->id, false);
+	batch_chain(bt, T_INET, chain, -1, 0, false);
+	rb = rule_start_in(T_INET, chain);
+	x_verdict(&rb, NFT_JUMP, chains[o->egress ? C_PEER_DST : C_PEER_SRC].name);
+	rule_end(bt, &rb, "the peer's identity");
+	rb = rule_start_in(T_INET, chain);
+	x_allow(&rb, peer, o->id, true);
+	rule_end(bt, &rb, "ct mark . meta l4proto . th dport");
+	rb = rule_start_in(T_INET, chain);
+	x_allow(&rb, any, o->id, false);
+	rule_end(bt, &rb, "meta l4proto . th dport");
+	rb = rule_start_in(T_INET, chain);
+	x_verdict(&rb, NFT_JUMP, chains[o->monitor ? (o->egress ? C_MON_OUT : C_MON_IN)
+					       : (o->egress ? C_DENY_OUT : C_DENY_IN)].name);
+	rule_end(bt, &rb, o->monitor ? "monitor" : "deny");
+}
+
+void rules_owner_del(struct batch *bt, const struct owner *o)
+{
+	char chain[32];
+
+	snprintf(chain, sizeof(chain), o->egress ? "out_%u" : "in_%u", o->id);
+	batch_chain(bt, T_INET, chain, -1, 0, true);
+	batch_set(bt, o->egress ? S_TO : S_FROM, o->id, true);
+	batch_set(bt, o->egress ? S_OUT_ANY : S_IN_ANY, o->id, true);
+}
+
+/*
+ * iifname (or oifname: port is NFT_META_OIFNAME) . <addr at off> in set s, then return: the
+ * name fills registers 0-3, the address follows.
+ */
+static void x_port_addr_in(struct rb *rb, uint32_t port, uint32_t off, uint32_t len,
+			   enum set_id s)
+{
+	x_meta(rb, port, NFT_REG32_00);
+	x_payload(rb, NFT_PAYLOAD_NETWORK_HEADER, off, len, NFT_REG32_04);
+	x_lookup(rb, s, NFT_REG32_00, -1, false);
+	x_verdict(rb, NFT_RETURN, NULL);
+}
+
+static void x_port_addr(struct rb *rb, uint32_t off, uint32_t len, enum set_id s)
+{
+	x_port_addr_in(rb, NFT_META_IIFNAME, off, len, s);
+}
+
+/* iifname . ether saddr . <addr at off> in set s, then return (registers 0-3, 4-5, 6-). */
+static void x_port_mac_addr(struct rb *rb, uint32_t off, uint32_t len, enum set_id s)
+{
+	x_meta(rb, NFT_META_IIFNAME, NFT_REG32_00);
+	x_payload(rb, NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG32_04);
+	x_payload(rb, NFT_PAYLOAD_NETWORK_HEADER, off, len, NFT_REG32_06);
+	x_lookup(rb, s, NFT_REG32_00, -1, false);
+	x_verdict(rb, NFT_RETURN, NULL);
+}
+
+/* ARP for Ethernet and IPv4: htype 1, ptype 0x0800, hlen 6, plen 4. */
+static void x_arp_ether_ip(struct rb *rb)
+{
+	static const uint8_t hdr[6] = { 0, 1, 8, 0, 6, 4 };
+
+	x_ethertype(rb, 0x0806);
+	x_payload(rb, NFT_PAYLOAD_NETWORK_HEADER, 0, 6, NFT_REG_1);
+	x_cmp(rb, NFT_REG_1, NFT_CMP_EQ, hdr, 6);
+}
+
+static void rules_bridge_nd(struct batch *bt, enum chain_id c)
+{
+	static const uint8_t ll_mask[16] = { 0xff, 0xc0 }, ll[16] = { 0xfe, 0x80 }, any[16];
+	struct rb rb;
+
+	for (int i = 0; i < 2; i++) {
+		rb = rule_start(c);
+		x_ethertype(&rb, 0x86dd);
+		x_l4proto(&rb, IPPROTO_ICMPV6);
+		x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
+		x_cmp8(&rb, NFT_REG_1, NFT_CMP_EQ, i ? 137 : 134);
+		x_verdict(&rb, NFT_JUMP, "spoof");
+		rule_end(bt, &rb, i ? "redirect from a container" : "router advertisement");
+	}
+	/*
+	 * A neighbour advertisement may announce only the sender's own addresses, or else one
+	 * container could make another send it a third's traffic. Link-local targets cannot be
+	 * checked (runtimes do not report them); the destination check in chain forward stops
+	 * what such a lie would divert.
+	 */
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x86dd);
+	x_l4proto(&rb, IPPROTO_ICMPV6);
+	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
+	x_cmp8(&rb, NFT_REG_1, NFT_CMP_EQ, 136);
+	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, NFT_REG_2);
+	x_bitwise(&rb, NFT_REG_2, ll_mask, 16);
+	x_cmp(&rb, NFT_REG_2, NFT_CMP_NEQ, ll, 16);
+	x_meta(&rb, NFT_META_IIFNAME, NFT_REG32_00);
+	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, NFT_REG32_04);
+	x_lookup(&rb, S_ND_TARGETS, NFT_REG32_00, -1, true);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "neighbour advertisement for an address not the sender's");
+	for (int i = 0; i < 2; i++) {
+		rb = rule_start(c);
+		x_ethertype(&rb, 0x86dd);
+		x_l4proto(&rb, IPPROTO_ICMPV6);
+		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, NFT_REG_1);
+		if (!i)
+			x_bitwise(&rb, NFT_REG_1, ll_mask, 16);
+		x_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, i ? any : ll, 16);
+		x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_2);
+		x_lookup(&rb, S_ND_TYPES, NFT_REG_2, -1, false);
+		x_verdict(&rb, NFT_RETURN, NULL);
+		rule_end(bt, &rb, i ? "ND from ::" : "ND from fe80::/10");
+	}
+}
+
+/*
+ * The mirror of anti-spoofing, for frames the bridge forwards to a container's veth: the IP
+ * destination must be that container's own address. So a bridge whose forwarding database
+ * was taught another's MAC, or a neighbour cache poisoned with a link-local lie, delivers
+ * nothing to the wrong container; and an ingress-isolated container gets no broadcast,
+ * multicast or link-local traffic, which its policies (about its addresses) never allow.
+ * ARP, neighbour discovery and MLD pass: the prerouting chain vetted them.
+ */
+static void rules_bridge_forward(struct batch *bt, const struct ruleset_input *in)
+{
+	static const uint8_t group[6] = { 1 }, ll_mask[16] = { 0xff, 0xc0 }, ll[16] = { 0xfe, 0x80 };
+	enum chain_id c = C_BR_FORWARD;
+	struct rb rb;
+
+	/* First, as most frames are that: the rules before them would return for none of these. */
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x0800);
+	x_port_addr_in(&rb, NFT_META_OIFNAME, 16, 4, S_SRC4);
+	rule_end(bt, &rb, "oifname . ip daddr");
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x86dd);
+	x_port_addr_in(&rb, NFT_META_OIFNAME, 24, 16, S_SRC6);
+	rule_end(bt, &rb, "oifname . ip6 daddr");
+	rb = rule_start(c);
+	x_meta(&rb, NFT_META_OIFNAME, NFT_REG_1);
+	x_lookup(&rb, S_PORTS, NFT_REG_1, -1, true);
+	x_verdict(&rb, NFT_RETURN, NULL);
+	rule_end(bt, &rb, "not to a managed port");
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x0806);
+	x_verdict(&rb, NFT_RETURN, NULL);
+	rule_end(bt, &rb, "ARP");
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x86dd);
+	x_l4proto(&rb, IPPROTO_ICMPV6);
+	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_2);
+	x_lookup(&rb, S_ND_TYPES, NFT_REG_2, -1, false);
+	x_verdict(&rb, NFT_RETURN, NULL);
+	rule_end(bt, &rb, "neighbour discovery and MLD");
+	for (int i = 0; i < 2; i++) {
+		rb = rule_start(c);
+		x_meta(&rb, NFT_META_OIFNAME, NFT_REG_1);
+		x_lookup(&rb, S_ISO_PORTS, NFT_REG_1, -1, true);
+		if (i) {
+			x_ethertype(&rb, 0x86dd);
+			x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, 24, 16, NFT_REG_2);
+			x_bitwise(&rb, NFT_REG_2, ll_mask, 16);
+			x_cmp(&rb, NFT_REG_2, NFT_CMP_EQ, ll, 16);
+		} else {
+			x_payload(&rb, NFT_PAYLOAD_LL_HEADER, 0, 6, NFT_REG_2);
+			x_bitwise(&rb, NFT_REG_2, group, 6);
+			x_cmp(&rb, NFT_REG_2, NFT_CMP_EQ, group, 6);
+		}
+		x_verdict(&rb, NFT_RETURN, NULL);
+		rule_end(bt, &rb, i ? "link-local to an open container" : "group address to an open container");
+	}
+	rb = rule_start(c);
+	x_verdict(&rb, NFT_JUMP, "misdirected");
+	rule_end(bt, &rb, "not the container's own address");
+	rule_log(bt, C_MISDIRECTED, NFT_PREFIX_DROP_IN, in->nflog_group, NF_DROP);
+}
+
+/*
+ * A port moatd does not know (a container started while moatd was down or before its event
+ * was handled, or no container at all) may not claim what a known endpoint owns: its MAC,
+ * its addresses as source, in ARP or in a neighbour advertisement. Else a container that
+ * Docker gave a departed endpoint's address would inherit that endpoint's identity and
+ * policies, or poison the bridge and the neighbours to intercept a known endpoint's traffic.
+ * Anything else passes: frames of bridges that are not Docker's are none of moatd's business,
+ * and the inet table drops a stranger's traffic on a managed subnet (chain unknown).
+ */
+static void rules_bridge_stranger(struct batch *bt)
+{
+	enum chain_id c = C_STRANGER;
+	struct rb rb;
+
+	rb = rule_start(c);
+	x_payload(&rb, NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG_1);
+	x_lookup(&rb, S_ETHERS, NFT_REG_1, -1, false);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "ether saddr of an endpoint");
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x0800);
+	x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1);
+	x_lookup(&rb, S_ADDRS4, NFT_REG_1, -1, false);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "ip saddr of an endpoint");
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x86dd);
+	x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, NFT_REG_1);
+	x_lookup(&rb, S_ADDRS6, NFT_REG_1, -1, false);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "ip6 saddr of an endpoint");
+	rb = rule_start(c);
+	x_arp_ether_ip(&rb);
+	x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, 14, 4, NFT_REG_1);
+	x_lookup(&rb, S_ADDRS4, NFT_REG_1, -1, false);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "arp saddr ip of an endpoint");
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x86dd);
+	x_l4proto(&rb, IPPROTO_ICMPV6);
+	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
+	x_cmp8(&rb, NFT_REG_1, NFT_CMP_EQ, 136);
+	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, NFT_REG_1);
+	x_lookup(&rb, S_ND_ADDRS, NFT_REG_1, -1, false);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "neighbour advertisement for an endpoint's address");
+}
+
+/*
+ * Anti-spoofing at the bridge, where iifname is still the container's veth. Frames of any
+ * other ethertype (VLAN tags included) from a managed port are dropped: they could carry
+ * addresses this chain does not check.
+ */
+static void rules_bridge(struct batch *bt, const struct ruleset_input *in)
+{
+	enum chain_id c = C_PREROUTING;
+	uint32_t zero = 0;
+	struct rb rb;
+
+	/*
+	 * First, one lookup for what most frames are: IP from a known port with its own MAC and
+	 * address, which every rule below would let through. ICMPv6 takes the long way, past the
+	 * neighbour discovery checks.
+	 */
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x0800);
+	x_port_mac_addr(&rb, 12, 4, S_OWN4);
+	rule_end(bt, &rb, "iifname . ether saddr . ip saddr");
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x86dd);
+	x_meta(&rb, NFT_META_L4PROTO, NFT_REG_1);
+	x_cmp8(&rb, NFT_REG_1, NFT_CMP_NEQ, IPPROTO_ICMPV6);
+	x_port_mac_addr(&rb, 8, 16, S_OWN6);
+	rule_end(bt, &rb, "iifname . ether saddr . ip6 saddr, not ICMPv6");
+	rb = rule_start(c);
+	x_meta(&rb, NFT_META_IIFNAME, NFT_REG_1);
+	x_lookup(&rb, S_PORTS, NFT_REG_1, -1, true);
+	x_verdict(&rb, NFT_GOTO, "stranger");
+	rule_end(bt, &rb, "not a managed port");
+	rules_bridge_stranger(bt);
+	/* another's MAC would teach the bridge to send that container's frames here */
+	rb = rule_start(c);
+	x_meta(&rb, NFT_META_IIFNAME, NFT_REG_1);
+	x_lookup(&rb, S_MAC_PORTS, NFT_REG_1, -1, false);
+	x_meta(&rb, NFT_META_IIFNAME, NFT_REG32_00);
+	x_payload(&rb, NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG32_04);
+	x_lookup(&rb, S_MACS, NFT_REG32_00, -1, true);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "iifname . ether saddr");
+	rules_bridge_nd(bt, c);
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x0800);
+	x_port_addr(&rb, 12, 4, S_SRC4);
+	rule_end(bt, &rb, "iifname . ip saddr");
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x86dd);
+	x_port_addr(&rb, 8, 16, S_SRC6);
+	rule_end(bt, &rb, "iifname . ip6 saddr");
+	rb = rule_start(c);
+	x_arp_ether_ip(&rb);
+	x_port_addr(&rb, 14, 4, S_SRC4);
+	rule_end(bt, &rb, "iifname . arp saddr ip");
+	rb = rule_start(c);
+	x_arp_ether_ip(&rb);
+	x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, 14, 4, NFT_REG_1);
+	x_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &zero, 4);
+	x_verdict(&rb, NFT_RETURN, NULL);
+	rule_end(bt, &rb, "ARP probe from 0.0.0.0");
+	rb = rule_start(c);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "anything else from a managed port");
+	rule_log(bt, C_SPOOF, NFT_PREFIX_SPOOF, in->nflog_group, NF_DROP);
+	rules_bridge_forward(bt, in);
+}
+
+
+void rules_add(struct batch *bt, const struct ruleset_input *in)
+{
+	rules_inet(bt, in);
+	rules_bridge(bt, in);
+}

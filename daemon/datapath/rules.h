@@ -1,0 +1,27 @@
+/*
+ * The rules of the two moat tables (the shape is in ruleset.h): the base chains' rules, and
+ * per isolated identity its chain, two sets and four rules. Each call appends to a batch.
+ */
+#ifndef MOAT_DATAPATH_RULES_H
+#define MOAT_DATAPATH_RULES_H
+
+#include "batch.h"
+#include "elements.h"
+#include "ruleset.h"
+
+/* Rules of an identity chain: rules_owner_add writes this many. */
+#define RULES_PER_OWNER 4
+
+/* rules_add - every rule of the base and shared chains of both tables, for in's mode and
+ * NFLOG group (the tables, sets and chains must be in bt already). */
+void rules_add(struct batch *bt, const struct ruleset_input *in);
+
+/* rules_owner_add - an isolated identity's sets, chain and rules: what it lets in (or out),
+ * else deny (or, monitor, count and pass). */
+void rules_owner_add(struct batch *bt, const struct owner *o);
+
+/* rules_owner_del - delete an identity's chain (its rules go with it), then its sets. Its
+ * verdict map elements must be deleted earlier in the batch. */
+void rules_owner_del(struct batch *bt, const struct owner *o);
+
+#endif

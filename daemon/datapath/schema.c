@@ -1,0 +1,182 @@
+/* The ruleset's schema (schema.h): tables, sets and chains, and how their elements read. */
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <linux/netfilter.h>
+#include <linux/netfilter_bridge.h>
+#include <linux/netfilter/nf_tables.h>
+
+#include "schema.h"
+
+const struct table_desc tbls[T_COUNT] = {
+	[T_INET] = { NFPROTO_INET, "inet" },
+	[T_BRIDGE] = { NFPROTO_BRIDGE, "bridge" },
+};
+
+#define MAP NFT_SET_MAP
+#define IVL NFT_SET_INTERVAL
+#define CAT (NFT_SET_INTERVAL | NFT_SET_CONCAT)
+#define PEER_KEY CAT3(TYPE_MARK, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 12
+#define ANY_KEY CAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8
+
+
+const struct set_desc sets[S_COUNT] = {
+	[S_EP4] = { "ep4", T_INET, MAP, TYPE_IPADDR, 4, TYPE_MARK, 4, {0}, 4, F_ADDR_MARK },
+	[S_EP6] = { "ep6", T_INET, MAP, TYPE_IP6ADDR, 16, TYPE_MARK, 4, {0}, 16, F_ADDR_MARK },
+	[S_NET4] = { "net4", T_INET, MAP | IVL, TYPE_IPADDR, 4, TYPE_MARK, 4, {0}, 4, F_RANGE },
+	[S_NET6] = { "net6", T_INET, MAP | IVL, TYPE_IP6ADDR, 16, TYPE_MARK, 4, {0}, 16, F_RANGE },
+	[S_MANAGED4] = { "managed4", T_INET, IVL, TYPE_IPADDR, 4, 0, 0, {0}, 4, F_RANGE },
+	[S_MANAGED6] = { "managed6", T_INET, IVL, TYPE_IP6ADDR, 16, 0, 0, {0}, 16, F_RANGE },
+	[S_IN4] = { "in4", T_INET, MAP, TYPE_IPADDR, 4, NFT_DATA_VERDICT, 0, {0}, 4, F_VMAP,
+		"in_%u" },
+	[S_IN6] = { "in6", T_INET, MAP, TYPE_IP6ADDR, 16, NFT_DATA_VERDICT, 0, {0}, 16, F_VMAP,
+		"in_%u" },
+	[S_OUT4] = { "out4", T_INET, MAP, TYPE_IPADDR, 4, NFT_DATA_VERDICT, 0, {0}, 4, F_VMAP,
+		"out_%u" },
+	[S_OUT6] = { "out6", T_INET, MAP, TYPE_IP6ADDR, 16, NFT_DATA_VERDICT, 0, {0}, 16, F_VMAP,
+		"out_%u" },
+	[S_FROM] = { "in_%u_from", T_INET, CAT, PEER_KEY, 0, 0, {4, 1, 2}, 0, F_PEER, NULL, true },
+	[S_IN_ANY] = { "in_%u_any", T_INET, CAT, ANY_KEY, 0, 0, {1, 2}, 0, F_ANY, NULL, true },
+	[S_TO] = { "out_%u_to", T_INET, CAT, PEER_KEY, 0, 0, {4, 1, 2}, 0, F_PEER, NULL, true },
+	[S_OUT_ANY] = { "out_%u_any", T_INET, CAT, ANY_KEY, 0, 0, {1, 2}, 0, F_ANY, NULL, true },
+	[S_SELF4] = { "self4", T_INET, 0, CAT2(TYPE_IPADDR, TYPE_IPADDR), 8, 0, 0, {0}, 4,
+		F_ADDR2 },
+	[S_SELF6] = { "self6", T_INET, 0, CAT2(TYPE_IP6ADDR, TYPE_IP6ADDR), 32, 0, 0, {0}, 16,
+		F_ADDR2 },
+	[S_PORTS] = { "ports", T_BRIDGE, 0, TYPE_IFNAME, IFNAMSIZ, 0, 0, {0}, 0, F_IFNAME },
+	[S_ISO_PORTS] = { "iso_ports", T_BRIDGE, 0, TYPE_IFNAME, IFNAMSIZ, 0, 0, {0}, 0, F_IFNAME },
+	[S_MAC_PORTS] = { "mac_ports", T_BRIDGE, 0, TYPE_IFNAME, IFNAMSIZ, 0, 0, {0}, 0, F_IFNAME },
+	[S_MACS] = { "macs", T_BRIDGE, 0, CAT2(TYPE_IFNAME, TYPE_ETHERADDR), IFNAMSIZ + 8, 0, 0,
+		{0}, 0, F_IF_MAC },
+	[S_SRC4] = { "src4", T_BRIDGE, 0, CAT2(TYPE_IFNAME, TYPE_IPADDR), IFNAMSIZ + 4,
+		0, 0, {0}, 4, F_IF_ADDR },
+	[S_SRC6] = { "src6", T_BRIDGE, 0, CAT2(TYPE_IFNAME, TYPE_IP6ADDR), IFNAMSIZ + 16,
+		0, 0, {0}, 16, F_IF_ADDR },
+	/* src4 and src6 of the ports whose MAC is known, with the MAC: the one lookup most need */
+	[S_OWN4] = { "own4", T_BRIDGE, 0, CAT3(TYPE_IFNAME, TYPE_ETHERADDR, TYPE_IPADDR),
+		IFNAMSIZ + 8 + 4, 0, 0, {0}, 4, F_IF_MAC_ADDR },
+	[S_OWN6] = { "own6", T_BRIDGE, 0, CAT3(TYPE_IFNAME, TYPE_ETHERADDR, TYPE_IP6ADDR),
+		IFNAMSIZ + 8 + 16, 0, 0, {0}, 16, F_IF_MAC_ADDR },
+	/* src6 again, keyed as the raw ICMPv6 target field reads (nft 1.0 has no taddr) */
+	[S_ND_TARGETS] = { "nd_targets", T_BRIDGE, 0, CAT2(TYPE_IFNAME, TYPE_INTEGER),
+		IFNAMSIZ + 16, 0, 0, {0}, 16, F_IF_ADDR },
+	[S_ND_TYPES] = { "nd_types", T_BRIDGE, 0, TYPE_ICMP6_TYPE, 1, 0, 0, {0}, 0, F_BYTE },
+	/* what any endpoint owns, which a port moatd does not know may not claim */
+	[S_ETHERS] = { "ethers", T_BRIDGE, 0, TYPE_ETHERADDR, 6, 0, 0, {0}, 0, F_MAC },
+	[S_ADDRS4] = { "addrs4", T_BRIDGE, 0, TYPE_IPADDR, 4, 0, 0, {0}, 4, F_ADDR },
+	[S_ADDRS6] = { "addrs6", T_BRIDGE, 0, TYPE_IP6ADDR, 16, 0, 0, {0}, 16, F_ADDR },
+	/* addrs6 again, keyed as the raw ICMPv6 target field reads */
+	[S_ND_ADDRS] = { "nd_addrs", T_BRIDGE, 0, TYPE_INTEGER, 16, 0, 0, {0}, 16, F_ADDR },
+};
+
+const struct chain_desc chains[C_COUNT] = {
+	[C_FORWARD] = { "forward", T_INET, NF_INET_FORWARD, -10 },
+	[C_INPUT] = { "input", T_INET, NF_INET_LOCAL_IN, -10 },
+	[C_INGRESS] = { "ingress", T_INET, -1, 0 },
+	[C_EGRESS] = { "egress", T_INET, -1, 0 },
+	[C_PEER_SRC] = { "peer_src", T_INET, -1, 0 },
+	[C_PEER_DST] = { "peer_dst", T_INET, -1, 0 },
+	[C_DENY_IN] = { "deny_in", T_INET, -1, 0 },
+	[C_DENY_OUT] = { "deny_out", T_INET, -1, 0 },
+	[C_MON_IN] = { "monitor_in", T_INET, -1, 0 },
+	[C_MON_OUT] = { "monitor_out", T_INET, -1, 0 },
+	[C_UNKNOWN] = { "unknown", T_INET, -1, 0 },
+	[C_PREROUTING] = { "prerouting", T_BRIDGE, NF_BR_PRE_ROUTING, -300 },
+	[C_STRANGER] = { "stranger", T_BRIDGE, -1, 0 },
+	[C_SPOOF] = { "spoof", T_BRIDGE, -1, 0 },
+	[C_BR_FORWARD] = { "forward", T_BRIDGE, NF_BR_FORWARD, -300 },
+	[C_MISDIRECTED] = { "misdirected", T_BRIDGE, -1, 0 },
+};
+
+static void fmt_addr(char *b, size_t len, const uint8_t *a, int alen)
+{
+	inet_ntop(alen == 4 ? AF_INET : AF_INET6, a, b, len);
+}
+
+static void fmt_tail(char *b, size_t len, const struct elem *e, int off)
+{
+	uint16_t lo, hi;
+
+	memcpy(&lo, e->key + off + 4, 2);
+	memcpy(&hi, e->key_end + off + 4, 2);
+	snprintf(b, len, "proto %u-%u port %u-%u", e->key[off], e->key_end[off], ntohs(lo),
+		 ntohs(hi));
+}
+
+const char *schema_set_name(enum set_id s, uint32_t owner, char *b, size_t len)
+{
+	snprintf(b, len, sets[s].name, owner);	/* names without %u ignore owner */
+	return b;
+}
+
+static void fmt_mac(char *b, size_t len, const uint8_t *m)
+{
+	snprintf(b, len, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+void schema_elem_format(enum set_id s, const struct elem *e, char *b, size_t len)
+{
+	const struct set_desc *d = &sets[s];
+	char a[INET6_ADDRSTRLEN], t[64], c[32];
+	uint32_t x;
+
+	memcpy(&x, e->key, 4);
+	switch (d->fmt) {
+	case F_ADDR_MARK:
+		fmt_addr(a, sizeof(a), e->key, d->alen);
+		snprintf(b, len, "%s : ident %u", a, e->data);
+		break;
+	case F_RANGE:
+		fmt_addr(a, sizeof(a), e->key, d->alen);
+		if (e->flags)
+			snprintf(b, len, "interval end %s", a);
+		else
+			snprintf(b, len, "interval start %s : ident %u", a, e->data);
+		break;
+	case F_VMAP:
+		fmt_addr(a, sizeof(a), e->key, d->alen);
+		snprintf(c, sizeof(c), d->jump, e->data);
+		snprintf(b, len, "%s : goto %s", a, c);
+		break;
+	case F_PEER:
+		fmt_tail(t, sizeof(t), e, 4);
+		snprintf(b, len, "ident %u %s", ntohl(x), t);
+		break;
+	case F_ANY:
+		fmt_tail(t, sizeof(t), e, 0);
+		snprintf(b, len, "%s", t);
+		break;
+	case F_ADDR:
+		fmt_addr(b, len, e->key, d->alen);
+		break;
+	case F_ADDR2:
+		fmt_addr(a, sizeof(a), e->key, d->alen);
+		snprintf(b, len, "%s . %s", a, a);
+		break;
+	case F_IFNAME:
+		snprintf(b, len, "%.16s", (const char *)e->key);
+		break;
+	case F_IF_ADDR:
+		fmt_addr(a, sizeof(a), e->key + IFNAMSIZ, d->alen);
+		snprintf(b, len, "%.16s . %s", (const char *)e->key, a);
+		break;
+	case F_MAC:
+		fmt_mac(b, len, e->key);
+		break;
+	case F_IF_MAC:
+		fmt_mac(a, sizeof(a), e->key + IFNAMSIZ);
+		snprintf(b, len, "%.16s . %s", (const char *)e->key, a);
+		break;
+	case F_IF_MAC_ADDR:
+		fmt_mac(a, sizeof(a), e->key + IFNAMSIZ);
+		fmt_addr(t, sizeof(t), e->key + IFNAMSIZ + 8, d->alen);
+		snprintf(b, len, "%.16s . %s . %s", (const char *)e->key, a, t);
+		break;
+	case F_BYTE:
+		snprintf(b, len, "%u", e->key[0]);
+		break;
+	}
+}
+
