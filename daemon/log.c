@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "moat/errors.h"
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 /* sd-daemon(3) priority prefixes, so journald files each line at its level. */
@@ -68,4 +69,12 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	else
 		fprintf(stderr, "%smoatd: %s: %s\n", getenv("JOURNAL_STREAM") ? level_prefix[level] : "",
 			level_names[level], msg);
+}
+
+void log_diags(const struct moat_diags *d)
+{
+	char line[4096];
+
+	for (size_t i = 0; i < d->n; i++)
+		log_error("%s", moat_diag_format(&d->v[i], line, sizeof(line)));
 }

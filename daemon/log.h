@@ -14,6 +14,11 @@ int log_setup(const char *level, const char *format);
 /* log_msg - one line at level; the message must not end with a newline. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+struct moat_diags;
+
+/* log_diags - each diagnostic as an error line (moat_diag_format). */
+void log_diags(const struct moat_diags *d);
+
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)

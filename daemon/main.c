@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "commands.h"
 #include "config.h"
 #include "ctl.h"
 #include "log.h"
@@ -51,6 +52,7 @@ static int run(const struct config *cfg)
 	struct node *node = NULL;
 	struct ctl_server *ctl = NULL;
 	struct metrics *metrics = NULL;
+	struct commands cmds = { .cfg = cfg };
 	int ret = loop_new(&loop);
 
 	if (!ret)
@@ -61,7 +63,8 @@ static int run(const struct config *cfg)
 		ret = loop_signal_add(loop, SIGINT, on_stop, NULL);
 	if (!ret)
 		ret = loop_signal_add(loop, SIGHUP, on_reload, node);
-	if (!ret && (ret = ctl_server_new(loop, cfg->socket, node_ctl, node, &ctl)) < 0)
+	cmds.node = node;
+	if (!ret && (ret = ctl_server_new(loop, cfg->socket, commands_handle, &cmds, &ctl)) < 0)
 		log_error("control socket %s: %s", cfg->socket, strerror(-ret));
 	if (!ret)
 		ret = node_start(node, loop);

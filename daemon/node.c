@@ -1,60 +1,42 @@
 /*
- * moatd's state and its single way of changing: commit() compiles the new plan beside the old,
- * applies it in one batch, and only then swaps. Events are hints; listings are the truth.
+ * moatd's state and its two ways of changing (node.h): commit_change, by a delta, for what
+ * the sources changed; commit_whole, beside the old state and then swapped in, for the rest
+ * and whenever a delta cannot be made or is refused.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/inotify.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "ctl.h"
 #include "datapath/conntrack.h"
-#include "runtime/docker.h"
-#include "runtime/containers.h"
-#include "latency.h"
+#include "datapath/revocation.h"
+#include "datapath/ruleset.h"
+#include "endpoints/file.h"
+#include "endpoints/store.h"
 #include "log.h"
 #include "metrics.h"
-#include "datapath/ruleset.h"
 #include "node.h"
-#include "observe/observe.h"
-#include "datapath/revocation.h"
-#include "moat/plan.h"
-#include "moat/report.h"
+#include "runtime/runtime.h"
 
 struct node {
 	const struct config *cfg;
 	struct loop *loop;
 	struct moat_policy_set *ps;	/* in force */
-	struct moat_endpoint_set *es;	/* in force: containers + file */
-	struct moat_plan *plan;		/* compiled from ps + es; borrows both */
+	struct moat_plan *plan;		/* in force: compiled from ps and the store's set */
 	enum moat_mode mode;
-	struct ruleset *nft;
-	struct docker_client *docker;	/* NULL with --runtime none */
-	struct docker_watch *watch;
-	struct endpoint_table *table;
-	struct moat_endpoint_set *file;	/* the endpoints file as last read */
-	struct timespec file_mtime;
-	struct moat_cidr *nets;		/* subnets of the runtime's networks */
-	size_t nnets;
-	struct moat_cidr *managed;	/* nets + the endpoints file's subnets */
-	size_t nmanaged;
-	bool managed_changed;		/* since the last apply */
+	struct epstore *store;		/* the endpoints' sources and the set in force */
+	struct ruleset *rs;
+	struct runtime *runtime;	/* NULL with --runtime none */
+	struct epfile *file;		/* NULL without --endpoints */
+	struct observe *obs;		/* flows, learning and alerts from the NFLOG group */
 	struct revocation revocation;	/* addresses whose connections are still to sweep */
 	int sweep_timer;		/* the sweep timer while it is armed, or 0 */
 	bool sweep_due;			/* a departure's sweep has not run yet */
-	bool synced;			/* the runtime has been listed at least once */
-	bool runtime_up;
-	/* figures for status */
-	uint64_t started_ms, applies, apply_errors, repairs, revoked, last_apply_ms, last_event_ms;
-	uint64_t sweeps[3];		/* changes per enum revocation_need */
+	int whole_timer;		/* a whole commit is due (stale plan or set), or 0 */
+	uint64_t started_ms, applies, apply_errors, repairs, revoked, last_apply_us;
+	uint64_t deltas, wholes, sweeps[3];
 	struct latency enforced;	/* from a runtime event or file change to the kernel */
-	int inotify;			/* watches the endpoints file's directory, or -1 */
-	struct observe *obs;		/* flows, learning and alerts from the NFLOG group */
 };
 
 static int policies_load(const struct config *cfg, struct moat_policy_set **out,
@@ -65,67 +47,7 @@ static int policies_load(const struct config *cfg, struct moat_policy_set **out,
 	return moat_policy_set_load(paths, 1, out, diags);
 }
 
-static void diags_log(const struct moat_diags *d)
-{
-	for (size_t i = 0; i < d->n; i++)
-		log_error("%s:%u:%u: %s", d->v[i].file, d->v[i].line, d->v[i].col, d->v[i].msg);
-}
-
-int node_new(const struct config *cfg, struct node **out)
-{
-	struct moat_diags diags = { 0 };
-	struct node *n = calloc(1, sizeof(*n));
-	int ret = n ? 0 : -ENOMEM;
-
-	if (!ret) {
-		n->cfg = cfg;
-		n->mode = cfg->mode;
-		n->inotify = -1;
-		n->started_ms = loop_now_ms();
-		ret = policies_load(cfg, &n->ps, &diags);
-	}
-	if (ret && n)
-		log_error("policies in %s are not valid; refusing to start", cfg->policy_dir);
-	diags_log(&diags);
-	moat_diags_free(&diags);
-	if (!ret)
-		ret = ruleset_new(&n->nft);
-	if (!ret)
-		ret = endpoint_table_new(cfg->kubernetes, &n->table);
-	if (!ret && strcmp(cfg->runtime, "none"))
-		ret = docker_client_new(cfg->runtime, &n->docker);
-	if (!ret)
-		ret = (n->es = moat_endpoint_set_new()) ? 0 : -ENOMEM;
-	if (!ret)
-		ret = observe_new(cfg, &n->obs);
-	if (ret) {
-		node_free(n);
-		return ret;
-	}
-	*out = n;
-	return 0;
-}
-
-void node_free(struct node *n)
-{
-	if (!n)
-		return;
-	observe_free(n->obs);
-	docker_watch_stop(n->watch);
-	docker_client_free(n->docker);
-	endpoint_table_free(n->table);
-	moat_plan_free(n->plan);
-	moat_endpoint_set_free(n->es);
-	moat_endpoint_set_free(n->file);
-	moat_policy_set_free(n->ps);
-	ruleset_free(n->nft);
-	free(n->nets);
-	free(n->managed);
-	revocation_free(&n->revocation);
-	if (n->inotify >= 0)
-		close(n->inotify);
-	free(n);
-}
+/* ---- sweeping connections the state no longer allows ---- */
 
 /*
  * Connections the new plan denies stop now, not only new ones; this also keeps an address
@@ -141,7 +63,6 @@ static void connections_revoke(struct node *n)
 	ret = conntrack_revoke(n->plan, r->gone, r->ngone);
 	if (ret >= 0)
 		revocation_clear(r);
-
 	if (ret < 0)
 		log_warn("revoking connections the policy no longer allows failed: %s", strerror(-ret));
 	else if (ret > 0)
@@ -161,10 +82,7 @@ static void sweep_tick(struct loop *loop, void *data)
 		connections_revoke(n);
 }
 
-/*
- * Right after this turn of the loop (the change it sweeps for is enforced already), once for
- * every departure of the turn.
- */
+/* Right after this turn of the loop (the change it sweeps for is enforced already). */
 static void sweep_schedule(struct node *n)
 {
 	int id;
@@ -179,193 +97,240 @@ static void sweep_schedule(struct node *n)
 		connections_revoke(n);
 }
 
-/* What the change to (ps, es, mode) can take from live connections; see revocation.h. */
-static int revocation_need(struct node *n, const struct moat_policy_set *ps,
-			   const struct moat_endpoint_set *es, enum moat_mode mode)
+static void sweep_after(struct node *n, int need)
 {
-	int need;
-
-	if (!n->plan || ps != n->ps || mode != n->mode || n->managed_changed)
-		return REVOCATION_NOW;
-	need = revocation_diff(&n->revocation, n->plan, es, n->managed, n->nmanaged);
-	return need < 0 ? REVOCATION_NOW : need;
-}
-
-/*
- * Makes (ps, es, mode) the state in force. Takes ownership of ps and es when they are not the
- * ones in force already, also on failure (then they are freed and the old state stays).
- */
-static int commit(struct node *n, struct moat_policy_set *ps, struct moat_endpoint_set *es,
-		  enum moat_mode mode, bool full, struct moat_diags *diags)
-{
-	struct moat_plan *plan = NULL;
-	struct ruleset_input in;
-	uint64_t t0 = loop_now_ms();
-	int need = revocation_need(n, ps, es, mode);
-	int ret = moat_plan_compile(ps, es, mode, n->plan, &plan);
-
-	in = (struct ruleset_input){ plan, es, n->managed, n->nmanaged, mode, n->cfg->nflog_group,
-				 n->plan };
-	if (!ret)
-		ret = ruleset_apply(n->nft, &in, full, diags);
-	if (ret && !full && plan) {
-		log_warn("incremental apply failed (%s); applying the whole ruleset", strerror(-ret));
-		ret = ruleset_apply(n->nft, &in, true, diags);
-	}
-	n->applies++;
-	if (ret) {
-		n->apply_errors++;
-		moat_plan_free(plan);
-		if (ps != n->ps)
-			moat_policy_set_free(ps);
-		if (es != n->es)
-			moat_endpoint_set_free(es);
-		return ret;
-	}
-	moat_plan_free(n->plan);
-	if (ps != n->ps)
-		moat_policy_set_free(n->ps);
-	if (es != n->es)
-		moat_endpoint_set_free(n->es);
-	n->plan = plan, n->ps = ps, n->es = es, n->mode = mode;
-	n->managed_changed = false;
-	n->last_apply_ms = loop_now_ms() - t0;
 	n->sweeps[need]++;
 	if (need == REVOCATION_NOW)
 		connections_revoke(n);
 	else if (need == REVOCATION_LATER)
 		sweep_schedule(n);
+}
+
+/* ---- whole commits ---- */
+
+static bool cidrs_equal(const struct moat_endpoint_set *a, const struct moat_endpoint_set *b)
+{
+	return a->nsubnets == b->nsubnets &&
+	       (!a->nsubnets || !memcmp(a->subnets, b->subnets, a->nsubnets * sizeof(*a->subnets)));
+}
+
+/* What replacing the state in force with (ps, es, mode) can take from live connections. */
+static int whole_need(struct node *n, const struct moat_policy_set *ps,
+		      const struct moat_endpoint_set *es, enum moat_mode mode)
+{
+	int need;
+
+	if (!n->plan || ps != n->ps || mode != n->mode || !cidrs_equal(n->plan->es, es))
+		return REVOCATION_NOW;
+	need = revocation_diff(&n->revocation, n->plan, es, es->subnets, es->nsubnets);
+	return need < 0 ? REVOCATION_NOW : need;
+}
+
+/*
+ * Makes (ps, the store's whole set, mode) the state in force. Takes ownership of ps when it
+ * is not the one in force, also on failure (then it is freed and the old state stays).
+ */
+static int commit_whole(struct node *n, struct moat_policy_set *ps, enum moat_mode mode,
+			bool full, struct moat_diags *diags)
+{
+	struct moat_endpoint_set *es = NULL;
+	struct moat_plan *plan = NULL;
+	uint64_t t0 = loop_now_us();
+	int need = REVOCATION_NOW, ret = epstore_build(n->store, &es);
+
+	if (!ret)
+		ret = moat_plan_compile(ps, es, mode, n->plan, &plan);
+	if (!ret) {
+		struct ruleset_input in = { plan, es, es->subnets, es->nsubnets, mode,
+					    n->cfg->nflog_group };
+
+		need = whole_need(n, ps, es, mode);
+		ret = ruleset_apply(n->rs, &in, full, diags);
+		if (ret && !full) {
+			log_warn("applying the difference failed (%s); applying the whole ruleset",
+				 strerror(-ret));
+			ret = ruleset_apply(n->rs, &in, true, diags);
+		}
+	}
+	n->applies++;
+	if (ret) {
+		n->apply_errors++;
+		moat_plan_free(plan);
+		moat_endpoint_set_free(es);
+		if (ps != n->ps)
+			moat_policy_set_free(ps);
+		return ret;
+	}
+	moat_plan_free(n->plan);
+	moat_endpoint_set_free(epstore_install(n->store, es));
+	if (ps != n->ps)
+		moat_policy_set_free(n->ps);
+	n->plan = plan, n->ps = ps, n->mode = mode;
+	n->wholes++;
+	n->last_apply_us = loop_now_us() - t0;
+	sweep_after(n, need);
 	return 0;
 }
 
-/* Rebuilds the endpoint set from the table and the file and commits it. */
-static int endpoints_commit(struct node *n, bool full)
+static int commit_whole_logged(struct node *n, bool full)
 {
-	struct moat_endpoint_set *es = NULL;
 	struct moat_diags diags = { 0 };
-	int ret = endpoint_table_build(n->table, n->file, &es);
+	int ret = commit_whole(n, n->ps, n->mode, full, &diags);
 
-	if (!ret)
-		ret = commit(n, n->ps, es, n->mode, full, &diags);
 	if (ret)
-		log_error("applying endpoints failed: %s", strerror(-ret));
-	diags_log(&diags);
+		log_error("applying the ruleset failed: %s", strerror(-ret));
+	log_diags(&diags);
 	moat_diags_free(&diags);
 	return ret;
 }
 
-static int managed_load(struct node *n)
+/* A plan or set that many deltas made stale is compiled whole on the next turn of the loop. */
+static void whole_tick(struct loop *loop, void *data)
 {
-	struct docker_network_list *nets = NULL;
-	struct moat_cidr *v = NULL;
-	size_t k = 0, total = 0;
-	int ret = docker_network_list(n->docker, &nets);
+	struct node *n = data;
 
-	for (size_t i = 0; !ret && i < nets->n; i++)
-		total += nets->v[i].nsubnets;
-	if (!ret && total && !(v = calloc(total, sizeof(*v))))
-		ret = -ENOMEM;
-	for (size_t i = 0; !ret && i < nets->n; i++)
-		for (size_t j = 0; j < nets->v[i].nsubnets; j++)
-			v[k++] = nets->v[i].subnets[j];
-	docker_network_list_free(nets);
-	if (ret)
-		return ret;
-	free(n->nets);
-	n->nets = v, n->nnets = k;
-	return 0;
+	loop_timer_del(loop, n->whole_timer);
+	n->whole_timer = 0;
+	commit_whole_logged(n, false);
 }
 
-static int cidr_cmp(const void *a, const void *b)
+static void whole_schedule(struct node *n)
 {
-	const struct moat_cidr *x = a, *y = b;
+	int id;
 
-	if (x->family != y->family)
-		return x->family < y->family ? -1 : 1;
-	if (x->plen != y->plen)
-		return x->plen < y->plen ? -1 : 1;
-	return memcmp(x->addr, y->addr, sizeof(x->addr));
+	if (n->whole_timer)
+		return;
+	id = loop_timer_add(n->loop, 0, 0, whole_tick, n);
+	if (id > 0)
+		n->whole_timer = id;
+}
+
+/* ---- changes ---- */
+
+/* commit_change's 1 for a commit that succeeded, or its error. */
+static int applied(int ret)
+{
+	return ret ? ret : 1;
 }
 
 /*
- * managed = the runtime's networks + the endpoints file's subnets, sorted (the runtime lists
- * its networks in no fixed order); notes when it changed.
+ * The change the store's sources made, as a delta of the plan and of the ruleset. Returns 1
+ * when something was applied, 0 when nothing changed, or -errno.
  */
-static int managed_update(struct node *n)
+static int commit_change(struct node *n)
 {
-	size_t nf = n->file ? n->file->nsubnets : 0, k = n->nnets + nf;
-	struct moat_cidr *v = k ? calloc(k, sizeof(*v)) : NULL;
+	struct moat_diags diags = { 0 };
+	struct moat_plan_delta *d = NULL;
+	struct epchange c;
+	uint64_t t0 = loop_now_us();
+	size_t nm;
+	const struct moat_cidr *m = epstore_managed(n->store, &nm);
+	int need, ret;
 
-	if (k && !v)
-		return -ENOMEM;
-	if (n->nnets)
-		memcpy(v, n->nets, n->nnets * sizeof(*v));
-	if (nf)
-		memcpy(v + n->nnets, n->file->subnets, nf * sizeof(*v));
-	if (k > 1)
-		qsort(v, k, sizeof(*v), cidr_cmp);
-	if (k != n->nmanaged || (k && memcmp(v, n->managed, k * sizeof(*v))))
-		n->managed_changed = true;
-	free(n->managed);
-	n->managed = v, n->nmanaged = k;
+	if (!n->plan)
+		return applied(commit_whole_logged(n, true));
+	ret = epstore_change(n->store, &c);
+	if (!ret && !c.whole && !c.ngone && !c.ncome) {
+		epstore_change_free(&c);
+		return 0;
+	}
+	if (!ret && !c.whole)
+		ret = moat_plan_delta_new(n->plan, c.gone, c.ngone, c.come, c.ncome, &d);
+	if (ret || c.whole) {
+		if (ret && ret != -ESTALE)
+			log_warn("computing the change failed (%s); applying the whole state",
+				 strerror(-ret));
+		epstore_change_free(&c);
+		return applied(commit_whole_logged(n, false));
+	}
+	need = revocation_change(&n->revocation, n->plan, c.gone, c.ngone, c.come, c.ncome, m, nm);
+	ret = ruleset_apply_change(n->rs, n->plan, d, c.gone, c.ngone, c.come, c.ncome, &diags);
+	n->applies++;
+	if (ret) {
+		n->apply_errors++;
+		log_warn("the kernel refused the change (%s); applying the whole ruleset",
+			 strerror(-ret));
+		log_diags(&diags);
+		moat_diags_free(&diags);
+		moat_plan_delta_free(d);
+		epstore_change_free(&c);
+		return applied(commit_whole_logged(n, true));
+	}
+	size_t c_ngone = c.ngone, c_ncome = c.ncome;
+
+	epstore_change_apply(n->store, &c);
+	moat_plan_delta_commit(n->plan, d);
+	epstore_change_free(&c);
+	n->deltas++;
+	n->last_apply_us = loop_now_us() - t0;
+	log_debug("committed a change: %zu endpoints went, %zu came (sweep: %d)", c_ngone, c_ncome,
+		  need);
+	sweep_after(n, need < 0 ? REVOCATION_NOW : need);
+	if (moat_plan_stale(n->plan) || moat_endpoint_set_stale(n->plan->es))
+		whole_schedule(n);
+	return 1;
+}
+
+/* A source changed the store (runtime_changed_fn, epfile_changed_fn). */
+static void endpoints_changed(void *data, uint64_t t0)
+{
+	struct node *n = data;
+
+	if (n->runtime && !runtime_synced(n->runtime))
+		return;		/* the first listing commits everything at once */
+	if (commit_change(n) > 0)
+		latency_add(&n->enforced, loop_now_us() - t0);
+}
+
+/* ---- life ---- */
+
+int node_new(const struct config *cfg, struct node **out)
+{
+	struct moat_diags diags = { 0 };
+	struct node *n = calloc(1, sizeof(*n));
+	int ret = n ? 0 : -ENOMEM;
+
+	if (!ret) {
+		n->cfg = cfg;
+		n->mode = cfg->mode;
+		n->started_ms = loop_now_ms();
+		ret = policies_load(cfg, &n->ps, &diags);
+		if (ret)
+			log_error("policies in %s are not valid; refusing to start", cfg->policy_dir);
+	}
+	log_diags(&diags);
+	moat_diags_free(&diags);
+	if (!ret)
+		ret = ruleset_new(&n->rs);
+	if (!ret)
+		ret = epstore_new(&n->store);
+	if (!ret && strcmp(cfg->runtime, "none"))
+		ret = runtime_new(cfg, n->store, endpoints_changed, n, &n->runtime);
+	if (!ret && cfg->endpoints_file)
+		ret = epfile_new(cfg->endpoints_file, n->store, endpoints_changed, n, &n->file);
+	if (!ret)
+		ret = observe_new(cfg, &n->obs);
+	if (ret) {
+		node_free(n);
+		return ret;
+	}
+	*out = n;
 	return 0;
 }
 
-/* Lists the runtime and makes the table exactly what it says. full: recreate the tables. */
-static int runtime_resync(struct node *n, bool full)
+void node_free(struct node *n)
 {
-	int ret = n->docker ? managed_load(n) : 0;
-
-	if (!ret)
-		ret = managed_update(n);
-
-	if (!ret && n->docker)
-		ret = endpoint_table_resync(n->table, n->docker);
-	if (ret < 0) {
-		if (n->runtime_up || !n->synced)
-			log_warn("cannot list the runtime at %s: %s", n->cfg->runtime, strerror(-ret));
-		n->runtime_up = false;
-		return ret;
-	}
-	n->runtime_up = true;
-	if (ret == 0 && n->synced && !full)
-		return 0;
-	n->synced = true;
-	return endpoints_commit(n, full);
-}
-
-static void event_handle(struct node *n, const struct docker_event *ev)
-{
-	uint64_t t0 = loop_now_us();
-	int ret;
-
-	n->last_event_ms = t0 / 1000;
-	if (ev->kind == DOCKER_EVENT_DOWN) {
-		log_warn("runtime event stream lost; reconnecting (rules stay in force)");
-		n->runtime_up = false;
+	if (!n)
 		return;
-	}
-	if (ev->kind == DOCKER_EVENT_RESYNC || !n->synced) {
-		runtime_resync(n, false);
-		return;
-	}
-	ret = endpoint_table_update(n->table, n->docker, ev->id);
-	if (ret < 0) {
-		log_warn("inspecting %.12s failed (%s); listing everything", ev->id, strerror(-ret));
-		runtime_resync(n, false);
-	} else if (ret > 0 && endpoints_commit(n, false) == 0) {
-		latency_add(&n->enforced, loop_now_us() - t0);
-		log_debug("container %.12s %s: enforced", ev->id, ev->action);
-	}
-}
-
-static void watch_event(struct loop *loop, int fd, uint32_t events, void *data)
-{
-	struct node *n = data;
-	struct docker_event ev;
-
-	while (docker_watch_read(n->watch, &ev) == 0)
-		event_handle(n, &ev);
+	observe_free(n->obs);
+	runtime_free(n->runtime);
+	epfile_free(n->file);
+	moat_plan_free(n->plan);
+	epstore_free(n->store);
+	moat_policy_set_free(n->ps);
+	ruleset_free(n->rs);
+	revocation_free(&n->revocation);
+	free(n);
 }
 
 /*
@@ -380,7 +345,7 @@ static bool ruleset_in_sync(struct node *n, const char *what)
 
 	if (!n->plan)
 		return true;
-	ret = ruleset_verify(n->nft, &in_sync, why, sizeof(why));
+	ret = ruleset_verify(n->rs, &in_sync, why, sizeof(why));
 	if (!ret && in_sync)
 		return true;
 	if (ret)
@@ -394,7 +359,7 @@ static void tamper_event(struct loop *loop, int fd, uint32_t events, void *data)
 	struct node *n = data;
 	struct ruleset_tamper t;
 
-	if (ruleset_watch_read(n->nft, &t) < 0 || (!t.changed && !t.lost))
+	if (ruleset_watch_read(n->rs, &t) < 0 || (!t.changed && !t.lost))
 		return;
 	if (t.changed)
 		log_warn("someone else changed Moat's ruleset (%s, pid %d %s); restoring it", t.what,
@@ -402,89 +367,19 @@ static void tamper_event(struct loop *loop, int fd, uint32_t events, void *data)
 	else if (ruleset_in_sync(n, "notifications were lost"))
 		return;		/* our own big apply overflowed the socket: a repair would again */
 	n->repairs++;
-	endpoints_commit(n, true);
+	commit_whole_logged(n, true);
 }
 
-/* Reads the endpoints file when its mtime changed; a broken file keeps the last good one. */
-static int file_refresh(struct node *n)
-{
-	struct moat_endpoint_set *file = NULL;
-	struct moat_diags diags = { 0 };
-	struct stat st;
-	int ret;
-
-	if (!n->cfg->endpoints_file || stat(n->cfg->endpoints_file, &st) < 0)
-		return 0;
-	if (n->file && st.st_mtim.tv_sec == n->file_mtime.tv_sec &&
-	    st.st_mtim.tv_nsec == n->file_mtime.tv_nsec)
-		return 0;
-	n->file_mtime = st.st_mtim;
-	ret = moat_endpoint_set_load(n->cfg->endpoints_file, &file, &diags);
-	diags_log(&diags);
-	moat_diags_free(&diags);
-	if (ret) {
-		log_error("endpoints file %s is not valid; keeping the last good one",
-			  n->cfg->endpoints_file);
-		return 0;
-	}
-	moat_endpoint_set_free(n->file);
-	n->file = file;
-	if (managed_update(n))
-		log_warn("out of memory for the endpoints file's subnets; keeping the last ones");
-	return 1;
-}
-
-static void file_check(struct node *n, uint64_t t0)
-{
-	if (file_refresh(n) > 0 && (n->synced || !n->docker) && endpoints_commit(n, false) == 0)
-		latency_add(&n->enforced, loop_now_us() - t0);
-}
-
-/* The safety net under inotify (a file on a file system that does not notify). */
-static void file_tick(struct loop *loop, void *data)
-{
-	file_check(data, loop_now_us());
-}
-
-/* Any change in the file's directory (editors and `mv` replace the file): check its mtime. */
-static void file_event(struct loop *loop, int fd, uint32_t events, void *data)
-{
-	uint64_t t0 = loop_now_us();
-	char buf[4096];
-
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
-	file_check(data, t0);
-}
-
-static int file_watch(struct node *n, struct loop *loop)
-{
-	char dir[4096], *slash;
-
-	snprintf(dir, sizeof(dir), "%s", n->cfg->endpoints_file);
-	slash = strrchr(dir, '/');
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else
-		slash[slash == dir] = 0;
-	n->inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (n->inotify < 0 || inotify_add_watch(n->inotify, dir, IN_CLOSE_WRITE | IN_MOVED_TO |
-						IN_CREATE | IN_DELETE) < 0) {
-		log_warn("cannot watch %s (%s); checking it every 5 s", dir, strerror(errno));
-		return 0;
-	}
-	return loop_fd_add(loop, n->inotify, EPOLLIN, file_event, n);
-}
-
+/* The periodic reconciliation: list the runtime again, and read the ruleset back. */
 static void resync_tick(struct loop *loop, void *data)
 {
 	struct node *n = data;
 
-	if (n->docker)
-		runtime_resync(n, false);
+	if (n->runtime)
+		runtime_resync(n->runtime);
 	if (!ruleset_in_sync(n, "periodic check")) {
 		n->repairs++;
-		endpoints_commit(n, true);
+		commit_whole_logged(n, true);
 	}
 }
 
@@ -498,28 +393,22 @@ static void capture_event(struct loop *loop, int fd, uint32_t events, void *data
 
 int node_start(struct node *n, struct loop *loop)
 {
-	int ret;
+	int ret = 0;
 
 	n->loop = loop;
-	file_refresh(n);
-	if (n->docker) {
-		if (runtime_resync(n, true) < 0)
-			log_warn("keeping the ruleset in the kernel until the runtime answers");
-		ret = docker_watch_start(n->docker, &n->watch);
-		if (!ret)
-			ret = loop_fd_add(loop, docker_watch_fd(n->watch), EPOLLIN, watch_event, n);
-	} else {
-		n->synced = true;
-		ret = endpoints_commit(n, true);
-	}
+	if (n->file && epfile_read(n->file) < 0)
+		log_warn("out of memory reading %s; reading it again later", n->cfg->endpoints_file);
+	if (n->runtime)
+		ret = runtime_start(n->runtime, loop);	/* its first listing commits */
+	else
+		commit_whole_logged(n, true);
 	if (!ret)
-		ret = loop_fd_add(loop, ruleset_watch_fd(n->nft), EPOLLIN, tamper_event, n);
-	if (!ret && n->cfg->endpoints_file)
-		ret = file_watch(n, loop);
-	if (!ret && n->cfg->endpoints_file)
-		ret = loop_timer_add(loop, 5000, 1, file_tick, n) < 0 ? -ENOMEM : 0;
+		ret = loop_fd_add(loop, ruleset_watch_fd(n->rs), EPOLLIN, tamper_event, n);
+	if (!ret && n->file)
+		ret = epfile_start(n->file, loop);
 	if (!ret && n->cfg->resync_seconds)
-		ret = loop_timer_add(loop, n->cfg->resync_seconds * 1000, 1, resync_tick, n) < 0 ? -ENOMEM : 0;
+		ret = loop_timer_add(loop, n->cfg->resync_seconds * 1000, 1, resync_tick, n) < 0 ?
+		      -ENOMEM : 0;
 	if (!ret)
 		ret = observe_start(n->obs, loop, capture_event, n);
 	return ret;
@@ -532,10 +421,10 @@ int node_policy_reload(struct node *n, struct moat_diags *diags)
 
 	if (ret) {
 		log_error("policy reload refused; the running policy stays in force");
-		diags_log(diags);
+		log_diags(diags);
 		return ret;
 	}
-	ret = commit(n, ps, n->es, n->mode, false, diags);
+	ret = commit_whole(n, ps, n->mode, false, diags);
 	if (ret)
 		log_error("applying reloaded policies failed: %s", strerror(-ret));
 	else
@@ -543,48 +432,42 @@ int node_policy_reload(struct node *n, struct moat_diags *diags)
 	return ret;
 }
 
-static json_t *labels_json(const struct moat_labels *l)
+int node_mode_set(struct node *n, enum moat_mode mode, struct moat_diags *diags)
 {
-	json_t *o = json_object();
+	int ret = commit_whole(n, n->ps, mode, false, diags);
 
-	for (size_t i = 0; o && i < l->n; i++)
-		json_object_set_new(o, l->v[i].key, json_string(l->v[i].value));
-	return o;
+	if (!ret)
+		log_info("mode: %s", mode == MOAT_MODE_ENFORCE ? "enforce" : "monitor");
+	return ret;
 }
 
-static json_t *endpoint_json(const struct node *n, size_t i)
-{
-	const struct moat_endpoint *e = &n->es->v[i];
-	const struct moat_plan_ident *id = NULL;
-	json_t *ips = json_array(), *ifaces = json_array(), *o;
-	char buf[64], name[512];
+/* ---- looking at it ---- */
 
-	for (size_t k = 0; k < e->nips; k++)
-		json_array_append_new(ips, json_string(moat_addr_format(&e->ips[k], buf, sizeof(buf))));
-	for (size_t k = 0; k < e->nifaces; k++)
-		json_array_append_new(ifaces, json_string(e->ifaces[k]));
-	if (n->plan)
-		id = moat_plan_ident_get(n->plan, e->nips ? moat_plan_ident_of(n->plan, &e->ips[0])
-							  : n->plan->endpoint_ident[i]);
-	snprintf(name, sizeof(name), "%s/%s", e->namespace, e->name);
-	o = json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:b,s:{s:b,s:b},s:s}", "name", name, "namespace",
-		      e->namespace, "endpoint", e->name, "labels", labels_json(&e->labels), "ips",
-		      ips, "ifaces", ifaces, "host_network", e->host_network, "isolated", "ingress",
-		      id && id->in_iso, "egress", id && id->out_iso, "mode",
-		      id && ((id->in_iso && id->in_mode == MOAT_MODE_MONITOR) ||
-			     (id->out_iso && id->out_mode == MOAT_MODE_MONITOR)) ? "monitor"
-			 : id && (id->in_iso || id->out_iso) ? "enforce" : "open");
-	return o;
+void node_status(const struct node *n, struct node_status *st)
+{
+	size_t nm;
+
+	epstore_managed(n->store, &nm);
+	*st = (struct node_status){
+		.mode = n->mode, .plan = n->plan, .ps = n->ps, .es = epstore_set(n->store),
+		.containers = n->runtime ? runtime_containers(n->runtime) : 0,
+		.managed_subnets = nm, .runtime_up = n->runtime && runtime_up(n->runtime),
+		.uptime_ms = loop_now_ms() - n->started_ms, .applies = n->applies,
+		.apply_errors = n->apply_errors, .repairs = n->repairs, .revoked = n->revoked,
+		.last_apply_us = n->last_apply_us, .deltas = n->deltas, .wholes = n->wholes,
+		.enforced = &n->enforced, .last = ruleset_stats(n->rs),
+	};
+	memcpy(st->sweeps, n->sweeps, sizeof(st->sweeps));
 }
 
-static json_t *cmd_endpoints(struct node *n, json_t *req)
+struct observe *node_observe(const struct node *n)
 {
-	json_t *arr = json_array();
+	return n->obs;
+}
 
-	for (size_t i = 0; arr && i < n->es->n; i++)
-		json_array_append_new(arr, endpoint_json(n, i));
-	return json_pack("{s:b,s:o,s:o}", "ok", 1, "endpoints", arr, "containers",
-			 endpoint_table_dump(n->table));
+json_t *node_containers(const struct node *n)
+{
+	return n->runtime ? runtime_dump(n->runtime) : json_array();
 }
 
 void node_metrics(FILE *out, void *node)
@@ -593,14 +476,14 @@ void node_metrics(FILE *out, void *node)
 	const struct moat_plan *p = n->plan;
 
 	metrics_gauge(out, "moat_endpoints", "Endpoints Moat enforces (containers and file)",
-		      (double)n->es->n);
+		      (double)epstore_set(n->store)->n);
 	metrics_gauge(out, "moat_policies", "Policies in force", (double)n->ps->npols);
 	metrics_gauge(out, "moat_identities", "Identities (equivalence classes of addresses)",
 		      p ? (double)p->nidents : 0);
 	metrics_gauge(out, "moat_enforce_mode", "1 in enforce mode, 0 in monitor mode",
 		      n->mode == MOAT_MODE_ENFORCE);
 	metrics_gauge(out, "moat_runtime_up", "1 while the container runtime answers",
-		      n->runtime_up);
+		      n->runtime && runtime_up(n->runtime));
 	metrics_counter(out, "moat_applies_total", "Ruleset applies", n->applies);
 	metrics_counter(out, "moat_apply_errors_total", "Ruleset applies that failed",
 			n->apply_errors);
@@ -612,183 +495,4 @@ void node_metrics(FILE *out, void *node)
 			  "From a runtime event or endpoints-file change to the kernel's ack",
 			  &n->enforced);
 	observe_metrics(out, n->obs);
-}
-
-static json_t *enforced_json(const struct latency *l)
-{
-	return json_pack("{s:I,s:I,s:I,s:I}", "count", (json_int_t)l->count, "p50_us",
-			 (json_int_t)latency_quantile(l, 0.5), "p99_us",
-			 (json_int_t)latency_quantile(l, 0.99), "max_us", (json_int_t)l->max_us);
-}
-
-static json_t *cmd_status(struct node *n, json_t *req)
-{
-	const struct ruleset_stats *st = ruleset_stats(n->nft);
-	const struct moat_plan *p = n->plan;
-	json_t *j = json_pack("{s:b,s:s,s:s,s:b,s:s,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:I,s:I,s:I,"
-			 "s:{s:b,s:I,s:I,s:I,s:I},s:I,s:I,s:o,s:I}",
-			 "ok", 1, "mode", n->mode == MOAT_MODE_ENFORCE ? "enforce" : "monitor",
-			 "runtime", n->cfg->runtime, "runtime_up", n->runtime_up, "policy_dir",
-			 n->cfg->policy_dir, "policies", (json_int_t)n->ps->npols, "endpoints",
-			 (json_int_t)n->es->n, "containers", (json_int_t)endpoint_table_size(n->table),
-			 "identities", (json_int_t)(p ? p->nidents : 0), "elements", "addresses",
-			 (json_int_t)(p ? p->naddrs : 0), "nets", (json_int_t)(p ? p->nnets : 0),
-			 "allow_in", (json_int_t)(p ? p->nallow_in + p->nallow_in_any : 0), "allow_out",
-			 (json_int_t)(p ? p->nallow_out + p->nallow_out_any : 0), "managed_subnets",
-			 (json_int_t)n->nmanaged, "applies", (json_int_t)n->applies, "apply_errors",
-			 (json_int_t)n->apply_errors, "last_apply", "full", st->full, "msgs",
-			 (json_int_t)st->msgs, "added", (json_int_t)st->added, "deleted",
-			 (json_int_t)st->deleted, "ms", (json_int_t)n->last_apply_ms, "repairs",
-			 (json_int_t)n->repairs, "revoked", (json_int_t)n->revoked, "event_to_enforced",
-			 enforced_json(&n->enforced), "uptime_s",
-			 (json_int_t)((loop_now_ms() - n->started_ms) / 1000));
-
-	/* Changes by what they could take from live connections (revocation.h). */
-	if (j)
-		json_object_set_new(j, "sweeps", json_pack("{s:I,s:I,s:I}", "none",
-			(json_int_t)n->sweeps[REVOCATION_NONE], "later",
-			(json_int_t)n->sweeps[REVOCATION_LATER], "now",
-			(json_int_t)n->sweeps[REVOCATION_NOW]));
-	return j;
-}
-
-/* status, with what observe adds: capture, flows, learning, alerts. */
-static json_t *cmd_status_all(struct node *n, json_t *req)
-{
-	json_t *j = cmd_status(n, req);
-
-	if (j)
-		observe_status(n->obs, j);
-	return j;
-}
-
-static json_t *diags_reply(const char *error, const struct moat_diags *d)
-{
-	json_t *arr = json_array();
-	char line[4096];
-
-	for (size_t i = 0; arr && i < d->n; i++) {
-		snprintf(line, sizeof(line), "%s:%u:%u: error: %s", d->v[i].file, d->v[i].line,
-			 d->v[i].col, d->v[i].msg);
-		json_array_append_new(arr, json_string(line));
-	}
-	return json_pack("{s:b,s:s,s:o}", "ok", 0, "error", error, "diags", arr);
-}
-
-static json_t *cmd_reload(struct node *n, json_t *req)
-{
-	struct moat_diags d = { 0 };
-	json_t *reply;
-	int ret = node_policy_reload(n, &d);
-
-	if (ret)
-		reply = diags_reply("policy reload refused; the running policy stays in force", &d);
-	else
-		reply = json_pack("{s:b,s:I}", "ok", 1, "policies", (json_int_t)n->ps->npols);
-	moat_diags_free(&d);
-	return reply;
-}
-
-static json_t *cmd_mode(struct node *n, json_t *req)
-{
-	const char *m = json_string_value(json_object_get(req, "mode"));
-	struct moat_diags d = { 0 };
-	json_t *reply;
-	int ret;
-
-	if (!m || (strcmp(m, "enforce") && strcmp(m, "monitor")))
-		return ctl_reply_error("mode must be enforce or monitor");
-	ret = commit(n, n->ps, n->es, strcmp(m, "enforce") ? MOAT_MODE_MONITOR : MOAT_MODE_ENFORCE,
-		     false, &d);
-	reply = ret ? diags_reply("applying the mode failed", &d) : json_pack("{s:b,s:s}", "ok", 1, "mode", m);
-	if (!ret)
-		log_info("mode: %s", m);
-	moat_diags_free(&d);
-	return reply;
-}
-
-static json_t *cmd_export(struct node *n, json_t *req)
-{
-	return json_pack("{s:b,s:o}", "ok", 1, "export", moat_report_endpoints(n->es));
-}
-
-/* Ports from a request's "ports" array into v (at most max); how many, or -1 when bad. */
-static int ports_get(json_t *req, struct moat_port_arg *v, size_t max)
-{
-	json_t *a = json_object_get(req, "ports"), *p;
-	size_t i;
-
-	if (!json_is_array(a) || json_array_size(a) > max)
-		return -1;
-	json_array_foreach(a, i, p)
-		if (!json_is_string(p) || moat_port_arg_parse(json_string_value(p), &v[i]) < 0)
-			return -1;
-	return (int)json_array_size(a);
-}
-
-static json_t *cmd_matrix(struct node *n, json_t *req)
-{
-	struct moat_port_arg ports[64];
-	int np = ports_get(req, ports, 64);
-	json_t *m;
-
-	if (np <= 0)
-		return ctl_reply_error("ports: expected a list of 1 to 64 ports like \"80/tcp\"");
-	if (!n->plan)
-		return ctl_reply_error("no plan yet: moatd has not synced with the runtime");
-	m = moat_report_matrix(n->plan, ports, (size_t)np, json_is_true(json_object_get(req, "marks")));
-	if (m)
-		json_object_set_new(m, "ok", json_true());
-	return m;
-}
-
-static json_t *cmd_explain(struct node *n, json_t *req)
-{
-	const char *from = json_string_value(json_object_get(req, "from"));
-	const char *to = json_string_value(json_object_get(req, "to"));
-	const char *port = json_string_value(json_object_get(req, "port"));
-	struct moat_port_arg p;
-	json_t *j = NULL;
-	char err[600];
-
-	if (!from || !to || !port || moat_port_arg_parse(port, &p) < 0)
-		return ctl_reply_error("explain needs from, to and a port like \"80/tcp\"");
-	if (!n->plan)
-		return ctl_reply_error("no plan yet: moatd has not synced with the runtime");
-	if (moat_report_explain(n->plan, from, to, &p, &j, err, sizeof(err)) < 0)
-		return ctl_reply_error(err);
-	return json_pack("{s:b,s:o}", "ok", 1, "explain", j);
-}
-
-struct command {
-	const char *name;
-	bool changes;		/* refused to unprivileged peers */
-	json_t *(*fn)(struct node *n, json_t *req);
-};
-
-static const struct command commands[] = {
-	{ "status", false, cmd_status_all },
-	{ "endpoints", false, cmd_endpoints },
-	{ "endpoints.export", false, cmd_export },
-	{ "policy.matrix", false, cmd_matrix },
-	{ "policy.explain", false, cmd_explain },
-	{ "policy.reload", true, cmd_reload },
-	{ "mode", true, cmd_mode },
-};
-
-json_t *node_ctl(json_t *request, struct ctl_conn *conn, void *node)
-{
-	const char *cmd = json_string_value(json_object_get(request, "cmd"));
-	struct node *n = node;
-	json_t *reply;
-
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strcmp(cmd, commands[i].name))
-			continue;
-		if (commands[i].changes && !ctl_conn_privileged(conn))
-			return ctl_reply_error("permission denied: changes need root or the moat group");
-		return commands[i].fn(node, request);
-	}
-	reply = observe_ctl(n->obs, n->plan, cmd, request, conn);
-	return reply ? reply : ctl_reply_error("unknown command");
 }

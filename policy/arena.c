@@ -17,6 +17,7 @@ struct chunk {
 
 struct arena {
 	struct chunk *head;
+	size_t bytes;
 };
 
 struct arena *arena_new(void)
@@ -69,6 +70,7 @@ void *arena_alloc(struct arena *a, size_t n)
 	}
 	void *p = c->data + c->used;
 	c->used += need;
+	a->bytes += need;
 	memset(p, 0, need);
 	return p;
 }
@@ -92,4 +94,9 @@ char *arena_strndup(struct arena *a, const char *s, size_t len)
 char *arena_strdup(struct arena *a, const char *s)
 {
 	return arena_strndup(a, s, strlen(s));
+}
+
+size_t arena_bytes(const struct arena *a)
+{
+	return a ? a->bytes : 0;
 }

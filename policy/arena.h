@@ -23,4 +23,7 @@ void *arena_array(struct arena *a, size_t n, size_t sz);
 char *arena_strndup(struct arena *a, const char *s, size_t len);
 char *arena_strdup(struct arena *a, const char *s);
 
+/* arena_bytes - how many bytes the arena has handed out so far (0 for NULL). */
+size_t arena_bytes(const struct arena *a);
+
 #endif

@@ -119,8 +119,9 @@ static void index_put(struct moat_endpoint_set *set, size_t i)
 	set->index[h & (set->index_cap - 1)] = (uint32_t)i + 1;
 }
 
-/* Room in the index for one more endpoint: at most half full, so probes stay short. */
-static int index_grow(struct moat_endpoint_set *set)
+/* Room in the index for n + 1 endpoints (at most half full, so probes stay short); the
+ * first live endpoints are put again. */
+static int index_grow_to(struct moat_endpoint_set *set, size_t live)
 {
 	size_t cap = set->index_cap ? set->index_cap : 64;
 	uint32_t *index;
@@ -135,9 +136,15 @@ static int index_grow(struct moat_endpoint_set *set)
 	free(set->index);
 	set->index = index;
 	set->index_cap = cap;
-	for (size_t i = 0; i < set->n; i++)
+	for (size_t i = 0; i < live; i++)
 		index_put(set, i);
 	return 0;
+}
+
+/* Room in the index for one more endpoint. */
+static int index_grow(struct moat_endpoint_set *set)
+{
+	return index_grow_to(set, set->n);
 }
 
 /* Both strings copied into mem; false on ENOMEM. */
@@ -285,6 +292,121 @@ int moat_endpoint_set_add(struct moat_endpoint_set *set, const struct moat_endpo
 	set->v[set->n] = c;
 	index_put(set, set->n++);
 	return 0;
+}
+
+/* ---- changes in place ---- */
+
+/* The index slot holding position i (whose endpoint is still at i). */
+static size_t index_slot(const struct moat_endpoint_set *set, size_t i)
+{
+	size_t h = key_hash(set->v[i].namespace, set->v[i].name);
+
+	while (set->index[h & (set->index_cap - 1)] != i + 1)
+		h++;
+	return h & (set->index_cap - 1);
+}
+
+/* Empties slot k and moves later entries of its run back where probing finds them. */
+static void index_clear(struct moat_endpoint_set *set, size_t k)
+{
+	size_t mask = set->index_cap - 1, j;
+
+	set->index[k] = 0;
+	for (j = (k + 1) & mask; set->index[j]; j = (j + 1) & mask) {
+		const struct moat_endpoint *e = &set->v[set->index[j] - 1];
+		size_t home = key_hash(e->namespace, e->name) & mask;
+
+		if (k <= j ? home > k && home <= j : home > k || home <= j)
+			continue;	/* still reachable from its home */
+		set->index[k] = set->index[j];
+		set->index[j] = 0;
+		k = j;
+	}
+}
+
+int moat_endpoint_set_copy_in(struct moat_endpoint_set *set, const struct moat_endpoint *e,
+			      size_t n, struct moat_endpoint *out)
+{
+	size_t room = set->n + n;
+	int ret = 0;
+
+	if (room > set->cap)
+		ret = grow((void **)&set->v, room - 1, &set->cap, sizeof(*set->v));
+	for (size_t k = 0; k < n && !ret; k++) {
+		const char *ns = e[k].namespace ? e[k].namespace : MOAT_DEFAULT_NAMESPACE;
+
+		out[k] = (struct moat_endpoint){ 0 };
+		ret = e[k].name ? endpoint_copy(set->mem, &out[k], &e[k], ns) : -EINVAL;
+		if (!ret && ns_find(set, ns) < 0)
+			ret = moat_endpoint_set_add_namespace(set, ns, NULL);
+	}
+	while (!ret && set->index && 2 * room > set->index_cap) {
+		size_t n0 = set->n;
+
+		set->n = room - 1;	/* index_grow sizes for n + 1 and re-puts 0..n0 only */
+		ret = index_grow_to(set, n0);
+		set->n = n0;
+	}
+	return ret;
+}
+
+void moat_endpoint_set_change(struct moat_endpoint_set *set, const size_t *gone, size_t ngone,
+			      const struct moat_endpoint *come, size_t ncome)
+{
+	for (size_t g = 0; g < ngone; g++) {	/* descending */
+		size_t i = gone[g], last = set->n - 1;
+
+		if (set->index)
+			index_clear(set, index_slot(set, i));
+		if (i != last) {
+			if (set->index)
+				set->index[index_slot(set, last)] = i + 1;
+			set->v[i] = set->v[last];
+		}
+		set->n--;
+		set->ndel++;
+	}
+	for (size_t k = 0; k < ncome; k++) {
+		set->v[set->n] = come[k];
+		if (set->index)
+			index_put(set, set->n);
+		set->n++;
+	}
+}
+
+bool moat_endpoint_set_stale(const struct moat_endpoint_set *set)
+{
+	return set->ndel > set->n + 1024;
+}
+
+static bool labels_equal(const struct moat_labels *a, const struct moat_labels *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i].key, b->v[i].key) || strcmp(a->v[i].value, b->v[i].value))
+			return false;
+	return true;
+}
+
+bool moat_endpoint_equal(const struct moat_endpoint *a, const struct moat_endpoint *b)
+{
+	if (strcmp(a->name, b->name) || strcmp(a->namespace, b->namespace) ||
+	    a->host_network != b->host_network || a->nips != b->nips || a->nports != b->nports ||
+	    a->nifaces != b->nifaces || !a->macs != !b->macs || !labels_equal(&a->labels, &b->labels))
+		return false;
+	for (size_t i = 0; i < a->nips; i++)
+		if (moat_addr_cmp(&a->ips[i], &b->ips[i]))
+			return false;
+	for (size_t i = 0; i < a->nports; i++)
+		if (strcmp(a->ports[i].name, b->ports[i].name) || a->ports[i].proto != b->ports[i].proto ||
+		    a->ports[i].port != b->ports[i].port)
+			return false;
+	for (size_t i = 0; i < a->nifaces; i++)
+		if (strcmp(a->ifaces[i], b->ifaces[i]) ||
+		    (a->macs && memcmp(a->macs[i], b->macs[i], 6)))
+			return false;
+	return true;
 }
 
 /* ---- the endpoints file ---- */

@@ -55,18 +55,24 @@ void moat_diags_add(struct moat_diags *d, const char *file, unsigned line, unsig
 	va_end(ap);
 }
 
+char *moat_diag_format(const struct moat_diag *r, char *buf, size_t len)
+{
+	const char *file = r->file && r->file[0] ? r->file : "<input>";
+	const char *msg = r->msg ? r->msg : "out of memory (message lost)";
+
+	if (r->line)
+		snprintf(buf, len, "%s:%u:%u: error: %s", file, r->line, r->col, msg);
+	else
+		snprintf(buf, len, "%s: error: %s", file, msg);
+	return buf;
+}
+
 void moat_diags_print(const struct moat_diags *d, FILE *f)
 {
-	for (size_t i = 0; i < d->n; i++) {
-		const struct moat_diag *r = &d->v[i];
-		const char *file = r->file && r->file[0] ? r->file : "<input>";
-		const char *msg = r->msg ? r->msg : "out of memory (message lost)";
+	char line[4096];
 
-		if (r->line)
-			fprintf(f, "%s:%u:%u: error: %s\n", file, r->line, r->col, msg);
-		else
-			fprintf(f, "%s: error: %s\n", file, msg);
-	}
+	for (size_t i = 0; i < d->n; i++)
+		fprintf(f, "%s\n", moat_diag_format(&d->v[i], line, sizeof(line)));
 }
 
 void moat_diags_free(struct moat_diags *d)

@@ -16,6 +16,8 @@ static inline int grow(void **v, size_t n, size_t *cap, size_t sz)
 
 	if (n < *cap)
 		return 0;
+	while (ncap <= n)
+		ncap *= 2;
 	nv = realloc(*v, ncap * sz);
 	if (!nv)
 		return -ENOMEM;

@@ -11,79 +11,6 @@
 
 #include "plan_priv.h"
 
-uint32_t plan_ident_index(const struct moat_plan *plan, uint32_t id)
-{
-	size_t lo = 0, hi = plan->nidents;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (plan->idents[mid].id == id)
-			return mid;
-		if (plan->idents[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return PLAN_NONE;
-}
-
-const struct moat_plan_ident *moat_plan_ident_get(const struct moat_plan *plan, uint32_t id)
-{
-	uint32_t i = plan_ident_index(plan, id);
-
-	return i == PLAN_NONE ? NULL : &plan->idents[i];
-}
-
-static int addr_cmp(const struct moat_addr *a, const uint8_t *b, uint8_t bfam)
-{
-	if (a->family != bfam)
-		return a->family < bfam ? -1 : 1;
-	return memcmp(a->a, b, a->family == AF_INET ? 4 : 16);
-}
-
-const struct moat_plan_addr *moat_plan_addr_find(const struct moat_plan *plan,
-						 const struct moat_addr *a)
-{
-	size_t lo = 0, hi = plan->naddrs;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int r = addr_cmp(a, plan->addrs[mid].addr.a, plan->addrs[mid].addr.family);
-
-		if (!r)
-			return &plan->addrs[mid];
-		if (r > 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-/* The net holding a: the last one that starts at or before it. */
-static uint32_t net_find(const struct moat_plan *plan, const struct moat_addr *a)
-{
-	size_t lo = 0, hi = plan->nnets;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (addr_cmp(a, plan->nets[mid].lo, plan->nets[mid].family) >= 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo ? plan->nets[lo - 1].ident : 0;
-}
-
-uint32_t moat_plan_ident_of(const struct moat_plan *plan, const struct moat_addr *a)
-{
-	const struct moat_plan_addr *pa = moat_plan_addr_find(plan, a);
-
-	return pa ? pa->ident : net_find(plan, a);
-}
-
 size_t moat_plan_isolating(const struct moat_plan *plan, uint32_t id, bool egress,
 			   const uint32_t **pols)
 {
@@ -98,27 +25,25 @@ size_t moat_plan_isolating(const struct moat_plan *plan, uint32_t id, bool egres
 	return pv->ids[i].npols[egress];
 }
 
-/* ---- set lookups, as the kernel does them ---- */
+/* ---- list lookups, as the kernel does them ---- */
 
-static bool elem_key_less(const struct moat_plan_elem *e, uint32_t src, uint32_t dst)
+/* Is (peer, proto, port) in the list l of identity id (the list's owner)? */
+static bool list_has(const struct moat_plan *plan, uint32_t id, enum moat_allow_list l,
+		     uint32_t peer, uint8_t proto, uint16_t port)
 {
-	return e->src < src || (e->src == src && e->dst < dst);
-}
-
-static bool set_has(const struct moat_plan_elem *v, size_t n, uint32_t src, uint32_t dst,
-		    uint8_t proto, uint16_t port)
-{
-	size_t lo = 0, hi = n;
+	const struct moat_plan_ident *o = moat_plan_ident_get(plan, id);
+	const struct moat_plan_allow *v = o ? o->allow[l] : NULL;
+	size_t lo = 0, hi = o ? o->nallow[l] : 0;
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 
-		if (elem_key_less(&v[mid], src, dst))
+		if (v[mid].peer < peer)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	for (; lo < n && v[lo].src == src && v[lo].dst == dst; lo++)
+	for (; v && lo < o->nallow[l] && v[lo].peer == peer; lo++)
 		if (proto >= v[lo].proto_lo && proto <= v[lo].proto_hi && port >= v[lo].port_lo &&
 		    port <= v[lo].port_hi)
 			return true;
@@ -204,11 +129,11 @@ static void decide_idents(const struct moat_plan *plan, uint32_t s, uint32_t d, 
 	v->in_iso = di && di->in_iso;
 	v->out_iso = si && si->out_iso;
 	if (v->in_iso)
-		v->in_ok = set_has(plan->allow_in, plan->nallow_in, s, d, proto, port) ||
-			   set_has(plan->allow_in_any, plan->nallow_in_any, 0, d, proto, port);
+		v->in_ok = list_has(plan, d, MOAT_ALLOW_IN, s, proto, port) ||
+			   list_has(plan, d, MOAT_ALLOW_IN_ANY, 0, proto, port);
 	if (v->out_iso)
-		v->out_ok = set_has(plan->allow_out, plan->nallow_out, s, d, proto, port) ||
-			    set_has(plan->allow_out_any, plan->nallow_out_any, s, 0, proto, port);
+		v->out_ok = list_has(plan, s, MOAT_ALLOW_OUT, d, proto, port) ||
+			    list_has(plan, s, MOAT_ALLOW_OUT_ANY, 0, proto, port);
 	if (v->in_iso && v->in_ok)
 		v->in_rule = find_rule(plan, false, plan_ident_index(plan, s),
 				       plan_ident_index(plan, d), proto, port);

@@ -1,6 +1,8 @@
 /*
- * Plan -> set elements, and the difference between two sets of elements: pure (no socket),
- * so unit tests hold it without root. elements.h has the contracts.
+ * The elements each part of the state puts in the ruleset's sets: the shared ones (nets,
+ * managed subnets, neighbour discovery types), an identity's lists, an address, an
+ * endpoint's veths; the whole state is the sum of its parts, a change the parts that come
+ * and go. Pure (no socket), so unit tests hold it without root. elements.h has contracts.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -98,29 +100,6 @@ static int push_interval(struct elemv *v, const uint8_t *lo, const uint8_t *hi, 
 	return addr_inc(e.key, alen) ? elemv_push(v, &e) : 0;
 }
 
-/* ep4/ep6 (address -> identity) and self4/self6 (address . the same address). */
-static int build_addrs(const struct moat_plan *p, struct elemv *v)
-{
-	for (size_t i = 0; i < p->naddrs; i++) {
-		const struct moat_plan_addr *a = &p->addrs[i];
-		int alen = alen_of(a->addr.family);
-		bool v4 = a->addr.family == AF_INET;
-		struct elem e = {0}, self = {0};
-		int ret;
-
-		memcpy(e.key, a->addr.a, alen);
-		e.data = a->ident;
-		memcpy(self.key, a->addr.a, alen);
-		memcpy(self.key + alen, a->addr.a, alen);
-		ret = elemv_push(&v[v4 ? S_EP4 : S_EP6], &e);
-		if (!ret)
-			ret = elemv_push(&v[v4 ? S_SELF4 : S_SELF6], &self);
-		if (ret < 0)
-			return ret;
-	}
-	return 0;
-}
-
 static int build_nets(const struct moat_plan *p, struct elemv *v)
 {
 	for (size_t i = 0; i < p->nnets; i++) {
@@ -213,88 +192,71 @@ static void put_tail(uint8_t *k, uint8_t proto, uint16_t port)
 	memcpy(k + 4, &be, 2);
 }
 
-/*
- * Elements of the isolated identity's own sets: allow_in (src . proto . port in in_<dst>_from),
- * allow_out (dst . proto . port in out_<src>_to), and the *_any sets (proto . port).
- */
-static int build_allow(const struct moat_plan *p, const struct moat_plan_elem *pe, size_t n,
-		       bool any, bool egress, struct elemv *v)
-{
-	for (size_t i = 0; i < n; i++) {
-		struct elem e = {0};
-		uint32_t peer = egress ? pe[i].dst : pe[i].src;
-		const struct moat_plan_ident *id;
-		int off = any ? 0 : 4;
 
-		e.owner = egress ? pe[i].src : pe[i].dst;
-		id = moat_plan_ident_get(p, e.owner);
-		if (!id || !(egress ? id->out_iso : id->in_iso))
-			continue;	/* not isolated: no chain, nothing to check */
-		peer = htonl(peer);	/* x_allow turns the mark to network order, as nft does */
-		if (!any) {
-			memcpy(e.key, &peer, 4);
-			memcpy(e.key_end, &peer, 4);
-		}
-		put_tail(e.key + off, pe[i].proto_lo, pe[i].port_lo);
-		put_tail(e.key_end + off, pe[i].proto_hi, pe[i].port_hi);
-		if (elemv_push(v, &e) < 0)
-			return -ENOMEM;
+/* One element of an identity's list, in its owner's set (in_<id>_from, out_<id>_any...). */
+static int allow_elem(uint32_t owner, enum moat_allow_list l, const struct moat_plan_allow *a,
+		      struct elemv *v)
+{
+	static const enum set_id set_of[MOAT_ALLOW_LISTS] = {
+		[MOAT_ALLOW_IN] = S_FROM, [MOAT_ALLOW_IN_ANY] = S_IN_ANY,
+		[MOAT_ALLOW_OUT] = S_TO, [MOAT_ALLOW_OUT_ANY] = S_OUT_ANY,
+	};
+	bool any = l == MOAT_ALLOW_IN_ANY || l == MOAT_ALLOW_OUT_ANY;
+	uint32_t peer = htonl(a->peer);	/* x_allow turns the mark to network order, as nft does */
+	struct elem e = { .owner = owner };
+	int off = any ? 0 : 4;
+
+	if (!any) {
+		memcpy(e.key, &peer, 4);
+		memcpy(e.key_end, &peer, 4);
 	}
-	return 0;
+	put_tail(e.key + off, a->proto_lo, a->port_lo);
+	put_tail(e.key_end + off, a->proto_hi, a->port_hi);
+	return elemv_push(&v[set_of[l]], &e);
 }
 
-/* in4/in6/out4/out6: each address of an isolated identity goes to that identity's chain. */
-static int build_vmaps(const struct moat_plan *p, struct elemv *v)
+/* Lists of a direction that is not isolated have no chain, nothing to check: none. */
+static bool list_used(const struct moat_plan_ident *id, enum moat_allow_list l)
 {
-	for (size_t i = 0; i < p->naddrs; i++) {
-		const struct moat_plan_addr *a = &p->addrs[i];
-		const struct moat_plan_ident *id = moat_plan_ident_get(p, a->ident);
-		bool v4 = a->addr.family == AF_INET;
-		struct elem e = {0};
-		int ret = 0;
-
-		if (!id)
-			continue;
-		memcpy(e.key, a->addr.a, alen_of(a->addr.family));
-		e.data = a->ident;
-		if (id->in_iso)
-			ret = elemv_push(&v[v4 ? S_IN4 : S_IN6], &e);
-		if (!ret && id->out_iso)
-			ret = elemv_push(&v[v4 ? S_OUT4 : S_OUT6], &e);
-		if (ret < 0)
-			return ret;
-	}
-	return 0;
+	return l < MOAT_ALLOW_OUT ? id->in_iso : id->out_iso;
 }
 
-int ownerv_push(struct ownerv *v, uint32_t id, bool egress, bool monitor)
+int elements_allow(const struct moat_plan_ident *owner, enum moat_allow_list l,
+		   const struct moat_plan_allow *a, struct elemv *v)
 {
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 64;
-		struct owner *n = realloc(v->v, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		v->v = n;
-		v->cap = cap;
-	}
-	v->v[v->n++] = (struct owner){ id, egress, monitor };
-	return 0;
+	return list_used(owner, l) ? allow_elem(owner->id, l, a, v) : 0;
 }
 
-/* Sorted by direction, then id (the plan's idents are sorted by id). */
-int elements_owners(const struct moat_plan *p, struct ownerv *o)
+int elements_ident(const struct moat_plan_ident *id, struct elemv *v)
 {
-	for (int egress = 0; egress < 2; egress++)
-		for (size_t i = 0; i < p->nidents; i++) {
-			const struct moat_plan_ident *id = &p->idents[i];
-			bool iso = egress ? id->out_iso : id->in_iso;
-			enum moat_mode m = egress ? id->out_mode : id->in_mode;
+	int ret = 0;
 
-			if (iso && ownerv_push(o, id->id, egress, m == MOAT_MODE_MONITOR) < 0)
-				return -ENOMEM;
-		}
-	return 0;
+	for (int l = 0; l < MOAT_ALLOW_LISTS && !ret; l++)
+		for (uint32_t k = 0; list_used(id, l) && k < id->nallow[l] && !ret; k++)
+			ret = allow_elem(id->id, l, &id->allow[l][k], v);
+	return ret;
+}
+
+int elements_addr(const struct moat_plan_addr *a, const struct moat_plan_ident *id,
+		  struct elemv *v)
+{
+	int alen = alen_of(a->addr.family);
+	bool v4 = a->addr.family == AF_INET;
+	struct elem e = { .data = a->ident }, self = { 0 };
+	int ret;
+
+	memcpy(e.key, a->addr.a, alen);
+	memcpy(self.key, a->addr.a, alen);
+	memcpy(self.key + alen, a->addr.a, alen);
+	ret = elemv_push(&v[v4 ? S_EP4 : S_EP6], &e);
+	if (!ret)
+		ret = elemv_push(&v[v4 ? S_SELF4 : S_SELF6], &self);
+	/* in4/in6/out4/out6: an address of an isolated identity goes to that identity's chain */
+	if (!ret && id && id->in_iso)
+		ret = elemv_push(&v[v4 ? S_IN4 : S_IN6], &e);
+	if (!ret && id && id->out_iso)
+		ret = elemv_push(&v[v4 ? S_OUT4 : S_OUT6], &e);
+	return ret;
 }
 
 /* A port whose container side's MAC is known, and (port . MAC). e holds the port's name. */
@@ -360,59 +322,67 @@ static int port_addrs(struct elemv *v, const struct elem *port, const uint8_t *m
 	return ret;
 }
 
-/* Anti-spoofing: each endpoint's veths, and every (veth, own address) pair. */
-static int build_ports(const struct moat_endpoint_set *es, struct elemv *v)
+/* The veths of an endpoint that is ingress-isolated (by any of its addresses). */
+static int iso_ports(const struct moat_endpoint *ep, struct elemv *v)
 {
-	static const uint8_t unknown[6];
+	for (size_t f = 0; f < ep->nifaces; f++) {
+		struct elem e = { 0 };
 
-	for (size_t i = 0; es && i < es->n; i++) {
-		const struct moat_endpoint *ep = &es->v[i];
-		int ret = 0;
-
-		if (ep->host_network || !ep->nifaces)
-			continue;
-		for (size_t f = 0; f < ep->nifaces && !ret; f++) {
-			const uint8_t *mac = ep->macs ? ep->macs[f] : NULL;
-			struct elem e = {0};
-
-			if (mac && !memcmp(mac, unknown, 6))
-				mac = NULL;
-			strncpy((char *)e.key, ep->ifaces[f], IFNAMSIZ - 1);
-			ret = elemv_push(&v[S_PORTS], &e);
-			if (!ret && mac)
-				ret = port_mac(v, &e, mac);
-			if (!ret)
-				ret = port_addrs(v, &e, mac, ep);
-		}
-		if (!ret)
-			ret = build_owned(ep, v);
-		if (ret < 0)
-			return ret;
+		strncpy((char *)e.key, ep->ifaces[f], IFNAMSIZ - 1);
+		if (elemv_push(&v[S_ISO_PORTS], &e) < 0)
+			return -ENOMEM;
 	}
 	return 0;
 }
 
-/* The veths of endpoints that are ingress-isolated (by any of their addresses). */
-static int build_iso_ports(const struct ruleset_input *in, struct elemv *v)
+/* Anti-spoofing: the endpoint's veths, and every (veth, own address) pair. */
+int elements_endpoint(const struct moat_endpoint *ep, bool iso, struct elemv *v)
 {
-	const struct moat_plan *p = in->plan;
+	static const uint8_t unknown[6];
+	int ret = 0;
 
-	for (size_t i = 0; i < p->naddrs; i++) {
-		const struct moat_plan_ident *id = moat_plan_ident_get(p, p->addrs[i].ident);
-		const struct moat_endpoint *ep;
+	if (ep->host_network || !ep->nifaces)
+		return 0;
+	for (size_t f = 0; f < ep->nifaces && !ret; f++) {
+		const uint8_t *mac = ep->macs ? ep->macs[f] : NULL;
+		struct elem e = { 0 };
 
-		if (!id || !id->in_iso || !in->es || p->addrs[i].endpoint >= in->es->n)
-			continue;
-		ep = &in->es->v[p->addrs[i].endpoint];
-		for (size_t f = 0; f < ep->nifaces && !ep->host_network; f++) {
-			struct elem e = {0};
-
-			strncpy((char *)e.key, ep->ifaces[f], IFNAMSIZ - 1);
-			if (elemv_push(&v[S_ISO_PORTS], &e) < 0)
-				return -ENOMEM;
-		}
+		if (mac && !memcmp(mac, unknown, 6))
+			mac = NULL;
+		strncpy((char *)e.key, ep->ifaces[f], IFNAMSIZ - 1);
+		ret = elemv_push(&v[S_PORTS], &e);
+		if (!ret && mac)
+			ret = port_mac(v, &e, mac);
+		if (!ret)
+			ret = port_addrs(v, &e, mac, ep);
 	}
-	return 0;
+	if (!ret)
+		ret = build_owned(ep, v);
+	if (!ret && iso)
+		ret = iso_ports(ep, v);
+	return ret;
+}
+
+/* Is endpoint ep ingress-isolated, its identities looked up by ident_of? */
+static bool endpoint_iso(const struct moat_endpoint *ep,
+			 const struct moat_plan_ident *(*ident_of)(const void *, const struct moat_addr *),
+			 const void *ctx)
+{
+	for (size_t k = 0; k < ep->nips; k++) {
+		const struct moat_plan_ident *id = ident_of(ctx, &ep->ips[k]);
+
+		if (id && id->in_iso)
+			return true;
+	}
+	return false;
+}
+
+static const struct moat_plan_ident *plan_ident_of(const void *ctx, const struct moat_addr *a)
+{
+	const struct moat_plan *p = ctx;
+	const struct moat_plan_addr *pa = moat_plan_addr_find(p, a);
+
+	return pa ? moat_plan_ident_get(p, pa->ident) : NULL;
 }
 
 /* ICMPv6 a container may send from fe80::/10 or ::: MLD (130-132, 143), RS, NS, NA. */
@@ -432,107 +402,114 @@ static int build_nd(struct elemv *v)
 	return 0;
 }
 
-/* Field by field: plan structs have padding that nobody initialises. */
-static bool idents_equal(const struct moat_plan *p, const struct moat_plan *q)
+int elements_shared(const struct ruleset_input *in, struct elemv *v)
 {
-	if (p->nidents != q->nidents)
-		return false;
-	for (size_t i = 0; i < p->nidents; i++) {
-		const struct moat_plan_ident *a = &p->idents[i], *b = &q->idents[i];
+	int ret = build_nets(in->plan, v);
 
-		if (a->id != b->id || a->in_iso != b->in_iso || a->out_iso != b->out_iso ||
-		    a->in_mode != b->in_mode || a->out_mode != b->out_mode)
-			return false;
-	}
-	return true;
-}
-
-static bool allows_equal(const struct moat_plan_elem *a, size_t na,
-			 const struct moat_plan_elem *b, size_t nb)
-{
-	if (na != nb)
-		return false;
-	for (size_t i = 0; i < na; i++)
-		if (a[i].src != b[i].src || a[i].dst != b[i].dst ||
-		    a[i].proto_lo != b[i].proto_lo || a[i].proto_hi != b[i].proto_hi ||
-		    a[i].port_lo != b[i].port_lo || a[i].port_hi != b[i].port_hi)
-			return false;
-	return true;
-}
-
-/*
- * The allow sets are most of the elements (14,100 of 15,500 at 1,000 endpoints and 1,000
- * policies) and follow from the allow lists and the identities' isolation alone: when those
- * are the previous plan's, the kernel's elements are the new ones (no build, sort or diff).
- */
-static bool allow_unchanged(const struct moat_plan *p, const struct moat_plan *q)
-{
-	return q && idents_equal(p, q) &&
-	       allows_equal(p->allow_in, p->nallow_in, q->allow_in, q->nallow_in) &&
-	       allows_equal(p->allow_out, p->nallow_out, q->allow_out, q->nallow_out) &&
-	       allows_equal(p->allow_in_any, p->nallow_in_any, q->allow_in_any, q->nallow_in_any) &&
-	       allows_equal(p->allow_out_any, p->nallow_out_any, q->allow_out_any,
-			    q->nallow_out_any);
-}
-
-static int elemv_copy(struct elemv *dst, const struct elemv *src)
-{
-	if (!src->n)
-		return 0;
-	dst->v = malloc(src->n * sizeof(*src->v));
-	if (!dst->v)
-		return -ENOMEM;
-	memcpy(dst->v, src->v, src->n * sizeof(*src->v));
-	dst->n = dst->cap = src->n;
-	return 0;
-}
-
-static int build_allows(const struct ruleset_input *in, const struct elemv *applied, struct elemv *v)
-{
-	static const enum set_id ids[] = { S_FROM, S_TO, S_IN_ANY, S_OUT_ANY };
-	const struct moat_plan *p = in->plan;
-	int ret = 0;
-
-	if (applied && allow_unchanged(p, in->prev)) {
-		for (size_t i = 0; !ret && i < sizeof(ids) / sizeof(ids[0]); i++)
-			ret = elemv_copy(&v[ids[i]], &applied[ids[i]]);
-		return ret;
-	}
-	ret = build_allow(p, p->allow_in, p->nallow_in, false, false, &v[S_FROM]);
-	if (!ret)
-		ret = build_allow(p, p->allow_out, p->nallow_out, false, true, &v[S_TO]);
-	if (!ret)
-		ret = build_allow(p, p->allow_in_any, p->nallow_in_any, true, false,
-				  &v[S_IN_ANY]);
-	if (!ret)
-		ret = build_allow(p, p->allow_out_any, p->nallow_out_any, true, true,
-				  &v[S_OUT_ANY]);
-	return ret;
-}
-
-int elements_build(const struct ruleset_input *in, const struct elemv *applied, struct elemv *v)
-{
-	const struct moat_plan *p = in->plan;
-	int ret;
-
-	ret = build_addrs(p, v);
-	if (!ret)
-		ret = build_nets(p, v);
 	if (!ret)
 		ret = build_managed(in, v);
 	if (!ret)
-		ret = build_allows(in, applied, v);
-	if (!ret)
-		ret = build_vmaps(p, v);
-	if (!ret)
-		ret = build_ports(in->es, v);
-	if (!ret)
-		ret = build_iso_ports(in, v);
-	if (!ret)
 		ret = build_nd(v);
-	for (size_t s = 0; s < S_COUNT; s++)
-		elemv_sort(&v[s]);
 	return ret;
+}
+
+int elements_build(const struct ruleset_input *in, struct elemv *v)
+{
+	const struct moat_plan *p = in->plan;
+	int ret = elements_shared(in, v);
+
+	for (size_t i = 0; i < p->nidents && !ret; i++)
+		ret = elements_ident(&p->idents[i], v);
+	for (size_t i = 0; i < p->naddrs && !ret; i++)
+		ret = elements_addr(&p->addrs[i], moat_plan_ident_get(p, p->addrs[i].ident), v);
+	for (size_t i = 0; in->es && i < in->es->n && !ret; i++)
+		ret = elements_endpoint(&in->es->v[i],
+					endpoint_iso(&in->es->v[i], plan_ident_of, p), v);
+	return ret;
+}
+
+/* ---- a change ---- */
+
+struct delta_view {
+	const struct moat_plan *plan;
+	const struct moat_plan_delta *d;
+	const struct moat_endpoint *come;	/* whose addresses are in d->addrs_add */
+	size_t ncome;
+};
+
+/* An address of a come endpoint: its identity as the plan will have it. */
+static const struct moat_plan_ident *delta_ident_of(const void *ctx, const struct moat_addr *a)
+{
+	const struct delta_view *dv = ctx;
+
+	for (size_t i = 0; i < dv->d->naddrs_add; i++)
+		if (!moat_addr_cmp(&dv->d->addrs_add[i].addr, a))
+			return moat_plan_delta_ident(dv->plan, dv->d, dv->d->addrs_add[i].ident);
+	return NULL;
+}
+
+int elements_change(const struct moat_plan *plan, const struct moat_plan_delta *d,
+		    const size_t *gone, size_t ngone, const struct moat_endpoint *come,
+		    size_t ncome, struct elemv *minus, struct elemv *plus)
+{
+	struct delta_view dv = { plan, d, come, ncome };
+	int ret = 0;
+
+	for (size_t i = 0; i < d->nidents_gone && !ret; i++)
+		ret = elements_ident(&d->idents_gone[i], minus);
+	for (size_t i = 0; i < d->nallow_del && !ret; i++)
+		ret = elements_allow(moat_plan_ident_get(plan, d->allow_del[i].owner),
+				     d->allow_del[i].list, &d->allow_del[i].allow, minus);
+	for (size_t i = 0; i < d->naddrs_del && !ret; i++)
+		ret = elements_addr(&d->addrs_del[i],
+				    moat_plan_ident_get(plan, d->addrs_del[i].ident), minus);
+	for (size_t i = 0; i < ngone && !ret; i++)
+		ret = elements_endpoint(&plan->es->v[gone[i]],
+					endpoint_iso(&plan->es->v[gone[i]], plan_ident_of, plan),
+					minus);
+	for (size_t i = 0; i < d->nidents_new && !ret; i++)
+		ret = elements_ident(&d->idents_new[i], plus);
+	for (size_t i = 0; i < d->nallow_add && !ret; i++)
+		ret = elements_allow(moat_plan_ident_get(plan, d->allow_add[i].owner),
+				     d->allow_add[i].list, &d->allow_add[i].allow, plus);
+	for (size_t i = 0; i < d->naddrs_add && !ret; i++)
+		ret = elements_addr(&d->addrs_add[i],
+				    moat_plan_delta_ident(plan, d, d->addrs_add[i].ident), plus);
+	for (size_t i = 0; i < ncome && !ret; i++)
+		ret = elements_endpoint(&come[i], endpoint_iso(&come[i], delta_ident_of, &dv), plus);
+	return ret;
+}
+
+/* ---- identity chains ---- */
+
+int ownerv_push(struct ownerv *v, uint32_t id, bool egress, bool monitor)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		struct owner *n = realloc(v->v, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		v->v = n;
+		v->cap = cap;
+	}
+	v->v[v->n++] = (struct owner){ id, egress, monitor };
+	return 0;
+}
+
+/* Sorted by direction, then id (the plan's idents are sorted by id). */
+int elements_owners_of(const struct moat_plan_ident *v, size_t n, struct ownerv *o)
+{
+	for (int egress = 0; egress < 2; egress++)
+		for (size_t i = 0; i < n; i++) {
+			const struct moat_plan_ident *id = &v[i];
+			bool iso = egress ? id->out_iso : id->in_iso;
+			enum moat_mode m = egress ? id->out_mode : id->in_mode;
+
+			if (iso && ownerv_push(o, id->id, egress, m == MOAT_MODE_MONITOR) < 0)
+				return -ENOMEM;
+		}
+	return 0;
 }
 
 int owner_cmp(const struct owner *a, const struct owner *b)
@@ -568,74 +545,8 @@ int elements_diff_owners(const struct ownerv *old, const struct ownerv *new, str
 	return ret;
 }
 
-static bool owner_in(const struct ownerv *o, uint32_t id, bool egress)
+
+int elements_owners(const struct moat_plan *p, struct ownerv *o)
 {
-	for (size_t lo = 0, hi = o->n; lo < hi;) {
-		size_t mid = (lo + hi) / 2;
-		struct owner k = { id, egress, 0 };
-		int c = owner_cmp(&k, &o->v[mid]);
-
-		if (!c)
-			return true;
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return false;
+	return elements_owners_of(p->idents, p->nidents, o);
 }
-
-bool elemv_equal(const struct elemv *a, const struct elemv *b)
-{
-	return a->n == b->n && (!a->n || !memcmp(a->v, b->v, a->n * sizeof(*a->v)));
-}
-
-/*
- * rbtree interval sets change whole: an end element can be the same bytes in the old and
- * new sets while closing a different interval in each, and keeping it would make the kernel
- * see two ends in a row (a partial overlap, EEXIST). The batch deletes every old element and
- * adds every new one; the kernel checks overlaps against the next generation only. These
- * sets are small (ipBlock boundaries, managed subnets), and unchanged ones send nothing.
- */
-static int diff_intervals(const struct elemv *old, const struct elemv *new, struct elemv *del,
-			  struct elemv *add)
-{
-	int ret = 0;
-
-	if (elemv_equal(old, new))
-		return 0;
-	for (size_t i = 0; i < old->n && !ret; i++)
-		ret = elemv_push(del, &old->v[i]);
-	for (size_t i = 0; i < new->n && !ret; i++)
-		ret = elemv_push(add, &new->v[i]);
-	return ret;
-}
-
-/*
- * The elements of one set that differ: in old only (to delete) or in new only (to add).
- * Elements of an identity whose chain goes are not deleted one by one: its set goes whole.
- */
-int elements_diff_set(enum set_id s, const struct elemv *old, const struct elemv *new,
-		    const struct ownerv *gone, struct elemv *del, struct elemv *add)
-{
-	bool egress = s == S_TO || s == S_OUT_ANY;
-	size_t i = 0, j = 0;
-	int ret = 0;
-
-	if (sets[s].flags & NFT_SET_INTERVAL && !(sets[s].flags & NFT_SET_CONCAT))
-		return diff_intervals(old, new, del, add);
-	if (elemv_equal(old, new))
-		return 0;
-	while (!ret && (i < old->n || j < new->n)) {
-		int c = i == old->n ? 1 : j == new->n ? -1 : elem_cmp(&old->v[i], &new->v[j]);
-
-		if (c < 0 && !(sets[s].per_ident && owner_in(gone, old->v[i].owner, egress)))
-			ret = elemv_push(del, &old->v[i]);
-		else if (c > 0)
-			ret = elemv_push(add, &new->v[j]);
-		i += c <= 0;
-		j += c >= 0;
-	}
-	return ret;
-}
-

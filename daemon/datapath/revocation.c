@@ -120,6 +120,27 @@ static int addrs_new(const struct revocation *r, const struct moat_plan *old,
 	return REVOCATION_NONE;
 }
 
+/* What endpoint e of the old set becoming now (NULL: gone) can take. */
+static int endpoint_went(struct revocation *r, const struct moat_endpoint *e,
+			 const struct moat_endpoint *now)
+{
+	if (now && !same_rights(e, now))
+		return REVOCATION_NOW;
+	if (e->host_network && !now)
+		return REVOCATION_NOW;
+	return addrs_gone(r, e, now);
+}
+
+/* What endpoint e, which was was (NULL: new), can take by coming. */
+static int endpoint_came(const struct revocation *r, const struct moat_plan *old,
+			 const struct moat_endpoint *e, const struct moat_endpoint *was,
+			 const struct moat_cidr *managed, size_t nmanaged)
+{
+	if (e->host_network && !was)
+		return REVOCATION_NOW;
+	return addrs_new(r, old, e, was, managed, nmanaged);
+}
+
 int revocation_diff(struct revocation *r, const struct moat_plan *old,
 		    const struct moat_endpoint_set *es, const struct moat_cidr *managed,
 		    size_t nmanaged)
@@ -130,25 +151,54 @@ int revocation_diff(struct revocation *r, const struct moat_plan *old,
 	if (!was || !namespaces_equal(was, es))
 		return REVOCATION_NOW;
 	for (size_t i = 0; i < was->n; i++) {
-		const struct moat_endpoint *e = &was->v[i];
-		long j = moat_endpoint_set_find(es, e->namespace, e->name);
+		long j = moat_endpoint_set_find(es, was->v[i].namespace, was->v[i].name);
 
-		if (j >= 0 && !same_rights(e, &es->v[j]))
-			return REVOCATION_NOW;
-		if (e->host_network && j < 0)
-			return REVOCATION_NOW;
-		ret = addrs_gone(r, e, j >= 0 ? &es->v[j] : NULL);
-		if (ret < 0)
+		ret = endpoint_went(r, &was->v[i], j >= 0 ? &es->v[j] : NULL);
+		if (ret < 0 || ret == REVOCATION_NOW)
 			return ret;
 		need = ret > need ? ret : need;
 	}
 	for (size_t j = 0; j < es->n; j++) {
-		const struct moat_endpoint *e = &es->v[j];
-		long i = moat_endpoint_set_find(was, e->namespace, e->name);
+		long i = moat_endpoint_set_find(was, es->v[j].namespace, es->v[j].name);
 
-		if (e->host_network && i < 0)
+		if (endpoint_came(r, old, &es->v[j], i >= 0 ? &was->v[i] : NULL, managed, nmanaged))
 			return REVOCATION_NOW;
-		if (addrs_new(r, old, e, i >= 0 ? &was->v[i] : NULL, managed, nmanaged))
+	}
+	return need;
+}
+
+/* The endpoint of list v[0..n) with e's namespace and name, or NULL. */
+static const struct moat_endpoint *same_name(const struct moat_endpoint *e,
+					     const struct moat_endpoint *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i].name, e->name) && !strcmp(v[i].namespace, e->namespace))
+			return &v[i];
+	return NULL;
+}
+
+int revocation_change(struct revocation *r, const struct moat_plan *old, const size_t *gone,
+		      size_t ngone, const struct moat_endpoint *come, size_t ncome,
+		      const struct moat_cidr *managed, size_t nmanaged)
+{
+	const struct moat_endpoint_set *was = old->es;
+	int need = REVOCATION_NONE, ret;
+
+	for (size_t g = 0; g < ngone; g++) {
+		const struct moat_endpoint *e = &was->v[gone[g]];
+
+		ret = endpoint_went(r, e, same_name(e, come, ncome));
+		if (ret < 0 || ret == REVOCATION_NOW)
+			return ret;
+		need = ret > need ? ret : need;
+	}
+	for (size_t j = 0; j < ncome; j++) {
+		const struct moat_endpoint *prev = NULL;
+
+		for (size_t g = 0; g < ngone && !prev; g++)
+			if (same_name(&come[j], &was->v[gone[g]], 1))
+				prev = &was->v[gone[g]];
+		if (endpoint_came(r, old, &come[j], prev, managed, nmanaged))
 			return REVOCATION_NOW;
 	}
 	return need;

@@ -45,6 +45,15 @@ int revocation_diff(struct revocation *r, const struct moat_plan *old,
 		    size_t nmanaged);
 
 /*
+ * revocation_change - the same for a change of a few endpoints, at its cost: the endpoints
+ * at old->es indexes gone[] go and come[] come (a name in both is an endpoint that changed),
+ * namespaces unchanged. The need, or -ENOMEM.
+ */
+int revocation_change(struct revocation *r, const struct moat_plan *old, const size_t *gone,
+		      size_t ngone, const struct moat_endpoint *come, size_t ncome,
+		      const struct moat_cidr *managed, size_t nmanaged);
+
+/*
  * revocation_gone - r->gone made ready for conntrack_revoke before a sweep on plan: the
  * addresses an endpoint of plan has again are dropped (the plan judges those), the rest sorted.
  */

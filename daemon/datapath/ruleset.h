@@ -66,8 +66,6 @@ struct ruleset_input {
 	size_t nmanaged;
 	enum moat_mode mode;		/* global: MONITOR makes chain unknown log and return */
 	uint16_t nflog_group;		/* NFLOG group of every log rule (NFT_DEFAULT_NFLOG_GROUP) */
-	const struct moat_plan *prev;	/* the plan of the last successful apply, or NULL: its
-					 * allow sets are reused when the new plan's are the same */
 };
 
 /* What the last successful ruleset_apply or ruleset_flush sent. */
@@ -96,9 +94,10 @@ const struct ruleset_stats *ruleset_stats(const struct ruleset *rs);
  * full: recreate both tables (add table, delete table, create everything with every element),
  * so packets see either the old or the new ruleset, never a mix and never an empty window.
  * !full: send only what differs from what this ruleset applied last: identity chains that came
- * or went, and set elements (deletes before adds). An incremental apply falls back to full
- * when rs has applied nothing yet, when mode or nflog_group changed, or when an identity's
- * mode changed (they live in the chains).
+ * or went, and set elements (deletes before adds); it builds every element of in to compare
+ * (the resync path: ruleset_apply_change is the one per event). It falls back to full when
+ * rs has applied nothing yet, when mode or nflog_group changed, or when an identity's mode
+ * changed (they live in the chains).
  * Returns 0 on success; the kernel acknowledged every message and rs now remembers in.
  * On failure the kernel keeps its previous ruleset (the batch is atomic), rs keeps its
  * previous state, and each kernel error is in diags naming the object (table, set, chain,
@@ -108,6 +107,19 @@ const struct ruleset_stats *ruleset_stats(const struct ruleset *rs);
  */
 int ruleset_apply(struct ruleset *rs, const struct ruleset_input *in, bool full,
 		      struct moat_diags *diags);
+
+/*
+ * ruleset_apply_change - program the change a plan delta d makes (see moat_plan_delta_new:
+ * the endpoints at plan->es indexes gone[] go and come[] come) from the parts that come and
+ * go alone, at a cost that follows the change: identity chains that come or go, and the
+ * elements of the parts (elements.h) that the kernel gains or loses. Call before committing
+ * d. The mode, NFLOG group and managed subnets are those of the last apply (a change of
+ * those is a ruleset_apply). On failure (-ENODATA: nothing applied yet) the kernel and rs
+ * keep what they had and each kernel error is in diags; follow with ruleset_apply.
+ */
+int ruleset_apply_change(struct ruleset *rs, const struct moat_plan *plan,
+			 const struct moat_plan_delta *d, const size_t *gone, size_t ngone,
+			 const struct moat_endpoint *come, size_t ncome, struct moat_diags *diags);
 
 /*
  * ruleset_flush - delete table inet moat and table bridge moat in one batch (absent tables

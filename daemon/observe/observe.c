@@ -406,7 +406,7 @@ void observe_read(struct observe *o, const struct moat_plan *plan)
 
 /* ---- status ---- */
 
-static json_t *capture_json(struct observe *o)
+json_t *observe_capture_json(struct observe *o)
 {
 	struct capture_stats st = { 0 };
 
@@ -420,7 +420,7 @@ static json_t *capture_json(struct observe *o)
 			 "buffer_bytes", (json_int_t)st.buffer_bytes);
 }
 
-static json_t *table_json(struct observe *o)
+json_t *observe_table_json(struct observe *o)
 {
 	return json_pack("{s:I,s:I,s:I,s:I,s:I}", "count", (json_int_t)flows_count(o->flows),
 			 "cap", (json_int_t)flows_cap(o->flows), "evicted",
@@ -430,8 +430,8 @@ static json_t *table_json(struct observe *o)
 
 void observe_status(struct observe *o, json_t *status)
 {
-	json_object_set_new(status, "capture", capture_json(o));
-	json_object_set_new(status, "flows", table_json(o));
+	json_object_set_new(status, "capture", observe_capture_json(o));
+	json_object_set_new(status, "flows", observe_table_json(o));
 	if (o->learn)
 		json_object_set_new(status, "learning", learn_status_json(o->learn, false));
 	if (o->alerts) {
@@ -467,15 +467,7 @@ void observe_metrics(FILE *out, struct observe *o)
 	json_decref(a);
 }
 
-/* ---- control commands ---- */
-
-static int64_t now_unix_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+/* ---- for the control commands ---- */
 
 static void follower_closed(struct ctl_conn *conn, void *data)
 {
@@ -491,8 +483,7 @@ static void follower_closed(struct ctl_conn *conn, void *data)
 	free(fl);
 }
 
-/* Streams flows matching q (taken over) to conn from now on. */
-static int follow(struct observe *o, struct ctl_conn *conn, struct flow_query *q)
+int observe_follow(struct observe *o, struct ctl_conn *conn, struct flow_query *q)
 {
 	struct follower *fl;
 
@@ -505,8 +496,7 @@ static int follow(struct observe *o, struct ctl_conn *conn, struct flow_query *q
 	return 0;
 }
 
-/* The newest q->limit matches, returned oldest first; *matched counts them all. */
-static json_t *flows_list(struct observe *o, const struct flow_query *q, size_t *matched)
+json_t *observe_flows(struct observe *o, const struct flow_query *q, size_t *matched)
 {
 	size_t limit = q->limit ? q->limit : FLOWS_LIMIT_DEFAULT, n = 0;
 	const struct flow **pick;
@@ -528,157 +518,17 @@ static json_t *flows_list(struct observe *o, const struct flow_query *q, size_t 
 	return arr;
 }
 
-static json_t *cmd_flows(struct observe *o, const struct moat_plan *plan, json_t *req,
-			 struct ctl_conn *conn)
+struct learn *observe_learn(struct observe *o)
 {
-	struct flow_query q;
-	char err[512] = "";
-	size_t matched;
-	json_t *reply, *list;
-
-	if (flow_query_parse(req, now_unix_ms(), &q, err, sizeof(err)) < 0) {
-		flow_query_fini(&q);
-		return ctl_reply_error(err);
-	}
-	list = flows_list(o, &q, &matched);
-	reply = json_pack("{s:b,s:o,s:I,s:o,s:o}", "ok", 1, "flows", list, "matched",
-			  (json_int_t)matched, "table", table_json(o), "capture", capture_json(o));
-	if (json_is_true(json_object_get(req, "follow")) && follow(o, conn, &q) < 0) {
-		json_decref(reply);
-		reply = ctl_reply_error("too many followers");
-	}
-	flow_query_fini(&q);
-	return reply;
+	return o->learn;
 }
 
-static json_t *no_state(struct observe *o)
+struct alerts *observe_alerts(struct observe *o)
 {
-	char msg[512];
-
-	snprintf(msg, sizeof(msg), "learning and alerts are off: the state directory %s cannot be "
-		 "used (see moatd's log)", o->cfg->state_dir);
-	return ctl_reply_error(msg);
+	return o->alerts;
 }
 
-static json_t *cmd_alerts(struct observe *o, const struct moat_plan *plan, json_t *req,
-			  struct ctl_conn *conn)
+int observe_graph_dot(struct observe *o, const struct moat_plan *plan, char **dot)
 {
-	json_t *limit = json_object_get(req, "limit");
-	json_t *reply;
-
-	if (!o->alerts)
-		return no_state(o);
-	reply = json_pack("{s:b,s:o,s:o}", "ok", 1, "alerts",
-			  alerts_recent(o->alerts, json_is_integer(limit) ? (size_t)json_integer_value(limit) : 0),
-			  "stats", alerts_stats_json(o->alerts));
-	if (json_is_true(json_object_get(req, "follow")) && alerts_follow(o->alerts, conn) < 0) {
-		json_decref(reply);
-		reply = ctl_reply_error("too many followers");
-	}
-	if (reply && o->learn)
-		json_object_set_new(reply, "alerting", json_boolean(learn_has_baseline(o->learn)));
-	return reply;
-}
-
-static json_t *cmd_learn_start(struct observe *o, const struct moat_plan *plan, json_t *req,
-			       struct ctl_conn *conn)
-{
-	json_t *dur = json_object_get(req, "duration_ms");
-	char err[512] = "";
-	int ret;
-
-	if (!o->learn)
-		return no_state(o);
-	ret = learn_start(o->learn, json_string_value(json_object_get(req, "selector")),
-			  json_is_integer(dur) && json_integer_value(dur) > 0 ? (uint64_t)json_integer_value(dur) : 0,
-			  json_is_true(json_object_get(req, "reset")), now_unix_ms(), err, sizeof(err));
-	if (ret)
-		return ctl_reply_error(err[0] ? err : strerror(-ret));
-	return json_pack("{s:b,s:o}", "ok", 1, "learning", learn_status_json(o->learn, false));
-}
-
-static json_t *cmd_learn_stop(struct observe *o, const struct moat_plan *plan, json_t *req,
-			      struct ctl_conn *conn)
-{
-	int ret;
-
-	if (!o->learn)
-		return no_state(o);
-	ret = learn_stop(o->learn, now_unix_ms());
-	if (ret == -ENOENT)
-		return ctl_reply_error("not learning");
-	if (ret)
-		return ctl_reply_error("stopped, but saving the baseline failed (see moatd's log)");
-	return json_pack("{s:b,s:o}", "ok", 1, "learning", learn_status_json(o->learn, false));
-}
-
-static json_t *cmd_learn_status(struct observe *o, const struct moat_plan *plan, json_t *req,
-				struct ctl_conn *conn)
-{
-	if (!o->learn)
-		return no_state(o);
-	return json_pack("{s:b,s:o}", "ok", 1, "learning",
-			 learn_status_json(o->learn, json_is_true(json_object_get(req, "flows"))));
-}
-
-static json_t *cmd_learn_suggest(struct observe *o, const struct moat_plan *plan, json_t *req,
-				 struct ctl_conn *conn)
-{
-	struct moat_endpoint_set empty = { 0 };
-	char *yaml = NULL;
-	json_t *reply;
-	int ret;
-
-	if (!o->learn)
-		return no_state(o);
-	ret = learn_suggest(o->learn, plan ? plan->es : &empty, &yaml);
-	if (ret)
-		return ctl_reply_error(strerror(-ret));
-	reply = json_pack("{s:b,s:s}", "ok", 1, "yaml", yaml);
-	free(yaml);
-	return reply;
-}
-
-static json_t *cmd_graph(struct observe *o, const struct moat_plan *plan, json_t *req,
-			 struct ctl_conn *conn)
-{
-	char *dot = NULL;
-	int ret = svcgraph_dot(o->flows, o->names, plan, &dot);
-	json_t *reply;
-
-	if (ret)
-		return ctl_reply_error(strerror(-ret));
-	reply = json_pack("{s:b,s:s}", "ok", 1, "dot", dot);
-	free(dot);
-	return reply;
-}
-
-struct command {
-	const char *name;
-	bool changes;		/* refused to unprivileged peers */
-	json_t *(*fn)(struct observe *o, const struct moat_plan *plan, json_t *req,
-		      struct ctl_conn *conn);
-};
-
-static const struct command commands[] = {
-	{ "flows", false, cmd_flows },
-	{ "alerts", false, cmd_alerts },
-	{ "graph", false, cmd_graph },
-	{ "learn.start", true, cmd_learn_start },
-	{ "learn.stop", true, cmd_learn_stop },
-	{ "learn.status", false, cmd_learn_status },
-	{ "learn.suggest", false, cmd_learn_suggest },
-};
-
-json_t *observe_ctl(struct observe *o, const struct moat_plan *plan, const char *cmd,
-		    json_t *req, struct ctl_conn *conn)
-{
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strcmp(cmd, commands[i].name))
-			continue;
-		if (commands[i].changes && !ctl_conn_privileged(conn))
-			return ctl_reply_error("permission denied: changes need root or the moat group");
-		return commands[i].fn(o, plan, req, conn);
-	}
-	return NULL;
+	return svcgraph_dot(o->flows, o->names, plan, dot);
 }

@@ -1,9 +1,8 @@
 /*
- * Observing: what the ruleset logs (daemon/observe/capture.h) becomes flows (daemon/observe/flows.h) with
- * a verdict and the policy that decided it, feeds a learning session (daemon/observe/learn.h), and
- * raises an alert (daemon/observe/alerts.h) for a flow that is neither in the baseline nor allowed
- * once a baseline exists. Also answers the control commands about all that: flows, alerts,
- * learn.*, graph.
+ * Observing: what the ruleset logs (capture.h) becomes flows (flows.h) with
+ * a verdict and the policy that decided it, feeds a learning session (learn.h), and
+ * raises an alert (alerts.h) for a flow that is neither in the baseline nor allowed
+ * once a baseline exists; and gives the control commands (daemon/commands.c) what they show.
  *
  * Verdicts are computed from the plan in force when the record is read, the same plan the
  * kernel runs: "moat:pass" is allowed, or a violation when the plan denies it (monitor
@@ -21,6 +20,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "flow_query.h"
 #include "ctl.h"
 #include "loop.h"
 #include "moat/plan.h"
@@ -57,12 +57,26 @@ void observe_status(struct observe *o, json_t *status);
  */
 void observe_metrics(FILE *out, struct observe *o);
 
+/* observe_capture_json / observe_table_json - the NFLOG capture's and the flow table's
+ * figures, as status and flows replies show them. */
+json_t *observe_capture_json(struct observe *o);
+json_t *observe_table_json(struct observe *o);
+
 /*
- * observe_ctl - answer cmd when it is one of observe's ("flows", "alerts", "graph",
- * "learn.start", "learn.stop", "learn.status", "learn.suggest"); NULL when it is not.
- * Privileged commands are refused to unprivileged peers here.
+ * observe_flows - the newest q->limit flows matching q (at most FLOWS_LIMIT_MAX), oldest
+ * first; *matched counts every match.
  */
-json_t *observe_ctl(struct observe *o, const struct moat_plan *plan, const char *cmd,
-		    json_t *req, struct ctl_conn *conn);
+json_t *observe_flows(struct observe *o, const struct flow_query *q, size_t *matched);
+
+/* observe_follow - stream the flows matching q (taken over) to conn from now on. 0, or -EBUSY
+ * when MAX_FOLLOWERS follow already. */
+int observe_follow(struct observe *o, struct ctl_conn *conn, struct flow_query *q);
+
+/* observe_learn / observe_alerts - NULL when the state directory cannot be used. */
+struct learn *observe_learn(struct observe *o);
+struct alerts *observe_alerts(struct observe *o);
+
+/* observe_graph_dot - the service graph of the flows seen, as DOT (*dot: the caller frees). */
+int observe_graph_dot(struct observe *o, const struct moat_plan *plan, char **dot);
 
 #endif

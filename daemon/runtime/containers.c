@@ -1,6 +1,6 @@
 /*
- * The endpoint table. Entries are replaced whole on every inspect; the endpoint set the
- * compiler sees is rebuilt from them, so there is one source of truth and no partial update.
+ * The container table. Entries are replaced whole on every inspect; each container with a
+ * network namespace of its own is one endpoint (containers.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,15 +20,15 @@ struct entry {
 	char *fingerprint;		/* everything the plan depends on, to tell real changes */
 };
 
-struct endpoint_table {
+struct containers {
 	bool kubernetes;
 	struct entry *v;
 	size_t n, cap;
 };
 
-int endpoint_table_new(bool kubernetes, struct endpoint_table **out)
+int containers_new(bool kubernetes, struct containers **out)
 {
-	struct endpoint_table *t = calloc(1, sizeof(*t));
+	struct containers *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return -ENOMEM;
@@ -48,7 +48,7 @@ static void entry_clear(struct entry *e)
 	memset(e, 0, sizeof(*e));
 }
 
-void endpoint_table_free(struct endpoint_table *t)
+void containers_free(struct containers *t)
 {
 	if (!t)
 		return;
@@ -58,7 +58,7 @@ void endpoint_table_free(struct endpoint_table *t)
 	free(t);
 }
 
-size_t endpoint_table_size(const struct endpoint_table *t)
+size_t containers_size(const struct containers *t)
 {
 	return t->n;
 }
@@ -89,7 +89,7 @@ static int entry_ifaces(struct entry *e)
 	return e->ifaces && e->macs ? ret : -ENOMEM;
 }
 
-static const char *entry_namespace(const struct endpoint_table *t, const struct entry *e)
+static const char *entry_namespace(const struct containers *t, const struct entry *e)
 {
 	const char *ns = moat_labels_get(&e->ct->labels, MOAT_NAMESPACE_LABEL);
 
@@ -97,7 +97,7 @@ static const char *entry_namespace(const struct endpoint_table *t, const struct 
 }
 
 /* A text of every field the plan reads; two equal fingerprints compile alike. */
-static char *entry_fingerprint(const struct endpoint_table *t, const struct entry *e)
+static char *entry_fingerprint(const struct containers *t, const struct entry *e)
 {
 	char *buf = NULL, addr[64];
 	size_t len = 0;
@@ -121,22 +121,28 @@ static char *entry_fingerprint(const struct endpoint_table *t, const struct entr
 	return buf;
 }
 
-static long entry_find(const struct endpoint_table *t, const char *id)
+/* Is e container id (its id, or a prefix of it)? */
+static bool entry_is(const struct entry *e, const char *id)
+{
+	return !strncmp(e->ct->id, id, strlen(id));
+}
+
+static long entry_find(const struct containers *t, const char *id)
 {
 	for (size_t i = 0; i < t->n; i++)
-		if (!strcmp(t->v[i].ct->id, id) || !strncmp(t->v[i].ct->id, id, strlen(id)))
+		if (entry_is(&t->v[i], id))
 			return (long)i;
 	return -1;
 }
 
-static void entry_remove(struct endpoint_table *t, size_t i)
+static void entry_remove(struct containers *t, size_t i)
 {
 	entry_clear(&t->v[i]);
 	t->v[i] = t->v[--t->n];
 }
 
 /* Inspects id into *e. 0, -ENOENT when gone or not running, or -errno. */
-static int entry_load(struct endpoint_table *t, struct docker_client *dc, const char *id,
+static int entry_load(struct containers *t, struct docker_client *dc, const char *id,
 		      struct entry *e)
 {
 	int ret = docker_container_inspect(dc, id, &e->ct);
@@ -155,7 +161,7 @@ static int entry_load(struct endpoint_table *t, struct docker_client *dc, const 
 	return ret;
 }
 
-static int entry_put(struct endpoint_table *t, struct entry *e)
+static int entry_put(struct containers *t, struct entry *e)
 {
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 16;
@@ -170,7 +176,7 @@ static int entry_put(struct endpoint_table *t, struct entry *e)
 	return 0;
 }
 
-int endpoint_table_update(struct endpoint_table *t, struct docker_client *dc, const char *id)
+int containers_update(struct containers *t, struct docker_client *dc, const char *id)
 {
 	struct entry e = { 0 };
 	long i = entry_find(t, id);
@@ -199,10 +205,10 @@ int endpoint_table_update(struct endpoint_table *t, struct docker_client *dc, co
 	return ret < 0 ? ret : 1;
 }
 
-int endpoint_table_resync(struct endpoint_table *t, struct docker_client *dc)
+int containers_resync(struct containers *t, struct docker_client *dc)
 {
 	struct docker_id_list *ids = NULL;
-	struct endpoint_table fresh = { .kubernetes = t->kubernetes };
+	struct containers fresh = { .kubernetes = t->kubernetes };
 	int ret = docker_container_list(dc, &ids), changed;
 
 	for (size_t i = 0; ret >= 0 && i < ids->n; i++) {
@@ -266,8 +272,8 @@ static size_t named_ports(const struct moat_labels *l, struct moat_named_port *v
 	return n;
 }
 
-static int entry_endpoint(const struct endpoint_table *t, const struct entry *e,
-			  struct moat_endpoint_set *set)
+static int entry_endpoint(const struct containers *t, const struct entry *e, containers_fn fn,
+			  void *data)
 {
 	struct moat_named_port ports[32];
 	struct moat_addr ips[64];
@@ -285,46 +291,24 @@ static int entry_endpoint(const struct endpoint_table *t, const struct entry *e,
 		if (e->ct->nets[i].ipv6.family)
 			ips[ep.nips++] = e->ct->nets[i].ipv6;
 	}
-	return moat_endpoint_set_add(set, &ep);
+	return fn(data, &ep);
 }
 
-static int file_endpoints(const struct moat_endpoint_set *file, struct moat_endpoint_set *set)
+int containers_each(const struct containers *t, const char *id, containers_fn fn, void *data)
 {
 	int ret = 0;
 
-	for (size_t i = 0; file && ret >= 0 && i < file->nnss; i++)
-		ret = moat_endpoint_set_add_namespace(set, file->nss[i].name, &file->nss[i].labels);
-	for (size_t i = 0; file && ret >= 0 && i < file->n; i++) {
-		ret = moat_endpoint_set_add(set, &file->v[i]);
-		if (ret == -EEXIST) {
-			log_warn("endpoints file: %s/%s is taken by a container; ignored",
-				 file->v[i].namespace, file->v[i].name);
-			ret = 0;
-		}
+	for (size_t i = 0; i < t->n && !ret; i++) {
+		const struct entry *e = &t->v[i];
+
+		if (e->ct->netmode == DOCKER_NETMODE_CONTAINER || (id && !entry_is(e, id)))
+			continue;
+		ret = entry_endpoint(t, e, fn, data);
 	}
 	return ret;
 }
 
-int endpoint_table_build(const struct endpoint_table *t, const struct moat_endpoint_set *file,
-			 struct moat_endpoint_set **out)
-{
-	struct moat_endpoint_set *set = moat_endpoint_set_new();
-	int ret = set ? 0 : -ENOMEM;
-
-	for (size_t i = 0; t && ret >= 0 && i < t->n; i++)
-		if (t->v[i].ct->netmode != DOCKER_NETMODE_CONTAINER)
-			ret = entry_endpoint(t, &t->v[i], set);
-	if (ret >= 0)
-		ret = file_endpoints(file, set);
-	if (ret < 0) {
-		moat_endpoint_set_free(set);
-		return ret;
-	}
-	*out = set;
-	return 0;
-}
-
-json_t *endpoint_table_dump(const struct endpoint_table *t)
+json_t *containers_dump(const struct containers *t)
 {
 	static const char *const modes[] = { "bridge", "host", "container", "none" };
 	json_t *arr = json_array();

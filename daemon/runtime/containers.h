@@ -1,9 +1,11 @@
 /*
- * The endpoint table: what moatd knows of each container (inspect + its interfaces), kept by
- * container id, and the endpoint set built from it and from the optional endpoints file.
+ * The container table: what moatd knows of each container (inspect + its interfaces), kept
+ * by container id. A container with a network namespace of its own is one endpoint; one that
+ * joins another's (--network container:X) adds nothing (the owner's labels decide); a
+ * host-network one is listed with host_network set (never segmented).
  */
-#ifndef MOAT_DAEMON_ENDPOINT_H
-#define MOAT_DAEMON_ENDPOINT_H
+#ifndef MOAT_RUNTIME_CONTAINERS_H
+#define MOAT_RUNTIME_CONTAINERS_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -11,45 +13,43 @@
 #include "docker.h"
 #include "moat/endpoint.h"
 
-struct endpoint_table;
+struct containers;
 
 /*
- * endpoint_table_new - empty. kubernetes: trust io.kubernetes.pod.namespace labels for a
+ * containers_new - empty. kubernetes: trust io.kubernetes.pod.namespace labels for a
  * container's namespace; otherwise every container is in "default" and that label is just a
  * label (on a plain Docker node anyone who starts a container can write it). 0 or -ENOMEM.
  */
-int endpoint_table_new(bool kubernetes, struct endpoint_table **out);
+int containers_new(bool kubernetes, struct containers **out);
 
-/* endpoint_table_free - NULL-safe. */
-void endpoint_table_free(struct endpoint_table *t);
+/* containers_free - NULL-safe. */
+void containers_free(struct containers *t);
 
 /*
- * endpoint_table_update - re-inspect container id (and its interfaces) and replace its entry;
+ * containers_update - re-inspect container id (and its interfaces) and replace its entry;
  * a container that is gone or not running is removed. Returns 1 when the entry changed, 0
  * when not, or -errno (the table is unchanged then).
  */
-int endpoint_table_update(struct endpoint_table *t, struct docker_client *dc, const char *id);
+int containers_update(struct containers *t, struct docker_client *dc, const char *id);
 
 /*
- * endpoint_table_resync - list every running container and inspect each; the table becomes
+ * containers_resync - list every running container and inspect each; the table becomes
  * exactly that (containers that vanished while we were away are dropped). Returns 1 when
  * anything changed, 0 when not, or -errno (table unchanged).
  */
-int endpoint_table_resync(struct endpoint_table *t, struct docker_client *dc);
+int containers_resync(struct containers *t, struct docker_client *dc);
 
-/*
- * endpoint_table_build - a new endpoint set: one endpoint per container with its own network
- * namespace (containers joining another's namespace add nothing: the owner's labels decide),
- * host-network containers listed with host_network set, then every endpoint of file (when
- * not NULL) whose namespace/name is not taken. The caller frees *out.
- */
-int endpoint_table_build(const struct endpoint_table *t, const struct moat_endpoint_set *file,
-			 struct moat_endpoint_set **out);
+/* Called with one container's endpoint (borrowed for the call). 0 or -errno (stops). */
+typedef int (*containers_fn)(void *data, const struct moat_endpoint *e);
 
-/* endpoint_table_dump - per container: id, name, netmode and what it shares, as JSON. */
-json_t *endpoint_table_dump(const struct endpoint_table *t);
+/* containers_each - fn for the endpoint of container id (an id or a prefix; NULL: every
+ * container). Returns what the last fn returned, or 0. */
+int containers_each(const struct containers *t, const char *id, containers_fn fn, void *data);
 
-/* endpoint_table_size - how many containers the table holds. */
-size_t endpoint_table_size(const struct endpoint_table *t);
+/* containers_dump - per container: id, name, netmode and what it shares, as JSON. */
+json_t *containers_dump(const struct containers *t);
+
+/* containers_size - how many containers the table holds. */
+size_t containers_size(const struct containers *t);
 
 #endif

@@ -50,6 +50,7 @@ struct moat_endpoint_set {
 	struct moat_cidr *subnets;	/* the endpoints file's subnets: Moat manages them (in moatd
 					 * an address there that no endpoint has fails closed) */
 	size_t nsubnets;
+	size_t ndel;		/* endpoints removed so far: their memory stays in mem */
 	uint32_t *index;	/* private to moat_endpoint_set_add/_find: (namespace, name) ->
 				 * 1 + position, open addressing; NULL in a set built by hand */
 	size_t index_cap;
@@ -91,6 +92,31 @@ int moat_endpoint_set_add_namespace(struct moat_endpoint_set *set, const char *n
 /* moat_endpoint_set_find - index of namespace/name, or -1. */
 long moat_endpoint_set_find(const struct moat_endpoint_set *set, const char *ns,
 			    const char *name);
+
+/*
+ * moat_endpoint_set_copy_in - deep copies of e[0..n) in the set's memory, into out (the
+ * caller's array), for moat_endpoint_set_change; a namespace the set does not have yet is
+ * added. Makes the room that change needs, so it cannot fail. 0, -EINVAL (an endpoint
+ * without a name) or -ENOMEM. Names are not checked for duplicates: the caller knows.
+ */
+int moat_endpoint_set_copy_in(struct moat_endpoint_set *set, const struct moat_endpoint *e,
+			      size_t n, struct moat_endpoint *out);
+
+/*
+ * moat_endpoint_set_change - remove the endpoints at gone[0..ngone) (indexes in descending
+ * order: each hole is filled by the last endpoint), then append come[0..ncome) (copies from
+ * moat_endpoint_set_copy_in). A plan compiled from the set follows with
+ * moat_plan_delta_commit. Cannot fail.
+ */
+void moat_endpoint_set_change(struct moat_endpoint_set *set, const size_t *gone, size_t ngone,
+			      const struct moat_endpoint *come, size_t ncome);
+
+/* moat_endpoint_set_stale - removed endpoints hold more memory than the set is worth keeping:
+ * build it anew at the next quiet moment. */
+bool moat_endpoint_set_stale(const struct moat_endpoint_set *set);
+
+/* moat_endpoint_equal - the same in every field (both with labels sorted). */
+bool moat_endpoint_equal(const struct moat_endpoint *a, const struct moat_endpoint *b);
 
 /* moat_endpoint_set_free - NULL-safe. */
 void moat_endpoint_set_free(struct moat_endpoint_set *set);

@@ -26,7 +26,11 @@ struct moat_diags {
 void moat_diags_add(struct moat_diags *d, const char *file, unsigned line, unsigned col,
 		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/* moat_diags_print - one line each: "file:line:col: error: msg". */
+/* moat_diag_format - "file:line:col: error: msg" (or "file: error: msg" without a line; a
+ * lost file or message reads as such, never as NULL) into buf; returns buf. */
+char *moat_diag_format(const struct moat_diag *r, char *buf, size_t len);
+
+/* moat_diags_print - one line each, as moat_diag_format writes it. */
 void moat_diags_print(const struct moat_diags *d, FILE *f);
 
 /* moat_diags_free - frees the records and resets d to empty; NULL-safe. */

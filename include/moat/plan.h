@@ -9,12 +9,18 @@
  * up exactly (addrs); every other address falls in exactly one range of nets, which together
  * cover the whole IPv4 and IPv6 space (the world is an identity too). A new connection from S
  * to D on proto/port passes
- *   ingress: if ident(D) is ingress-isolated, it needs (ident(S), ident(D), proto, port) in
- *            allow_in, or (ident(D), proto, port) in allow_in_any;
- *   egress:  if ident(S) is egress-isolated, it needs (ident(S), ident(D), proto, port) in
- *            allow_out, or (ident(S), proto, port) in allow_out_any.
- * Replies of an allowed connection always pass (conntrack). Elements of one set never
- * overlap: the compiler merges port ranges per key.
+ *   ingress: if ident(D) is ingress-isolated, it needs (ident(S), proto, port) in D's in list,
+ *            or (proto, port) in D's in_any list;
+ *   egress:  if ident(S) is egress-isolated, it needs (ident(D), proto, port) in S's out list,
+ *            or (proto, port) in S's out_any list.
+ * Replies of an allowed connection always pass (conntrack). The elements of one list never
+ * overlap: the compiler merges port ranges per peer.
+ *
+ * A plan changes in two ways: compiled whole (moat_plan_compile), or updated in place by a
+ * delta when endpoints come and go (moat_plan_delta_new, then _commit), at a cost that
+ * follows the change, not the number of endpoints. Both give the same plan: identities
+ * alike in atoms, addresses, isolation and allow lists (tests/unit/plan_delta.c holds them
+ * to that after random changes).
  */
 #ifndef MOAT_PLAN_H
 #define MOAT_PLAN_H
@@ -26,10 +32,24 @@
 #include "moat/endpoint.h"
 #include "moat/policy.h"
 
+/* One element of an allow list: the peer (0 in the *_any lists), protocols and ports. */
+struct moat_plan_allow {
+	uint32_t peer;
+	uint8_t proto_lo, proto_hi;
+	uint16_t port_lo, port_hi;
+};
+
+enum moat_allow_list { MOAT_ALLOW_IN, MOAT_ALLOW_IN_ANY, MOAT_ALLOW_OUT, MOAT_ALLOW_OUT_ANY,
+		       MOAT_ALLOW_LISTS };
+
 struct moat_plan_ident {
 	uint32_t id;
 	bool in_iso, out_iso;
 	enum moat_mode in_mode, out_mode;	/* MONITOR: deny is reported, not dropped */
+	/* What it lets in (from a peer, from anyone) and out (to a peer, to anywhere) when
+	 * isolated in that direction: sorted by peer, then protocol and port; empty when not. */
+	struct moat_plan_allow *allow[MOAT_ALLOW_LISTS];
+	uint32_t nallow[MOAT_ALLOW_LISTS];
 };
 
 struct moat_plan_addr {
@@ -45,13 +65,6 @@ struct moat_plan_net {
 	uint32_t ident;
 };
 
-/* One set element. For the *_any sets, src (allow_out_any) or dst (allow_in_any) is unused (0). */
-struct moat_plan_elem {
-	uint32_t src, dst;
-	uint8_t proto_lo, proto_hi;
-	uint16_t port_lo, port_hi;
-};
-
 /* A rule of the policy set: pols[policy].in[rule] (ingress) or .out[rule]. */
 struct moat_rule_ref {
 	uint32_t policy;
@@ -62,18 +75,19 @@ struct moat_rule_ref {
 struct moat_plan {
 	struct moat_plan_ident *idents;	/* sorted by id */
 	size_t nidents;
-	struct moat_plan_addr *addrs;	/* endpoint addresses, sorted by family then address */
+	struct moat_plan_addr *addrs;	/* endpoint addresses, in no order: find one with
+					 * moat_plan_addr_find */
 	size_t naddrs;
 	struct moat_plan_net *nets;	/* sorted, disjoint, covering both families */
 	size_t nnets;
-	struct moat_plan_elem *allow_in, *allow_in_any, *allow_out, *allow_out_any;
-	size_t nallow_in, nallow_in_any, nallow_out, nallow_out_any;
+	size_t nallow[MOAT_ALLOW_LISTS];	/* elements of every identity's lists */
 	uint32_t *endpoint_ident;	/* per endpoint: its identity on labels and named ports
 					 * alone (no ipBlock applied), for when it has no address
 					 * in the peer's family */
 	enum moat_mode mode;		/* the global mode the plan was compiled for */
 	const struct moat_policy_set *ps;	/* borrowed: must outlive the plan */
-	const struct moat_endpoint_set *es;	/* borrowed: must outlive the plan */
+	const struct moat_endpoint_set *es;	/* borrowed: must outlive the plan; a delta
+						 * commit follows the changes made to it */
 	void *priv;			/* compiler state (id table, reasons); not for callers */
 };
 
@@ -89,8 +103,68 @@ struct moat_plan {
 int moat_plan_compile(const struct moat_policy_set *ps, const struct moat_endpoint_set *es,
 		      enum moat_mode mode, const struct moat_plan *prev, struct moat_plan **out);
 
+/*
+ * moat_plan_stale - a plan updated by many deltas has memory only a whole compile gives
+ * back (the texts and arrays of identities that went): true when that is more than the
+ * compile's own. Compile it whole again at the next quiet moment.
+ */
+bool moat_plan_stale(const struct moat_plan *plan);
+
 /* moat_plan_free - NULL-safe. */
 void moat_plan_free(struct moat_plan *plan);
+
+/*
+ * What a delta does, for the datapath to program before it is committed. Identities keep
+ * their ids; new ones get ids never used before.
+ */
+struct moat_plan_owned {
+	uint32_t owner;			/* the identity whose list it is */
+	enum moat_allow_list list;
+	struct moat_plan_allow allow;
+};
+
+struct moat_plan_delta {
+	const struct moat_plan_ident *idents_new;	/* with their allow lists */
+	size_t nidents_new;
+	const struct moat_plan_ident *idents_gone;	/* as the plan has them */
+	size_t nidents_gone;
+	const struct moat_plan_owned *allow_add;	/* to the lists of identities that stay */
+	size_t nallow_add;
+	const struct moat_plan_owned *allow_del;
+	size_t nallow_del;
+	const struct moat_plan_addr *addrs_add;		/* endpoint: its index once changed */
+	size_t naddrs_add;
+	const struct moat_plan_addr *addrs_del;		/* as the plan has them */
+	size_t naddrs_del;
+	void *priv;
+};
+
+/*
+ * moat_plan_delta_new - what plan becomes when the endpoints at indexes gone[0..ngone) of
+ * plan->es go and come[0..ncome) come, without changing plan. The caller then changes the
+ * set (moat_endpoint_set_change) and commits. Cost: the changed endpoints, plus the allow
+ * lists of identities that come or go. Returns 0 and *out; -ESTALE when the change needs a
+ * whole compile (an endpoint in a namespace the plan was not compiled with, an address that
+ * another endpoint has or had, one address twice, a bad index); -ENOMEM. come is borrowed
+ * until commit or free.
+ */
+int moat_plan_delta_new(const struct moat_plan *plan, const size_t *gone, size_t ngone,
+			const struct moat_endpoint *come, size_t ncome,
+			struct moat_plan_delta **out);
+
+/*
+ * moat_plan_delta_commit - apply d to plan, after plan->es was changed by
+ * moat_endpoint_set_change(es, gone, ngone, come, ncome) with the same arguments. Cannot fail
+ * (delta_new reserved what it needs). Frees d.
+ */
+void moat_plan_delta_commit(struct moat_plan *plan, struct moat_plan_delta *d);
+
+/* moat_plan_delta_free - drop a delta that is not committed. NULL-safe. */
+void moat_plan_delta_free(struct moat_plan_delta *d);
+
+/* moat_plan_delta_ident - identity id as plan will have it after d: plan's or d's new one. */
+const struct moat_plan_ident *moat_plan_delta_ident(const struct moat_plan *plan,
+						    const struct moat_plan_delta *d, uint32_t id);
 
 /* moat_plan_ident_of - identity of an address: exact endpoint address, else its net range. */
 uint32_t moat_plan_ident_of(const struct moat_plan *plan, const struct moat_addr *a);

@@ -229,7 +229,8 @@ static long maxrss_kib(void)
 
 static size_t elems(const struct moat_plan *p)
 {
-	return p->nallow_in + p->nallow_in_any + p->nallow_out + p->nallow_out_any;
+	return p->nallow[MOAT_ALLOW_IN] + p->nallow[MOAT_ALLOW_IN_ANY] + p->nallow[MOAT_ALLOW_OUT] +
+	       p->nallow[MOAT_ALLOW_OUT_ANY];
 }
 
 /* One compile of S x R, best of three; prints a row. Returns 0 or a negative errno. */
@@ -263,7 +264,8 @@ static int row(int S, int R, bool detail)
 			       "peak RSS growth during compiles: %.1f MiB (process peak %.1f MiB)\n"
 			       "sets: allow_in %zu, allow_in_any %zu, allow_out %zu, allow_out_any %zu\n",
 			       now_ms() - t, (maxrss_kib() - rss0) / 1024.0, maxrss_kib() / 1024.0,
-			       p->nallow_in, p->nallow_in_any, p->nallow_out, p->nallow_out_any);
+			       p->nallow[MOAT_ALLOW_IN], p->nallow[MOAT_ALLOW_IN_ANY], p->nallow[MOAT_ALLOW_OUT],
+			       p->nallow[MOAT_ALLOW_OUT_ANY]);
 		}
 	}
 	moat_plan_free(p2);

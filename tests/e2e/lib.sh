@@ -195,6 +195,9 @@ e2e_cleanup() {
 	e2e_dockerd_stop
 	e2e_umount_all
 	[ -n "${E2E_NS:-}" ] && e2e_netns_del "$E2E_NS"
+	if [ "$rc" != 0 ] && [ -f "$E2E_DIR/moatd.log" ]; then
+		echo "--- moatd.log (tail)" >&2; tail -n 40 "$E2E_DIR/moatd.log" >&2
+	fi
 	if [ "$rc" != 0 ] && [ -f "$E2E_DIR/dockerd.log" ]; then
 		echo "--- dockerd.log (tail)" >&2; tail -n 20 "$E2E_DIR/dockerd.log" >&2
 	fi
@@ -335,7 +338,9 @@ moatd_start() {
 	local bin=$1; shift
 	# nsenter execs moatd in place (no function, no subshell), so $! is moatd itself and a
 	# kill -9 of $MOATD_PID is a kill -9 of the daemon.
-	nsenter --net=/var/run/netns/"$E2E_NS" "$bin" "$@" </dev/null >>"$E2E_DIR/moatd.log" 2>&1 &
+	# E2E_DEBUG=1: moatd logs at debug level (after the test's own flags, so it wins)
+	nsenter --net=/var/run/netns/"$E2E_NS" "$bin" "$@" ${E2E_DEBUG:+--log-level debug} \
+		</dev/null >>"$E2E_DIR/moatd.log" 2>&1 &
 	MOATD_PID=$!
 	echo "$MOATD_PID" >"$E2E_DIR/moatd.pid"
 }

@@ -24,10 +24,10 @@
 #include <unistd.h>
 
 #include "../../daemon/datapath/conntrack.h"
-#include "../../daemon/datapath/nft.h"
+#include "../../daemon/datapath/ruleset.h"
 
 struct state {
-	struct nft_ctx *nft;
+	struct ruleset *nft;
 	struct moat_policy_set *ps;
 	struct moat_endpoint_set *es;
 	struct moat_plan *plan;
@@ -58,7 +58,7 @@ static int cmd_apply(struct state *st, const char *how, const char *pol, const c
 	struct moat_policy_set *ps = NULL;
 	struct moat_endpoint_set *es = NULL;
 	struct moat_plan *plan = NULL;
-	struct nft_input in;
+	struct ruleset_input in;
 	int ret;
 
 	ret = moat_policy_set_load(&pol, 1, &ps, &diags);
@@ -66,10 +66,9 @@ static int cmd_apply(struct state *st, const char *how, const char *pol, const c
 		ret = moat_endpoint_set_load(eps, &es, &diags);
 	if (!ret)
 		ret = moat_plan_compile(ps, es, st->mode, st->plan, &plan);
-	in = (struct nft_input){ plan, es, st->managed, st->nmanaged, st->mode, st->group,
-				 st->plan };
+	in = (struct ruleset_input){ plan, es, st->managed, st->nmanaged, st->mode, st->group };
 	if (!ret)
-		ret = nft_ruleset_apply(st->nft, &in, !strcmp(how, "full"), &diags);
+		ret = ruleset_apply(st->nft, &in, !strcmp(how, "full"), &diags);
 	moat_diags_print(&diags, stderr);
 	moat_diags_free(&diags);
 	if (ret) {
@@ -84,7 +83,7 @@ static int cmd_apply(struct state *st, const char *how, const char *pol, const c
 	moat_endpoint_set_free(st->es);
 	moat_policy_set_free(st->ps);
 	st->plan = plan, st->es = es, st->ps = ps;
-	const struct nft_stats *s = nft_ctx_stats(st->nft);
+	const struct ruleset_stats *s = ruleset_stats(st->nft);
 	printf("ok apply %s msgs=%zu added=%zu deleted=%zu\n", s->full ? "full" : "incr", s->msgs,
 	       s->added, s->deleted);
 	return 0;
@@ -92,11 +91,11 @@ static int cmd_apply(struct state *st, const char *how, const char *pol, const c
 
 static void cmd_watch(struct state *st, int ms)
 {
-	struct pollfd p = { .fd = nft_watch_fd(st->nft), .events = POLLIN };
-	struct nft_tamper t;
+	struct pollfd p = { .fd = ruleset_watch_fd(st->nft), .events = POLLIN };
+	struct ruleset_tamper t;
 
 	while (poll(&p, 1, ms) > 0) {
-		if (nft_watch_read(st->nft, &t) < 0) {
+		if (ruleset_watch_read(st->nft, &t) < 0) {
 			printf("error watch: %s\n", strerror(errno));
 			return;
 		}
@@ -122,14 +121,14 @@ static void cmd(struct state *st, char *line)
 	if (!strcmp(argv[0], "apply") && argc == 4) {
 		cmd_apply(st, argv[1], argv[2], argv[3]);
 	} else if (!strcmp(argv[0], "flush")) {
-		int ret = nft_ruleset_flush(st->nft, &diags);
+		int ret = ruleset_flush(st->nft, &diags);
 
 		moat_diags_print(&diags, stderr);
 		printf(ret ? "error flush: %s\n" : "ok flush%s\n", ret ? strerror(-ret) : "");
 	} else if (!strcmp(argv[0], "verify")) {
 		char why[256];
 		bool ok;
-		int ret = nft_ruleset_verify(st->nft, &ok, why, sizeof(why));
+		int ret = ruleset_verify(st->nft, &ok, why, sizeof(why));
 
 		if (ret)
 			printf("error verify: %s\n", strerror(-ret));
@@ -172,9 +171,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	ret = nft_ctx_new(&st.nft);
+	ret = ruleset_new(&st.nft);
 	if (ret) {
-		fprintf(stderr, "nft_ctx_new: %s\n", strerror(-ret));
+		fprintf(stderr, "ruleset_new: %s\n", strerror(-ret));
 		return 1;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -183,6 +182,6 @@ int main(int argc, char **argv)
 	moat_plan_free(st.plan);
 	moat_endpoint_set_free(st.es);
 	moat_policy_set_free(st.ps);
-	nft_ctx_free(st.nft);
+	ruleset_free(st.nft);
 	return 0;
 }

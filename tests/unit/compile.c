@@ -122,14 +122,14 @@ static void check_nets(const struct moat_plan *p)
 	CHECK(p->nnets >= 2 && !cmp_bytes(p->nets[p->nnets - 1].hi, ones, 16));
 }
 
-/* No two elements of one set overlap, and each set is sorted by key. */
-static void check_disjoint(const struct moat_plan_elem *v, size_t n)
+/* No two elements of one list overlap, and each list is sorted by peer. */
+static void check_disjoint(const struct moat_plan_allow *v, size_t n)
 {
 	for (size_t i = 0; i + 1 < n; i++) {
-		const struct moat_plan_elem *a = &v[i], *b = &v[i + 1];
+		const struct moat_plan_allow *a = &v[i], *b = &v[i + 1];
 
-		CHECK(a->src < b->src || (a->src == b->src && a->dst <= b->dst));
-		for (size_t k = i + 1; k < n && v[k].src == a->src && v[k].dst == a->dst; k++)
+		CHECK(a->peer <= b->peer);
+		for (size_t k = i + 1; k < n && v[k].peer == a->peer; k++)
 			CHECK(v[k].proto_lo > a->proto_hi || v[k].proto_hi < a->proto_lo ||
 			      v[k].port_lo > a->port_hi || v[k].port_hi < a->port_lo);
 	}
@@ -138,10 +138,9 @@ static void check_disjoint(const struct moat_plan_elem *v, size_t n)
 static void check_plan(const struct moat_plan *p)
 {
 	check_nets(p);
-	check_disjoint(p->allow_in, p->nallow_in);
-	check_disjoint(p->allow_in_any, p->nallow_in_any);
-	check_disjoint(p->allow_out, p->nallow_out);
-	check_disjoint(p->allow_out_any, p->nallow_out_any);
+	for (size_t i = 0; i < p->nidents; i++)
+		for (int l = 0; l < MOAT_ALLOW_LISTS; l++)
+			check_disjoint(p->idents[i].allow[l], p->idents[i].nallow[l]);
 	for (size_t i = 0; i + 1 < p->nidents; i++)
 		CHECK(p->idents[i].id < p->idents[i + 1].id);
 	/* Whenever a set allowed an isolated side, the rule search names a rule. */
@@ -191,7 +190,7 @@ static void test_ingress(void)
 	CHECK(ep_verdict(p, 0, 0, IPPROTO_TCP, 80) == MOAT_ALLOW);	/* loopback */
 	moat_plan_decide_endpoints(p, 1, 0, IPPROTO_TCP, 80, &v);
 	CHECK(v.in_iso && v.in_ok && v.in_rule.policy == 1 && v.in_rule.rule == 0 && !v.out_iso);
-	CHECK(p->nallow_in == 2);	/* (b, a): tcp 80-100 merged, and udp */
+	CHECK(p->nallow[MOAT_ALLOW_IN] == 2);	/* (b, a): tcp 80-100 merged, and udp */
 	check_plan(p);
 	moat_plan_free(p);
 }
@@ -317,7 +316,7 @@ static void test_growth(void)
 						       .labels = { &l[i % 2], 1 }, .ips = &a[i], .nips = 1 };
 		}
 		CHECK(moat_plan_compile(&ps, &es, MOAT_MODE_ENFORCE, NULL, &p) == 0);
-		sizes[round] = p ? p->nidents + p->nallow_in + p->nnets : 0;
+		sizes[round] = p ? p->nidents + p->nallow[MOAT_ALLOW_IN] + p->nnets : 0;
 		CHECK(p && p->naddrs == n);
 		moat_plan_free(p);
 		free(v);
@@ -398,15 +397,24 @@ static bool same_idents(const struct moat_plan *a, const struct moat_plan *b)
 	return true;
 }
 
-static bool same_elems(const struct moat_plan_elem *x, size_t nx, const struct moat_plan_elem *y,
-		       size_t ny)
+static bool same_allow(const struct moat_plan_allow *x, const struct moat_plan_allow *y)
 {
-	for (size_t i = 0; nx == ny && i < nx; i++)
-		if (x[i].src != y[i].src || x[i].dst != y[i].dst || x[i].proto_lo != y[i].proto_lo ||
-		    x[i].proto_hi != y[i].proto_hi || x[i].port_lo != y[i].port_lo ||
-		    x[i].port_hi != y[i].port_hi)
-			return false;
-	return nx == ny;
+	return x->peer == y->peer && x->proto_lo == y->proto_lo && x->proto_hi == y->proto_hi &&
+	       x->port_lo == y->port_lo && x->port_hi == y->port_hi;
+}
+
+/* The same allow lists, identity by identity (same_idents holds them in the same order). */
+static bool same_lists(const struct moat_plan *a, const struct moat_plan *b)
+{
+	for (size_t i = 0; a->nidents == b->nidents && i < a->nidents; i++)
+		for (int l = 0; l < MOAT_ALLOW_LISTS; l++) {
+			if (a->idents[i].nallow[l] != b->idents[i].nallow[l])
+				return false;
+			for (uint32_t k = 0; k < a->idents[i].nallow[l]; k++)
+				if (!same_allow(&a->idents[i].allow[l][k], &b->idents[i].allow[l][k]))
+					return false;
+		}
+	return a->nidents == b->nidents;
 }
 
 static bool same_maps(const struct moat_plan *a, const struct moat_plan *b)
@@ -492,10 +500,7 @@ static void reuse_step(struct reuse *r, const char *what)
 	CHECK(moat_plan_compile(&r->ps, &r->es, r->mode, r->prev, &a) == 0);
 	CHECK(moat_plan_compile(&fresh, &r->es, r->mode, r->prev, &b) == 0);
 	same = a && b && same_idents(a, b) && same_maps(a, b) && same_verdicts(a, b) &&
-	       same_elems(a->allow_in, a->nallow_in, b->allow_in, b->nallow_in) &&
-	       same_elems(a->allow_in_any, a->nallow_in_any, b->allow_in_any, b->nallow_in_any) &&
-	       same_elems(a->allow_out, a->nallow_out, b->allow_out, b->nallow_out) &&
-	       same_elems(a->allow_out_any, a->nallow_out_any, b->allow_out_any, b->nallow_out_any);
+	       same_lists(a, b);
 	if (!same)
 		fprintf(stderr, "step \"%s\": the plans differ\n", what);
 	CHECK(same);

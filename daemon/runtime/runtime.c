@@ -1,0 +1,208 @@
+/*
+ * The runtime room (runtime.h): the container table and the runtime's networks, turned into
+ * the store's runtime source.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "containers.h"
+#include "docker.h"
+#include "log.h"
+#include "runtime.h"
+
+struct runtime {
+	const struct config *cfg;
+	struct epstore *store;
+	runtime_changed_fn changed;
+	void *data;
+	struct docker_client *docker;
+	struct docker_watch *watch;
+	struct containers *table;
+	bool synced, up;
+};
+
+int runtime_new(const struct config *cfg, struct epstore *store, runtime_changed_fn changed,
+		void *data, struct runtime **out)
+{
+	struct runtime *rt = calloc(1, sizeof(*rt));
+	int ret;
+
+	if (!rt)
+		return -ENOMEM;
+	*rt = (struct runtime){ .cfg = cfg, .store = store, .changed = changed, .data = data };
+	ret = containers_new(cfg->kubernetes, &rt->table);
+	if (!ret)
+		ret = docker_client_new(cfg->runtime, &rt->docker);
+	if (ret) {
+		runtime_free(rt);
+		return ret;
+	}
+	*out = rt;
+	return 0;
+}
+
+void runtime_free(struct runtime *rt)
+{
+	if (!rt)
+		return;
+	docker_watch_stop(rt->watch);
+	docker_client_free(rt->docker);
+	containers_free(rt->table);
+	free(rt);
+}
+
+bool runtime_synced(const struct runtime *rt)
+{
+	return rt->synced;
+}
+
+bool runtime_up(const struct runtime *rt)
+{
+	return rt->up;
+}
+
+size_t runtime_containers(const struct runtime *rt)
+{
+	return containers_size(rt->table);
+}
+
+json_t *runtime_dump(const struct runtime *rt)
+{
+	return containers_dump(rt->table);
+}
+
+/* The subnets of the runtime's networks: the address space it hands out, which Moat manages. */
+static int subnets_load(struct runtime *rt)
+{
+	struct docker_network_list *nets = NULL;
+	struct moat_cidr *v = NULL;
+	size_t k = 0, total = 0;
+	int ret = docker_network_list(rt->docker, &nets);
+
+	for (size_t i = 0; !ret && i < nets->n; i++)
+		total += nets->v[i].nsubnets;
+	if (!ret && !(v = calloc(total + 1, sizeof(*v))))
+		ret = -ENOMEM;
+	for (size_t i = 0; !ret && i < nets->n; i++)
+		for (size_t j = 0; j < nets->v[i].nsubnets; j++)
+			v[k++] = nets->v[i].subnets[j];
+	docker_network_list_free(nets);
+	if (!ret)
+		ret = epstore_subnets(rt->store, EPSOURCE_RUNTIME, v, k);
+	free(v);
+	return ret;
+}
+
+static int set_add(void *data, const struct moat_endpoint *e)
+{
+	return moat_endpoint_set_add(data, e);
+}
+
+int runtime_resync(struct runtime *rt)
+{
+	struct moat_endpoint_set *set = NULL;
+	int ret = subnets_load(rt);
+
+	if (!ret)
+		ret = containers_resync(rt->table, rt->docker);
+	if (ret >= 0 && !(set = moat_endpoint_set_new()))
+		ret = -ENOMEM;
+	if (ret >= 0)
+		ret = containers_each(rt->table, NULL, set_add, set);
+	if (ret >= 0)
+		ret = epstore_replace(rt->store, EPSOURCE_RUNTIME, set);
+	moat_endpoint_set_free(set);
+	if (ret < 0) {
+		if (rt->up || !rt->synced)
+			log_warn("cannot list the runtime at %s: %s", rt->cfg->runtime, strerror(-ret));
+		rt->up = false;
+		return ret;
+	}
+	rt->up = rt->synced = true;
+	rt->changed(rt->data, loop_now_us());
+	return 0;
+}
+
+/* The namespace/name a container's endpoint has, kept across its update. */
+struct key {
+	char ns[256], name[256];
+	bool set;
+};
+
+static int key_take(void *data, const struct moat_endpoint *e)
+{
+	struct key *k = data;
+
+	snprintf(k->ns, sizeof(k->ns), "%s", e->namespace);
+	snprintf(k->name, sizeof(k->name), "%s", e->name);
+	k->set = true;
+	return 0;
+}
+
+static int store_put(void *data, const struct moat_endpoint *e)
+{
+	return epstore_put(data, EPSOURCE_RUNTIME, e);
+}
+
+/* Re-inspects one container; its endpoint goes (under its old name) and comes back. */
+static int container_event(struct runtime *rt, const char *id)
+{
+	struct key old = { 0 };
+	int ret;
+
+	containers_each(rt->table, id, key_take, &old);
+	ret = containers_update(rt->table, rt->docker, id);
+	if (ret <= 0)
+		return ret;
+	if (old.set && (ret = epstore_del(rt->store, EPSOURCE_RUNTIME, old.ns, old.name)))
+		return ret;
+	ret = containers_each(rt->table, id, store_put, rt->store);
+	return ret ? ret : 1;
+}
+
+static void event_handle(struct runtime *rt, const struct docker_event *ev)
+{
+	uint64_t t0 = loop_now_us();
+	int ret;
+
+	if (ev->kind == DOCKER_EVENT_DOWN) {
+		log_warn("runtime event stream lost; reconnecting (rules stay in force)");
+		rt->up = false;
+		return;
+	}
+	if (ev->kind == DOCKER_EVENT_RESYNC || !rt->synced) {
+		runtime_resync(rt);
+		return;
+	}
+	ret = container_event(rt, ev->id);
+	if (ret < 0) {
+		log_warn("inspecting %.12s failed (%s); listing everything", ev->id, strerror(-ret));
+		runtime_resync(rt);
+	} else if (ret > 0) {
+		log_debug("container %.12s %s", ev->id, ev->action);
+		rt->changed(rt->data, t0);
+	}
+}
+
+static void watch_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct runtime *rt = data;
+	struct docker_event ev;
+
+	while (docker_watch_read(rt->watch, &ev) == 0)
+		event_handle(rt, &ev);
+}
+
+int runtime_start(struct runtime *rt, struct loop *loop)
+{
+	int ret;
+
+	if (runtime_resync(rt) < 0)
+		log_warn("keeping the ruleset in the kernel until the runtime answers");
+	ret = docker_watch_start(rt->docker, &rt->watch);
+	if (!ret)
+		ret = loop_fd_add(loop, docker_watch_fd(rt->watch), EPOLLIN, watch_event, rt);
+	return ret;
+}

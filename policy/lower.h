@@ -1,0 +1,76 @@
+/*
+ * Lowering: rules into allow list elements, one identity at a time, and an identity's
+ * isolation. The whole compile lowers every identity as an owner; a delta lowers its new
+ * identities as owners and as peers of the owners that stay. Both go through here, so they
+ * cannot drift apart.
+ */
+#ifndef MOAT_POLICY_LOWER_H
+#define MOAT_POLICY_LOWER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "plan_policy.h"
+#include "plan_priv.h"
+
+/* An identity as lowering sees it. */
+struct lident {
+	uint32_t id;
+	const struct plan_ident_priv *p;
+};
+
+/* An element before merging: in the list of owner. */
+struct lelem {
+	uint32_t owner;
+	uint32_t list;			/* enum moat_allow_list */
+	struct moat_plan_allow a;
+};
+
+struct lowering {
+	const struct moat_policy_set *ps;
+	const struct plan_policy *pol;
+	const struct moat_plan *plan;	/* its identities (sorted by id) and priv */
+	const struct plan_atom *atoms;	/* the plan's atoms, and a delta's new NPORT atoms */
+	uint32_t natoms;
+	const struct u32vec *atom_ids;	/* per atom below natoms_ids: the plan's holders */
+	uint32_t natoms_ids;
+	const struct hmap *gone;	/* a delta's identities that go (id -> id), or NULL */
+	const struct lident *extra;	/* a delta's new identities (also holders), by id */
+	size_t nextra;
+	struct lelem *out;		/* what lowering emitted; the caller frees it */
+	size_t nout, cap;
+};
+
+/* lower_owner - append every element of x's own lists. 0 or -ENOMEM. */
+int lower_owner(struct lowering *lw, const struct lident *x);
+
+/*
+ * lower_peer - append the elements that name x as the peer in the lists of the plan's
+ * identities that stay (not gone, not new: those lower themselves). 0 or -ENOMEM.
+ */
+int lower_peer(struct lowering *lw, const struct lident *x);
+
+/*
+ * lower_merge - sort v[0..*n) by owner, list, peer, protocol and port, and merge what
+ * overlaps or touches, so that no two elements of a list overlap (pipapo refuses that).
+ * 0 or -ENOMEM.
+ */
+int lower_merge(struct lelem *v, size_t *n);
+
+/* lower_holder - is id one of the identities lowering counts (not gone)? */
+bool lower_gone(const struct lowering *lw, uint32_t id);
+
+/*
+ * lower_isolation - the policies isolating identity x (atoms of x) in each direction into
+ * x->pols (arena ar) and its isolation and modes into pub; mode: the plan's global mode.
+ * 0 or -ENOMEM.
+ */
+int lower_isolation(const struct moat_policy_set *ps, const struct plan_policy *pol,
+		    enum moat_mode mode, struct arena *ar, struct plan_ident_priv *x,
+		    struct moat_plan_ident *pub);
+
+/* gone_key - how the gone map hashes an id. */
+uint64_t gone_key(uint32_t id);
+
+#endif
