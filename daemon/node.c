@@ -19,6 +19,8 @@
 #include "node.h"
 #include "runtime/runtime.h"
 
+#define SWEEP_AFTER_MS 50
+
 struct node {
 	const struct config *cfg;
 	struct loop *loop;
@@ -82,7 +84,12 @@ static void sweep_tick(struct loop *loop, void *data)
 		connections_revoke(n);
 }
 
-/* Right after this turn of the loop (the change it sweeps for is enforced already). */
+/*
+ * Soon after the change it sweeps for is enforced: departures within SWEEP_AFTER_MS share one
+ * dump of the conntrack table (which walks every bucket of the kernel's: some milliseconds of
+ * CPU even when empty). An address that comes back in the meantime is swept first
+ * (revocation.h), so the wait gives no connection to anyone new.
+ */
 static void sweep_schedule(struct node *n)
 {
 	int id;
@@ -90,7 +97,7 @@ static void sweep_schedule(struct node *n)
 	n->sweep_due = true;
 	if (n->sweep_timer)
 		return;
-	id = loop_timer_add(n->loop, 0, 0, sweep_tick, n);
+	id = loop_timer_add(n->loop, SWEEP_AFTER_MS, 0, sweep_tick, n);
 	if (id > 0)
 		n->sweep_timer = id;
 	else

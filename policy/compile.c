@@ -177,7 +177,7 @@ static int ident_intern(struct cc *c, const uint32_t *a, size_t n, uint32_t *out
 	uint32_t *v;
 
 	while ((v = hmap_next(&c->ident_by_sig, h, &it)))
-		if (pv->ids[*v].natoms == n && !memcmp(pv->ids[*v].atoms, a, n * 4)) {
+		if (pv->ids[*v].natoms == n && (!n || !memcmp(pv->ids[*v].atoms, a, n * 4))) {
 			*out = *v;
 			return 0;
 		}

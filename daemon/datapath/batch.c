@@ -172,7 +172,8 @@ static bool udata_nd_targets(struct nftnl_udata_buf *u, bool port)
 static void set_udata(struct nftnl_set *s, enum set_id id)
 {
 	const struct set_desc *d = &sets[id];
-	bool key = d->key_type == TYPE_IFNAME, data = d->data_type == TYPE_MARK;
+	bool key = d->key_type == TYPE_IFNAME || d->key_type == TYPE_MARK;
+	bool data = d->data_type == TYPE_MARK;
 	bool nd = id == S_ND_TARGETS || id == S_ND_ADDRS;
 	struct nftnl_udata_buf *u;
 	bool ok;

@@ -227,10 +227,23 @@ int elements_allow(const struct moat_plan_ident *owner, enum moat_allow_list l,
 	return list_used(owner, l) ? allow_elem(owner->id, l, a, v) : 0;
 }
 
+/* An isolated identity's entry in in_ids (or out_ids): its id, to its chain. */
+static int chain_elem(const struct moat_plan_ident *id, enum set_id s, struct elemv *v)
+{
+	struct elem e = { .data = id->id };
+
+	memcpy(e.key, &id->id, 4);	/* host order, as ep4's data lands in a register */
+	return elemv_push(&v[s], &e);
+}
+
 int elements_ident(const struct moat_plan_ident *id, struct elemv *v)
 {
 	int ret = 0;
 
+	if (id->in_iso)
+		ret = chain_elem(id, S_IN_IDS, v);
+	if (!ret && id->out_iso)
+		ret = chain_elem(id, S_OUT_IDS, v);
 	for (int l = 0; l < MOAT_ALLOW_LISTS && !ret; l++)
 		for (uint32_t k = 0; list_used(id, l) && k < id->nallow[l] && !ret; k++)
 			ret = allow_elem(id->id, l, &id->allow[l][k], v);
@@ -251,11 +264,6 @@ int elements_addr(const struct moat_plan_addr *a, const struct moat_plan_ident *
 	ret = elemv_push(&v[v4 ? S_EP4 : S_EP6], &e);
 	if (!ret)
 		ret = elemv_push(&v[v4 ? S_SELF4 : S_SELF6], &self);
-	/* in4/in6/out4/out6: an address of an isolated identity goes to that identity's chain */
-	if (!ret && id && id->in_iso)
-		ret = elemv_push(&v[v4 ? S_IN4 : S_IN6], &e);
-	if (!ret && id && id->out_iso)
-		ret = elemv_push(&v[v4 ? S_OUT4 : S_OUT6], &e);
 	return ret;
 }
 

@@ -177,7 +177,8 @@ int elemset_list(const struct elemset *es, enum set_id s, struct elemv *v)
 	for (size_t k = 0; k < t->n; k++)
 		if (elemv_push(v, &t->v[k].e))
 			return -ENOMEM;
-	qsort(v->v + from, v->n - from, sizeof(*v->v), elem_cmp);
+	if (v->n - from > 1)
+		qsort(v->v + from, v->n - from, sizeof(*v->v), elem_cmp);
 	return 0;
 }
 

@@ -11,7 +11,8 @@
  *                     monitor mode. Judge every connection on the new plan after the apply.
  *   REVOCATION_LATER  endpoints or addresses went away: their traffic fails closed (or is
  *                     outside traffic) as soon as the new ruleset is in; their connections are
- *                     swept right after, and always before an endpoint gets one of them again.
+ *                     swept soon after (departures close together share one sweep), and
+ *                     always before an endpoint gets one of them again.
  *   REVOCATION_NONE   endpoints came with addresses that failed closed until now (an unknown
  *                     address of a managed subnet in enforce mode: no connection passed to or
  *                     from it, see ruleset.h), or only interfaces changed (checked per frame).

@@ -158,6 +158,28 @@ static void x_ctstate(struct rb *rb, uint32_t mask)
 	x_cmp(rb, NFT_REG_1, NFT_CMP_NEQ, &zero, 4);
 }
 
+/* ct mark set <reg> */
+static void x_ctmark_set(struct rb *rb, uint32_t sreg)
+{
+	struct nftnl_expr *e = rb_expr(rb, "ct");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_SREG, sreg);
+	}
+}
+
+/* ct mark into <reg> */
+static void x_ctmark_get(struct rb *rb, uint32_t dreg)
+{
+	struct nftnl_expr *e = rb_expr(rb, "ct");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, dreg);
+	}
+}
+
 static void x_nfproto(struct rb *rb, uint8_t nfproto)
 {
 	x_meta(rb, NFT_META_NFPROTO, NFT_REG_1);
@@ -225,13 +247,13 @@ static void rule_end(struct batch *bt, struct rb *rb, const char *what)
 struct fam {
 	uint8_t nfproto, alen;
 	uint32_t saddr, daddr;		/* network header offsets */
-	enum set_id ep, net, managed, in, out;
+	enum set_id ep, net, managed;
 	const char *name;
 };
 
 static const struct fam fams[2] = {
-	{ NFPROTO_IPV4, 4, 12, 16, S_EP4, S_NET4, S_MANAGED4, S_IN4, S_OUT4, "ip" },
-	{ NFPROTO_IPV6, 16, 8, 24, S_EP6, S_NET6, S_MANAGED6, S_IN6, S_OUT6, "ip6" },
+	{ NFPROTO_IPV4, 4, 12, 16, S_EP4, S_NET4, S_MANAGED4, "ip" },
+	{ NFPROTO_IPV6, 16, 8, 24, S_EP6, S_NET6, S_MANAGED6, "ip6" },
 };
 
 /* "Self" is the endpoint whose isolation a direction checks; the peer is the other end. */
@@ -391,11 +413,17 @@ static void rules_dir(struct batch *bt, enum chain_id c, bool egress)
 		snprintf(what, sizeof(what), "%s: unknown address in a managed subnet", f->name);
 		rule_end(bt, &rb, what);
 
+		/* the identity through the connection's mark, as nft can list it (it cannot
+		 * list a map lookup that keys a verdict map directly) */
 		rb = rule_start(c);
 		x_nfproto(&rb, f->nfproto);
 		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, self_off(f, egress), f->alen, NFT_REG_1);
-		x_lookup(&rb, egress ? f->out : f->in, NFT_REG_1, NFT_REG_VERDICT, false);
-		snprintf(what, sizeof(what), "%s: vmap @%s", f->name, sets[egress ? f->out : f->in].name);
+		x_lookup(&rb, f->ep, NFT_REG_1, NFT_REG_1, false);
+		x_ctmark_set(&rb, NFT_REG_1);
+		x_ctmark_get(&rb, NFT_REG_1);
+		x_lookup(&rb, egress ? S_OUT_IDS : S_IN_IDS, NFT_REG_1, NFT_REG_VERDICT, false);
+		snprintf(what, sizeof(what), "%s: ct mark set map @%s, ct mark vmap @%s", f->name,
+			 sets[f->ep].name, sets[egress ? S_OUT_IDS : S_IN_IDS].name);
 		rule_end(bt, &rb, what);
 	}
 }
@@ -411,18 +439,13 @@ static void rules_peer(struct batch *bt, enum chain_id c, bool src)
 		for (int ep = 0; ep < 2; ep++) {
 			const struct fam *f = &fams[i];
 			struct rb rb = rule_start(c);
-			struct nftnl_expr *e;
 			char what[64];
 
 			x_nfproto(&rb, f->nfproto);
 			x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, src ? f->saddr : f->daddr,
 				  f->alen, NFT_REG_1);
 			x_lookup(&rb, ep ? f->ep : f->net, NFT_REG_1, NFT_REG_1, false);
-			e = rb_expr(&rb, "ct");
-			if (e) {
-				nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
-				nftnl_expr_set_u32(e, NFTNL_EXPR_CT_SREG, NFT_REG_1);
-			}
+			x_ctmark_set(&rb, NFT_REG_1);
 			snprintf(what, sizeof(what), "ct mark set %s map @%s", f->name,
 				 sets[ep ? f->ep : f->net].name);
 			rule_end(bt, &rb, what);

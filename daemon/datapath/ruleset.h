@@ -6,8 +6,10 @@
  *
  *   table inet moat     maps ep4/ep6 (endpoint address -> identity) and net4/net6 (every other
  *                       address -> identity, intervals); sets managed4/managed6 (subnets where
- *                       an unknown address fails closed); verdict maps in4/in6 and out4/out6
- *                       (address of an isolated endpoint -> goto its identity's chain).
+ *                       an unknown address fails closed); verdict maps in_ids and out_ids
+ *                       (isolated identity -> goto its chain), reached through ep4/ep6, so
+ *                       that an endpoint address that comes or goes changes no verdict map
+ *                       (the kernel checks every verdict map for loops at each change of one).
  *                       Base chains forward and input (priority -10) pass established flows,
  *                       jump ingress and egress, and log each new connection that passed.
  *                       Per isolated identity and direction: chain in_<id> (or out_<id>) with
@@ -19,13 +21,14 @@
  *                       nd_types; base chain prerouting (priority -300), chain spoof.
  *
  * Each packet of a new connection costs a constant number of lookups whatever the number of
- * endpoints and policies: one verdict map per direction, two identity maps, two allow sets.
- * Everything is expressed the way nft itself does, so `nft list ruleset` reads it back.
+ * endpoints and policies: per direction an identity map and a verdict map, two identity maps,
+ * two allow sets. Everything is expressed the way nft itself does, so `nft list ruleset`
+ * reads it back.
  *
- * The conntrack mark of a new connection to or from an isolated endpoint is Moat's scratch
- * register (it holds the peer's identity while the identity chain decides); it is left
- * holding that identity. Other software on the node must not rely on ct mark of those
- * connections.
+ * The conntrack mark of a new connection to or from an endpoint is Moat's scratch register
+ * (it carries an endpoint's identity to its verdict map, and the peer's identity while the
+ * identity chain decides); it is left holding an identity. Other software on the node must
+ * not rely on ct mark of those connections.
  *
  * Drops are logged to an NFLOG group with the NFT_PREFIX_* prefixes below, and so is the
  * first packet of every connection that passed with an endpoint at either end.

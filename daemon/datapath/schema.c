@@ -29,13 +29,12 @@ const struct set_desc sets[S_COUNT] = {
 	[S_NET6] = { "net6", T_INET, MAP | IVL, TYPE_IP6ADDR, 16, TYPE_MARK, 4, {0}, 16, F_RANGE },
 	[S_MANAGED4] = { "managed4", T_INET, IVL, TYPE_IPADDR, 4, 0, 0, {0}, 4, F_RANGE },
 	[S_MANAGED6] = { "managed6", T_INET, IVL, TYPE_IP6ADDR, 16, 0, 0, {0}, 16, F_RANGE },
-	[S_IN4] = { "in4", T_INET, MAP, TYPE_IPADDR, 4, NFT_DATA_VERDICT, 0, {0}, 4, F_VMAP,
+	/* identity -> goto its chain: keyed by identity, not address, so that an address that
+	 * comes or goes changes no verdict map (each change of one makes the kernel walk every
+	 * verdict map element to check for loops) */
+	[S_IN_IDS] = { "in_ids", T_INET, MAP, TYPE_MARK, 4, NFT_DATA_VERDICT, 0, {0}, 0, F_VMAP,
 		"in_%u" },
-	[S_IN6] = { "in6", T_INET, MAP, TYPE_IP6ADDR, 16, NFT_DATA_VERDICT, 0, {0}, 16, F_VMAP,
-		"in_%u" },
-	[S_OUT4] = { "out4", T_INET, MAP, TYPE_IPADDR, 4, NFT_DATA_VERDICT, 0, {0}, 4, F_VMAP,
-		"out_%u" },
-	[S_OUT6] = { "out6", T_INET, MAP, TYPE_IP6ADDR, 16, NFT_DATA_VERDICT, 0, {0}, 16, F_VMAP,
+	[S_OUT_IDS] = { "out_ids", T_INET, MAP, TYPE_MARK, 4, NFT_DATA_VERDICT, 0, {0}, 0, F_VMAP,
 		"out_%u" },
 	[S_FROM] = { "in_%u_from", T_INET, CAT, PEER_KEY, 0, 0, {4, 1, 2}, 0, F_PEER, NULL, true },
 	[S_IN_ANY] = { "in_%u_any", T_INET, CAT, ANY_KEY, 0, 0, {1, 2}, 0, F_ANY, NULL, true },
@@ -136,9 +135,8 @@ void schema_elem_format(enum set_id s, const struct elem *e, char *b, size_t len
 			snprintf(b, len, "interval start %s : ident %u", a, e->data);
 		break;
 	case F_VMAP:
-		fmt_addr(a, sizeof(a), e->key, d->alen);
 		snprintf(c, sizeof(c), d->jump, e->data);
-		snprintf(b, len, "%s : goto %s", a, c);
+		snprintf(b, len, "ident %u : goto %s", x, c);
 		break;
 	case F_PEER:
 		fmt_tail(t, sizeof(t), e, 4);

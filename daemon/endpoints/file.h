@@ -1,8 +1,9 @@
 /*
- * The endpoints file room: a file of endpoints (moat-policy(5)) as a source for the store,
- * read again whenever it changes (inotify on its directory, for editors and `mv` that
- * replace it; a check every 5 s where the directory cannot be watched). A broken file is
- * logged and the last good one stays.
+ * The endpoints file room: a file of endpoints (moat-policy(5)), or a directory of such files
+ * (*.yaml, *.yml, *.json), as a source for the store, each file read again whenever it
+ * changes (inotify on the directory, for editors and `mv` that replace files; a check every
+ * 5 s where it cannot be watched). A change to one file of a directory costs that file. A
+ * broken file is logged and its last good contents stay.
  */
 #ifndef MOAT_ENDPOINTS_FILE_H
 #define MOAT_ENDPOINTS_FILE_H
@@ -27,8 +28,9 @@ int epfile_new(const char *path, struct epstore *store, epfile_changed_fn change
 void epfile_free(struct epfile *f);
 
 /*
- * epfile_read - read the file when its mtime changed and make it the store's file source.
- * 1 when the store changed, 0 when not (unchanged, missing or broken: logged), -ENOMEM.
+ * epfile_read - read every file whose mtime changed (new, changed and removed ones) into the
+ * store's file source. 1 when the store changed, 0 when not (unchanged, missing or broken:
+ * logged), -ENOMEM.
  */
 int epfile_read(struct epfile *f);
 

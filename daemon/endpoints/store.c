@@ -172,6 +172,11 @@ static int namespaces_replace(struct epstore *s, struct source *so,
 	return ret;
 }
 
+int epstore_namespaces(struct epstore *s, enum epsource src, const struct moat_endpoint_set *set)
+{
+	return namespaces_replace(s, &s->src[src], set);
+}
+
 int epstore_replace(struct epstore *s, enum epsource src, const struct moat_endpoint_set *set)
 {
 	struct source *so = &s->src[src];
@@ -274,7 +279,7 @@ static int cmp_desc(const void *a, const void *b)
 
 int epstore_change(struct epstore *s, struct epchange *c)
 {
-	const struct moat_endpoint **come;
+	struct moat_endpoint *come;
 	int ret = 0;
 
 	*c = (struct epchange){ .managed = s->managed_changed,
@@ -297,11 +302,11 @@ int epstore_change(struct epstore *s, struct epchange *c)
 		if (i >= 0)
 			c->gone[c->ngone++] = i;
 		if (w)
-			come[c->ncome++] = w;
+			come[c->ncome++] = *w;	/* copy_in copies what it points at */
 	}
 	qsort(c->gone, c->ngone, sizeof(*c->gone), cmp_desc);
-	for (size_t k = 0; k < c->ncome && !ret; k++)
-		ret = moat_endpoint_set_copy_in(s->es, come[k], 1, &c->come[k]);
+	if (!ret)
+		ret = moat_endpoint_set_copy_in(s->es, come, c->ncome, c->come);
 	free(come);
 	if (ret)
 		epstore_change_free(c);

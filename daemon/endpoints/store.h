@@ -39,6 +39,10 @@ int epstore_del(struct epstore *s, enum epsource src, const char *ns, const char
  */
 int epstore_replace(struct epstore *s, enum epsource src, const struct moat_endpoint_set *set);
 
+/* epstore_namespaces - source src gives namespaces the labels of set's (a change of labels
+ * makes the next change whole). 0 or -ENOMEM. */
+int epstore_namespaces(struct epstore *s, enum epsource src, const struct moat_endpoint_set *set);
+
 /* epstore_subnets - source src manages these subnets now (copied). 0 or -ENOMEM. */
 int epstore_subnets(struct epstore *s, enum epsource src, const struct moat_cidr *v, size_t n);
 

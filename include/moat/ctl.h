@@ -1,15 +1,71 @@
 /*
  * The control socket protocol between moatd and moat.
  *
- * A client connects to the unix socket and sends one JSON object on one line:
- *   {"cmd": "status"}            {"cmd": "endpoints"}        {"cmd": "policy.reload"}
- *   {"cmd": "mode", "mode": "monitor"}   {"cmd": "plan"}   (the live policy set and endpoints)
- * The daemon answers with one JSON object on one line, {"ok": true, ...} or
- * {"ok": false, "error": "words", "diags": ["file:line:col: ..."]}, and closes.
- * Streams (follow) answer with one object per line until the client closes.
+ * A client connects to the unix socket and sends one JSON object on one line with a "cmd"
+ * string; the daemon answers with one JSON object on one line and closes, or (follow) keeps
+ * sending one object per line until the client closes. Every reply is {"ok": true, ...} or
+ * {"ok": false, "error": "words"[, "diags": ["file:line:col: error: ..."]]}.
  * Requests over MOAT_CTL_MAX_REQUEST bytes, or not complete within MOAT_CTL_TIMEOUT_MS, are
- * answered with an error and closed. Commands that change state are refused to peers that
- * are neither root nor members of the group MOAT_CTL_GROUP (checked with SO_PEERCRED).
+ * answered with an error and closed. A follower that lets more than 4 MiB pile up is
+ * disconnected. Commands marked [changes] are refused to peers that are neither root nor
+ * members of the group MOAT_CTL_GROUP. daemon/commands.c is the one table of commands.
+ *
+ * status
+ *   -> {mode: "enforce"|"monitor", runtime, runtime_up, policy_dir, policies, endpoints,
+ *       containers, identities, elements: {addresses, nets, allow_in, allow_out},
+ *       managed_subnets, applies, apply_errors,
+ *       last_apply: {full, msgs, added, deleted, ms, us}, changes: {delta, whole},
+ *       repairs, revoked, event_to_enforced: {count, p50_us, p99_us, max_us}, uptime_s,
+ *       sweeps: {none, later, now},
+ *       capture: {group, records, ignored, malformed, read_errors, drops, buffer_bytes}
+ *                (or {group, error}),
+ *       flows: {count, cap, evicted, bytes, names},
+ *       learning: LEARNING (when the state directory is usable),
+ *       alerts: {raised, suppressed, write_errors, file, rate, unexpected} (likewise)}
+ * endpoints
+ *   -> {endpoints: [{name: "ns/name", namespace, endpoint, labels: {k: v}, ips: [..],
+ *       ifaces: [..], host_network, isolated: {ingress, egress},
+ *       mode: "enforce"|"monitor"|"open"}], containers: [{id, name, netmode, shares?}]}
+ * endpoints.export
+ *   -> {export: {namespaces: {ns: {k: v}}, endpoints: [..]}}  (an endpoints file, as JSON)
+ * policy.matrix {ports: ["80/tcp", ..] (1 to 64), marks?: bool}
+ *   -> {ports: [..], verdicts: [{from, to, port, verdict: "allow"|"deny"|"allow*"}]}
+ *      (allow* with marks: passes only because the isolating policies monitor)
+ * policy.explain {from: "ns/name"|ADDR, to: ..., port: "80/tcp"}
+ *   -> {explain: {from, to, port, verdict: "allow"|"deny"|"violation", loopback,
+ *       egress: SIDE, ingress: SIDE}}
+ *      SIDE = {isolated, mode?, policies: ["ns/name"], allowed,
+ *              rule: {policy, direction, index, file, line, col} | null}
+ * policy.reload [changes]
+ *   -> {policies: N} | {ok: false, error, diags}   (all or nothing: the running policy stays)
+ * mode {mode: "enforce"|"monitor"} [changes]
+ *   -> {mode}
+ * flows {from?, to?: SELECTOR|ADDR|CIDR, port?: "80"|"80/tcp"|"icmp",
+ *        verdict?: "allowed"|"denied"|"violation", since_ms?: N, limit?: N (<= 5000),
+ *        follow?: bool}
+ *   -> {flows: [FLOW], matched, table: {..as in status}, capture: {..}}, oldest first;
+ *      with follow, then one FLOW per line as flows come or change
+ *      FLOW = {first, last (ISO 8601), first_ms, last_ms, from: PEER, to: PEER,
+ *              proto: "tcp"|"udp"|.., port, verdict, policy: "ns/name, .." | null,
+ *              reason: the NFLOG prefix's kind, count}
+ *      PEER = {name?: "ns/name", addr, labels?, group?}
+ * alerts {limit?: N, follow?: bool}
+ *   -> {alerts: [ALERT], stats: {..as in status}, alerting?: bool}; with follow, then one
+ *      ALERT per line. ALERT = FLOW + {kind: "unexpected-flow", why} or {kind: "suppressed",
+ *      count, ...}
+ * graph
+ *   -> {dot: "digraph ..."}   (the service graph of the flows seen)
+ * learn.start {selector?, duration_ms?, reset?: bool} [changes]
+ *   -> {learning: LEARNING}
+ * learn.stop [changes]
+ *   -> {learning: LEARNING} | {ok: false, error: "not learning"}
+ * learn.status {flows?: bool}
+ *   -> {learning: LEARNING (+ baseline_flows: [..] with flows)}
+ *      LEARNING = {state: "none"|"learning"|"stopped", learning, selector, started, until,
+ *                  stopped, flows, records, learned, saved, saves, save_errors, baseline,
+ *                  alerting: "on"|"off"}
+ * learn.suggest
+ *   -> {yaml: "..."}   (NetworkPolicy documents for exactly the learned baseline)
  */
 #ifndef MOAT_CTL_H
 #define MOAT_CTL_H

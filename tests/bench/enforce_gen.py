@@ -20,6 +20,8 @@ before a final DROP, as iptables-restore input.
 Usage: enforce_gen.py policies DIR
        enforce_gen.py endpoints FILE REAL EXTRA PER [INDEX,INDEX,...]   (only those real ones;
                                                                          JSON if FILE is *.json)
+       enforce_gen.py endpoints-dir DIR N PER_FILE   (N endpoints of one address, no interface,
+                                                      in JSON files of PER_FILE each)
        enforce_gen.py naive FILE REAL [INDEX,...]
 """
 import json
@@ -161,6 +163,15 @@ def naive_rules(real, only=None):
     return "".join(out)
 
 
+def write_dir(d, n, per_file):
+    """N endpoints of one address each in files of PER_FILE: a directory for moatd --endpoints."""
+    os.makedirs(d, exist_ok=True)
+    eps = endpoints(0, n, 1)
+    for k in range(0, n, per_file):
+        write_atomic(os.path.join(d, "part%05d.json" % (k // per_file)),
+                     endpoints_text(eps[k:k + per_file], "json"))
+
+
 def write_atomic(path, text):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -177,6 +188,8 @@ def main(argv):
     elif argv[1] == "endpoints":
         eps = endpoints(int(argv[3]), int(argv[4]), int(argv[5]), only(6))
         write_atomic(argv[2], endpoints_text(eps, "json" if argv[2].endswith(".json") else "yaml"))
+    elif argv[1] == "endpoints-dir":
+        write_dir(argv[2], int(argv[3]), int(argv[4]))
     elif argv[1] == "naive":
         rules = naive_rules(int(argv[3]), only(4))
         write_atomic(argv[2], rules)

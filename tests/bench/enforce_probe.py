@@ -12,6 +12,9 @@
                         moatd's status to count the apply; also moatd's (PID) CPU time per
                         change, which the machine's load does not inflate as it does wall
                         time. Prints one JSON object.
+  events-dir SOCKET PID DIR COUNT
+                        the same for moatd --endpoints DIR: COUNT changes of one small file
+                        of DIR (add, then remove, a replica), the rest of DIR unchanged
   full SOCKET PID       a full apply (mode monitor, then enforce: a mode change recreates
                         the tables), timed at the control socket. Prints JSON.
   status SOCKET [TENTHS]  moatd's status as JSON, once it answers (waits up to TENTHS/10 s)
@@ -189,6 +192,32 @@ def cmd_events(sock, pid, path, real, extra, per, count, fmt="yaml"):
     print(json.dumps({"format": fmt, "cpu_ms": round(cpu, 2), "outside": quantiles(outside), "daemon": st["event_to_enforced"],
                       "apply_ms_p50": sorted(applies)[len(applies) // 2],
                       "apply_ms_max": max(applies), "last_apply": st["last_apply"],
+                      "endpoints": st["endpoints"], "elements": st["elements"]}))
+
+
+def cmd_events_dir(sock, pid, d, count):
+    path = os.path.join(d, "zz-churn.json")
+    tmp = os.path.join(d, ".zz-churn.json")
+    s = nft_listener()
+    st = status(sock)
+    outside, applies = [], []
+    cpu0 = cpu_ms(pid)
+    for i in range(int(count)):
+        idx, add = i // 2, i % 2 == 0
+        addr = gen.churn_addr(idx)
+        churn = [gen.endpoint("churn%d" % idx, idx % gen.APPS, addr)] if add else []
+        with open(tmp, "w") as f:
+            f.write(gen.endpoints_text(churn, "json"))
+        t0 = time.monotonic()
+        os.rename(tmp, path)
+        t1 = wait_element(s, NFT_MSG_NEWSETELEM if add else NFT_MSG_DELSETELEM, addr, t0 + 30)
+        st = wait_applies(sock, st["applies"], t0 + 30)
+        outside.append(t1 - t0)
+        applies.append(st["last_apply"]["us"] / 1000)
+    cpu = (cpu_ms(pid) - cpu0) / int(count)
+    print(json.dumps({"cpu_ms": round(cpu, 3), "outside": quantiles(outside),
+                      "daemon": st["event_to_enforced"], "changes": st["changes"],
+                      "apply_ms_p50": sorted(applies)[len(applies) // 2],
                       "endpoints": st["endpoints"], "elements": st["elements"]}))
 
 
@@ -403,7 +432,7 @@ def cmd_report(path):
     report_rss([dict(r, when=when[r["kind"]]) for r in rows if r["kind"] in when])
 
 
-COMMANDS = {"addrs": cmd_addrs, "events": cmd_events, "full": cmd_full, "status": cmd_status,
+COMMANDS = {"addrs": cmd_addrs, "events": cmd_events, "events-dir": cmd_events_dir, "full": cmd_full, "status": cmd_status,
             "wait": cmd_wait, "crr-server": cmd_crr_server, "crr-client": cmd_crr_client,
             "reach": cmd_reach, "report": cmd_report}
 

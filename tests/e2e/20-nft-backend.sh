@@ -438,6 +438,16 @@ apply incr "$D/pol-main.yaml" "$D/eps0.yaml" incr
 [ "$(stat_field deleted)" -ge 5 ] && [ "$(stat_field added)" = 0 ] || fail "removing x/e: $STATS"
 none_pass xe $(targets xa ya)
 
+# ingress_chain ADDR - the chain an IPv4 endpoint address goes to for ingress: its identity in
+# ep4, that identity's entry in in_ids ("" when it is not isolated).
+ingress_chain() {
+	local id
+	id=$(rnft list map inet moat ep4 | tr '{},' '\n\n\n' | sed -n "s/^[[:space:]]*${1//./\\.} : \(0x[0-9a-f]*\).*/\1/p")
+	[ -n "$id" ] || return 0
+	rnft list map inet moat in_ids | tr '{},' '\n\n\n' |
+		sed -n "s/^[[:space:]]*0*x*0*$(printf '%x' "$id") : goto \(in_[0-9]*\).*/\1/p"
+}
+
 # (b) x/e with new labels that policy cache isolates: a new identity chain in this batch.
 apply incr "$D/pol-main.yaml" "$D/eps-new.yaml" incr
 chains >"$D/chains1"
@@ -445,7 +455,7 @@ new=$(comm -13 "$D/chains0" "$D/chains1")
 case $new in in_[0-9]*) ;; *) fail "expected one new chain in_<id>, got: '$new'" ;; esac
 [ "$(echo "$new" | wc -l)" = 1 ] || fail "more than one new chain: $new"
 sets | grep -qx "${new}_from" && sets | grep -qx "${new}_any" || fail "sets of $new missing"
-rnft list map inet moat in4 | grep -q "10.0.3.1 : goto $new" || fail "in4 does not send x/e to $new"
+[ "$(ingress_chain 10.0.3.1)" = "$new" ] || fail "ep4 and in_ids do not send x/e to $new"
 foreign_same
 log "new identity: chain $new with its sets in an incremental batch"
 matrix "$D/pol-main.yaml" "$D/eps-new.yaml"
@@ -478,7 +488,7 @@ case $STATS in "ok apply incr "*) same_as_full "after the conformance cases" ;; 
 # ---- 4. tamper ---------------------------------------------------------------------------
 
 apply full "$D/pol-main.yaml" "$D/eps0.yaml" full
-iso=$(rnft list map inet moat in4 | sed -n 's/.*10\.0\.1\.2 : goto \(in_[0-9]*\).*/\1/p')
+iso=$(ingress_chain 10.0.1.2)
 [ -n "$iso" ] || fail "x/b has no ingress chain"
 # tamper WHAT NFT-ARGS...: a foreign nft command; watch names it (WHAT: an extended regex
 # for the first change it reports), verify finds a difference, a full apply repairs it.

@@ -23,6 +23,7 @@ import re
 import sys
 
 IDENT_CHAIN = re.compile(r"(?<![A-Za-z0-9])(in|out)_(\d+)(?![0-9])")
+CHAIN_MAPS = ("in_ids", "out_ids")
 IDENT_MAPS = ("ep4", "ep6", "net4", "net6")
 PEER_SET = re.compile(r"^(in|out)_\d+_(from|to)$")
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -135,6 +136,8 @@ class Norm:
     def elem(self, set_name, e):
         if set_name in IDENT_MAPS:
             return [self.value(e[0]), self.ident_name(e[1])]
+        if set_name in CHAIN_MAPS:     # identity -> goto its chain
+            return [self.ident_name(e[0]), self.value(e[1])]
         if PEER_SET.match(set_name):
             e = e.get("elem", {}).get("val", e) if isinstance(e, dict) and "elem" in e else e
             if isinstance(e, dict) and "concat" in e:
