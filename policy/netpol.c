@@ -15,6 +15,7 @@
 #include "arena.h"
 #include "cidr.h"
 #include "grow.h"
+#include "meta.h"
 #include "ports.h"
 #include "selector.h"
 #include "yaml.h"
@@ -30,40 +31,7 @@ struct set_priv {
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-static struct moat_pos pos_of(const struct ycheck *ck, const struct ynode *n)
-{
-	return (struct moat_pos){ ck->file, n->line, n->col };
-}
-
-/* ---- names ---- */
-
-/* A checked name into *out (arena); subdomain: a policy's name, else a namespace's. */
-static int name_parse(struct ycheck *ck, const struct ynode *n, bool subdomain, char **out)
-{
-	const char *s = ystr(ck, n);
-
-	if (!s)
-		return 0;
-	if (!(subdomain ? dns_subdomain_ok(s, strlen(s)) : dns_label_ok(s))) {
-		yerr(ck, n, "invalid name \"%s\": use lowercase letters, digits and '-'%s, "
-		     "starting and ending with a letter or digit, at most %d characters", s,
-		     subdomain ? " (and '.')" : "", subdomain ? 253 : 63);
-		return 0;
-	}
-	*out = arena_strdup(ck->arena, s);
-	return *out ? 0 : -ENOMEM;
-}
-
 /* ---- metadata ---- */
-
-struct meta_nodes {
-	const struct ynode *name, *ns, *labels, *annotations;
-};
-
-/* Fields the API server fills in: accepted so `kubectl get -o yaml` output loads. */
-#define META_SERVER_FIELDS                                                               \
-	YIGNORE("uid"), YIGNORE("resourceVersion"), YIGNORE("generation"),                \
-	YIGNORE("creationTimestamp"), YIGNORE("managedFields"), YIGNORE("selfLink")
 
 static const struct yfield np_meta_fields[] = {
 	YKEEP("name", struct meta_nodes, name),
@@ -80,72 +48,6 @@ static const struct yfield ns_meta_fields[] = {
 	META_SERVER_FIELDS,
 };
 
-static const struct {
-	const char *name;
-	enum moat_mode mode;
-} modes[] = {
-	{ "enforce", MOAT_MODE_ENFORCE },
-	{ "monitor", MOAT_MODE_MONITOR },
-};
-
-static void mode_parse(struct ycheck *ck, const struct ynode *n, enum moat_mode *mode)
-{
-	const char *s = ystr(ck, n);
-
-	for (size_t i = 0; s && i < ARRAY_SIZE(modes); i++)
-		if (!strcmp(s, modes[i].name)) {
-			*mode = modes[i].mode;
-			return;
-		}
-	if (s)
-		yerr(ck, n, "annotation %s must be \"enforce\" or \"monitor\", got \"%s\"",
-		     MOAT_MODE_ANNOTATION, s);
-}
-
-/* Annotations are free-form strings; only Moat's own is read. */
-static int annotations_parse(struct ycheck *ck, const struct ynode *n, void *obj)
-{
-	if (!yexpect(ck, n, YNODE_MAP))
-		return 0;
-	for (size_t i = 0; i < n->n; i++) {
-		const struct ynode *k = n->kids[2 * i], *v = n->kids[2 * i + 1];
-
-		if (!strcmp(k->str, MOAT_MODE_ANNOTATION))
-			mode_parse(ck, v, obj);
-		else if (!ynull(v))
-			ystr(ck, v);
-	}
-	return 0;
-}
-
-/* Labels of an object that only get checked (a policy's own labels select nothing). */
-static int labels_check(struct ycheck *ck, const struct ynode *n, void *obj)
-{
-	struct moat_labels scratch;
-
-	return labels_parse(ck, n, true, 0, &scratch);
-}
-
-/*
- * Walks metadata with fields into x. Returns 1 when the caller should go on reading x (with
- * the path at "metadata"; it must ypath_pop(saved)), 0 when metadata is not a mapping.
- */
-static int meta_walk(struct ycheck *ck, const struct ynode *doc, const struct ynode *meta,
-		     const struct yfield *fields, size_t nfields, struct meta_nodes *x,
-		     size_t *saved)
-{
-	int ret = meta ? ywalk_map_at(ck, "metadata", meta, fields, nfields, x) : 0;
-
-	if (ret < 0)
-		return ret;
-	if (meta && meta->type != YNODE_MAP)
-		return 0;
-	*saved = ypath_key(ck, "metadata");
-	if (!x->name)
-		yerr(ck, meta ? meta : doc, "name is required");
-	return 1;
-}
-
 /* metadata of a NetworkPolicy: name required, namespace defaulting to "default". */
 static int np_meta(struct ycheck *ck, const struct ynode *doc, const struct ynode *meta,
 		   struct moat_netpol *np)
@@ -156,13 +58,13 @@ static int np_meta(struct ycheck *ck, const struct ynode *doc, const struct ynod
 
 	if (ret <= 0)
 		return ret;
-	ret = x.name ? name_parse(ck, x.name, true, &np->name) : 0;
+	ret = x.name ? meta_name_parse(ck, x.name, true, &np->name) : 0;
 	if (!ret && x.ns)
-		ret = name_parse(ck, x.ns, false, &np->namespace);
+		ret = meta_name_parse(ck, x.ns, false, &np->namespace);
 	if (!ret && x.labels)
-		ret = labels_check(ck, x.labels, NULL);
+		ret = meta_labels_check(ck, x.labels, NULL);
 	if (!ret && x.annotations)
-		ret = annotations_parse(ck, x.annotations, &np->mode);
+		ret = meta_annotations_parse(ck, x.annotations, &np->mode);
 	ypath_pop(ck, saved);
 	if (!ret && !np->namespace)
 		np->namespace = arena_strdup(ck->arena, MOAT_DEFAULT_NAMESPACE);
@@ -171,27 +73,12 @@ static int np_meta(struct ycheck *ck, const struct ynode *doc, const struct ynod
 
 /* ---- peers ---- */
 
-/* Parses s as a CIDR into *out; false with the error recorded at n. */
-static bool cidr_check(struct ycheck *ck, const struct ynode *n, const char *s,
-		       struct moat_cidr *out)
-{
-	enum cidr_err e = cidr_parse(s, out);
-	char buf[64];
-
-	if (e == CIDR_HOST_BITS)
-		yerr(ck, n, "\"%s\" has host bits set (did you mean %s?)", s,
-		     moat_cidr_format(out, buf, sizeof(buf)));
-	else if (e != CIDR_OK)
-		yerr(ck, n, "\"%s\" %s", s, cidr_err_str(e));
-	return e == CIDR_OK;
-}
-
 /* ipBlock.cidr: a string, then a CIDR. */
 static bool cidr_field(struct ycheck *ck, const struct ynode *n, struct moat_cidr *out)
 {
 	size_t saved = ypath_key(ck, "cidr");
 	const char *s = ystr(ck, n);
-	bool ok = s && cidr_check(ck, n, s, out);
+	bool ok = s && cidr_ycheck(ck, n, s, out);
 
 	ypath_pop(ck, saved);
 	return ok;
@@ -204,7 +91,7 @@ static int except_parse(struct ycheck *ck, const struct ynode *n, size_t i, void
 	const char *s = ystr(ck, n);
 	char a[64], b[64];
 
-	if (!s || !cidr_check(ck, n, s, e))
+	if (!s || !cidr_ycheck(ck, n, s, e))
 		return 0;
 	if (e->plen <= p->cidr.plen || !moat_cidr_contains(&p->cidr, e))
 		yerr(ck, n, "except %s is not inside cidr %s (it must be a strictly smaller part of it)",
@@ -253,17 +140,6 @@ static const struct yfield peer_fields[] = {
 	YKEEP("ipBlock", struct peer_nodes, ipb),
 };
 
-/* A selector with the path extended by key. */
-static int selector_under(struct ycheck *ck, const char *key, const struct ynode *n,
-			  struct moat_selector *sel)
-{
-	size_t saved = ypath_key(ck, key);
-	int ret = selector_parse(ck, n, sel);
-
-	ypath_pop(ck, saved);
-	return ret;
-}
-
 static int pods_peer(struct ycheck *ck, const struct peer_nodes *x, struct moat_peer *p)
 {
 	int ret = 0;
@@ -272,9 +148,9 @@ static int pods_peer(struct ycheck *ck, const struct peer_nodes *x, struct moat_
 	p->has_pod = x->pod != NULL;
 	p->has_ns = x->ns != NULL;
 	if (x->pod)
-		ret = selector_under(ck, "podSelector", x->pod, &p->pod);
+		ret = selector_parse_at(ck, "podSelector", x->pod, &p->pod);
 	if (!ret && x->ns)
-		ret = selector_under(ck, "namespaceSelector", x->ns, &p->ns);
+		ret = selector_parse_at(ck, "namespaceSelector", x->ns, &p->ns);
 	return ret;
 }
 
@@ -287,7 +163,7 @@ static int peer_parse(struct ycheck *ck, const struct ynode *n, size_t i, void *
 
 	if (ret < 0 || n->type != YNODE_MAP)
 		return ret;
-	p->pos = pos_of(ck, n);
+	p->pos = meta_pos(ck, n);
 	r->npeers++;
 	if (x.ipb && (x.pod || x.ns))
 		yerr(ck, x.ipb, "ipBlock cannot be combined with podSelector or namespaceSelector "
@@ -336,7 +212,7 @@ static int rule_parse(struct ycheck *ck, const struct ynode *n, size_t i, void *
 	struct rule_nodes x = { 0 };
 	int ret = ywalk_map(ck, n, rs->egress ? out_fields : in_fields, 2, &x);
 
-	r->pos = pos_of(ck, n);
+	r->pos = meta_pos(ck, n);
 	if (!ret && x.peers) {
 		r->peers = yseq_alloc(ck, x.peers, sizeof(*r->peers));
 		ret = r->peers ? ywalk_seq_at(ck, rs->egress ? "to" : "from", x.peers, peer_parse, r)
@@ -424,7 +300,7 @@ static int spec_parse(struct ycheck *ck, const struct ynode *doc, const struct y
 		yerr(ck, spec ? spec : doc, "podSelector is required "
 		     "(podSelector: {} selects every pod of the namespace)");
 	else
-		ret = selector_under(ck, "podSelector", x.target, &np->target);
+		ret = selector_parse_at(ck, "podSelector", x.target, &np->target);
 	if (!ret)
 		ret = types_parse(ck, &x, np);
 	if (!ret && x.in)
@@ -450,7 +326,7 @@ static const struct yfield np_fields[] = {
 static int netpol_doc(struct ycheck *ck, const struct ynode *doc, struct moat_policy_set *ps)
 {
 	struct set_priv *priv = ps->priv;
-	struct moat_netpol np = { .mode = MOAT_MODE_ENFORCE, .pos = pos_of(ck, doc) };
+	struct moat_netpol np = { .mode = MOAT_MODE_ENFORCE, .pos = meta_pos(ck, doc) };
 	struct doc_nodes x = { 0 };
 	int ret = ywalk_map(ck, doc, np_fields, ARRAY_SIZE(np_fields), &x);
 
@@ -482,13 +358,13 @@ static int ns_meta(struct ycheck *ck, const struct ynode *doc, const struct ynod
 
 	if (ret <= 0)
 		return ret;
-	ret = x.name ? name_parse(ck, x.name, false, &ns->name) : 0;
+	ret = x.name ? meta_name_parse(ck, x.name, false, &ns->name) : 0;
 	if (!ret && x.labels)
 		ret = labels_parse(ck, x.labels, true, 1, &ns->labels);
 	else if (!ret)
 		ret = (ns->labels.v = arena_array(ck->arena, 1, sizeof(*ns->labels.v))) ? 0 : -ENOMEM;
 	if (!ret && x.annotations)
-		ret = annotations_parse(ck, x.annotations, &ignored);
+		ret = meta_annotations_parse(ck, x.annotations, &ignored);
 	ypath_pop(ck, saved);
 	if (ret || !ns->name)
 		return ret;
@@ -502,7 +378,7 @@ static int ns_meta(struct ycheck *ck, const struct ynode *doc, const struct ynod
 static int namespace_doc(struct ycheck *ck, const struct ynode *doc, struct moat_policy_set *ps)
 {
 	struct set_priv *priv = ps->priv;
-	struct moat_namespace ns = { .pos = pos_of(ck, doc) };
+	struct moat_namespace ns = { .pos = meta_pos(ck, doc) };
 	struct doc_nodes x = { 0 };
 	int ret = ywalk_map(ck, doc, ns_fields, ARRAY_SIZE(ns_fields), &x);
 
