@@ -1,7 +1,8 @@
 /*
  * NetworkPolicy and Namespace documents (networking.k8s.io/v1, v1, and v1 List) into a
- * struct moat_policy_set, with Kubernetes' defaults and checks and Moat's extensions.
- * Every problem is recorded with its position; nothing is applied unless all files are clean.
+ * struct moat_policy_set, with Kubernetes' defaults and checks and Moat's extensions; the
+ * cluster-wide policies' documents are read by cnp.c and kept here. Every problem is
+ * recorded with its position; nothing is applied unless all files are clean.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -14,19 +15,21 @@
 
 #include "arena.h"
 #include "cidr.h"
+#include "cnp.h"
 #include "grow.h"
 #include "meta.h"
 #include "ports.h"
 #include "selector.h"
 #include "yaml.h"
 
-#define KINDS "NetworkPolicy, Namespace and List"
+#define KINDS "NetworkPolicy, ClusterNetworkPolicy, AdminNetworkPolicy, " \
+	      "BaselineAdminNetworkPolicy, Namespace and List"
 #define NAMESPACE_NAME_LABEL "kubernetes.io/metadata.name"
 
 /* What moat_policy_set.priv points at. */
 struct set_priv {
 	struct arena *arena;
-	size_t pols_cap, nss_cap;
+	size_t pols_cap, nss_cap, cnps_cap;
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -391,6 +394,36 @@ static int namespace_doc(struct ycheck *ck, const struct ynode *doc, struct moat
 	return ret;
 }
 
+/* A cluster-wide policy of kind, kept even when invalid (the set is then dropped whole). */
+static int cluster_doc(struct ycheck *ck, const struct ynode *doc, struct moat_policy_set *ps,
+		       enum moat_cnp_kind kind)
+{
+	struct set_priv *priv = ps->priv;
+	struct moat_cnp cnp = { 0 };
+	int ret = cnp_parse(ck, doc, kind, &cnp);
+
+	if (!ret)
+		ret = grow((void **)&ps->cnps, ps->ncnps, &priv->cnps_cap, sizeof(cnp));
+	if (!ret)
+		ps->cnps[ps->ncnps++] = cnp;
+	return ret;
+}
+
+static int cnp_doc(struct ycheck *ck, const struct ynode *doc, struct moat_policy_set *ps)
+{
+	return cluster_doc(ck, doc, ps, MOAT_CNP_CLUSTER);
+}
+
+static int anp_doc(struct ycheck *ck, const struct ynode *doc, struct moat_policy_set *ps)
+{
+	return cluster_doc(ck, doc, ps, MOAT_CNP_ADMIN);
+}
+
+static int banp_doc(struct ycheck *ck, const struct ynode *doc, struct moat_policy_set *ps)
+{
+	return cluster_doc(ck, doc, ps, MOAT_CNP_BASELINE);
+}
+
 static int list_doc(struct ycheck *ck, const struct ynode *doc, struct moat_policy_set *ps);
 
 static const struct kind {
@@ -398,6 +431,9 @@ static const struct kind {
 	int (*parse)(struct ycheck *ck, const struct ynode *doc, struct moat_policy_set *ps);
 } kinds[] = {
 	{ "NetworkPolicy", "networking.k8s.io/v1", netpol_doc },
+	{ "ClusterNetworkPolicy", CNP_API_V1ALPHA2, cnp_doc },
+	{ "AdminNetworkPolicy", CNP_API_V1ALPHA1, anp_doc },
+	{ "BaselineAdminNetworkPolicy", CNP_API_V1ALPHA1, banp_doc },
 	{ "Namespace", "v1", namespace_doc },
 	{ "List", "v1", list_doc },
 };
@@ -502,6 +538,7 @@ void moat_policy_set_free(struct moat_policy_set *ps)
 	free(priv);
 	free(ps->pols);
 	free(ps->nss);
+	free(ps->cnps);
 	free(ps);
 }
 
@@ -665,14 +702,30 @@ static void report_dups(struct loader *ld, struct objref *refs, size_t n, const 
 	}
 }
 
+/* Cluster-wide policies are unique by name within their kind (the API's resources). */
+static void check_cnp_dups(struct loader *ld, struct objref *refs)
+{
+	const struct moat_policy_set *ps = ld->ps;
+
+	for (int kind = MOAT_CNP_CLUSTER; kind <= MOAT_CNP_BASELINE; kind++) {
+		size_t n = 0;
+
+		for (size_t i = 0; i < ps->ncnps; i++)
+			if (ps->cnps[i].name && ps->cnps[i].kind == (enum moat_cnp_kind)kind)
+				refs[n++] = (struct objref){ "", ps->cnps[i].name, &ps->cnps[i].pos, i };
+		report_dups(ld, refs, n, moat_cnp_kind_name(kind));
+	}
+}
+
 static int check_dups(struct loader *ld)
 {
 	const struct moat_policy_set *ps = ld->ps;
-	struct objref *refs = calloc(ps->npols + ps->nnss + 1, sizeof(*refs));
+	struct objref *refs = calloc(ps->npols + ps->nnss + ps->ncnps + 1, sizeof(*refs));
 	size_t n = 0;
 
 	if (!refs)
 		return -ENOMEM;
+	check_cnp_dups(ld, refs);
 	for (size_t i = 0; i < ps->npols; i++)
 		if (ps->pols[i].name)
 			refs[n++] = (struct objref){ ps->pols[i].namespace, ps->pols[i].name,
@@ -700,6 +753,7 @@ static int finish(struct loader *ld, int ret, struct moat_policy_set **out)
 		moat_policy_set_free(ld->ps);
 		return ret;
 	}
+	cnp_sort(ld->ps->cnps, ld->ps->ncnps);
 	*out = ld->ps;
 	return 0;
 }

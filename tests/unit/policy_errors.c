@@ -55,6 +55,10 @@ static void expect_one(const char *text, const char *want)
 	only_diag(&d, want);
 }
 
+/* What the kind messages list. */
+#define KINDS "NetworkPolicy, ClusterNetworkPolicy, AdminNetworkPolicy, " \
+	      "BaselineAdminNetworkPolicy, Namespace and List"
+
 #define NP "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p}\n"
 #define NQ "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: q}\n"
 
@@ -160,9 +164,9 @@ static void test_selectors(void)
 static void test_documents(void)
 {
 	expect_one("apiVersion: apps/v1\nkind: Deployment\n",
-		   "t.yaml:2:7: unknown kind \"Deployment\" (Moat reads NetworkPolicy, Namespace and List)");
+		   "t.yaml:2:7: unknown kind \"Deployment\" (Moat reads " KINDS ")");
 	expect_one("apiVersion: v1\nmetadata: {name: x}\n",
-		   "t.yaml:1:1: kind is missing (Moat reads NetworkPolicy, Namespace and List)");
+		   "t.yaml:1:1: kind is missing (Moat reads " KINDS ")");
 	expect_one("apiVersion: extensions/v1beta1\nkind: NetworkPolicy\nmetadata: {name: p}\n"
 		   "spec: {podSelector: {}}\n",
 		   "t.yaml:1:13: unknown apiVersion \"extensions/v1beta1\" for kind NetworkPolicy "
@@ -209,7 +213,7 @@ static void test_collects_all(void)
 	CHECK_DIAG(&d, "m.yaml:7:20: spec.ingress[0].ports[0].port: 0 is out of range (1 to 65535)");
 	CHECK_DIAG(&d, "m.yaml:7:31: spec.ingress[0].ports[1].port: 70000 is out of range (1 to 65535)");
 	CHECK_DIAG(&d, "m.yaml:13:16: spec.podSelector: expected a mapping, got a sequence");
-	CHECK_DIAG(&d, "m.yaml:15:7: unknown kind \"Foo\" (Moat reads NetworkPolicy, Namespace and List)");
+	CHECK_DIAG(&d, "m.yaml:15:7: unknown kind \"Foo\" (Moat reads " KINDS ")");
 	moat_diags_free(&d);
 }
 
