@@ -531,8 +531,9 @@ static int rule_peers(struct rule_ctx *rc, const struct ynode *rule, const struc
 	size_t saved;
 	int ret;
 
-	if (!n) {
-		yerr(ck, rule, "%s is required (at least one peer)", key);
+	if (!n) {	/* unless the other direction's key stands for it (hinted already) */
+		if (!ymap_get(rule, rc->egress ? "from" : "to"))
+			yerr(ck, rule, "%s is required (at least one peer)", key);
 		return 0;
 	}
 	saved = ypath_key(ck, key);

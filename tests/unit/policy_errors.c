@@ -10,50 +10,9 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "diag.h"
 #include "moat/endpoint.h"
 #include "moat/policy.h"
-
-/* Is "file:line:col: msg" among d? Prints what there was when not. */
-static bool has_diag(const struct moat_diags *d, const char *want)
-{
-	char buf[1024];
-
-	for (size_t i = 0; i < d->n; i++) {
-		snprintf(buf, sizeof(buf), "%s:%u:%u: %s", d->v[i].file, d->v[i].line, d->v[i].col,
-			 d->v[i].msg);
-		if (!strcmp(buf, want))
-			return true;
-	}
-	fprintf(stderr, "missing diagnostic: %s\nhave:\n", want);
-	moat_diags_print(d, stderr);
-	return false;
-}
-
-#define CHECK_DIAG(d, s) CHECK(has_diag(d, s))
-
-/* Parses text as t.yaml; expects failure with exactly one diagnostic, want. */
-/* d holds exactly one diagnostic, want; then frees it. */
-static void only_diag(struct moat_diags *d, const char *want)
-{
-	CHECK_DIAG(d, want);
-	if (d->n != 1) {
-		fprintf(stderr, "for %s: %zu diagnostics\n", want, d->n);
-		moat_diags_print(d, stderr);
-	}
-	CHECK(d->n == 1);
-	moat_diags_free(d);
-}
-
-static void expect_one(const char *text, const char *want)
-{
-	struct moat_diags d = { 0 };
-	struct moat_policy_set *ps = (void *)0x1;	/* must stay untouched on failure */
-	int ret = moat_policy_set_parse("t.yaml", text, strlen(text), &ps, &d);
-
-	CHECK(ret == -EINVAL);
-	CHECK(ps == (void *)0x1);
-	only_diag(&d, want);
-}
 
 /* What the kind messages list. */
 #define KINDS "NetworkPolicy, ClusterNetworkPolicy, AdminNetworkPolicy, " \
