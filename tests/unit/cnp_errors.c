@@ -202,6 +202,10 @@ static void test_ports(void)
 		   "t.yaml:8:36: spec.ingress[0].ports[0].portRange.protocol: unknown protocol \"tcp\" "
 		   "(allowed: TCP, UDP, SCTP)");
 	expect_one(BANP "  ingress: [{action: Deny, from: " ALL ",\n"
+		   "    ports: [{portRange: {start: 5, end: 5}}]}]\n",
+		   "t.yaml:7:41: spec.ingress[0].ports[0].portRange: start 5 must be less than end 5 "
+		   "(for one port, write a number)");
+	expect_one(BANP "  ingress: [{action: Deny, from: " ALL ",\n"
 		   "    ports: [{portRange: {start: 1}}]}]\n",
 		   "t.yaml:7:25: spec.ingress[0].ports[0].portRange: end is required");
 	expect_one(ANP "  ingress: [{action: Deny, from: " ALL ",\n"

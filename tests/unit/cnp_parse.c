@@ -283,6 +283,7 @@ static void test_domains(void)
 		{ "*.kubernetes.io", "kubernetes.io", false },
 		{ "*.kubernetes.io", "xkubernetes.io", false },
 		{ "*.kubernetes.io", "wikipedia.org", false },
+		{ "*.kubernetes.io", ".kubernetes.io", false },	/* no label before it */
 	};
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
