@@ -208,7 +208,7 @@ static void check_print(const struct ctx *c)
 {
 	printf("ok: %zu policies, %zu namespaces", c->ps->npols, c->ps->nnss);
 	if (c->ps->ncnps)
-		printf(", %zu cluster-wide policies", c->ps->ncnps);
+		printf(", %zu cluster-wide polic%s", c->ps->ncnps, c->ps->ncnps == 1 ? "y" : "ies");
 	printf("%s\n", c->es ? ", endpoints valid" : "");
 }
 

@@ -5,6 +5,7 @@
  * hold cluster-wide policies, and have the truth table the model (tests/fuzz/model.h,
  * tier_decide_endpoints) gives. The cases and the model hold each other until the compiler
  * has tiers and run.sh checks the same cases on the compiled path.
+ * The examples of policy/examples/ are held to what their comments say the same way.
  * Usage: tiers_model [DIR] (default tests/conformance/tiers, from the top of the tree).
  */
 #define _GNU_SOURCE
@@ -207,6 +208,116 @@ static char **cases_list(const char *dir, size_t *n)
 	return v;
 }
 
+/* ---- the examples do what their comments say ---- */
+
+#define EX "policy/examples/"
+
+static const struct example {
+	const char *file, *from, *to, *port, *want;
+} examples[] = {
+	/* an Admin Deny over three-tier's "web is open to anyone on 8080" */
+	{ "cluster-guardrails", "default/blog-frontend-1", "shop/web", "8080/tcp", "deny" },
+	{ "cluster-guardrails", "default/blog-frontend-1", "shop/web", "9100/tcp", "deny" },
+	{ "cluster-guardrails", "monitoring/prometheus", "shop/web", "9100/tcp", "allow" },
+	{ "cluster-guardrails", "monitoring/prometheus", "shop/db", "9100/tcp", "allow" },
+	{ "cluster-guardrails", "monitoring/prometheus", "shop/db", "5432/tcp", "deny" },
+	{ "cluster-guardrails", "shop/web", "shop/api", "9000/tcp", "allow" },
+	{ "cluster-guardrails", "shop/web", "shop/db", "5432/tcp", "deny" },
+	/* the Baseline default, and three-tier overriding it for shop */
+	{ "baseline-default-deny", "default/blog-frontend-1", "default/blog-redis-1", "6379/tcp",
+	  "deny" },
+	{ "baseline-default-deny", "default/blog-frontend-1", "monitoring/prometheus", "9090/tcp",
+	  "deny" },
+	{ "baseline-default-deny", "default/blog-frontend-1", "kube-system/coredns", "53/udp",
+	  "allow" },
+	{ "baseline-default-deny", "default/blog-frontend-1", "shop/web", "8080/tcp", "allow" },
+	{ "baseline-default-deny", "monitoring/prometheus", "shop/web", "9100/tcp", "allow" },
+	{ "baseline-default-deny", "shop/web", "kube-system/coredns", "53/udp", "allow" },
+	/* endpoints pass on to NetworkPolicy; the world is denied (no name resolved offline) */
+	{ "egress-domains", "shop/api", "shop/db", "5432/tcp", "allow" },
+	{ "egress-domains", "shop/api", "kube-system/coredns", "53/udp", "allow" },
+	{ "egress-domains", "shop/api", "93.184.216.34", "443/tcp", "deny" },
+	{ "egress-domains", "shop/web", "93.184.216.34", "443/tcp", "deny" },	/* three-tier */
+	{ "egress-domains", "shop/db", "93.184.216.34", "443/tcp", "deny" },
+	{ "v1alpha1", "default/blog-frontend-1", "shop/web", "8080/tcp", "deny" },
+	{ "v1alpha1", "default/blog-frontend-1", "default/blog-backend-1", "8000/tcp", "deny" },
+	{ "v1alpha1", "default/blog-frontend-1", "kube-system/coredns", "53/udp", "allow" },
+	{ "v1alpha1", "default/blog-frontend-1", "kube-system/coredns", "53/tcp", "allow" },
+	{ "v1alpha1", "monitoring/prometheus", "shop/web", "9100/tcp", "allow" },
+};
+
+static long endpoint_find(const struct moat_endpoint_set *es, const char *nsname)
+{
+	char ns[128];
+	const char *slash = strchr(nsname, '/');
+
+	if (!slash || (size_t)(slash - nsname) >= sizeof(ns))
+		return -1;
+	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - nsname), nsname);
+	return moat_endpoint_set_find(es, ns, slash + 1);
+}
+
+/* from (an endpoint) to to (an endpoint, or an address outside): the model's verdict. */
+static enum moat_verdict_kind example_decide(const struct model_env *env, long from,
+					     const char *to, const struct moat_port_arg *pa)
+{
+	const struct moat_endpoint *a = &env->es->v[from];
+	long t = endpoint_find(env->es, to);
+	struct moat_addr addr;
+	enum moat_verdict_kind k = MOAT_ALLOW;
+
+	if (t >= 0)
+		return tier_decide_endpoints(env, from, t, pa->proto, pa->port).kind;
+	CHECK(moat_addr_parse(to, &addr) == 0);
+	for (size_t i = 0; i < a->nips; i++) {
+		struct side s = { a, &a->ips[i] }, d = { NULL, &addr };
+
+		if (a->ips[i].family == addr.family &&
+		    tier_decide(env, &s, &d, pa->proto, pa->port).kind == MOAT_DENY)
+			k = MOAT_DENY;
+	}
+	return k;
+}
+
+static void example_check(const struct example *x, const struct moat_endpoint_set *es)
+{
+	char file[256];
+	const char *paths[] = { file, EX "three-tier.yaml" };
+	struct moat_policy_set *ps = NULL;
+	struct moat_diags d = { 0 };
+	struct moat_port_arg pa;
+	long from = endpoint_find(es, x->from);
+
+	snprintf(file, sizeof(file), EX "%s.yaml", x->file);
+	CHECK(moat_policy_set_load(paths, 2, &ps, &d) == 0 && ps->ncnps > 0);
+	CHECK(from >= 0 && moat_port_arg_parse(x->port, &pa) == 0);
+	if (ps && from >= 0) {
+		struct model_env env = { ps, es, MOAT_MODE_ENFORCE };
+		const char *got = example_decide(&env, from, x->to, &pa) == MOAT_DENY ? "deny" : "allow";
+
+		if (strcmp(got, x->want))
+			fprintf(stderr, "%s: %s -> %s %s: the comments say %s, the model %s\n",
+				x->file, x->from, x->to, x->port, x->want, got);
+		CHECK_STR(got, x->want);
+	}
+	moat_diags_print(&d, stderr);
+	moat_diags_free(&d);
+	moat_policy_set_free(ps);
+}
+
+static void examples_check(void)
+{
+	struct moat_endpoint_set *es = NULL;
+	struct moat_diags d = { 0 };
+
+	CHECK(moat_endpoint_set_load(EX "endpoints.yaml", &es, &d) == 0);
+	moat_diags_print(&d, stderr);
+	moat_diags_free(&d);
+	for (size_t i = 0; es && i < sizeof(examples) / sizeof(examples[0]); i++)
+		example_check(&examples[i], es);
+	moat_endpoint_set_free(es);
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = argc > 1 ? argv[1] : "tests/conformance/tiers";
@@ -223,5 +334,6 @@ int main(int argc, char **argv)
 	free(names);
 	printf("tier cases: %zu of %zu agree with the model\n", passed, n);
 	CHECK(n >= MIN_CASES);
+	examples_check();
 	return check_done();
 }
