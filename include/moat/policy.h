@@ -133,7 +133,8 @@ struct moat_netpol {
  * order; the first rule whose peers and ports match decides: ACCEPT allows and DENY denies
  * the direction, final; PASS (Admin tier only) goes on to NetworkPolicy. NetworkPolicy
  * decides for an endpoint it isolates in that direction, as without tiers; for any other the
- * Baseline tier is next. moat-policy(5) says it all, with the choices the API leaves open.
+ * Baseline tier is next. moat-policy(5) (TIERS) says it all, with the choices the API leaves
+ * open; tests/fuzz/model.h (tier_decide) is the reference a compiler is held to.
  */
 enum moat_tier { MOAT_TIER_ADMIN, MOAT_TIER_BASELINE };
 
@@ -180,7 +181,8 @@ struct moat_cnp {
 	struct moat_selector subject_ns, subject_pod;
 	struct moat_cnp_rule *in, *out;
 	size_t nin, nout;
-	enum moat_mode mode;	/* moat.io/mode: a DENY of a monitor policy passes, reported */
+	enum moat_mode mode;	/* moat.io/mode; MONITOR: the policy takes no part in what is
+				 * dropped, what it would deny is reported (moat-policy(5)) */
 	struct moat_pos pos;
 };
 
