@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* model.h holds static helpers for the fuzz harnesses too; this test uses some of them. */
@@ -187,19 +188,23 @@ static bool case_check(const char *dir, const char *name)
 	return ret > 0 && ok;
 }
 
-/* The case directories of dir, sorted; *n of them. */
+/* The case directories of dir, sorted; *n of them (stat: d_type may be DT_UNKNOWN). */
 static char **cases_list(const char *dir, size_t *n)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
-	char **v = NULL;
+	struct stat st;
+	char **v = NULL, path[512];
 
 	*n = 0;
 	while (d && (e = readdir(d))) {
-		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (e->d_name[0] == '.' || stat(path, &st) || !S_ISDIR(st.st_mode))
 			continue;
 		v = realloc(v, (*n + 1) * sizeof(*v));
-		v[(*n)++] = strdup(e->d_name);
+		if (!v || !(v[*n] = strdup(e->d_name)))
+			abort();	/* a test out of memory */
+		(*n)++;
 	}
 	if (d)
 		closedir(d);
