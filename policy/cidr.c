@@ -109,3 +109,16 @@ bool moat_cidr_contains(const struct moat_cidr *outer, const struct moat_cidr *i
 	cidr_mask(&c);
 	return !memcmp(c.addr, outer->addr, sizeof(c.addr));
 }
+
+bool cidr_ycheck(struct ycheck *ck, const struct ynode *n, const char *s, struct moat_cidr *out)
+{
+	enum cidr_err e = cidr_parse(s, out);
+	char buf[64];
+
+	if (e == CIDR_HOST_BITS)
+		yerr(ck, n, "\"%s\" has host bits set (did you mean %s?)", s,
+		     moat_cidr_format(out, buf, sizeof(buf)));
+	else if (e != CIDR_OK)
+		yerr(ck, n, "\"%s\" %s", s, cidr_err_str(e));
+	return e == CIDR_OK;
+}

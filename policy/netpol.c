@@ -1,7 +1,8 @@
 /*
  * NetworkPolicy and Namespace documents (networking.k8s.io/v1, v1, and v1 List) into a
- * struct moat_policy_set, with Kubernetes' defaults and checks and Moat's extensions.
- * Every problem is recorded with its position; nothing is applied unless all files are clean.
+ * struct moat_policy_set, with Kubernetes' defaults and checks and Moat's extensions; the
+ * cluster-wide policies' documents are read by cnp.c and kept here. Every problem is
+ * recorded with its position; nothing is applied unless all files are clean.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -14,56 +15,26 @@
 
 #include "arena.h"
 #include "cidr.h"
+#include "cnp.h"
 #include "grow.h"
+#include "meta.h"
 #include "ports.h"
 #include "selector.h"
 #include "yaml.h"
 
-#define KINDS "NetworkPolicy, Namespace and List"
+#define KINDS "NetworkPolicy, ClusterNetworkPolicy, AdminNetworkPolicy, " \
+	      "BaselineAdminNetworkPolicy, Namespace and List"
 #define NAMESPACE_NAME_LABEL "kubernetes.io/metadata.name"
 
 /* What moat_policy_set.priv points at. */
 struct set_priv {
 	struct arena *arena;
-	size_t pols_cap, nss_cap;
+	size_t pols_cap, nss_cap, cnps_cap;
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-static struct moat_pos pos_of(const struct ycheck *ck, const struct ynode *n)
-{
-	return (struct moat_pos){ ck->file, n->line, n->col };
-}
-
-/* ---- names ---- */
-
-/* A checked name into *out (arena); subdomain: a policy's name, else a namespace's. */
-static int name_parse(struct ycheck *ck, const struct ynode *n, bool subdomain, char **out)
-{
-	const char *s = ystr(ck, n);
-
-	if (!s)
-		return 0;
-	if (!(subdomain ? dns_subdomain_ok(s, strlen(s)) : dns_label_ok(s))) {
-		yerr(ck, n, "invalid name \"%s\": use lowercase letters, digits and '-'%s, "
-		     "starting and ending with a letter or digit, at most %d characters", s,
-		     subdomain ? " (and '.')" : "", subdomain ? 253 : 63);
-		return 0;
-	}
-	*out = arena_strdup(ck->arena, s);
-	return *out ? 0 : -ENOMEM;
-}
-
 /* ---- metadata ---- */
-
-struct meta_nodes {
-	const struct ynode *name, *ns, *labels, *annotations;
-};
-
-/* Fields the API server fills in: accepted so `kubectl get -o yaml` output loads. */
-#define META_SERVER_FIELDS                                                               \
-	YIGNORE("uid"), YIGNORE("resourceVersion"), YIGNORE("generation"),                \
-	YIGNORE("creationTimestamp"), YIGNORE("managedFields"), YIGNORE("selfLink")
 
 static const struct yfield np_meta_fields[] = {
 	YKEEP("name", struct meta_nodes, name),
@@ -80,72 +51,6 @@ static const struct yfield ns_meta_fields[] = {
 	META_SERVER_FIELDS,
 };
 
-static const struct {
-	const char *name;
-	enum moat_mode mode;
-} modes[] = {
-	{ "enforce", MOAT_MODE_ENFORCE },
-	{ "monitor", MOAT_MODE_MONITOR },
-};
-
-static void mode_parse(struct ycheck *ck, const struct ynode *n, enum moat_mode *mode)
-{
-	const char *s = ystr(ck, n);
-
-	for (size_t i = 0; s && i < ARRAY_SIZE(modes); i++)
-		if (!strcmp(s, modes[i].name)) {
-			*mode = modes[i].mode;
-			return;
-		}
-	if (s)
-		yerr(ck, n, "annotation %s must be \"enforce\" or \"monitor\", got \"%s\"",
-		     MOAT_MODE_ANNOTATION, s);
-}
-
-/* Annotations are free-form strings; only Moat's own is read. */
-static int annotations_parse(struct ycheck *ck, const struct ynode *n, void *obj)
-{
-	if (!yexpect(ck, n, YNODE_MAP))
-		return 0;
-	for (size_t i = 0; i < n->n; i++) {
-		const struct ynode *k = n->kids[2 * i], *v = n->kids[2 * i + 1];
-
-		if (!strcmp(k->str, MOAT_MODE_ANNOTATION))
-			mode_parse(ck, v, obj);
-		else if (!ynull(v))
-			ystr(ck, v);
-	}
-	return 0;
-}
-
-/* Labels of an object that only get checked (a policy's own labels select nothing). */
-static int labels_check(struct ycheck *ck, const struct ynode *n, void *obj)
-{
-	struct moat_labels scratch;
-
-	return labels_parse(ck, n, true, 0, &scratch);
-}
-
-/*
- * Walks metadata with fields into x. Returns 1 when the caller should go on reading x (with
- * the path at "metadata"; it must ypath_pop(saved)), 0 when metadata is not a mapping.
- */
-static int meta_walk(struct ycheck *ck, const struct ynode *doc, const struct ynode *meta,
-		     const struct yfield *fields, size_t nfields, struct meta_nodes *x,
-		     size_t *saved)
-{
-	int ret = meta ? ywalk_map_at(ck, "metadata", meta, fields, nfields, x) : 0;
-
-	if (ret < 0)
-		return ret;
-	if (meta && meta->type != YNODE_MAP)
-		return 0;
-	*saved = ypath_key(ck, "metadata");
-	if (!x->name)
-		yerr(ck, meta ? meta : doc, "name is required");
-	return 1;
-}
-
 /* metadata of a NetworkPolicy: name required, namespace defaulting to "default". */
 static int np_meta(struct ycheck *ck, const struct ynode *doc, const struct ynode *meta,
 		   struct moat_netpol *np)
@@ -156,13 +61,13 @@ static int np_meta(struct ycheck *ck, const struct ynode *doc, const struct ynod
 
 	if (ret <= 0)
 		return ret;
-	ret = x.name ? name_parse(ck, x.name, true, &np->name) : 0;
+	ret = x.name ? meta_name_parse(ck, x.name, true, &np->name) : 0;
 	if (!ret && x.ns)
-		ret = name_parse(ck, x.ns, false, &np->namespace);
+		ret = meta_name_parse(ck, x.ns, false, &np->namespace);
 	if (!ret && x.labels)
-		ret = labels_check(ck, x.labels, NULL);
+		ret = meta_labels_check(ck, x.labels, NULL);
 	if (!ret && x.annotations)
-		ret = annotations_parse(ck, x.annotations, &np->mode);
+		ret = meta_annotations_parse(ck, x.annotations, &np->mode);
 	ypath_pop(ck, saved);
 	if (!ret && !np->namespace)
 		np->namespace = arena_strdup(ck->arena, MOAT_DEFAULT_NAMESPACE);
@@ -171,27 +76,12 @@ static int np_meta(struct ycheck *ck, const struct ynode *doc, const struct ynod
 
 /* ---- peers ---- */
 
-/* Parses s as a CIDR into *out; false with the error recorded at n. */
-static bool cidr_check(struct ycheck *ck, const struct ynode *n, const char *s,
-		       struct moat_cidr *out)
-{
-	enum cidr_err e = cidr_parse(s, out);
-	char buf[64];
-
-	if (e == CIDR_HOST_BITS)
-		yerr(ck, n, "\"%s\" has host bits set (did you mean %s?)", s,
-		     moat_cidr_format(out, buf, sizeof(buf)));
-	else if (e != CIDR_OK)
-		yerr(ck, n, "\"%s\" %s", s, cidr_err_str(e));
-	return e == CIDR_OK;
-}
-
 /* ipBlock.cidr: a string, then a CIDR. */
 static bool cidr_field(struct ycheck *ck, const struct ynode *n, struct moat_cidr *out)
 {
 	size_t saved = ypath_key(ck, "cidr");
 	const char *s = ystr(ck, n);
-	bool ok = s && cidr_check(ck, n, s, out);
+	bool ok = s && cidr_ycheck(ck, n, s, out);
 
 	ypath_pop(ck, saved);
 	return ok;
@@ -204,7 +94,7 @@ static int except_parse(struct ycheck *ck, const struct ynode *n, size_t i, void
 	const char *s = ystr(ck, n);
 	char a[64], b[64];
 
-	if (!s || !cidr_check(ck, n, s, e))
+	if (!s || !cidr_ycheck(ck, n, s, e))
 		return 0;
 	if (e->plen <= p->cidr.plen || !moat_cidr_contains(&p->cidr, e))
 		yerr(ck, n, "except %s is not inside cidr %s (it must be a strictly smaller part of it)",
@@ -253,17 +143,6 @@ static const struct yfield peer_fields[] = {
 	YKEEP("ipBlock", struct peer_nodes, ipb),
 };
 
-/* A selector with the path extended by key. */
-static int selector_under(struct ycheck *ck, const char *key, const struct ynode *n,
-			  struct moat_selector *sel)
-{
-	size_t saved = ypath_key(ck, key);
-	int ret = selector_parse(ck, n, sel);
-
-	ypath_pop(ck, saved);
-	return ret;
-}
-
 static int pods_peer(struct ycheck *ck, const struct peer_nodes *x, struct moat_peer *p)
 {
 	int ret = 0;
@@ -272,9 +151,9 @@ static int pods_peer(struct ycheck *ck, const struct peer_nodes *x, struct moat_
 	p->has_pod = x->pod != NULL;
 	p->has_ns = x->ns != NULL;
 	if (x->pod)
-		ret = selector_under(ck, "podSelector", x->pod, &p->pod);
+		ret = selector_parse_at(ck, "podSelector", x->pod, &p->pod);
 	if (!ret && x->ns)
-		ret = selector_under(ck, "namespaceSelector", x->ns, &p->ns);
+		ret = selector_parse_at(ck, "namespaceSelector", x->ns, &p->ns);
 	return ret;
 }
 
@@ -287,7 +166,7 @@ static int peer_parse(struct ycheck *ck, const struct ynode *n, size_t i, void *
 
 	if (ret < 0 || n->type != YNODE_MAP)
 		return ret;
-	p->pos = pos_of(ck, n);
+	p->pos = meta_pos(ck, n);
 	r->npeers++;
 	if (x.ipb && (x.pod || x.ns))
 		yerr(ck, x.ipb, "ipBlock cannot be combined with podSelector or namespaceSelector "
@@ -336,7 +215,7 @@ static int rule_parse(struct ycheck *ck, const struct ynode *n, size_t i, void *
 	struct rule_nodes x = { 0 };
 	int ret = ywalk_map(ck, n, rs->egress ? out_fields : in_fields, 2, &x);
 
-	r->pos = pos_of(ck, n);
+	r->pos = meta_pos(ck, n);
 	if (!ret && x.peers) {
 		r->peers = yseq_alloc(ck, x.peers, sizeof(*r->peers));
 		ret = r->peers ? ywalk_seq_at(ck, rs->egress ? "to" : "from", x.peers, peer_parse, r)
@@ -424,7 +303,7 @@ static int spec_parse(struct ycheck *ck, const struct ynode *doc, const struct y
 		yerr(ck, spec ? spec : doc, "podSelector is required "
 		     "(podSelector: {} selects every pod of the namespace)");
 	else
-		ret = selector_under(ck, "podSelector", x.target, &np->target);
+		ret = selector_parse_at(ck, "podSelector", x.target, &np->target);
 	if (!ret)
 		ret = types_parse(ck, &x, np);
 	if (!ret && x.in)
@@ -450,7 +329,7 @@ static const struct yfield np_fields[] = {
 static int netpol_doc(struct ycheck *ck, const struct ynode *doc, struct moat_policy_set *ps)
 {
 	struct set_priv *priv = ps->priv;
-	struct moat_netpol np = { .mode = MOAT_MODE_ENFORCE, .pos = pos_of(ck, doc) };
+	struct moat_netpol np = { .mode = MOAT_MODE_ENFORCE, .pos = meta_pos(ck, doc) };
 	struct doc_nodes x = { 0 };
 	int ret = ywalk_map(ck, doc, np_fields, ARRAY_SIZE(np_fields), &x);
 
@@ -482,13 +361,13 @@ static int ns_meta(struct ycheck *ck, const struct ynode *doc, const struct ynod
 
 	if (ret <= 0)
 		return ret;
-	ret = x.name ? name_parse(ck, x.name, false, &ns->name) : 0;
+	ret = x.name ? meta_name_parse(ck, x.name, false, &ns->name) : 0;
 	if (!ret && x.labels)
 		ret = labels_parse(ck, x.labels, true, 1, &ns->labels);
 	else if (!ret)
 		ret = (ns->labels.v = arena_array(ck->arena, 1, sizeof(*ns->labels.v))) ? 0 : -ENOMEM;
 	if (!ret && x.annotations)
-		ret = annotations_parse(ck, x.annotations, &ignored);
+		ret = meta_annotations_parse(ck, x.annotations, &ignored);
 	ypath_pop(ck, saved);
 	if (ret || !ns->name)
 		return ret;
@@ -502,7 +381,7 @@ static int ns_meta(struct ycheck *ck, const struct ynode *doc, const struct ynod
 static int namespace_doc(struct ycheck *ck, const struct ynode *doc, struct moat_policy_set *ps)
 {
 	struct set_priv *priv = ps->priv;
-	struct moat_namespace ns = { .pos = pos_of(ck, doc) };
+	struct moat_namespace ns = { .pos = meta_pos(ck, doc) };
 	struct doc_nodes x = { 0 };
 	int ret = ywalk_map(ck, doc, ns_fields, ARRAY_SIZE(ns_fields), &x);
 
@@ -515,6 +394,36 @@ static int namespace_doc(struct ycheck *ck, const struct ynode *doc, struct moat
 	return ret;
 }
 
+/* A cluster-wide policy of kind, kept even when invalid (the set is then dropped whole). */
+static int cluster_doc(struct ycheck *ck, const struct ynode *doc, struct moat_policy_set *ps,
+		       enum moat_cnp_kind kind)
+{
+	struct set_priv *priv = ps->priv;
+	struct moat_cnp cnp = { 0 };
+	int ret = cnp_parse(ck, doc, kind, &cnp);
+
+	if (!ret)
+		ret = grow((void **)&ps->cnps, ps->ncnps, &priv->cnps_cap, sizeof(cnp));
+	if (!ret)
+		ps->cnps[ps->ncnps++] = cnp;
+	return ret;
+}
+
+static int cnp_doc(struct ycheck *ck, const struct ynode *doc, struct moat_policy_set *ps)
+{
+	return cluster_doc(ck, doc, ps, MOAT_CNP_CLUSTER);
+}
+
+static int anp_doc(struct ycheck *ck, const struct ynode *doc, struct moat_policy_set *ps)
+{
+	return cluster_doc(ck, doc, ps, MOAT_CNP_ADMIN);
+}
+
+static int banp_doc(struct ycheck *ck, const struct ynode *doc, struct moat_policy_set *ps)
+{
+	return cluster_doc(ck, doc, ps, MOAT_CNP_BASELINE);
+}
+
 static int list_doc(struct ycheck *ck, const struct ynode *doc, struct moat_policy_set *ps);
 
 static const struct kind {
@@ -522,6 +431,9 @@ static const struct kind {
 	int (*parse)(struct ycheck *ck, const struct ynode *doc, struct moat_policy_set *ps);
 } kinds[] = {
 	{ "NetworkPolicy", "networking.k8s.io/v1", netpol_doc },
+	{ "ClusterNetworkPolicy", CNP_API_V1ALPHA2, cnp_doc },
+	{ "AdminNetworkPolicy", CNP_API_V1ALPHA1, anp_doc },
+	{ "BaselineAdminNetworkPolicy", CNP_API_V1ALPHA1, banp_doc },
 	{ "Namespace", "v1", namespace_doc },
 	{ "List", "v1", list_doc },
 };
@@ -626,6 +538,7 @@ void moat_policy_set_free(struct moat_policy_set *ps)
 	free(priv);
 	free(ps->pols);
 	free(ps->nss);
+	free(ps->cnps);
 	free(ps);
 }
 
@@ -789,14 +702,30 @@ static void report_dups(struct loader *ld, struct objref *refs, size_t n, const 
 	}
 }
 
+/* Cluster-wide policies are unique by name within their kind (the API's resources). */
+static void check_cnp_dups(struct loader *ld, struct objref *refs)
+{
+	const struct moat_policy_set *ps = ld->ps;
+
+	for (int kind = MOAT_CNP_CLUSTER; kind <= MOAT_CNP_BASELINE; kind++) {
+		size_t n = 0;
+
+		for (size_t i = 0; i < ps->ncnps; i++)
+			if (ps->cnps[i].name && ps->cnps[i].kind == (enum moat_cnp_kind)kind)
+				refs[n++] = (struct objref){ "", ps->cnps[i].name, &ps->cnps[i].pos, i };
+		report_dups(ld, refs, n, moat_cnp_kind_name(kind));
+	}
+}
+
 static int check_dups(struct loader *ld)
 {
 	const struct moat_policy_set *ps = ld->ps;
-	struct objref *refs = calloc(ps->npols + ps->nnss + 1, sizeof(*refs));
+	struct objref *refs = calloc(ps->npols + ps->nnss + ps->ncnps + 1, sizeof(*refs));
 	size_t n = 0;
 
 	if (!refs)
 		return -ENOMEM;
+	check_cnp_dups(ld, refs);
 	for (size_t i = 0; i < ps->npols; i++)
 		if (ps->pols[i].name)
 			refs[n++] = (struct objref){ ps->pols[i].namespace, ps->pols[i].name,
@@ -824,6 +753,7 @@ static int finish(struct loader *ld, int ret, struct moat_policy_set **out)
 		moat_policy_set_free(ld->ps);
 		return ret;
 	}
+	cnp_sort(ld->ps->cnps, ld->ps->ncnps);
 	*out = ld->ps;
 	return 0;
 }

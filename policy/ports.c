@@ -143,3 +143,184 @@ int port_spec_parse(const char *s, uint16_t *port, uint8_t *proto)
 	*proto = p;
 	return 0;
 }
+
+/* ---- the cluster-wide policies' ports (policy.networking.k8s.io) ---- */
+
+/* A port number 1-65535 under key of map x; false when absent (required) or invalid. */
+static bool num_at(struct ycheck *ck, const struct ynode *map, const char *key,
+		   const struct ynode *n, unsigned long *out)
+{
+	size_t saved;
+	bool ok;
+
+	if (!n) {
+		yerr(ck, map, "%s is required", key);
+		return false;
+	}
+	saved = ypath_key(ck, key);
+	ok = yuint(ck, n, 1, 65535, out);
+	ypath_pop(ck, saved);
+	return ok;
+}
+
+struct range_nodes {
+	const struct ynode *proto, *start, *end;
+};
+
+/* {start, end}: both required, start < end (the API's rule: one port is a number). */
+static void range_check(struct ycheck *ck, const struct ynode *n, const struct range_nodes *x,
+			struct moat_port *out)
+{
+	unsigned long lo, hi;
+	bool ok = num_at(ck, n, "start", x->start, &lo);
+
+	if (!num_at(ck, n, "end", x->end, &hi) || !ok)
+		return;
+	if (lo >= hi)
+		yerr(ck, x->end, "start %lu must be less than end %lu (for one port, write a number)",
+		     lo, hi);
+	out->port = lo;
+	out->end_port = hi;
+}
+
+/* A named port: a valid IANA service name, for any protocol (proto 0). */
+static int named_check(struct ycheck *ck, const struct ynode *n, struct moat_port *out)
+{
+	const char *s = ystr(ck, n), *why = s ? port_name_problem(s) : NULL;
+
+	if (why)
+		yerr(ck, n, "invalid port name \"%s\": %s", s, why);
+	if (!s || why)
+		return 0;
+	out->proto = 0;
+	out->name = arena_strdup(ck->arena, s);
+	return out->name ? 0 : -ENOMEM;
+}
+
+static const struct yfield range_fields[] = {
+	YKEEP("start", struct range_nodes, start),
+	YKEEP("end", struct range_nodes, end),
+};
+
+/* destinationPort: exactly one of number and range. */
+static int dport_check(struct ycheck *ck, const struct ynode *n, struct moat_port *out)
+{
+	static const char *const names[] = { "number", "range" };
+	static const struct yfield fields[] = {
+		YKEEP("number", struct yone_nodes, v[0]), YKEEP("range", struct yone_nodes, v[1]),
+	};
+	struct yone_nodes x = { { NULL } };
+	struct range_nodes r = { 0 };
+	unsigned long v;
+	int ret = ywalk_map(ck, n, fields, 2, &x), which;
+
+	if (ret < 0 || n->type != YNODE_MAP || (which = yone(ck, n, "destinationPort", x.v, names, 2)) < 0)
+		return ret;
+	if (which == 0 && num_at(ck, n, "number", x.v[0], &v))
+		out->port = out->end_port = v;
+	if (which == 1 && !(ret = ywalk_map_at(ck, "range", x.v[1], range_fields, 2, &r)) &&
+	    x.v[1]->type == YNODE_MAP) {
+		size_t saved = ypath_key(ck, "range");
+
+		range_check(ck, x.v[1], &r, out);
+		ypath_pop(ck, saved);
+	}
+	return ret;
+}
+
+/* tcp/udp/sctp: {destinationPort} (required: the API's MinProperties). */
+static int l4_check(struct ycheck *ck, const struct ynode *n, struct moat_port *out)
+{
+	static const struct yfield fields[] = { YKEEP("destinationPort", struct yone_nodes, v[0]) };
+	struct yone_nodes x = { { NULL } };
+	int ret = ywalk_map(ck, n, fields, 1, &x);
+
+	if (ret < 0 || n->type != YNODE_MAP)
+		return ret;
+	if (!x.v[0]) {
+		yerr(ck, n, "destinationPort is required (every port: "
+		     "destinationPort: {range: {start: 1, end: 65535}})");
+		return 0;
+	}
+	return at_key(ck, "destinationPort", dport_check, x.v[0], out);
+}
+
+int port_protocol_parse(struct ycheck *ck, const struct ynode *n, struct moat_port *out)
+{
+	static const char *const names[] = { "tcp", "udp", "sctp", "destinationNamedPort" };
+	static const uint8_t l4[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP };
+	static const struct yfield fields[] = {
+		YKEEP("tcp", struct yone_nodes, v[0]), YKEEP("udp", struct yone_nodes, v[1]),
+		YKEEP("sctp", struct yone_nodes, v[2]), YKEEP("destinationNamedPort", struct yone_nodes, v[3]),
+	};
+	struct yone_nodes x = { { NULL } };
+	int ret = ywalk_map(ck, n, fields, 4, &x), which;
+
+	memset(out, 0, sizeof(*out));
+	out->pos = (struct moat_pos){ ck->file, n->line, n->col };
+	if (ret < 0 || n->type != YNODE_MAP || (which = yone(ck, n, "a protocol", x.v, names, 4)) < 0)
+		return ret;
+	if (which == 3)
+		return at_key(ck, names[3], named_check, x.v[3], out);
+	out->proto = l4[which];
+	return at_key(ck, names[which], l4_check, x.v[which], out);
+}
+
+static const struct yfield pnum_fields[] = {
+	YKEEP("protocol", struct range_nodes, proto),
+	YKEEP("port", struct range_nodes, start),
+};
+
+static const struct yfield prange_fields[] = {
+	YKEEP("protocol", struct range_nodes, proto),
+	YKEEP("start", struct range_nodes, start),
+	YKEEP("end", struct range_nodes, end),
+};
+
+/* portNumber {protocol, port} or portRange {protocol, start, end}; protocol TCP by default. */
+static int v1_num_check(struct ycheck *ck, const struct ynode *n, struct moat_port *out,
+			bool range)
+{
+	struct range_nodes x = { 0 };
+	unsigned long v;
+	int ret = ywalk_map(ck, n, range ? prange_fields : pnum_fields, range ? 3 : 2, &x);
+
+	if (ret < 0 || n->type != YNODE_MAP)
+		return ret;
+	out->proto = IPPROTO_TCP;
+	if (x.proto)
+		ret = at_key(ck, "protocol", proto_check, x.proto, out);
+	if (range)
+		range_check(ck, n, &x, out);
+	else if (num_at(ck, n, "port", x.start, &v))
+		out->port = out->end_port = v;
+	return ret;
+}
+
+static int v1_number(struct ycheck *ck, const struct ynode *n, struct moat_port *out)
+{
+	return v1_num_check(ck, n, out, false);
+}
+
+static int v1_range(struct ycheck *ck, const struct ynode *n, struct moat_port *out)
+{
+	return v1_num_check(ck, n, out, true);
+}
+
+int port_v1alpha1_parse(struct ycheck *ck, const struct ynode *n, struct moat_port *out)
+{
+	static const char *const names[] = { "portNumber", "portRange", "namedPort" };
+	static const port_check_fn fns[] = { v1_number, v1_range, named_check };
+	static const struct yfield fields[] = {
+		YKEEP("portNumber", struct yone_nodes, v[0]), YKEEP("portRange", struct yone_nodes, v[1]),
+		YKEEP("namedPort", struct yone_nodes, v[2]),
+	};
+	struct yone_nodes x = { { NULL } };
+	int ret = ywalk_map(ck, n, fields, 3, &x), which;
+
+	memset(out, 0, sizeof(*out));
+	out->pos = (struct moat_pos){ ck->file, n->line, n->col };
+	if (ret < 0 || n->type != YNODE_MAP || (which = yone(ck, n, "a port", x.v, names, 3)) < 0)
+		return ret;
+	return at_key(ck, names[which], fns[which], x.v[which], out);
+}

@@ -17,6 +17,21 @@ uint8_t proto_lookup(const char *s, bool nocase);
  * Returns 0 (errors recorded; *out then unspecified) or -ENOMEM. */
 int port_parse(struct ycheck *ck, const struct ynode *n, struct moat_port *out);
 
+/*
+ * port_protocol_parse - one item of a ClusterNetworkPolicy rule's protocols (v1alpha2):
+ * exactly one of tcp/udp/sctp: {destinationPort: {number: N} | {range: {start, end}}}, or
+ * destinationNamedPort: NAME (proto 0: the named port's own protocol). Into *out (strings in
+ * ck->arena). Returns 0 (errors recorded; *out then unspecified) or -ENOMEM.
+ */
+int port_protocol_parse(struct ycheck *ck, const struct ynode *n, struct moat_port *out);
+
+/*
+ * port_v1alpha1_parse - one item of an Admin/BaselineAdminNetworkPolicy rule's ports:
+ * exactly one of portNumber: {protocol, port}, portRange: {protocol, start, end} (protocol
+ * TCP by default) or namedPort: NAME (proto 0). As port_protocol_parse otherwise.
+ */
+int port_v1alpha1_parse(struct ycheck *ck, const struct ynode *n, struct moat_port *out);
+
 /* port_spec_parse - "80", "80/tcp", "53/UDP" (an endpoint's named port); 0 or -EINVAL. */
 int port_spec_parse(const char *s, uint16_t *port, uint8_t *proto);
 

@@ -408,3 +408,13 @@ int selector_parse(struct ycheck *ck, const struct ynode *n, struct moat_selecto
 		ret = sel_exprs(ck, x.exprs, sel);
 	return ret;
 }
+
+int selector_parse_at(struct ycheck *ck, const char *key, const struct ynode *n,
+		      struct moat_selector *sel)
+{
+	size_t saved = ypath_key(ck, key);
+	int ret = selector_parse(ck, n, sel);
+
+	ypath_pop(ck, saved);
+	return ret;
+}

@@ -37,4 +37,8 @@ void labels_put(struct moat_labels *labels, char *key, char *value);
  */
 int selector_parse(struct ycheck *ck, const struct ynode *n, struct moat_selector *sel);
 
+/* selector_parse_at - selector_parse with the path extended by key (for its messages). */
+int selector_parse_at(struct ycheck *ck, const char *key, const struct ynode *n,
+		      struct moat_selector *sel);
+
 #endif

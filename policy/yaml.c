@@ -849,3 +849,40 @@ void *yseq_alloc(struct ycheck *ck, const struct ynode *n, size_t sz)
 {
 	return arena_array(ck->arena, n->type == YNODE_SEQ ? n->n : 0, sz);
 }
+
+int yone(struct ycheck *ck, const struct ynode *at, const char *what,
+	 const struct ynode *const *vals, const char *const *names, size_t n)
+{
+	char list[256];
+	size_t len = 0;
+	int first = -1;
+
+	list[0] = '\0';
+	for (size_t i = 0; i < n && len < sizeof(list); i++)
+		len += snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "", names[i]);
+	for (size_t i = 0; i < n; i++) {
+		if (!vals[i])
+			continue;
+		if (first < 0) {
+			first = (int)i;
+			continue;
+		}
+		yerr(ck, at, "%s has both %s and %s; it takes exactly one of %s", what,
+		     names[first], names[i], list);
+		return -1;
+	}
+	if (first < 0)
+		yerr(ck, at, "%s needs one of %s", what, list);
+	return first;
+}
+
+bool ycount(struct ycheck *ck, const struct ynode *n, const char *item, size_t min, size_t max)
+{
+	if (n->type != YNODE_SEQ)
+		return true;
+	if (n->n < min)
+		yerr(ck, n, "needs at least one %s", item);
+	else if (n->n > max)
+		yerr(ck, n, "has %zu %ss; the API allows at most %zu", n->n, item, max);
+	return n->n >= min && n->n <= max;
+}

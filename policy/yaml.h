@@ -129,6 +129,27 @@ int ywalk_seq_at(struct ycheck *ck, const char *key, const struct ynode *n,
 		 int (*fn)(struct ycheck *ck, const struct ynode *item, size_t i, void *obj),
 		 void *obj);
 
+/* The kept values of a mapping's mutually exclusive fields (YKEEP into v[i]), for yone. */
+struct yone_nodes {
+	const struct ynode *v[6];
+};
+
+/*
+ * yone - of the n fields names[i] whose kept nodes are vals[i] (NULL: absent), exactly one
+ * must be present: returns its index, or -1 with "WHAT needs one of ..." or "WHAT has both
+ * A and B; ..." recorded at at (the mapping that holds them).
+ */
+int yone(struct ycheck *ck, const struct ynode *at, const char *what,
+	 const struct ynode *const *vals, const char *const *names, size_t n);
+
+/*
+ * ycount - sequence n holds from min (0 or 1) to max items, as the API's MinItems/MaxItems
+ * say; item is the singular noun for one: true, or false with "needs at least one ITEM" or
+ * "has N ITEMs; the API allows at most MAX" recorded at n. A non-sequence passes (ywalk_seq
+ * reports it).
+ */
+bool ycount(struct ycheck *ck, const struct ynode *n, const char *item, size_t min, size_t max);
+
 /* yseq_alloc - zeroed room in ck->arena for the items of sequence n (none when n is not a
  * sequence: ywalk_seq reports that). NULL on ENOMEM. */
 void *yseq_alloc(struct ycheck *ck, const struct ynode *n, size_t sz);

@@ -300,7 +300,8 @@ fi
 # ---------------------------------------------------------------------------------------------
 section=examples
 if want; then
-	for f in $EX/three-tier.yaml $EX/compose.yaml $EX/default-deny.yaml; do
+	for f in $EX/three-tier.yaml $EX/compose.yaml $EX/default-deny.yaml $EX/cluster-guardrails.yaml \
+		$EX/baseline-default-deny.yaml $EX/egress-domains.yaml $EX/v1alpha1.yaml; do
 		expect "moat policy check $f -e endpoints.yaml" "$MOAT" policy check "$f" -e $EX/endpoints.yaml >/dev/null
 	done
 	# verdicts POLICIES... - "from to port verdict" lines of the matrix on the example ports.

@@ -1,6 +1,8 @@
 /*
  * The policy model: Kubernetes networking.k8s.io/v1 NetworkPolicy and Namespace documents,
- * parsed from YAML with source positions. No sockets, no globals.
+ * and the cluster-wide tiers of policy.networking.k8s.io (ClusterNetworkPolicy,
+ * AdminNetworkPolicy, BaselineAdminNetworkPolicy), parsed from YAML with source positions.
+ * No sockets, no globals.
  */
 #ifndef MOAT_POLICY_H
 #define MOAT_POLICY_H
@@ -52,23 +54,30 @@ struct moat_cidr {
 
 /*
  * One entry of a rule's ports list. name != NULL: a named port, resolved against the
- * destination endpoint's named ports (proto must match too). Otherwise port == 0 means
- * every port of proto, and end_port (>= port) closes a range; end_port == port for one port.
+ * destination endpoint's named ports (proto must match too; proto 0, only in cluster-wide
+ * policies, whose destinationNamedPort has no protocol: the named port's own protocol).
+ * Otherwise port == 0 means every port of proto, and end_port (>= port) closes a range;
+ * end_port == port for one port.
  */
 struct moat_port {
-	uint8_t proto;		/* IPPROTO_TCP (default), IPPROTO_UDP, IPPROTO_SCTP */
+	uint8_t proto;		/* IPPROTO_TCP (default), IPPROTO_UDP, IPPROTO_SCTP; 0: see above */
 	uint16_t port, end_port;
 	char *name;
 	struct moat_pos pos;
 };
 
-enum moat_peer_kind { MOAT_PEER_PODS, MOAT_PEER_IPBLOCK };
+enum moat_peer_kind { MOAT_PEER_PODS, MOAT_PEER_IPBLOCK, MOAT_PEER_DOMAIN };
 
 /*
  * A from/to peer. PODS: has_pod/has_ns tell which selectors were written; with only a
  * podSelector the peer is limited to the policy's own namespace; with a namespaceSelector
  * (alone or together with a podSelector) to the namespaces it selects.
  * IPBLOCK: cidr minus every except.
+ * DOMAIN (cluster-wide policies only): the addresses domain resolves to, as the endpoint
+ * itself resolved it; domain is lowercase without a final dot, "*.example.com" for every
+ * name under example.com (not example.com itself).
+ * Cluster-wide policies' peers always have has_ns (namespaces: has_ns alone; pods: both),
+ * an IPBLOCK without except for each CIDR of networks, a DOMAIN for each of domainNames.
  */
 struct moat_peer {
 	enum moat_peer_kind kind;
@@ -77,6 +86,7 @@ struct moat_peer {
 	struct moat_cidr cidr;
 	struct moat_cidr *except;
 	size_t nexcept;
+	char *domain;
 	struct moat_pos pos;
 };
 
@@ -110,6 +120,72 @@ struct moat_netpol {
 	struct moat_pos pos;
 };
 
+/*
+ * Cluster-wide policies: policy.networking.k8s.io ClusterNetworkPolicy (v1alpha2), and
+ * AdminNetworkPolicy and BaselineAdminNetworkPolicy (v1alpha1), which mean the same as the
+ * ClusterNetworkPolicy they map to. One model for the three; kind says which document a
+ * policy came from (for messages and names only).
+ *
+ * A direction of a connection (the source's egress, the destination's ingress) is decided
+ * by the first of: the Admin tier, NetworkPolicy, the Baseline tier, allow. In a tier, the
+ * policies whose subject selects the endpoint on that side are taken in moat_policy_set
+ * order (priority, then name, then kind) and their rules for that direction in written
+ * order; the first rule whose peers and ports match decides: ACCEPT allows and DENY denies
+ * the direction, final; PASS (Admin tier only) goes on to NetworkPolicy. NetworkPolicy
+ * decides for an endpoint it isolates in that direction, as without tiers; for any other the
+ * Baseline tier is next. moat-policy(5) (TIERS) says it all, with the choices the API leaves
+ * open; tests/fuzz/model.h (tier_decide) is the reference a compiler is held to.
+ */
+enum moat_tier { MOAT_TIER_ADMIN, MOAT_TIER_BASELINE };
+
+enum moat_action { MOAT_ACTION_ACCEPT, MOAT_ACTION_DENY, MOAT_ACTION_PASS };
+
+enum moat_cnp_kind {
+	MOAT_CNP_CLUSTER,	/* ClusterNetworkPolicy, policy.networking.k8s.io/v1alpha2 */
+	MOAT_CNP_ADMIN,		/* AdminNetworkPolicy, v1alpha1: tier Admin, Allow = ACCEPT */
+	MOAT_CNP_BASELINE,	/* BaselineAdminNetworkPolicy, v1alpha1: tier Baseline, the
+				 * singleton "default", after every Baseline ClusterNetworkPolicy */
+};
+
+/* The priority a BaselineAdminNetworkPolicy (which has none) sorts at: after 0-1000. */
+#define MOAT_CNP_BANP_PRIORITY 1001u
+#define MOAT_CNP_MAX_PRIORITY 1000u
+
+/*
+ * A rule. name: "" when not written. npeers >= 1 (the API requires a peer; each CIDR of
+ * networks and each domain name is a peer of its own). nports == 0: every port of every
+ * protocol (ICMP included); otherwise the ports, as for NetworkPolicy (a named port may have
+ * proto 0). A DOMAIN peer appears only in an egress ACCEPT rule without named ports.
+ */
+struct moat_cnp_rule {
+	char *name;
+	enum moat_action action;
+	struct moat_peer *peers;
+	size_t npeers;
+	struct moat_port *ports;
+	size_t nports;
+	struct moat_pos pos;
+};
+
+/*
+ * subject: the endpoints whose traffic the policy's rules decide, never host-network ones.
+ * subject_pods false (subject.namespaces): every endpoint of the namespaces subject_ns
+ * selects; true (subject.pods): those of them that subject_pod also selects.
+ */
+struct moat_cnp {
+	char *name;
+	enum moat_cnp_kind kind;
+	enum moat_tier tier;
+	unsigned priority;	/* 0 (first) to 1000; MOAT_CNP_BANP_PRIORITY for a BANP */
+	bool subject_pods;
+	struct moat_selector subject_ns, subject_pod;
+	struct moat_cnp_rule *in, *out;
+	size_t nin, nout;
+	enum moat_mode mode;	/* moat.io/mode; MONITOR: the policy takes no part in what is
+				 * dropped, what it would deny is reported (moat-policy(5)) */
+	struct moat_pos pos;
+};
+
 struct moat_namespace {
 	char *name;
 	struct moat_labels labels;
@@ -122,6 +198,9 @@ struct moat_policy_set {
 	size_t npols;
 	struct moat_namespace *nss;
 	size_t nnss;
+	struct moat_cnp *cnps;	/* in evaluation order: the Admin tier, then the Baseline tier;
+				 * in each, by priority, then name, then kind (CLUSTER first) */
+	size_t ncnps;
 	void *priv;		/* allocator state; not for callers */
 };
 
@@ -145,6 +224,17 @@ int moat_policy_set_parse(const char *name, const char *buf, size_t len,
 
 /* moat_policy_set_free - NULL-safe. */
 void moat_policy_set_free(struct moat_policy_set *ps);
+
+/* moat_cnp_kind_name - "ClusterNetworkPolicy", "AdminNetworkPolicy" or
+ * "BaselineAdminNetworkPolicy". */
+const char *moat_cnp_kind_name(enum moat_cnp_kind kind);
+
+/* moat_cnp_action_name - the action as kind's documents spell it ("Accept" in a
+ * ClusterNetworkPolicy, "Allow" in the v1alpha1 kinds; "Deny", "Pass"). */
+const char *moat_cnp_action_name(enum moat_cnp_kind kind, enum moat_action action);
+
+/* moat_tier_name - "Admin" or "Baseline". */
+const char *moat_tier_name(enum moat_tier tier);
 
 /* moat_selector_match - does sel select labels? An empty selector selects all. */
 bool moat_selector_match(const struct moat_selector *sel, const struct moat_labels *labels);

@@ -4,7 +4,8 @@
  * namespace/name, MACs unicast), that moat_report_endpoints' JSON reads back through the
  * same parser to the same endpoints (the header says JSON is YAML), and compiles the set
  * against a fixed policy set so the compiler sees hostile endpoints too: the plan's verdicts
- * must agree with the reference model (model.h).
+ * must agree with the reference model (model.h), and the tier model (tier_check) must hold
+ * together on the set's cluster-wide policies.
  */
 #include <stdint.h>
 #include <string.h>
@@ -47,7 +48,28 @@ static const char policies_yaml[] =
 	"  ingress:\n"
 	"    - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: x}},\n"
 	"              podSelector: {matchLabels: {app: a}}}, {ipBlock: {cidr: 10.0.0.0/16}}]\n"
-	"      ports: [{port: db, protocol: TCP}, {port: 5432}]\n";
+	"      ports: [{port: db, protocol: TCP}, {port: 5432}]\n"
+	"---\n"
+	"apiVersion: policy.networking.k8s.io/v1alpha2\n"
+	"kind: ClusterNetworkPolicy\n"
+	"metadata: {name: guard}\n"
+	"spec:\n"
+	"  tier: Admin\n"
+	"  priority: 5\n"
+	"  subject: {namespaces: {matchLabels: {team: red}}}\n"
+	"  ingress:\n"
+	"    - {action: Pass, from: [{namespaces: {matchLabels: {team: blue}}}],\n"
+	"       protocols: [{destinationNamedPort: http}]}\n"
+	"    - {action: Deny, from: [{pods: {podSelector: {matchLabels: {app: b}}}}]}\n"
+	"  egress:\n"
+	"    - {action: Accept, to: [{networks: [10.0.0.0/16, \"fd00::/16\"]}]}\n"
+	"---\n"
+	"apiVersion: policy.networking.k8s.io/v1alpha1\n"
+	"kind: BaselineAdminNetworkPolicy\n"
+	"metadata: {name: default}\n"
+	"spec:\n"
+	"  subject: {namespaces: {}}\n"
+	"  ingress: [{action: Deny, from: [{namespaces: {}}], ports: [{portRange: {start: 1, end: 1024}}]}]\n";
 
 static struct moat_policy_set *ps;
 
@@ -146,6 +168,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	roundtrip_check(es);
 	FUZZ_CHECK(!moat_plan_compile(ps, es, MOAT_MODE_ENFORCE, NULL, &plan));
 	model_check(plan, 24);
+	{
+		struct model_env env = { ps, es, MOAT_MODE_ENFORCE };
+
+		tier_check(&env, 24);	/* the compiler has no tiers yet: the model on its own */
+	}
 	moat_plan_free(plan);
 	moat_endpoint_set_free(es);
 	return 0;

@@ -1,8 +1,11 @@
 /*
- * A reference model of NetworkPolicy semantics, as moat-policy(5) states them, evaluated
- * directly on parsed policies and endpoints with none of the compiler's atoms, identities or
- * sets; model_check compares a compiled plan's verdicts with it. For the fuzz harnesses only
- * (static functions, one includer per harness).
+ * A reference model of NetworkPolicy semantics, and of the cluster-wide tiers around it
+ * (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy), as moat-policy(5)
+ * states them, evaluated directly on parsed policies and endpoints with none of the
+ * compiler's atoms, identities or sets; model_check compares a compiled plan's verdicts with
+ * the NetworkPolicy part, tier_decide is the whole evaluation (tests/unit/tiers_model.c holds
+ * the tier conformance cases to it). For the fuzz harnesses and tests (static functions, one
+ * includer per program).
  */
 #ifndef MOAT_FUZZ_MODEL_H
 #define MOAT_FUZZ_MODEL_H
@@ -26,6 +29,18 @@ struct side {
 	const struct moat_endpoint *e;
 	const struct moat_addr *a;
 };
+
+/* What the model reads: the policies, the endpoints, moatd's global mode. */
+struct model_env {
+	const struct moat_policy_set *ps;
+	const struct moat_endpoint_set *es;
+	enum moat_mode mode;
+};
+
+static struct model_env model_env_of(const struct moat_plan *plan)
+{
+	return (struct model_env){ plan->ps, plan->es, plan->mode };
+}
 
 static int label_cmp(const void *x, const void *y)
 {
@@ -85,7 +100,7 @@ static const char *pol_ns(const struct moat_netpol *p)
 	return p->namespace ? p->namespace : MOAT_DEFAULT_NAMESPACE;
 }
 
-static bool peer_ok(const struct moat_plan *plan, const struct moat_netpol *p,
+static bool peer_ok(const struct model_env *env, const struct moat_netpol *p,
 		    const struct moat_peer *peer, const struct side *x)
 {
 	if (peer->kind == MOAT_PEER_IPBLOCK) {
@@ -98,7 +113,7 @@ static bool peer_ok(const struct moat_plan *plan, const struct moat_netpol *p,
 	}
 	if (!x->e)
 		return false;
-	if (peer->has_ns ? !ns_selected(plan->ps, plan->es, &peer->ns, x->e->namespace)
+	if (peer->has_ns ? !ns_selected(env->ps, env->es, &peer->ns, x->e->namespace)
 			 : strcmp(x->e->namespace, pol_ns(p)))
 		return false;
 	return !peer->has_pod || moat_selector_match(&peer->pod, &x->e->labels);
@@ -131,7 +146,7 @@ static bool ports_ok(const struct moat_rule *r, const struct side *dst, bool nam
 }
 
 /* Does rule r (egress: of src's policy p; else of dst's) allow the connection? */
-static bool rule_ok(const struct moat_plan *plan, const struct moat_netpol *p,
+static bool rule_ok(const struct model_env *env, const struct moat_netpol *p,
 		    const struct moat_rule *r, bool egress, const struct side *src,
 		    const struct side *dst, uint8_t proto, uint16_t port)
 {
@@ -140,24 +155,26 @@ static bool rule_ok(const struct moat_plan *plan, const struct moat_netpol *p,
 	if (r->npeers == 0)
 		return ports_ok(r, dst, true, proto, port);
 	for (size_t i = 0; i < r->npeers; i++)
-		if (peer_ok(plan, p, &r->peers[i], other) &&
+		if (peer_ok(env, p, &r->peers[i], other) &&
 		    ports_ok(r, dst, !egress || r->peers[i].kind == MOAT_PEER_PODS, proto, port))
 			return true;
 	return false;
 }
 
+/* policy, rule: the first rule that allows (in policy, then rule order); SIZE_MAX if none. */
 struct dir_model {
 	bool iso, ok, enforced;
+	size_t policy, rule;
 };
 
 /* One direction: the policies selecting its endpoint, whether one allows, their modes. */
-static struct dir_model dir_decide(const struct moat_plan *plan, bool egress,
+static struct dir_model dir_decide(const struct model_env *env, bool egress,
 				   const struct side *src, const struct side *dst, uint8_t proto,
 				   uint16_t port)
 {
-	const struct moat_policy_set *ps = plan->ps;
+	const struct moat_policy_set *ps = env->ps;
 	const struct side *self = egress ? src : dst;
-	struct dir_model d = { false, true, false };
+	struct dir_model d = { false, true, false, SIZE_MAX, SIZE_MAX };
 
 	for (size_t i = 0; self->e && i < ps->npols; i++) {
 		const struct moat_netpol *p = &ps->pols[i];
@@ -169,10 +186,13 @@ static struct dir_model dir_decide(const struct moat_plan *plan, bool egress,
 		if (!d.iso)
 			d.ok = false;
 		d.iso = true;
-		d.enforced |= plan->mode == MOAT_MODE_ENFORCE && p->mode == MOAT_MODE_ENFORCE;
+		d.enforced |= env->mode == MOAT_MODE_ENFORCE && p->mode == MOAT_MODE_ENFORCE;
 		for (size_t k = 0; !d.ok && k < (egress ? p->nout : p->nin); k++)
-			d.ok = rule_ok(plan, p, egress ? &p->out[k] : &p->in[k], egress, src, dst,
-				       proto, port);
+			if ((d.ok = rule_ok(env, p, egress ? &p->out[k] : &p->in[k], egress, src,
+					    dst, proto, port))) {
+				d.policy = i;
+				d.rule = k;
+			}
 	}
 	return d;
 }
@@ -198,9 +218,10 @@ static void verdict_compare(const struct moat_plan *plan, const struct side *src
 			    const struct moat_verdict *v)
 {
 	const struct moat_policy_set *ps = plan->ps;
+	const struct model_env env = model_env_of(plan);
 	uint16_t mport = proto_has_ports(proto) ? port : 0;
-	struct dir_model in = dir_decide(plan, false, src, dst, proto, mport);
-	struct dir_model out = dir_decide(plan, true, src, dst, proto, mport);
+	struct dir_model in = dir_decide(&env, false, src, dst, proto, mport);
+	struct dir_model out = dir_decide(&env, true, src, dst, proto, mport);
 	enum moat_verdict_kind kind = in.ok && out.ok ? MOAT_ALLOW
 		: (!in.ok && in.enforced) || (!out.ok && out.enforced) ? MOAT_DENY : MOAT_VIOLATION;
 	char a[256], b[256];
@@ -218,14 +239,14 @@ static void verdict_compare(const struct moat_plan *plan, const struct side *src
 
 		FUZZ_CHECK(v->in_rule.policy < ps->npols && !v->in_rule.egress);
 		FUZZ_CHECK(v->in_rule.rule < p->nin);
-		FUZZ_CHECK(rule_ok(plan, p, &p->in[v->in_rule.rule], false, src, dst, proto, mport));
+		FUZZ_CHECK(rule_ok(&env, p, &p->in[v->in_rule.rule], false, src, dst, proto, mport));
 	}
 	if (v->out_iso && v->out_ok) {
 		const struct moat_netpol *p = &ps->pols[v->out_rule.policy];
 
 		FUZZ_CHECK(v->out_rule.policy < ps->npols && v->out_rule.egress);
 		FUZZ_CHECK(v->out_rule.rule < p->nout);
-		FUZZ_CHECK(rule_ok(plan, p, &p->out[v->out_rule.rule], true, src, dst, proto, mport));
+		FUZZ_CHECK(rule_ok(&env, p, &p->out[v->out_rule.rule], true, src, dst, proto, mport));
 	}
 }
 
@@ -238,6 +259,22 @@ struct probe {
 	uint16_t port;
 };
 
+/* The edges of each numbered port range of ports into pr[*n...] while there is room. */
+static void probe_edges(struct probe *pr, size_t *n, const struct moat_port *ports, size_t nports)
+{
+	for (size_t k = 0; k < nports && *n + 4 <= MAX_PROBES; k++) {
+		const struct moat_port *q = &ports[k];
+		uint16_t hi = q->end_port > q->port ? q->end_port : q->port;
+
+		if (q->name || !q->port)
+			continue;
+		pr[(*n)++] = (struct probe){ q->proto, q->port };
+		pr[(*n)++] = (struct probe){ q->proto, (uint16_t)(q->port - 1) };
+		pr[(*n)++] = (struct probe){ q->proto, hi };
+		pr[(*n)++] = (struct probe){ q->proto, (uint16_t)(hi + 1) };
+	}
+}
+
 /* Fixed probes, then the edges of every port range the policies write (where merging errs). */
 static size_t probes_make(const struct moat_policy_set *ps, bool v6, struct probe *pr)
 {
@@ -249,23 +286,18 @@ static size_t probes_make(const struct moat_policy_set *ps, bool v6, struct prob
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		pr[n++] = fixed[i];
 	pr[n++] = (struct probe){ v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP, 0 };
-	for (size_t i = 0; i < ps->npols && n + 4 <= MAX_PROBES; i++)
-		for (size_t r = 0; r < ps->pols[i].nin + ps->pols[i].nout && n + 4 <= MAX_PROBES; r++) {
-			const struct moat_rule *rl = r < ps->pols[i].nin ? &ps->pols[i].in[r]
-							: &ps->pols[i].out[r - ps->pols[i].nin];
-
-			for (size_t k = 0; k < rl->nports && n + 4 <= MAX_PROBES; k++) {
-				const struct moat_port *q = &rl->ports[k];
-				uint16_t hi = q->end_port > q->port ? q->end_port : q->port;
-
-				if (q->name || !q->port)
-					continue;
-				pr[n++] = (struct probe){ q->proto, q->port };
-				pr[n++] = (struct probe){ q->proto, (uint16_t)(q->port - 1) };
-				pr[n++] = (struct probe){ q->proto, hi };
-				pr[n++] = (struct probe){ q->proto, (uint16_t)(hi + 1) };
-			}
-		}
+	for (size_t i = 0; i < ps->npols; i++) {
+		for (size_t r = 0; r < ps->pols[i].nin; r++)
+			probe_edges(pr, &n, ps->pols[i].in[r].ports, ps->pols[i].in[r].nports);
+		for (size_t r = 0; r < ps->pols[i].nout; r++)
+			probe_edges(pr, &n, ps->pols[i].out[r].ports, ps->pols[i].out[r].nports);
+	}
+	for (size_t i = 0; i < ps->ncnps; i++) {
+		for (size_t r = 0; r < ps->cnps[i].nin; r++)
+			probe_edges(pr, &n, ps->cnps[i].in[r].ports, ps->cnps[i].in[r].nports);
+		for (size_t r = 0; r < ps->cnps[i].nout; r++)
+			probe_edges(pr, &n, ps->cnps[i].out[r].ports, ps->cnps[i].out[r].nports);
+	}
 	return n;
 }
 
@@ -356,6 +388,321 @@ static void model_check(const struct moat_plan *p, size_t max_sides)
 	for (size_t i = 0; i < p->es->n && i < 16; i++)
 		for (size_t j = 0; j < p->es->n && j < 16; j++)
 			model_check_labels(p, i, j, pr[0], npr[0]);
+}
+
+/* ---- the tiers: Admin, NetworkPolicy, Baseline, allow (moat-policy(5), TIERS) ---- */
+
+/* Who decided a direction. */
+enum model_by { MODEL_BY_ADMIN, MODEL_BY_NETPOL, MODEL_BY_BASELINE, MODEL_BY_DEFAULT };
+
+/*
+ * One direction's decision, with every policy as written (what the policies say): ok, and
+ * who decided. by ADMIN or BASELINE: ps->cnps[policy], its in or out [rule]. by NETPOL: the
+ * endpoint is isolated there; policy/rule name the first NetworkPolicy rule that allows
+ * (ps->pols[policy]), SIZE_MAX when none does. by DEFAULT: nothing decided, allowed.
+ * pass_policy/pass_rule: the Admin Pass rule that sent the direction on, SIZE_MAX if none.
+ * passes: what is enforced lets it through: the same evaluation without the cluster-wide
+ * policies in monitor mode (all of them in global monitor mode), a NetworkPolicy denial
+ * dropping only where an enforce-mode policy isolates. Monitor mode never changes what
+ * passes: ok && !passes (a monitor Accept, an enforced denial after it) is possible.
+ */
+struct tier_dir {
+	enum model_by by;
+	bool ok, passes;
+	size_t policy, rule;
+	size_t pass_policy, pass_rule;
+};
+
+struct tier_verdict {
+	enum moat_verdict_kind kind;
+	struct tier_dir in, out;	/* the destination's ingress, the source's egress */
+	bool loopback;
+};
+
+/* Host-network endpoints are neither subjects nor pods peers (the API says so). */
+static bool cnp_selects(const struct model_env *env, const struct moat_cnp *c,
+			const struct moat_endpoint *e)
+{
+	if (!e || e->host_network || !ns_selected(env->ps, env->es, &c->subject_ns, e->namespace))
+		return false;
+	return !c->subject_pods || moat_selector_match(&c->subject_pod, &e->labels);
+}
+
+/* A domain name peer matches no address here: offline, no endpoint resolved anything. */
+static bool cnp_peer_ok(const struct model_env *env, const struct moat_peer *p,
+			const struct side *x)
+{
+	if (p->kind == MOAT_PEER_IPBLOCK)
+		return in_cidr(&p->cidr, x->a);
+	if (p->kind == MOAT_PEER_DOMAIN || !x->e || x->e->host_network)
+		return false;
+	return ns_selected(env->ps, env->es, &p->ns, x->e->namespace) &&
+	       (!p->has_pod || moat_selector_match(&p->pod, &x->e->labels));
+}
+
+/* A named port of proto 0 is the destination's port of that name, whatever its protocol. */
+static bool cnp_port_ok(const struct moat_port *q, const struct side *dst, uint8_t proto,
+			uint16_t port)
+{
+	if (!q->name || q->proto)
+		return port_ok(q, dst, true, proto, port);
+	for (size_t i = 0; dst->e && i < dst->e->nports; i++)
+		if (!strcmp(dst->e->ports[i].name, q->name))
+			return dst->e->ports[i].proto == proto && dst->e->ports[i].port == port;
+	return false;
+}
+
+static bool cnp_rule_ok(const struct model_env *env, const struct moat_cnp_rule *r, bool egress,
+			const struct side *src, const struct side *dst, uint8_t proto,
+			uint16_t port)
+{
+	bool peer = false;
+
+	for (size_t i = 0; !peer && i < r->npeers; i++)
+		peer = cnp_peer_ok(env, &r->peers[i], egress ? dst : src);
+	if (!peer || !r->nports)
+		return peer;
+	for (size_t i = 0; i < r->nports; i++)
+		if (cnp_port_ok(&r->ports[i], dst, proto, port))
+			return true;
+	return false;
+}
+
+/*
+ * The first matching rule of the tier's policies selecting the direction's own endpoint,
+ * in set order (priority, name, kind) then rule order; false when none matches. enforced:
+ * the policies that drop only (not in monitor mode, nor under global monitor mode).
+ */
+static bool tier_first(const struct model_env *env, enum moat_tier tier, bool enforced,
+		       bool egress, const struct side *src, const struct side *dst, uint8_t proto,
+		       uint16_t port, size_t *pol, size_t *rule)
+{
+	const struct moat_policy_set *ps = env->ps;
+
+	for (size_t i = 0; i < ps->ncnps; i++) {
+		const struct moat_cnp *c = &ps->cnps[i];
+		size_t n = egress ? c->nout : c->nin;
+
+		if (c->tier != tier || !cnp_selects(env, c, (egress ? src : dst)->e))
+			continue;
+		if (enforced && (c->mode == MOAT_MODE_MONITOR || env->mode == MOAT_MODE_MONITOR))
+			continue;
+		for (size_t k = 0; k < n; k++)
+			if (cnp_rule_ok(env, egress ? &c->out[k] : &c->in[k], egress, src, dst, proto,
+					port)) {
+				*pol = i;
+				*rule = k;
+				return true;
+			}
+	}
+	return false;
+}
+
+static enum moat_action cnp_action(const struct model_env *env, bool egress, size_t pol,
+				   size_t rule)
+{
+	const struct moat_cnp *c = &env->ps->cnps[pol];
+
+	return (egress ? c->out : c->in)[rule].action;
+}
+
+/* d decided by ACCEPT or DENY of cnps[pol] rule. */
+static void tier_set(const struct model_env *env, struct tier_dir *d, enum model_by by,
+		     bool egress, size_t pol, size_t rule)
+{
+	d->by = by;
+	d->policy = pol;
+	d->rule = rule;
+	d->ok = cnp_action(env, egress, pol, rule) == MOAT_ACTION_ACCEPT;
+}
+
+/*
+ * One direction through the tiers (port 0 for protocols without ports): with every policy
+ * (enforced false), or with those that drop only (true: then ok is what passes, and a
+ * NetworkPolicy denial without an enforce-mode policy isolating passes).
+ */
+static struct tier_dir tier_walk(const struct model_env *env, bool enforced, bool egress,
+				 const struct side *src, const struct side *dst, uint8_t proto,
+				 uint16_t port)
+{
+	struct tier_dir d = { MODEL_BY_DEFAULT, true, true, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX };
+	struct dir_model np;
+	size_t pol, rule;
+
+	if (tier_first(env, MOAT_TIER_ADMIN, enforced, egress, src, dst, proto, port, &pol, &rule)) {
+		if (cnp_action(env, egress, pol, rule) != MOAT_ACTION_PASS) {
+			tier_set(env, &d, MODEL_BY_ADMIN, egress, pol, rule);
+			return d;
+		}
+		d.pass_policy = pol;
+		d.pass_rule = rule;
+	}
+	np = dir_decide(env, egress, src, dst, proto, port);
+	if (np.iso) {
+		d.by = MODEL_BY_NETPOL;
+		d.ok = np.ok || (enforced && !np.enforced);
+		d.policy = np.policy;
+		d.rule = np.rule;
+	} else if (tier_first(env, MOAT_TIER_BASELINE, enforced, egress, src, dst, proto, port,
+			      &pol, &rule)) {
+		tier_set(env, &d, MODEL_BY_BASELINE, egress, pol, rule);
+	}
+	return d;
+}
+
+/* One direction: what the policies say, and whether what is enforced lets it through. */
+static struct tier_dir tier_dir_decide(const struct model_env *env, bool egress,
+				       const struct side *src, const struct side *dst,
+				       uint8_t proto, uint16_t port)
+{
+	struct tier_dir d = tier_walk(env, false, egress, src, dst, proto, port);
+
+	d.passes = tier_walk(env, true, egress, src, dst, proto, port).ok;
+	return d;
+}
+
+static int tier_severity(enum moat_verdict_kind k)
+{
+	return k == MOAT_DENY ? 2 : k == MOAT_VIOLATION;
+}
+
+/* A direction dropped is a denial; one let through against what the policies say, a
+ * violation. */
+static enum moat_verdict_kind tier_dir_kind(const struct tier_dir *d)
+{
+	return !d->passes ? MOAT_DENY : !d->ok ? MOAT_VIOLATION : MOAT_ALLOW;
+}
+
+static enum moat_verdict_kind tier_kind(const struct tier_dir *in, const struct tier_dir *out)
+{
+	enum moat_verdict_kind a = tier_dir_kind(in), b = tier_dir_kind(out);
+
+	return tier_severity(a) >= tier_severity(b) ? a : b;
+}
+
+/*
+ * tier_decide - the verdict for a new connection src -> dst: the source's egress and the
+ * destination's ingress, each through the tiers; both must allow.
+ */
+static struct tier_verdict tier_decide(const struct model_env *env, const struct side *src,
+				       const struct side *dst, uint8_t proto, uint16_t port)
+{
+	uint16_t mport = proto_has_ports(proto) ? port : 0;
+	struct tier_verdict v = { .loopback = false };
+
+	v.in = tier_dir_decide(env, false, src, dst, proto, mport);
+	v.out = tier_dir_decide(env, true, src, dst, proto, mport);
+	v.kind = tier_kind(&v.in, &v.out);
+	return v;
+}
+
+/*
+ * tier_decide_endpoints - between endpoints i and j of env->es, as moat_plan_decide_endpoints
+ * decides: the worst verdict of every same-family address pair; on labels alone when they
+ * have no family in common; an endpoint reaching itself always passes (loopback).
+ */
+static struct tier_verdict tier_decide_endpoints(const struct model_env *env, size_t i, size_t j,
+						 uint8_t proto, uint16_t port)
+{
+	const struct moat_endpoint *a = &env->es->v[i], *b = &env->es->v[j];
+	struct tier_verdict v, worst = { .kind = MOAT_ALLOW };
+	bool any = false;
+
+	for (size_t x = 0; x < a->nips; x++)
+		for (size_t y = 0; y < b->nips; y++) {
+			struct side s = { a, &a->ips[x] }, d = { b, &b->ips[y] };
+
+			if (a->ips[x].family != b->ips[y].family)
+				continue;
+			v = tier_decide(env, &s, &d, proto, port);
+			if (!any || tier_severity(v.kind) > tier_severity(worst.kind))
+				worst = v;
+			any = true;
+		}
+	if (!any) {
+		struct side s = { a, NULL }, d = { b, NULL };
+
+		worst = tier_decide(env, &s, &d, proto, port);
+	}
+	worst.loopback = i == j;
+	if (worst.loopback)
+		worst.kind = MOAT_ALLOW;
+	return worst;
+}
+
+/* A decision names a rule that exists, matches, selects the right side and says so. */
+static void tier_dir_check(const struct model_env *env, const struct tier_dir *d, bool egress,
+			   const struct side *src, const struct side *dst, uint8_t proto,
+			   uint16_t port)
+{
+	const struct moat_policy_set *ps = env->ps;
+	const struct moat_cnp *c;
+
+	if (d->pass_policy != SIZE_MAX) {
+		FUZZ_CHECK(d->pass_policy < ps->ncnps && d->by != MODEL_BY_ADMIN);
+		FUZZ_CHECK(cnp_action(env, egress, d->pass_policy, d->pass_rule) == MOAT_ACTION_PASS);
+	}
+	if (d->by == MODEL_BY_DEFAULT)
+		FUZZ_CHECK(d->ok && d->policy == SIZE_MAX);
+	if (d->by == MODEL_BY_NETPOL && d->ok)
+		FUZZ_CHECK(d->policy < ps->npols);
+	if (d->by != MODEL_BY_ADMIN && d->by != MODEL_BY_BASELINE)
+		return;
+	FUZZ_CHECK(d->policy < ps->ncnps);
+	c = &ps->cnps[d->policy];
+	FUZZ_CHECK(c->tier == (d->by == MODEL_BY_ADMIN ? MOAT_TIER_ADMIN : MOAT_TIER_BASELINE));
+	FUZZ_CHECK(d->rule < (egress ? c->nout : c->nin));
+	FUZZ_CHECK(cnp_selects(env, c, (egress ? src : dst)->e));
+	FUZZ_CHECK(cnp_rule_ok(env, egress ? &c->out[d->rule] : &c->in[d->rule], egress, src, dst,
+			       proto, proto_has_ports(proto) ? port : 0));
+	FUZZ_CHECK(d->ok == (cnp_action(env, egress, d->policy, d->rule) == MOAT_ACTION_ACCEPT));
+}
+
+/* Where no cluster-wide rule decided, the tiers must say what NetworkPolicy alone says. */
+static void tier_check_one(const struct model_env *env, const struct side *src,
+			   const struct side *dst, uint8_t proto, uint16_t port)
+{
+	struct tier_verdict v = tier_decide(env, src, dst, proto, port);
+	uint16_t mport = proto_has_ports(proto) ? port : 0;
+	struct dir_model in, out;
+
+	tier_dir_check(env, &v.in, false, src, dst, proto, port);
+	tier_dir_check(env, &v.out, true, src, dst, proto, port);
+	if (v.in.by == MODEL_BY_ADMIN || v.in.by == MODEL_BY_BASELINE || v.in.pass_policy != SIZE_MAX ||
+	    v.out.by == MODEL_BY_ADMIN || v.out.by == MODEL_BY_BASELINE || v.out.pass_policy != SIZE_MAX)
+		return;
+	in = dir_decide(env, false, src, dst, proto, mport);
+	out = dir_decide(env, true, src, dst, proto, mport);
+	FUZZ_CHECK(v.in.ok == in.ok && v.out.ok == out.ok);
+	FUZZ_CHECK(v.kind == (in.ok && out.ok ? MOAT_ALLOW : (!in.ok && in.enforced) ||
+			      (!out.ok && out.enforced) ? MOAT_DENY : MOAT_VIOLATION));
+}
+
+/*
+ * tier_check - the tier model on every pair of up to max_sides addresses (endpoints', then a
+ * few outside ones) for every probe: each decision self-consistent (tier_dir_check), and the
+ * NetworkPolicy model's wherever no cluster-wide rule decided. For the fuzz harnesses.
+ */
+static void tier_check(const struct model_env *env, size_t max_sides)
+{
+	struct side sides[64];
+	struct moat_addr outs[NOUTSIDE];
+	struct probe pr[2][MAX_PROBES];
+	size_t npr[2] = { probes_make(env->ps, false, pr[0]), probes_make(env->ps, true, pr[1]) };
+	size_t n = sides_make(env->es, sides, max_sides < 64 ? max_sides : 64, outs);
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++) {
+			bool v6 = sides[i].a->family == AF_INET6;
+
+			for (size_t k = 0; sides[i].a->family == sides[j].a->family && k < npr[v6]; k++)
+				tier_check_one(env, &sides[i], &sides[j], pr[v6][k].proto,
+					       pr[v6][k].port);
+		}
+	for (size_t i = 0; i < env->es->n && i < 16; i++)	/* an endpoint to itself passes */
+		for (size_t k = 0; k < npr[0]; k++)
+			FUZZ_CHECK(tier_decide_endpoints(env, i, i, pr[0][k].proto, pr[0][k].port).kind ==
+				   MOAT_ALLOW);
 }
 
 #endif

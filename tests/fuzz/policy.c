@@ -5,6 +5,7 @@
  * plan as prev, decide every endpoint pair and a few outside addresses, build the matrix and
  * an explanation. Checks the plan's documented invariants: nets sorted, disjoint and covering
  * both families; every identity an address maps to exists; a failed parse has diagnostics.
+ * Cluster-wide policies go through the tier model (model.h, tier_check) on the same endpoints.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -143,6 +144,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	verdicts_check(p1);
 	verdicts_check(p2);
 	reports_check(p1);
+	if (ps->ncnps) {	/* the compiler has no tiers yet: the tier model on its own */
+		struct model_env env = { ps, es, MOAT_MODE_ENFORCE };
+
+		tier_check(&env, 32);
+		env.mode = MOAT_MODE_MONITOR;
+		tier_check(&env, 16);
+	}
 	moat_plan_free(p2);
 	moat_plan_free(p1);
 	moat_policy_set_free(ps);

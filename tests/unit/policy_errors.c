@@ -10,50 +10,13 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "diag.h"
 #include "moat/endpoint.h"
 #include "moat/policy.h"
 
-/* Is "file:line:col: msg" among d? Prints what there was when not. */
-static bool has_diag(const struct moat_diags *d, const char *want)
-{
-	char buf[1024];
-
-	for (size_t i = 0; i < d->n; i++) {
-		snprintf(buf, sizeof(buf), "%s:%u:%u: %s", d->v[i].file, d->v[i].line, d->v[i].col,
-			 d->v[i].msg);
-		if (!strcmp(buf, want))
-			return true;
-	}
-	fprintf(stderr, "missing diagnostic: %s\nhave:\n", want);
-	moat_diags_print(d, stderr);
-	return false;
-}
-
-#define CHECK_DIAG(d, s) CHECK(has_diag(d, s))
-
-/* Parses text as t.yaml; expects failure with exactly one diagnostic, want. */
-/* d holds exactly one diagnostic, want; then frees it. */
-static void only_diag(struct moat_diags *d, const char *want)
-{
-	CHECK_DIAG(d, want);
-	if (d->n != 1) {
-		fprintf(stderr, "for %s: %zu diagnostics\n", want, d->n);
-		moat_diags_print(d, stderr);
-	}
-	CHECK(d->n == 1);
-	moat_diags_free(d);
-}
-
-static void expect_one(const char *text, const char *want)
-{
-	struct moat_diags d = { 0 };
-	struct moat_policy_set *ps = (void *)0x1;	/* must stay untouched on failure */
-	int ret = moat_policy_set_parse("t.yaml", text, strlen(text), &ps, &d);
-
-	CHECK(ret == -EINVAL);
-	CHECK(ps == (void *)0x1);
-	only_diag(&d, want);
-}
+/* What the kind messages list. */
+#define KINDS "NetworkPolicy, ClusterNetworkPolicy, AdminNetworkPolicy, " \
+	      "BaselineAdminNetworkPolicy, Namespace and List"
 
 #define NP "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p}\n"
 #define NQ "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: q}\n"
@@ -160,9 +123,9 @@ static void test_selectors(void)
 static void test_documents(void)
 {
 	expect_one("apiVersion: apps/v1\nkind: Deployment\n",
-		   "t.yaml:2:7: unknown kind \"Deployment\" (Moat reads NetworkPolicy, Namespace and List)");
+		   "t.yaml:2:7: unknown kind \"Deployment\" (Moat reads " KINDS ")");
 	expect_one("apiVersion: v1\nmetadata: {name: x}\n",
-		   "t.yaml:1:1: kind is missing (Moat reads NetworkPolicy, Namespace and List)");
+		   "t.yaml:1:1: kind is missing (Moat reads " KINDS ")");
 	expect_one("apiVersion: extensions/v1beta1\nkind: NetworkPolicy\nmetadata: {name: p}\n"
 		   "spec: {podSelector: {}}\n",
 		   "t.yaml:1:13: unknown apiVersion \"extensions/v1beta1\" for kind NetworkPolicy "
@@ -209,7 +172,7 @@ static void test_collects_all(void)
 	CHECK_DIAG(&d, "m.yaml:7:20: spec.ingress[0].ports[0].port: 0 is out of range (1 to 65535)");
 	CHECK_DIAG(&d, "m.yaml:7:31: spec.ingress[0].ports[1].port: 70000 is out of range (1 to 65535)");
 	CHECK_DIAG(&d, "m.yaml:13:16: spec.podSelector: expected a mapping, got a sequence");
-	CHECK_DIAG(&d, "m.yaml:15:7: unknown kind \"Foo\" (Moat reads NetworkPolicy, Namespace and List)");
+	CHECK_DIAG(&d, "m.yaml:15:7: unknown kind \"Foo\" (Moat reads " KINDS ")");
 	moat_diags_free(&d);
 }
 
