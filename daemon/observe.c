@@ -31,6 +31,7 @@
 #define SHOW_EVERY_MS 1000		/* a known flow is streamed again at most this often */
 #define FLOWS_LIMIT_DEFAULT 1000
 #define FLOWS_LIMIT_MAX 5000		/* a reply stays under the control socket's queue bound */
+#define GRAPH_EDGES_MAX 2000		/* likewise for the graph as JSON */
 
 struct follower {
 	struct observe *o;
@@ -639,13 +640,28 @@ static json_t *cmd_learn_suggest(struct observe *o, const struct moat_plan *plan
 	return reply;
 }
 
+/* The graph for the web UI: {"cmd": "graph", "format": "json"}; see svcgraph.h. */
+static json_t *graph_json_reply(struct observe *o, const struct moat_plan *plan)
+{
+	json_t *g = NULL;
+	int ret = svcgraph_json(o->flows, o->names, plan, GRAPH_EDGES_MAX, &g);
+
+	if (ret)
+		return ctl_reply_error(strerror(-ret));
+	return json_pack("{s:b,s:o}", "ok", 1, "graph", g);
+}
+
 static json_t *cmd_graph(struct observe *o, const struct moat_plan *plan, json_t *req,
 			 struct ctl_conn *conn)
 {
+	const char *format = json_string_value(json_object_get(req, "format"));
 	char *dot = NULL;
-	int ret = svcgraph_dot(o->flows, o->names, plan, &dot);
+	int ret;
 	json_t *reply;
 
+	if (format && !strcmp(format, "json"))
+		return graph_json_reply(o, plan);
+	ret = svcgraph_dot(o->flows, o->names, plan, &dot);
 	if (ret)
 		return ctl_reply_error(strerror(-ret));
 	reply = json_pack("{s:b,s:s}", "ok", 1, "dot", dot);
