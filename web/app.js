@@ -1,7 +1,7 @@
 // Moat's web UI: the status line, the service map, the details of what is clicked and the
 // flows table, all from moatd's read-only API (moatd(8), "WEB UI"), live over server-sent
 // events. Text from moatd (names, labels) is hostile: it only ever goes into textContent.
-import { ServiceMap, splitId } from './map.js';
+import { ServiceMap, nodeText, splitId } from './map.js';
 
 const $ = (id) => document.getElementById(id);
 const ROWS_MAX = 500;
@@ -27,7 +27,12 @@ async function api(path) {
 }
 
 const time = (ms) => ms ? new Date(ms).toLocaleTimeString([], { hour12: false }) : '';
-const dateTime = (ms) => ms ? new Date(ms).toLocaleString([], { hour12: false }) : '';
+const pad = (n) => String(n).padStart(2, '0');
+const dateTime = (ms) => {
+	if (!ms) return '';
+	const d = new Date(ms);
+	return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time(ms)}`;
+};
 const portOf = (f) => ['tcp', 'udp', 'sctp'].includes(f.proto) ? `${f.port}/${f.proto}` : f.proto;
 const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
@@ -109,9 +114,9 @@ function labelList(labels) {
 }
 
 function showNode(n) {
-	const [ns, name] = splitId(n.id);
+	const [ns] = splitId(n.id);
 	const box = $('details');
-	box.replaceChildren(h('h3', {}, name), h('p', { class: 'sub' }, n.kind === 'external' ? 'an address outside the node\'s endpoints' : `group in namespace ${ns}`));
+	box.replaceChildren(h('h3', {}, nodeText(n.id)[1]), h('p', { class: 'sub' }, n.kind === 'external' ? 'an address outside the node\'s endpoints' : `${n.id}: a group of namespace ${ns} (replicas by their stable labels)`));
 	const rows = (n.endpoints || []).map((en) => {
 		const e = endpoints.get(en);
 		if (!e) return h('tr', {}, h('td', {}, en), h('td', { colspan: 4 }, 'gone'));
@@ -123,7 +128,7 @@ function showNode(n) {
 		box.append(h('table', { class: 'endpoints' }, h('thead', {}, h('tr', {}, ...['endpoint', 'addresses', 'labels', 'isolated', 'mode'].map((t) => h('th', {}, t)))), h('tbody', {}, ...rows)));
 	const touching = [...map.edges.values()].filter((e) => e.from === n.id || e.to === n.id);
 	if (touching.length)
-		box.append(h('p', { class: 'sub' }, `${plural(touching.length, 'edge')}: `, ...touching.map((e) => h('span', { class: `pill ${e.kind}` }, `${e.from === n.id ? '\u2192 ' + splitId(e.to)[1] : '\u2190 ' + splitId(e.from)[1]} ${[...e.ports.keys()].join(', ')}`))));
+		box.append(h('p', { class: 'sub' }, `${plural(touching.length, 'edge')}: `, ...touching.map((e) => h('span', { class: `pill ${e.kind}` }, `${e.from === n.id ? '\u2192 ' + nodeText(e.to)[1] : '\u2190 ' + nodeText(e.from)[1]} ${[...e.ports.keys()].join(', ')}`))));
 }
 
 function sideText(s, dir, who) {
@@ -150,9 +155,9 @@ async function explainInto(li, sample, port) {
 function showEdge(e) {
 	const box = $('details');
 	const ports = [...e.ports.entries()].sort(([a], [b]) => a.localeCompare(b));
-	box.replaceChildren(h('h3', {}, `${splitId(e.from)[1]} \u2192 ${splitId(e.to)[1]}`),
+	box.replaceChildren(h('h3', {}, `${nodeText(e.from)[1]} \u2192 ${nodeText(e.to)[1]}`),
 		h('p', { class: 'sub' }, `${e.from} \u2192 ${e.to}: `, h('span', { class: `pill ${e.kind}` }, e.kind === 'policy' ? 'allowed, never seen' : e.kind)));
-	const rows = ports.map(([p, x]) => h('tr', {}, h('td', {}, p), h('td', {}, x.count || ''),
+	const rows = ports.map(([p, x]) => h('tr', {}, h('td', { class: 'nowrap' }, p), h('td', {}, x.count || ''),
 		h('td', {}, dateTime(x.first_ms)), h('td', {}, dateTime(x.last_ms)), h('td', {}, x.policy || '')));
 	box.append(h('table', { class: 'ports' }, h('thead', {}, h('tr', {}, ...['port', 'count', 'first seen', 'last seen', 'deciding policy'].map((t) => h('th', {}, t)))), h('tbody', {}, ...rows)));
 	const list = h('ul', { id: 'explain', class: 'explain' });

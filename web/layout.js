@@ -73,16 +73,30 @@ function order(columns, nodes, edges) {
 
 // Sub-columns so that no column is much taller than the map is wide (a 16:9 screen).
 function folds(n, total) {
-	const rows = Math.max(6, Math.ceil(Math.sqrt(total) * 1.3));
+	const rows = Math.max(8, Math.ceil(Math.sqrt(total) * 1.8));
 	return Math.max(1, Math.ceil(n / rows));
+}
+
+// Columns of the map: ranks, with every sink (called, calls nobody) in the last one, and
+// long chains (services calling services calling services...) folded into a few columns
+// so that the map stays about as wide as it is high; an edge never goes right to left.
+function columnsOf(nodes, edges) {
+	const rank = ranks(nodes, edges);
+	const { out, inn } = adjacency(nodes, edges);
+	const last = Math.max(0, ...rank.values());
+	for (const [id] of rank) if (!out.get(id).length && inn.get(id).length) rank.set(id, last);
+	const want = Math.min(last + 1, Math.max(4, Math.ceil(Math.sqrt(nodes.length * 0.4))));
+	const columns = [];
+	for (const [id, r] of rank) {
+		const c = Math.floor((r * want) / (last + 1));
+		(columns[c] = columns[c] || []).push(id);
+	}
+	return columns.filter((c) => c && c.length);
 }
 
 // The whole layout from nothing: Map id -> {x, y}.
 export function relayout(nodes, edges) {
-	const rank = ranks(nodes, edges);
-	const columns = [];
-	for (const [id, r] of rank) (columns[r] = columns[r] || []).push(id);
-	const cols = columns.filter((c) => c && c.length);
+	const cols = columnsOf(nodes, edges);
 	order(cols, nodes, edges);
 	const pos = new Map();
 	let x = 0;

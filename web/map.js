@@ -1,6 +1,6 @@
 // The service map: nodes and edges of /api/graph drawn as SVG, kept in place between updates
 // (layout.js), with zoom, pan and selection. Knows nothing of HTTP.
-import { NODE_W, NODE_H, place, relayout } from './layout.js';
+import { GAP, NODE_W, NODE_H, place, relayout } from './layout.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const KINDS = ['policy', 'allowed', 'violation', 'denied'];	// drawing order: denied on top
@@ -19,31 +19,42 @@ export function splitId(id) {
 	return i < 0 || id.includes(':') && !id.includes('=') ? ['', id] : [id.slice(0, i), id.slice(i + 1)];
 }
 
+// What a node's box says: the first label's value large ("db"), the namespace and the other
+// labels small ("shop \u00b7 tier=data"); the full name is in its tooltip and the details.
+export function nodeText(id) {
+	const [ns, rest] = splitId(id);
+	const labels = rest.split(',');
+	const eq = labels[0].indexOf('=');
+	if (!ns || eq < 0) return [ns, rest];
+	return [[ns, ...labels.slice(1)].join(' \u00b7 '), labels[0].slice(eq + 1)];
+}
+
 function short(s, n) {
 	return s.length > n ? s.slice(0, n - 1) + '\u2026' : s;
 }
 
 // A cubic curve from a to b leaving and entering at the sides that face each other; bend
-// shifts it so parallel edges of different kinds do not cover each other.
-function curve(a, b, bend) {
-	const w = NODE_W / 2;
-	let x1, x2, c1, c2;
-	if (b.x - a.x > NODE_W) {
-		x1 = a.x + w; x2 = b.x - w;
-		const d = Math.max(40, (x2 - x1) / 2);
-		c1 = x1 + d; c2 = x2 - d;
-	} else if (a.x - b.x > NODE_W) {
-		x1 = a.x - w; x2 = b.x + w;
-		const d = Math.max(40, (x1 - x2) / 2);
-		c1 = x1 - d; c2 = x2 + d;
+// shifts it so parallel edges of different kinds do not cover each other, and an edge that
+// jumps over columns arches away from the middle of the map (mid: its height), around the
+// nodes between.
+function curve(a, b, bend, mid) {
+	const w = NODE_W / 2, pitch = NODE_W + GAP;
+	let x1, x2, c1, c2, arch = 0;
+	if (Math.abs(b.x - a.x) > NODE_W) {
+		const dir = b.x > a.x ? 1 : -1;
+		x1 = a.x + dir * w; x2 = b.x - dir * w;
+		const d = Math.max(40, Math.abs(x2 - x1) / 2);
+		c1 = x1 + dir * d; c2 = x2 - dir * d;
+		const span = Math.abs(b.x - a.x) / pitch;
+		if (span > 1.5) arch = ((a.y + b.y) / 2 < mid ? -1 : 1) * Math.min(150, 36 * span);
 	} else {	// one above the other: an arc out to the right
 		x1 = a.x + w; x2 = b.x + w;
 		c1 = c2 = Math.max(x1, x2) + 40 + Math.abs(b.y - a.y) / 4;
 	}
-	const y1 = a.y + bend, y2 = b.y + bend;
-	const d = `M${x1},${y1} C${c1},${y1 + bend} ${c2},${y2 + bend} ${x2},${y2}`;
+	const y1 = a.y + bend, y2 = b.y + bend, cy1 = y1 + bend + arch, cy2 = y2 + bend + arch;
+	const d = `M${x1},${y1} C${c1},${cy1} ${c2},${cy2} ${x2},${y2}`;
 	// the point at t = 1/2, for the label
-	const mx = (x1 + 3 * c1 + 3 * c2 + x2) / 8, my = (y1 + 3 * (y1 + bend) + 3 * (y2 + bend) + y2) / 8;
+	const mx = (x1 + 3 * c1 + 3 * c2 + x2) / 8, my = (y1 + 3 * cy1 + 3 * cy2 + y2) / 8;
 	return { d, mx, my };
 }
 
@@ -73,7 +84,8 @@ export class ServiceMap {
 		const defs = el('defs', {}, this.svg);
 		for (const k of KINDS) {
 			const m = el('marker', { id: `arrow-${k}`, viewBox: '0 0 10 10', refX: 9, refY: 5,
-				markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse', class: `arrow ${k}` }, defs);
+				markerUnits: 'userSpaceOnUse', markerWidth: k === 'denied' ? 12 : 9,
+				markerHeight: k === 'denied' ? 12 : 9, orient: 'auto-start-reverse', class: `arrow ${k}` }, defs);
 			el('path', { d: 'M0,0 L10,5 L0,10 z' }, m);
 		}
 	}
@@ -169,7 +181,8 @@ export class ServiceMap {
 			const pk = `${e.from}\0${e.to}`;
 			pairs.set(pk, (pairs.get(pk) || 0) + 1);
 		}
-		const seen = new Map();
+		const seen = new Map(), ys = [...this.pos.values()].map((p) => p.y);
+		this.midY = ys.length ? (Math.min(...ys) + Math.max(...ys)) / 2 : 0;
 		for (const e of edges) this.drawEdge(e, labels, pairs, seen);
 		for (const n of this.nodes.values()) this.drawNode(n);
 		this.fit();
@@ -181,10 +194,12 @@ export class ServiceMap {
 		const pk = `${e.from}\0${e.to}`, i = seen.get(pk) || 0;
 		seen.set(pk, i + 1);
 		const bend = (i - (pairs.get(pk) - 1) / 2) * 10;
-		const { d, mx, my } = curve(a, b, bend);
+		const { d, mx, my } = curve(a, b, bend, this.midY);
 		const ports = [...e.ports.keys()].sort();
 		const fresh = Date.now() - (this.fresh.get(e.key) || 0) < 4000;
-		const cls = `edge ${e.kind}${fresh ? ' fresh' : ''}${this.selected === e.key ? ' selected' : ''}`;
+		const sel = this.selected;
+		const dim = sel && sel !== e.key && (this.nodes.has(sel) ? e.from !== sel && e.to !== sel : true);
+		const cls = `edge ${e.kind}${fresh ? ' fresh' : ''}${sel === e.key ? ' selected' : ''}${dim ? ' dim' : ''}`;
 		const g = el('g', { class: cls, 'data-from': e.from, 'data-to': e.to, 'data-kind': e.kind,
 			'data-ports': ports.join(' ') }, this.gEdges);
 		el('path', { class: 'line', d, 'marker-end': `url(#arrow-${e.kind})` }, g);
@@ -192,7 +207,7 @@ export class ServiceMap {
 		el('title', {}, g).textContent = `${e.from} \u2192 ${e.to}: ${ports.join(', ')} (${e.kind})`;
 		g.addEventListener('click', (ev) => { ev.stopPropagation(); this.select(e.key, { type: 'edge', edge: e }); });
 		const text = short(ports.join(', '), 28);
-		const lg = el('g', { class: `edge-label ${e.kind}${labels || e.kind === 'denied' ? '' : ' hover'}`,
+		const lg = el('g', { class: `edge-label ${e.kind}${labels || e.kind === 'denied' || sel === e.key ? '' : ' hover'}${dim ? ' dim' : ''}`,
 			'data-edge': e.key, transform: `translate(${mx},${my})` }, this.gLabels);
 		const w = text.length * 6.4 + 8;
 		el('rect', { x: -w / 2, y: -8, width: w, height: 15, rx: 3 }, lg);
@@ -204,13 +219,13 @@ export class ServiceMap {
 	drawNode(n) {
 		const p = this.pos.get(n.id);
 		if (!p) return;
-		const [ns, name] = splitId(n.id);
+		const [ns, name] = nodeText(n.id);
 		const cls = ['node', n.kind, n.isolated ? 'isolated' : 'open', n.monitor ? 'monitor' : '',
 			this.denied(n.id) ? 'attacked' : '', this.selected === n.id ? 'selected' : ''].join(' ');
 		const g = el('g', { class: cls, 'data-id': n.id, transform: `translate(${p.x},${p.y})` }, this.gNodes);
 		el('rect', { x: -NODE_W / 2, y: -NODE_H / 2, width: NODE_W, height: NODE_H, rx: 7 }, g);
-		el('text', { class: 'ns', y: ns ? -5 : 4 }, g).textContent = ns ? short(ns, 26) : short(name, 24);
-		if (ns) el('text', { class: 'name', y: 11 }, g).textContent = short(name, 24);
+		el('text', { class: 'ns', y: ns ? -6 : 4 }, g).textContent = ns ? short(ns, 30) : short(name, 24);
+		if (ns) el('text', { class: 'name', y: 10 }, g).textContent = short(name, 22);
 		if (n.isolated) el('text', { class: 'badge', x: NODE_W / 2 - 10, y: -NODE_H / 2 + 12 }, g).textContent = '\u25cf';
 		el('title', {}, g).textContent = n.id + (n.endpoints?.length ? `\n${n.endpoints.join('\n')}` : '');
 		g.addEventListener('click', (ev) => { ev.stopPropagation(); this.select(n.id, { type: 'node', node: n }); });
@@ -237,9 +252,9 @@ export class ServiceMap {
 		let x0 = -NODE_W, x1 = NODE_W, y0 = -NODE_H, y1 = NODE_H;
 		if (ps.length) {
 			x0 = Math.min(...ps.map((p) => p.x)) - NODE_W / 2 - m;
-			x1 = Math.max(...ps.map((p) => p.x)) + NODE_W / 2 + m + 60;
-			y0 = Math.min(...ps.map((p) => p.y)) - NODE_H / 2 - m;
-			y1 = Math.max(...ps.map((p) => p.y)) + NODE_H / 2 + m;
+			x1 = Math.max(...ps.map((p) => p.x)) + NODE_W / 2 + m + 100;	// arcs on the right
+			y0 = Math.min(...ps.map((p) => p.y)) - NODE_H / 2 - m - 40;	// arches
+			y1 = Math.max(...ps.map((p) => p.y)) + NODE_H / 2 + m + 40;
 		}
 		const w = Math.max(x1 - x0, r.width || 400), hh = Math.max(y1 - y0, r.height || 240);
 		return { x: (x0 + x1) / 2 - w / 2, y: (y0 + y1) / 2 - hh / 2, w, h: hh };

@@ -119,8 +119,9 @@ class Browser:
     def wait(self, expr, timeout=10, every=0.05):
         """Polls expr until it is truthy; returns its value, or raises with what it was."""
         deadline = time.time() + timeout
+        probe = f"(() => {{ const v = ({expr}); return v instanceof Node ? true : v; }})()"
         while True:
-            v = self.eval(expr)
+            v = self.eval(probe)
             if v:
                 return v
             if time.time() > deadline:
@@ -155,6 +156,7 @@ class Browser:
 
     def console_errors(self):
         """Exceptions and console errors the page has reported so far."""
+        self.eval("0")	# reads what is queued on the socket
         out = []
         for m in self.events:
             if m.get("method") == "Runtime.exceptionThrown":
