@@ -157,9 +157,11 @@ function showEdge(e) {
 	const ports = [...e.ports.entries()].sort(([a], [b]) => a.localeCompare(b));
 	box.replaceChildren(h('h3', {}, `${nodeText(e.from)[1]} \u2192 ${nodeText(e.to)[1]}`),
 		h('p', { class: 'sub' }, `${e.from} \u2192 ${e.to}: `, h('span', { class: `pill ${e.kind}` }, e.kind === 'policy' ? 'allowed, never seen' : e.kind)));
-	const rows = ports.map(([p, x]) => h('tr', {}, h('td', { class: 'nowrap' }, p), h('td', {}, x.count || ''),
-		h('td', {}, dateTime(x.first_ms)), h('td', {}, dateTime(x.last_ms)), h('td', {}, x.policy || '')));
-	box.append(h('table', { class: 'ports' }, h('thead', {}, h('tr', {}, ...['port', 'count', 'first seen', 'last seen', 'deciding policy'].map((t) => h('th', {}, t)))), h('tbody', {}, ...rows)));
+	for (const [p, x] of ports) {
+		const seen = x.count ? [`${plural(x.count, 'time')}, first ${dateTime(x.first_ms)}, last ${dateTime(x.last_ms)}`] : ['never seen'];
+		box.append(h('div', { class: 'port', 'data-port': p }, h('strong', {}, p), ' ', ...seen,
+			x.policy ? h('div', { class: 'sub' }, `deciding policy: ${x.policy}`) : null));
+	}
 	const list = h('ul', { id: 'explain', class: 'explain' });
 	box.append(h('h4', {}, 'Why (moat policy explain, on the plan in force)'), list);
 	for (const [p, x] of ports.slice(0, 8)) {
@@ -215,6 +217,11 @@ function flowRow(f) {
 		h('td', { class: 'verdict' }, f.verdict), h('td', {}, f.policy || ''), h('td', { class: 'num' }, f.count));
 }
 
+let tableNote = '';
+function countRows() {
+	$('f-count').textContent = `${plural(rows.size, 'flow')} shown ${tableNote}`;
+}
+
 function tableUpsert(f, top) {
 	const k = rowKey(f), old = rows.get(k), tr = flowRow(f);
 	if (old) old.remove();
@@ -240,10 +247,11 @@ async function tableStream() {
 		rows.clear();
 		$('flows').replaceChildren();
 		for (const f of r.flows.slice().reverse()) tableUpsert(f, false);
-		$('f-count').textContent = `${r.matched} matching of ${r.table.count} flows${r.table.evicted ? `, ${r.table.evicted} evicted` : ''}`;
+		tableNote = `of ${r.table.count} in moatd's table${r.table.evicted ? `, ${r.table.evicted} evicted` : ''}`;
+		countRows();
 		document.body.dataset.tableQuery = q.toString();
 	});
-	es.addEventListener('flow', (m) => tableUpsert(JSON.parse(m.data), true));
+	es.addEventListener('flow', (m) => { tableUpsert(JSON.parse(m.data), true); countRows(); });
 	es.addEventListener('error', async () => {
 		if (opened || es !== tableES) return;
 		es.close();	// refused: the same query as a plain request says why

@@ -199,7 +199,8 @@ export class ServiceMap {
 		const fresh = Date.now() - (this.fresh.get(e.key) || 0) < 4000;
 		const sel = this.selected;
 		const dim = sel && sel !== e.key && (this.nodes.has(sel) ? e.from !== sel && e.to !== sel : true);
-		const cls = `edge ${e.kind}${fresh ? ' fresh' : ''}${sel === e.key ? ' selected' : ''}${dim ? ' dim' : ''}`;
+		const faint = dim && !this.nodes.has(sel);	// another edge is selected: keep context
+		const cls = `edge ${e.kind}${fresh ? ' fresh' : ''}${sel === e.key ? ' selected' : ''}${dim ? (faint ? ' faint' : ' dim') : ''}`;
 		const g = el('g', { class: cls, 'data-from': e.from, 'data-to': e.to, 'data-kind': e.kind,
 			'data-ports': ports.join(' ') }, this.gEdges);
 		el('path', { class: 'line', d, 'marker-end': `url(#arrow-${e.kind})` }, g);
@@ -244,7 +245,7 @@ export class ServiceMap {
 
 	// ---- the view: fit, zoom, pan ----
 
-	// Everything drawn, never scaled up past 1:1 (a small map stays small, centred).
+	// Everything drawn, scaled up at most 1.4 times (a small map stays small, centred).
 	bounds() {
 		const ps = [...this.pos.entries()].filter(([id]) => this.nodes.has(id)).map(([, p]) => p);
 		const r = this.svg.getBoundingClientRect();
@@ -256,7 +257,7 @@ export class ServiceMap {
 			y0 = Math.min(...ps.map((p) => p.y)) - NODE_H / 2 - m - 40;	// arches
 			y1 = Math.max(...ps.map((p) => p.y)) + NODE_H / 2 + m + 40;
 		}
-		const w = Math.max(x1 - x0, r.width || 400), hh = Math.max(y1 - y0, r.height || 240);
+		const w = Math.max(x1 - x0, (r.width || 560) / 1.4), hh = Math.max(y1 - y0, (r.height || 340) / 1.4);
 		return { x: (x0 + x1) / 2 - w / 2, y: (y0 + y1) / 2 - hh / 2, w, h: hh };
 	}
 
