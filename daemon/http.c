@@ -13,22 +13,52 @@ struct http_server {
 	struct MHD_Daemon *d;
 	struct loop *loop;
 	int epfd, timer;
+	int soon;			/* the one-shot timer of run(), or 0 */
 };
+
+static void run(struct http_server *s);
+
+static void on_soon(struct loop *loop, void *data)
+{
+	struct http_server *s = data;
+
+	loop_timer_del(loop, s->soon);
+	s->soon = 0;
+	run(s);
+}
+
+/*
+ * MHD may stop with work left that no descriptor will announce again (its epoll is edge-
+ * triggered: the rest of a file being sent, a resumed stream): it says so in its timeout,
+ * and is run again then rather than at the next tick.
+ */
+static void run(struct http_server *s)
+{
+	MHD_UNSIGNED_LONG_LONG ms = 0;
+	int id;
+
+	MHD_run(s->d);
+	if (s->soon || MHD_get_timeout(s->d, &ms) != MHD_YES || ms >= 1000)
+		return;
+	id = loop_timer_add(s->loop, (unsigned)ms, 0, on_soon, s);
+	if (id > 0)
+		s->soon = id;
+}
 
 static void on_ready(struct loop *loop, int fd, uint32_t events, void *data)
 {
-	MHD_run(((struct http_server *)data)->d);
+	run(data);
 }
 
 /* Idle connections time out only when MHD runs: give it a tick. */
 static void on_tick(struct loop *loop, void *data)
 {
-	MHD_run(((struct http_server *)data)->d);
+	run(data);
 }
 
 void http_server_run(struct http_server *s)
 {
-	MHD_run(s->d);
+	run(s);
 }
 
 int http_listen_parse(const char *s, struct sockaddr_storage *ss)
@@ -112,6 +142,8 @@ void http_server_free(struct http_server *s)
 		return;
 	if (s->timer > 0)
 		loop_timer_del(s->loop, s->timer);
+	if (s->soon)
+		loop_timer_del(s->loop, s->soon);
 	if (s->epfd >= 0)
 		loop_fd_del(s->loop, s->epfd);
 	MHD_stop_daemon(s->d);

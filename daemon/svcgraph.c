@@ -29,7 +29,9 @@ struct graph {
 	struct moat_graph_edge *v;
 	struct edge_stat *st;		/* one per edge of v */
 	size_t n, cap, max;		/* max: edges kept at most (0: no bound) */
-	bool truncated;			/* an edge was left out for max */
+	bool truncated;			/* an observed edge was left out for max */
+	bool policy_truncated;		/* a policy edge was */
+	bool policy_phase;		/* adding policy edges now */
 	json_t *pool;
 	json_t *seen;			/* "from to what kind" -> the edge's index, to add each once */
 	struct port ports[SVCGRAPH_MAX_PORTS];
@@ -72,7 +74,7 @@ static int edge_add(struct graph *g, const char *from, const char *to, const cha
 	if ((at = json_object_get(g->seen, key)))
 		return (int)json_integer_value(at);
 	if (g->max && g->n == g->max) {
-		g->truncated = true;
+		*(g->policy_phase ? &g->policy_truncated : &g->truncated) = true;
 		return -ENOSPC;
 	}
 	if (g->n == g->cap && grow(g) < 0)
@@ -249,6 +251,7 @@ static int policy_add(struct graph *g, const struct moat_plan *plan)
 	int ret = groups ? 0 : -ENOMEM;
 
 	policy_ports(g, plan->ps);
+	g->policy_phase = true;
 	g->ngroups = json_object_size(groups);
 	if (!ret && g->ngroups <= SVCGRAPH_MAX_GROUPS) {
 		json_object_foreach(groups, a, ja) {
@@ -408,8 +411,9 @@ static json_t *graph_json(const struct graph *g, const struct moat_plan *plan)
 			json_decref(edges);
 			return NULL;
 		}
-	return json_pack("{s:o*,s:o*,s:b,s:b}", "nodes", nodes_json(g, plan), "edges", edges,
-			 "truncated", g->truncated, "policy_edges", policy);
+	return json_pack("{s:o*,s:o*,s:b,s:b,s:b}", "nodes", nodes_json(g, plan), "edges", edges,
+			 "truncated", g->truncated, "policy_edges", policy, "policy_truncated",
+			 g->policy_truncated);
 }
 
 int svcgraph_json(const struct flows *t, const struct names *names, const struct moat_plan *plan,

@@ -9,15 +9,16 @@
  *    "edges": [{"from": ID, "to": ID, "port": "5432/tcp", "kind": "allowed"|"denied"|
  *               "violation"|"policy", "count": N, "first_ms": N, "last_ms": N,
  *               "policy": "ns/name, ..." or null, "sample": {"from": S, "to": S}}, ...],
- *    "truncated": false, "policy_edges": true}
+ *    "truncated": false, "policy_edges": true, "policy_truncated": false}
  *
  * A node is a group of the plan (all of them, with or without flows) or an address an edge
  * names. One edge per (from, to, port, kind); count, first_ms, last_ms and policy sum up
  * its flows (policy: the newest flow's; a policy edge has count 0 and none of the three);
  * sample is the pair of the newest flow (or, for a policy edge, the endpoints it was
- * decided for), "ns/name" or an address, as `policy.explain` takes them. truncated: edges
- * were left out past the bound; policy_edges: false when there were too many groups to
- * draw what policies allow.
+ * decided for), "ns/name" or an address, as `policy.explain` takes them. truncated:
+ * observed edges were left out past the bound (the oldest); policy_truncated: policy edges
+ * were (they come after every observed one); policy_edges: false when there were too many
+ * groups to draw what policies allow.
  */
 #ifndef MOAT_DAEMON_SVCGRAPH_H
 #define MOAT_DAEMON_SVCGRAPH_H

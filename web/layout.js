@@ -11,7 +11,7 @@ export const NODE_W = 168;	// a node's box
 export const NODE_H = 40;
 export const DY = 58;		// rows of a column
 export const SUB = 196;		// sub-columns of one rank
-export const GAP = 120;		// between the last sub-column of a rank and the next rank
+export const GAP = 100;		// between the last sub-column of a rank and the next rank
 
 const key = (n) => n.id;
 
@@ -73,7 +73,7 @@ function order(columns, nodes, edges) {
 
 // Sub-columns so that no column is much taller than the map is wide (a 16:9 screen).
 function folds(n, total) {
-	const rows = Math.max(8, Math.ceil(Math.sqrt(total) * 1.8));
+	const rows = Math.max(8, Math.ceil(Math.sqrt(total) * 2.3));
 	return Math.max(1, Math.ceil(n / rows));
 }
 
@@ -129,17 +129,25 @@ function nearestFree(pos, x, y) {
 	return { x, y };
 }
 
-// Where a new node goes: right of its callers, else left of its callees, else under the
-// leftmost column; at the mean height of its placed neighbours.
+// Where a new node goes: into the first column right of its callers, else the last column
+// left of its callees (a new column only past the map's edge), else the leftmost column; at
+// the mean height of its placed neighbours, in the nearest free spot.
 function spotFor(id, pos, out, inn) {
 	const from = inn.get(id).filter((n) => pos.has(n)).map((n) => pos.get(n));
 	const to = out.get(id).filter((n) => pos.has(n)).map((n) => pos.get(n));
 	const near = from.concat(to);
 	const all = [...pos.values()];
+	const xs = [...new Set(all.map((p) => p.x))].sort((a, b) => a - b);
 	let x, y;
-	if (from.length) x = Math.max(...from.map((p) => p.x)) + NODE_W + GAP;
-	else if (to.length) x = Math.min(...to.map((p) => p.x)) - NODE_W - GAP;
-	else x = all.length ? Math.min(...all.map((p) => p.x)) : 0;
+	if (from.length) {
+		const m = Math.max(...from.map((p) => p.x));
+		x = xs.find((v) => v > m) ?? m + NODE_W + GAP;
+	} else if (to.length) {
+		const m = Math.min(...to.map((p) => p.x));
+		x = [...xs].reverse().find((v) => v < m) ?? m - NODE_W - GAP;
+	} else {
+		x = xs.length ? xs[0] : 0;
+	}
 	if (near.length) y = near.reduce((s, p) => s + p.y, 0) / near.length;
 	else y = all.length ? Math.max(...all.filter((p) => p.x === x).map((p) => p.y), -DY) + DY : 0;
 	return nearestFree(pos, x, Math.round(y / (DY / 2)) * (DY / 2));

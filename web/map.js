@@ -78,6 +78,12 @@ export class ServiceMap {
 		this.gNodes = el('g', { class: 'nodes' }, this.root);
 		this.markers();
 		this.interact();
+		// the box's size, kept up to date without forcing a layout on every draw
+		this.size = { width: 0, height: 0 };
+		new ResizeObserver(([e]) => {
+			this.size = { width: e.contentRect.width, height: e.contentRect.height };
+			this.fit();
+		}).observe(svg);
 	}
 
 	markers() {
@@ -167,8 +173,14 @@ export class ServiceMap {
 		if (!known || (!hadEdges && edges.length && !this.view)) this.pos = relayout(nodes, edges);
 		else this.pos = place(nodes, edges, this.pos);
 		this.savePositions();
-		this.draw();
 		this.drawnEdges = edges.length;
+		this.redraw();
+	}
+
+	// Draws once per frame however many flows came in it (a burst of them is one redraw).
+	redraw() {
+		if (this.frame) return;
+		this.frame = requestAnimationFrame(() => { this.frame = 0; this.draw(); });
 	}
 
 	draw() {
@@ -181,6 +193,7 @@ export class ServiceMap {
 			const pk = `${e.from}\0${e.to}`;
 			pairs.set(pk, (pairs.get(pk) || 0) + 1);
 		}
+		this.attacked = new Set(edges.filter((e) => e.kind === 'denied').map((e) => e.to));
 		const seen = new Map(), ys = [...this.pos.values()].map((p) => p.y);
 		this.midY = ys.length ? (Math.min(...ys) + Math.max(...ys)) / 2 : 0;
 		for (const e of edges) this.drawEdge(e, labels, pairs, seen);
@@ -222,7 +235,7 @@ export class ServiceMap {
 		if (!p) return;
 		const [ns, name] = nodeText(n.id);
 		const cls = ['node', n.kind, n.isolated ? 'isolated' : 'open', n.monitor ? 'monitor' : '',
-			this.denied(n.id) ? 'attacked' : '', this.selected === n.id ? 'selected' : ''].join(' ');
+			this.attacked.has(n.id) ? 'attacked' : '', this.selected === n.id ? 'selected' : ''].join(' ');
 		const g = el('g', { class: cls, 'data-id': n.id, transform: `translate(${p.x},${p.y})` }, this.gNodes);
 		el('rect', { x: -NODE_W / 2, y: -NODE_H / 2, width: NODE_W, height: NODE_H, rx: 7 }, g);
 		el('text', { class: 'ns', y: ns ? -6 : 4 }, g).textContent = ns ? short(ns, 30) : short(name, 24);
@@ -232,14 +245,9 @@ export class ServiceMap {
 		g.addEventListener('click', (ev) => { ev.stopPropagation(); this.select(n.id, { type: 'node', node: n }); });
 	}
 
-	denied(id) {
-		for (const e of this.edges.values()) if (e.to === id && e.kind === 'denied') return true;
-		return false;
-	}
-
 	select(key, what) {
 		this.selected = key;
-		this.draw();
+		this.redraw();
 		this.onSelect(what);
 	}
 
@@ -248,7 +256,7 @@ export class ServiceMap {
 	// Everything drawn, scaled up at most 1.4 times (a small map stays small, centred).
 	bounds() {
 		const ps = [...this.pos.entries()].filter(([id]) => this.nodes.has(id)).map(([, p]) => p);
-		const r = this.svg.getBoundingClientRect();
+		const r = this.size;
 		const m = 50;
 		let x0 = -NODE_W, x1 = NODE_W, y0 = -NODE_H, y1 = NODE_H;
 		if (ps.length) {
@@ -276,7 +284,7 @@ export class ServiceMap {
 		let panned = false;
 		svg.addEventListener('click', () => {
 			if (panned) { panned = false; return; }
-			this.selected = null; this.draw(); this.onSelect(null);
+			this.selected = null; this.redraw(); this.onSelect(null);
 		});
 		svg.addEventListener('wheel', (ev) => {
 			ev.preventDefault();

@@ -48,7 +48,7 @@ def edges(svcs):
     rnd = random.Random(17)
     by = {t: [s for s in svcs if s["tier"] == t] for t in NAMES}
     plan = [("front", "api", 70), ("api", "api", 40), ("api", "worker", 50), ("api", "data", 80),
-            ("worker", "data", 50), ("front", "data", 4), ("front", "worker", 4)]
+            ("worker", "data", 50), ("front", "data", 4), ("front", "worker", 6)]
     seen, out = set(), []
     for a, b, n in plan:
         while n:

@@ -191,6 +191,7 @@ static void test_edges(json_t *g)
 	CHECK_STR(sample(e, "to"), "default/lonely");
 	CHECK(!find(edges, "from", "default/app=api", "to", "default/app=db", "kind", "policy"));
 	CHECK(json_is_false(json_object_get(g, "truncated")));
+	CHECK(json_is_false(json_object_get(g, "policy_truncated")));
 	CHECK(json_is_true(json_object_get(g, "policy_edges")));
 }
 
@@ -202,10 +203,16 @@ static void test_bound(struct world *w)
 	CHECK(svcgraph_json(w->flows, w->names, w->plan, 2, &g) == 0);
 	edges = json_object_get(g, "edges");
 	CHECK(json_array_size(edges) == 2 && json_is_true(json_object_get(g, "truncated")));
+	CHECK(json_is_true(json_object_get(g, "policy_truncated")));
 	CHECK(find(edges, "from", "default/app=web", "to", "default/app=api", NULL, NULL));
 	CHECK(find(edges, "from", "203.0.113.7", NULL, NULL, NULL, NULL));
 	/* the nodes are still every group, plus the addresses of the edges kept */
 	CHECK(json_array_size(json_object_get(g, "nodes")) == 5);
+	json_decref(g);
+	/* room for the observed edges, not for the policy edge */
+	CHECK(svcgraph_json(w->flows, w->names, w->plan, 4, &g) == 0);
+	CHECK(json_is_false(json_object_get(g, "truncated")));
+	CHECK(json_is_true(json_object_get(g, "policy_truncated")));
 	json_decref(g);
 	/* without a plan: observed edges only, no groups without flows */
 	CHECK(svcgraph_json(w->flows, w->names, NULL, 0, &g) == 0);
