@@ -19,13 +19,14 @@ static const char help[] =
 int graph_main(int argc, char **argv)
 {
 	bool json = argc == 3 && !strcmp(argv[1], "-o") && !strcmp(argv[2], "json");
+	bool dot = argc == 3 && !strcmp(argv[1], "-o") && !strcmp(argv[2], "dot");
 	json_t *reply;
 
 	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		fputs(help, stdout);
 		return 0;
 	}
-	if (argc != 1 && !json && !(argc == 3 && !strcmp(argv[1], "-o") && !strcmp(argv[2], "dot"))) {
+	if (argc != 1 && !json && !dot) {
 		fputs(help, stderr);
 		return 2;
 	}

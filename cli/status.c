@@ -67,7 +67,8 @@ static void p_policies(json_t *v, json_t *s)
 {
 	char b[512];
 
-	printf("%lld from %s", (long long)json_integer_value(v), esc(s, "policy_dir", b, sizeof(b)));
+	printf("%lld from %s", (long long)json_integer_value(v),
+	       esc(s, "policy_dir", b, sizeof(b)));
 }
 
 static void p_endpoints(json_t *v, json_t *s)
@@ -86,11 +87,12 @@ static void p_elements(json_t *v, json_t *s)
 static void p_applies(json_t *v, json_t *s)
 {
 	json_t *last = json_object_get(s, "last_apply");
+	bool full = json_is_true(json_object_get(last, "full"));
 
 	printf("%lld (%lld failed), %lld repairs; last: %s, %lld ms, %lld messages, +%lld -%lld "
 	       "elements", (long long)json_integer_value(v), num(s, "apply_errors"),
-	       num(s, "repairs"), json_is_true(json_object_get(last, "full")) ? "full" : "incremental",
-	       num(last, "ms"), num(last, "msgs"), num(last, "added"), num(last, "deleted"));
+	       num(s, "repairs"), full ? "full" : "incremental", num(last, "ms"), num(last, "msgs"),
+	       num(last, "added"), num(last, "deleted"));
 }
 
 static void p_revoked(json_t *v, json_t *s)
@@ -120,8 +122,8 @@ static void p_capture(json_t *v, json_t *s)
 	char b[512], sz[32];
 
 	if (json_object_get(v, "error")) {
-		printf("NFLOG group %lld NOT read: %s (no flows, learning or alerts)", num(v, "group"),
-		       esc(v, "error", b, sizeof(b)));
+		printf("NFLOG group %lld NOT read: %s (no flows, learning or alerts)",
+		       num(v, "group"), esc(v, "error", b, sizeof(b)));
 		return;
 	}
 	printf("NFLOG group %lld: %lld records, %lld dropped by the kernel, %lld malformed, "
@@ -225,8 +227,8 @@ static void status_print(json_t *reply)
 		printf("%-18s ", fields[i].label);
 		if (fields[i].print)
 			fields[i].print(v, reply);
-		else
-			printf("%s", json_is_string(v) ? cli_escape(json_string_value(v), b, sizeof(b)) : "?");
+		else if (json_is_string(v))
+			printf("%s", cli_escape(json_string_value(v), b, sizeof(b)));
 		putchar('\n');
 	}
 	json_object_foreach(reply, k, v) {
@@ -249,9 +251,9 @@ int status_main(int argc, char **argv)
 		int help = argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
 
 		fprintf(help ? stdout : stderr,
-			"Usage: moat status [-o json]\n\nShows moatd's mode, runtime, counts, the last "
-			"apply, the capture, flows, learning\nand alerts, one line each; -o json prints "
-			"the whole reply as moatd gives it.\n");
+			"Usage: moat status [-o json]\n\nShows moatd's mode, runtime, counts, "
+			"the last apply, the capture,\nflows, learning and alerts, one line each; "
+			"-o json prints the whole reply\nas moatd gives it.\n");
 		return help ? 0 : 2;
 	}
 	reply = cli_ctl_request(json_pack("{s:s}", "cmd", "status"));

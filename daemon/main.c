@@ -53,9 +53,10 @@ static int http_start(struct loop *loop, const struct config *cfg, struct node *
 {
 	bool web_on = cfg->web && *cfg->web;
 	bool shared = web_on && cfg->metrics && !strcmp(cfg->metrics, cfg->web);
+	const char *token = cfg->web_token_file;
 	struct web_opts o = {
 		.listen = cfg->web, .root = cfg->web_root, .ctl = node_ctl, .ctl_data = node,
-		.token_file = cfg->web_token_file && *cfg->web_token_file ? cfg->web_token_file : NULL,
+		.token_file = token && *token ? token : NULL,
 		.metrics = shared ? node_metrics : NULL, .metrics_data = node,
 	};
 	int ret = 0;

@@ -33,7 +33,7 @@ struct graph {
 	bool policy_truncated;		/* a policy edge was */
 	bool policy_phase;		/* adding policy edges now */
 	json_t *pool;
-	json_t *seen;			/* "from to what kind" -> the edge's index, to add each once */
+	json_t *seen;			/* "from to what kind" -> the edge's index */
 	struct port ports[SVCGRAPH_MAX_PORTS];
 	size_t nports;
 	size_t ngroups;			/* of the plan, for policy edges */
@@ -339,7 +339,8 @@ static json_t *edge_json(const struct moat_graph_edge *e, const struct edge_stat
 	if (j && st->count) {
 		json_object_set_new(j, "first_ms", json_integer(st->first_ms));
 		json_object_set_new(j, "last_ms", json_integer(st->last_ms));
-		json_object_set_new(j, "policy", st->policy ? json_string(st->policy) : json_null());
+		json_object_set_new(j, "policy",
+				    st->policy ? json_string(st->policy) : json_null());
 	}
 	return j;
 }
@@ -370,7 +371,8 @@ static int groups_put(json_t *nodes, const struct moat_plan *plan)
 		moat_baseline_group_name(e, group, sizeof(group));
 		snprintf(name, sizeof(name), "%s/%s", e->namespace, e->name);
 		n = node_get(nodes, group, true);
-		if (!n || json_array_append_new(json_object_get(n, "endpoints"), json_string(name)) < 0)
+		if (!n || json_array_append_new(json_object_get(n, "endpoints"),
+						json_string(name)) < 0)
 			return -ENOMEM;
 	}
 	return 0;
@@ -387,8 +389,11 @@ static json_t *nodes_json(const struct graph *g, const struct moat_plan *plan)
 		struct moat_addr a;
 		const char *ends[2] = { g->v[i].from, g->v[i].to };
 
-		for (int k = 0; k < 2 && !ret; k++)
-			ret = node_get(nodes, ends[k], moat_addr_parse(ends[k], &a) < 0) ? 0 : -ENOMEM;
+		for (int k = 0; k < 2 && !ret; k++) {
+			bool group = moat_addr_parse(ends[k], &a) < 0;
+
+			ret = node_get(nodes, ends[k], group) ? 0 : -ENOMEM;
+		}
 	}
 	json_object_foreach(nodes, id, n)
 		if (!ret && json_array_append(arr, n) < 0)

@@ -207,7 +207,8 @@ static enum MHD_Result api_reply(struct web *w, struct MHD_Connection *c, const 
 static enum MHD_Result api(struct web *w, struct MHD_Connection *c, const char *name,
 			   const char *method)
 {
-	bool post = !strcmp(method, "POST"), get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	bool post = !strcmp(method, "POST");
+	bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
 	bool session = !strcmp(name, "login") || !strcmp(name, "logout");
 
 	if ((session && !post) || (!session && !get))
@@ -215,7 +216,8 @@ static enum MHD_Result api(struct web *w, struct MHD_Connection *c, const char *
 	if (!strcmp(name, "logout"))
 		return cookie_reply(w, c, false);
 	if (!authorized(w, c))
-		return error_reply(c, MHD_HTTP_UNAUTHORIZED, "a token is required (moatd --web-token-file)");
+		return error_reply(c, MHD_HTTP_UNAUTHORIZED,
+				   "a token is required (moatd --web-token-file)");
 	if (session)
 		return cookie_reply(w, c, true);
 	return api_reply(w, c, name);

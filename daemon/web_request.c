@@ -58,6 +58,7 @@ static int param_put(json_t *req, const struct param *p, const char *v, char *er
 {
 	uint64_t ms;
 	json_int_t n;
+	int ret;
 
 	if (strlen(v) > WEB_PARAM_MAX) {
 		snprintf(err, errlen, "%s: longer than %d bytes", p->key, WEB_PARAM_MAX);
@@ -69,7 +70,8 @@ static int param_put(json_t *req, const struct param *p, const char *v, char *er
 	case PARAM_SINCE:
 		if (moat_duration_parse(v, &ms) < 0)
 			break;
-		return json_object_set_new(req, "since_ms", json_integer((json_int_t)ms)) ? -ENOMEM : 0;
+		ret = json_object_set_new(req, "since_ms", json_integer((json_int_t)ms));
+		return ret ? -ENOMEM : 0;
 	case PARAM_LIMIT:
 		if (limit_parse(v, &n) < 0)
 			break;
@@ -91,8 +93,9 @@ static int params_put(json_t *req, const struct api *a, web_param_fn param, void
 		if (v && *v)
 			ret = param_put(req, p, v, err, errlen);
 	}
-	if (!ret && a->params == flow_params && !json_object_get(req, "limit"))
-		ret = json_object_set_new(req, "limit", json_integer(WEB_FLOWS_DEFAULT)) ? -ENOMEM : 0;
+	if (!ret && a->params == flow_params && !json_object_get(req, "limit") &&
+	    json_object_set_new(req, "limit", json_integer(WEB_FLOWS_DEFAULT)))
+		ret = -ENOMEM;
 	return ret;
 }
 

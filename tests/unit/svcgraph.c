@@ -53,7 +53,8 @@ static uint32_t name_of(struct world *w, const char *name)
 	for (size_t i = 0; i < w->es->n; i++)
 		if (!strcmp(w->es->v[i].name, name)) {
 			moat_baseline_group_name(&w->es->v[i], group, sizeof(group));
-			names_meta_set(w->names, id, json_pack("{s:{},s:s}", "labels", "group", group));
+			names_meta_set(w->names, id,
+				       json_pack("{s:{},s:s}", "labels", "group", group));
 		}
 	return id;
 }
@@ -217,7 +218,8 @@ static void test_bound(struct world *w)
 	/* without a plan: observed edges only, no groups without flows */
 	CHECK(svcgraph_json(w->flows, w->names, NULL, 0, &g) == 0);
 	CHECK(json_array_size(json_object_get(g, "edges")) == 4);
-	CHECK(!find(json_object_get(g, "nodes"), "id", "default/app=lonely", NULL, NULL, NULL, NULL));
+	CHECK(!find(json_object_get(g, "nodes"), "id", "default/app=lonely", NULL, NULL, NULL,
+		    NULL));
 	json_decref(g);
 }
 
