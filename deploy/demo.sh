@@ -24,8 +24,8 @@ E2E_NS=${MOAT_DEMO_NS:-moat-demo}
 WEB_PORT=${MOAT_DEMO_WEB_PORT:-9641}
 export DOCKER_HOST=unix://$E2E_DIR/docker.sock
 SOCK=$E2E_DIR/moat.sock
-MOAT=$PWD/build/moat
-MOATD=$PWD/build/moatd
+MOAT=$E2E_BUILD/moat	# build/, or MOAT_BUILD (lib.sh)
+MOATD=$E2E_BUILD/moatd
 moat() { "$MOAT" --socket "$SOCK" "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() { printf '\033[2m$ %s\033[0m\n' "$*"; }

@@ -37,7 +37,15 @@ MOAT_DEMO_WEB_PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.
 export MOAT_DEMO_WEB_PORT
 URL=http://127.0.0.1:$MOAT_DEMO_WEB_PORT
 cleanup() {
-	local rc=$?
+	local rc=$? pid
+	set +e
+	# a moatd built with make SAN=1 (MOAT_BUILD=build-san) reports when it stops: stop it here
+	pid=$(cat "$MOAT_DEMO_DIR/moatd.pid" 2>/dev/null) && kill -TERM "$pid" 2>/dev/null &&
+		e2e_wait_gone "$pid" 100
+	if grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$MOAT_DEMO_DIR/moatd.log" 2>/dev/null; then
+		grep -E -A30 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$MOAT_DEMO_DIR/moatd.log" | head -60 >&2
+		rc=1
+	fi
 	[ "$rc" = 0 ] || { echo "--- moatd.log (tail)" >&2; tail -n 20 "$MOAT_DEMO_DIR/moatd.log" 2>/dev/null >&2; }
 	# demo.sh stop kills the moatd of moatd.pid (the demo's, or ours after the restart)
 	(cd "$E2E_ROOT" && deploy/demo.sh stop >"$T/stop.out" 2>&1) || cat "$T/stop.out" >&2
