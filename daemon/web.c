@@ -166,22 +166,27 @@ static enum MHD_Result graph_reply(struct web *w, struct MHD_Connection *c, json
 
 	if (!w->graph || now - w->graph_ms >= GRAPH_CACHE_MS || gen != w->graph_gen) {
 		reply = w->ctl(req, w->oneshot, w->ctl_data);
-		body = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+		json_decref(req);
+		if (!json_is_true(json_object_get(reply, "ok")))	/* not kept */
+			return reply ? json_reply(c, MHD_HTTP_BAD_REQUEST, reply, api_headers) : MHD_NO;
+		body = json_dumps(reply, JSON_COMPACT);
 		json_decref(reply);
 		if (!body)
 			return MHD_NO;
 		free(w->graph);
 		w->graph = body, w->graph_len = strlen(body);
 		w->graph_ms = now, w->graph_gen = gen;
+	} else {
+		json_decref(req);
 	}
-	json_decref(req);
 	if (!(body = malloc(w->graph_len)))
 		return MHD_NO;
 	memcpy(body, w->graph, w->graph_len);
 	return http_reply(c, MHD_HTTP_OK, "application/json", body, w->graph_len, api_headers);
 }
 
-static enum MHD_Result api_reply(struct web *w, struct MHD_Connection *c, const char *name)
+static enum MHD_Result api_reply(struct web *w, struct MHD_Connection *c, const char *name,
+				 const char *method)
 {
 	char err[512] = "";
 	json_t *req = NULL, *reply;
@@ -191,6 +196,10 @@ static enum MHD_Result api_reply(struct web *w, struct MHD_Connection *c, const 
 		return error_reply(c, MHD_HTTP_NOT_FOUND, "no such API");
 	if (ret)
 		return error_reply(c, MHD_HTTP_BAD_REQUEST, err[0] ? err : strerror(-ret));
+	if (!strcmp(name, "events") && strcmp(method, "GET")) {	/* HEAD: no stream */
+		json_decref(req);
+		return error_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "event streams are for GET");
+	}
 	if (!strcmp(name, "events"))
 		return events_reply(w, c, req);
 	if (!strcmp(name, "graph"))
@@ -220,7 +229,7 @@ static enum MHD_Result api(struct web *w, struct MHD_Connection *c, const char *
 				   "a token is required (moatd --web-token-file)");
 	if (session)
 		return cookie_reply(w, c, true);
-	return api_reply(w, c, name);
+	return api_reply(w, c, name, method);
 }
 
 /* ---- routing ---- */

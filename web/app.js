@@ -93,11 +93,12 @@ async function loadGraph() {
 	refreshing = true;
 	try {
 		performance.mark('graph-asked');
+		const asked = Date.now();
 		const [g, eps] = await Promise.all([api('/api/graph'), api('/api/endpoints')]);
 		performance.mark('graph-fetched');
 		endpoints.clear();
 		for (const e of eps.endpoints) endpoints.set(e.name, e);
-		map.setGraph(decorate(g.graph));
+		map.setGraph(decorate(g.graph), asked);
 		performance.mark('graph-drawn');
 		const notes = [];
 		if (g.graph.truncated) notes.push('only the newest flows are drawn');

@@ -111,15 +111,17 @@ export class ServiceMap {
 		} catch (e) { /* private mode: positions last as long as the page */ }
 	}
 
-	// The graph from /api/graph replaces what is drawn; positions are kept.
-	setGraph(graph) {
+	// The graph from /api/graph replaces what is drawn; positions are kept. asked: when it
+	// was asked for (Date.now()): what a live flow brought after that stays until a graph
+	// has it; older live news the graph lacks is gone from moatd (evicted, or a restart).
+	setGraph(graph, asked) {
 		const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
 		const edges = new Map();
 		for (const e of graph.edges) this.addEdge(edges, e);
-		// edges a live flow brought since the graph was computed stay until it has them
+		for (const [id, n] of this.nodes)
+			if (!nodes.has(id) && n.live >= asked) nodes.set(id, n);
 		for (const [k, e] of this.edges)
-			if (!edges.has(k) && e.live && nodes.has(e.from) && nodes.has(e.to)) edges.set(k, e);
-		for (const [id, n] of this.nodes) if (!nodes.has(id) && n.live) nodes.set(id, n);
+			if (!edges.has(k) && e.live >= asked && nodes.has(e.from) && nodes.has(e.to)) edges.set(k, e);
 		this.nodes = nodes;
 		this.edges = edges;
 		this.update();
@@ -141,14 +143,14 @@ export class ServiceMap {
 		const sample = { from: f.from.name || f.from.ip, to: f.to.name || f.to.ip };
 		for (const [nid, p] of [[from, f.from], [to, f.to]])
 			if (!this.nodes.has(nid))
-				this.nodes.set(nid, { id: nid, kind: p.name ? 'group' : 'external', endpoints: p.name ? [p.name] : [], live: true });
+				this.nodes.set(nid, { id: nid, kind: p.name ? 'group' : 'external', endpoints: p.name ? [p.name] : [], live: Date.now() });
 		const k = `${from}\0${to}\0${f.verdict}`;
 		const old = this.edges.get(k)?.ports.get(port);
 		const e = this.addEdge(this.edges, {
 			from, to, port, kind: f.verdict, sample, policy: f.policy,
 			count: Math.max(old?.count || 0, f.count), first_ms: old?.first_ms ?? f.first_ms, last_ms: f.last_ms,
 		});
-		e.live = true;
+		e.live = Date.now();
 		this.fresh.set(k, Date.now());
 		this.update();
 		return e;
