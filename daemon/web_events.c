@@ -320,8 +320,9 @@ int web_events_open(struct web_events *ev, struct MHD_Connection *c, json_t *req
 	json_decref(req);
 	if (ret == -EBUSY)
 		*error = json_pack("{s:b,s:s}", "ok", 0, "error", "too many event streams");
-	if (!ret && status && !ev->status)
-		ev->status = status_text(ev);
+	/* a status older than the tick's would be stale: the streams open get a new one too */
+	if (!ret && status && (!ev->status || loop_now_ms() - ev->status_ms >= STATUS_MS))
+		status_send(ev);
 	if (!ret && status && ev->status)
 		status_queue(st, ev->status);
 	if (!ret && !(*resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, BLOCK, reader,
