@@ -6,7 +6,8 @@
 # view and legible; then a 51st service joins and calls and is called: it is on the map
 # within 2 s of its connections and no node that was there moves (tests/e2e/web_scale_check.py).
 #
-#   netns $E2E_NS "router": moatd --runtime none --endpoints (web_scale.py gen), --web;
+#   netns $E2E_NS "router": moatd --runtime none --endpoints (web_scale.py gen), --web and
+#   --metrics on one listener;
 #   chromium + web_scale_check.py (DevTools) on its loopback
 #        | vc 10.89.1.1                          | vs 10.89.2.1
 #   netns ...-c: 10.89.1.10-59 (service i's       netns ...-s: 10.89.2.10-59 (service i's
@@ -43,7 +44,7 @@ ip -n "$S" route add default via 10.89.2.1
 
 moatd_start "$E2E_BUILD/moatd" --config /dev/null --runtime none --endpoints "$D/endpoints.yaml" \
 	--policy-dir "$D/policies" --socket "$D/moat.sock" --state-dir "$D/state" --resync-interval 0 \
-	--web 127.0.0.1:9641 --web-root "$E2E_ROOT/web"
+	--web 127.0.0.1:9641 --web-root "$E2E_ROOT/web" --metrics 127.0.0.1:9641
 flows() { "$E2E_BUILD/moat" --socket "$D/moat.sock" status -o json |
 	"$PY" -c 'import json, sys; print(json.load(sys.stdin)["flows"]["count"])'; }
 wait_for 50 flows >/dev/null 2>&1 || { cat "$D/moatd.log" >&2; e2e_fail "moatd did not answer"; }
@@ -54,6 +55,10 @@ wait_for 50 sh -c "[ \"\$(\"$E2E_BUILD/moat\" --socket '$D/moat.sock' status -o 
 	'$PY' -c 'import json, sys; print(json.load(sys.stdin)[\"flows\"][\"count\"])')\" -ge 302 ]" ||
 	e2e_fail "moatd saw $(flows) flows, not 302"
 e2e_log "moatd's flow table: $(flows) flows"
+
+# --metrics at the same address: one listener serves both
+ns curl -sf http://127.0.0.1:9641/metrics | grep -q '^moat_flows 302$' ||
+	e2e_fail "the shared listener does not serve /metrics"
 
 e2e_log "== the page"
 ns "$PY" "$E2E_ROOT/tests/e2e/web_scale_check.py" http://127.0.0.1:9641/ "$D" "$C" \
