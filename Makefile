@@ -8,6 +8,8 @@ MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/moat
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+# The web UI's files (web/), served by moatd --web from here unless --web-root says otherwise.
+WEBDIR ?= $(PREFIX)/share/moat/web
 # moatd reads /etc/moat/moatd.conf whatever the PREFIX.
 SYSCONFDIR ?= /etc
 DESTDIR ?=
@@ -37,7 +39,7 @@ endif
 
 CFLAGS ?= -O2 -g
 MOAT_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -Idaemon -MMD -MP \
-	$(SANFLAGS) $(call pkgcflags,$(DAEMON_PKGS))
+	$(SANFLAGS) $(call pkgcflags,$(DAEMON_PKGS)) -DMOAT_WEB_ROOT='"$(WEBDIR)"'
 LDFLAGS += $(SANFLAGS)
 
 ifeq ($(V),1)
@@ -180,6 +182,8 @@ install: all
 		>$(DESTDIR)$(SYSTEMDUNITDIR)/moatd.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/moatd.service
 	install -m 0644 policy/examples/*.yaml $(DESTDIR)$(DOCDIR)/examples/
+	install -d $(DESTDIR)$(WEBDIR)
+	install -m 0644 web/* $(DESTDIR)$(WEBDIR)/
 	@# An operator's configuration is never overwritten.
 	[ -e $(DESTDIR)$(SYSCONFDIR)/moat/moatd.conf ] || \
 		install -m 0644 deploy/moatd.conf $(DESTDIR)$(SYSCONFDIR)/moat/moatd.conf

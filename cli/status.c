@@ -1,23 +1,259 @@
 /* moat status and moat mode: the daemon's state at a glance, and the global mode switch. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
+static long long num(json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
+static const char *str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "?";
+}
+
+/* Names and paths come from moatd's configuration and the runtime: print them escaped. */
+static const char *esc(json_t *o, const char *key, char *buf, size_t len)
+{
+	return cli_escape(str(o, key), buf, len);
+}
+
+static const char *bytes(long long n, char *buf, size_t len)
+{
+	if (n >= 1ll << 20)
+		snprintf(buf, len, "%.1f MiB", n / 1048576.0);
+	else if (n >= 1ll << 10)
+		snprintf(buf, len, "%.1f KiB", n / 1024.0);
+	else
+		snprintf(buf, len, "%lld bytes", n);
+	return buf;
+}
+
+static const char *micros(long long us, char *buf, size_t len)
+{
+	if (us >= 10000)
+		snprintf(buf, len, "%.0f ms", us / 1000.0);
+	else
+		snprintf(buf, len, "%.1f ms", us / 1000.0);
+	return buf;
+}
+
+/* A unix time in seconds (or null) as local time. */
+static const char *when(json_t *t, char *buf)
+{
+	if (!json_is_integer(t))
+		return "never";
+	return cli_time_local(json_integer_value(t) * 1000, buf);
+}
+
+/* ---- one printer per field; v is the field's value, s the whole status ---- */
+
+static void p_runtime(json_t *v, json_t *s)
+{
+	char b[512];
+
+	printf("%s (%s)", cli_escape(json_string_value(v), b, sizeof(b)),
+	       !strcmp(json_string_value(v) ?: "", "none") ? "endpoints file only"
+	       : json_is_true(json_object_get(s, "runtime_up")) ? "up" : "DOWN");
+}
+
+static void p_policies(json_t *v, json_t *s)
+{
+	char b[512];
+
+	printf("%lld from %s", (long long)json_integer_value(v),
+	       esc(s, "policy_dir", b, sizeof(b)));
+}
+
+static void p_endpoints(json_t *v, json_t *s)
+{
+	printf("%lld (%lld containers), %lld identities", (long long)json_integer_value(v),
+	       num(s, "containers"), num(s, "identities"));
+}
+
+static void p_elements(json_t *v, json_t *s)
+{
+	printf("%lld addresses, %lld networks, %lld ingress and %lld egress allowances; "
+	       "%lld managed subnets", num(v, "addresses"), num(v, "nets"), num(v, "allow_in"),
+	       num(v, "allow_out"), num(s, "managed_subnets"));
+}
+
+static void p_applies(json_t *v, json_t *s)
+{
+	json_t *last = json_object_get(s, "last_apply");
+	bool full = json_is_true(json_object_get(last, "full"));
+
+	printf("%lld (%lld failed), %lld repairs; last: %s, %lld ms, %lld messages, +%lld -%lld "
+	       "elements", (long long)json_integer_value(v), num(s, "apply_errors"),
+	       num(s, "repairs"), full ? "full" : "incremental", num(last, "ms"), num(last, "msgs"),
+	       num(last, "added"), num(last, "deleted"));
+}
+
+static void p_revoked(json_t *v, json_t *s)
+{
+	json_t *sw = json_object_get(s, "sweeps");
+
+	printf("%lld connections cut; of the changes, %lld swept conntrack at once, %lld right "
+	       "after, %lld needed no sweep", (long long)json_integer_value(v), num(sw, "now"),
+	       num(sw, "later"), num(sw, "none"));
+}
+
+static void p_enforced(json_t *v, json_t *s)
+{
+	char a[32], b[32], c[32];
+
+	if (!num(v, "count")) {
+		printf("no runtime event or file change yet");
+		return;
+	}
+	printf("%lld changes: p50 %s, p99 %s, max %s", num(v, "count"),
+	       micros(num(v, "p50_us"), a, sizeof(a)), micros(num(v, "p99_us"), b, sizeof(b)),
+	       micros(num(v, "max_us"), c, sizeof(c)));
+}
+
+static void p_capture(json_t *v, json_t *s)
+{
+	char b[512], sz[32];
+
+	if (json_object_get(v, "error")) {
+		printf("NFLOG group %lld NOT read: %s (no flows, learning or alerts)",
+		       num(v, "group"), esc(v, "error", b, sizeof(b)));
+		return;
+	}
+	printf("NFLOG group %lld: %lld records, %lld dropped by the kernel, %lld malformed, "
+	       "%lld ignored, %lld read errors (buffer %s)", num(v, "group"), num(v, "records"),
+	       num(v, "drops"), num(v, "malformed"), num(v, "ignored"), num(v, "read_errors"),
+	       bytes(num(v, "buffer_bytes"), sz, sizeof(sz)));
+}
+
+static void p_flows(json_t *v, json_t *s)
+{
+	char sz[32];
+
+	printf("%lld of at most %lld (%lld evicted), %lld names, %s reserved", num(v, "count"),
+	       num(v, "cap"), num(v, "evicted"), num(v, "names"),
+	       bytes(num(v, "bytes"), sz, sizeof(sz)));
+}
+
+static void p_learning(json_t *v, json_t *s)
+{
+	char sel[256], path[512], t1[32], t2[32];
+	const char *state = str(v, "state");
+
+	printf("%s", state);
+	if (!strcmp(state, "learning"))
+		printf(" since %s (%s)", when(json_object_get(v, "started"), t1),
+		       *str(v, "selector") ? esc(v, "selector", sel, sizeof(sel)) : "every flow");
+	else if (!strcmp(state, "stopped"))
+		printf(" at %s", when(json_object_get(v, "stopped"), t1));
+	printf("; %lld flows in the baseline, saved %s to %s (%lld failed saves); alerts %s",
+	       num(v, "flows"), when(json_object_get(v, "saved"), t2), esc(v, "baseline", path,
+	       sizeof(path)), num(v, "save_errors"), str(v, "alerting"));
+}
+
+static void p_alerts(json_t *v, json_t *s)
+{
+	char path[512];
+
+	printf("%lld raised (%lld unexpected flows), %lld held back by the rate of %lld/s, %lld "
+	       "write errors; in %s", num(v, "raised"), num(v, "unexpected"), num(v, "suppressed"),
+	       num(v, "rate"), num(v, "write_errors"), esc(v, "file", path, sizeof(path)));
+}
+
+static void p_uptime(json_t *v, json_t *s)
+{
+	long long t = (long long)json_integer_value(v);
+
+	if (t >= 86400)
+		printf("%lldd %lldh %lldm", t / 86400, t % 86400 / 3600, t % 3600 / 60);
+	else if (t >= 3600)
+		printf("%lldh %lldm", t / 3600, t % 3600 / 60);
+	else
+		printf("%lldm %llds", t / 60, t % 60);
+}
+
+/* Fields with a printer, in this order; the others they print are listed in also. */
+static const struct field {
+	const char *key, *label;
+	void (*print)(json_t *v, json_t *s);
+	const char *also;
+} fields[] = {
+	{ "mode", "mode", NULL, NULL },
+	{ "runtime", "runtime", p_runtime, "runtime_up" },
+	{ "policies", "policies", p_policies, "policy_dir" },
+	{ "endpoints", "endpoints", p_endpoints, "containers identities" },
+	{ "elements", "ruleset", p_elements, "managed_subnets" },
+	{ "applies", "applies", p_applies, "apply_errors repairs last_apply" },
+	{ "event_to_enforced", "event to enforced", p_enforced, NULL },
+	{ "revoked", "revoked", p_revoked, "sweeps" },
+	{ "capture", "capture", p_capture, NULL },
+	{ "flows", "flows", p_flows, NULL },
+	{ "learning", "learning", p_learning, NULL },
+	{ "alerts", "alerts", p_alerts, NULL },
+	{ "uptime_s", "uptime", p_uptime, NULL },
+};
+
+static bool printed(const char *key)
+{
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		const char *also = fields[i].also;
+		size_t n = strlen(key);
+
+		if (!strcmp(key, fields[i].key))
+			return true;
+		for (const char *p = also ? strstr(also, key) : NULL; p; p = strstr(p + 1, key))
+			if ((p == also || p[-1] == ' ') && (p[n] == ' ' || !p[n]))
+				return true;
+	}
+	return false;
+}
+
+/* One line a field; a field this moat does not know yet (a newer moatd) as JSON. */
+static void status_print(json_t *reply)
+{
+	char b[512];
+	const char *k;
+	json_t *v;
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		if (!(v = json_object_get(reply, fields[i].key)))
+			continue;
+		printf("%-18s ", fields[i].label);
+		if (fields[i].print)
+			fields[i].print(v, reply);
+		else if (json_is_string(v))
+			printf("%s", cli_escape(json_string_value(v), b, sizeof(b)));
+		putchar('\n');
+	}
+	json_object_foreach(reply, k, v) {
+		char *s;
+
+		if (printed(k))
+			continue;
+		s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		printf("%-18s %s\n", k, s ? s : "?");
+		free(s);
+	}
+}
+
 int status_main(int argc, char **argv)
 {
 	int json = argc == 3 && !strcmp(argv[1], "-o") && !strcmp(argv[2], "json");
 	json_t *reply;
-	const char *k;
-	json_t *v;
 
 	if (argc > 1 && !json) {
 		int help = argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
 
 		fprintf(help ? stdout : stderr,
-			"Usage: moat status [-o json]\n\nShows moatd's mode, runtime, counts and "
-			"the last apply.\n");
+			"Usage: moat status [-o json]\n\nShows moatd's mode, runtime, counts, "
+			"the last apply, the capture,\nflows, learning and alerts, one line each; "
+			"-o json prints the whole reply\nas moatd gives it.\n");
 		return help ? 0 : 2;
 	}
 	reply = cli_ctl_request(json_pack("{s:s}", "cmd", "status"));
@@ -28,12 +264,7 @@ int status_main(int argc, char **argv)
 		json_dumpf(reply, stdout, JSON_INDENT(2));
 		putchar('\n');
 	} else {
-		json_object_foreach(reply, k, v) {
-			char *s = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-
-			printf("%-20s %s\n", k, s ? s : json_string_value(v));
-			free(s);
-		}
+		status_print(reply);
 	}
 	json_decref(reply);
 	return 0;

@@ -307,10 +307,16 @@ static json_t *cmd_alerts(struct commands *c, json_t *req, struct ctl_conn *conn
 
 static json_t *cmd_graph(struct commands *c, json_t *req, struct ctl_conn *conn)
 {
+	const char *format = json_string_value(json_object_get(req, "format"));
+	json_t *reply, *g = NULL;
 	char *dot = NULL;
-	int ret = observe_graph_dot(node_observe(c->node), plan_or_null(c), &dot);
-	json_t *reply;
+	int ret;
 
+	if (format && !strcmp(format, "json")) {
+		ret = observe_graph_json(node_observe(c->node), plan_or_null(c), &g);
+		return ret ? ctl_reply_error(strerror(-ret)) : ok_with("graph", g);
+	}
+	ret = observe_graph_dot(node_observe(c->node), plan_or_null(c), &dot);
 	if (ret)
 		return ctl_reply_error(strerror(-ret));
 	reply = json_pack("{s:b,s:s}", "ok", 1, "dot", dot);

@@ -35,6 +35,9 @@ static const struct option_def options[] = {
 	OPT("kubernetes", OPT_BOOL, kubernetes, "trust io.kubernetes.pod.namespace labels (Kubernetes nodes only)"),
 	OPT("nflog-group", OPT_UINT, nflog_group, "NFLOG group for denied packets (default 1)"),
 	OPT("metrics", OPT_STRING, metrics, "serve Prometheus metrics on ADDR:PORT, e.g. 127.0.0.1:9640 (default off)"),
+	OPT("web", OPT_STRING, web, "serve the web UI (service map, flows) on ADDR:PORT, e.g. 127.0.0.1:9641 (default off)"),
+	OPT("web-token-file", OPT_STRING, web_token_file, "file holding a token the web UI then requires (default off: no token)"),
+	OPT("web-root", OPT_STRING, web_root, "the web UI's files (default " MOAT_WEB_ROOT ")"),
 	OPT("flow-cap", OPT_COUNT, flow_cap, "flows remembered; the least recently seen go first (default 65536)"),
 	OPT("alert-rate", OPT_COUNT, alert_rate, "alerts per second on average, bursts of 10x (default 10; 0: no limit)"),
 	OPT("resync-interval", OPT_UINT, resync_seconds, "seconds between full reconciliations (default 30)"),
@@ -153,6 +156,7 @@ static void config_defaults(struct config *cfg)
 	cfg->policy_dir = strdup("/etc/moat/policies");
 	cfg->socket = strdup(MOAT_CTL_DEFAULT_SOCKET);
 	cfg->state_dir = strdup("/var/lib/moat");
+	cfg->web_root = strdup(MOAT_WEB_ROOT);
 	cfg->nflog_group = 1;
 	cfg->resync_seconds = 30;
 	cfg->flow_cap = 65536;

@@ -8,6 +8,10 @@
 #include "moat/policy.h"
 
 #define MOATD_DEFAULT_CONFIG "/etc/moat/moatd.conf"
+/* Where `make install` puts the web UI's files; the Makefile passes its own WEBDIR. */
+#ifndef MOAT_WEB_ROOT
+#define MOAT_WEB_ROOT "/usr/local/share/moat/web"
+#endif
 
 struct config {
 	char *config_file;
@@ -18,6 +22,9 @@ struct config {
 	char *state_dir;
 	char *log_level, *log_format;
 	char *metrics;		/* "ADDR:PORT" to serve /metrics on, or NULL */
+	char *web;		/* "ADDR:PORT" to serve the web UI on, or NULL (daemon/web.h) */
+	char *web_token_file;	/* the token the web UI requires, or NULL: none */
+	char *web_root;		/* the web UI's files */
 	enum moat_mode mode;
 	bool kubernetes;	/* trust io.kubernetes.pod.namespace labels */
 	bool flush;

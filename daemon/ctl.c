@@ -37,6 +37,8 @@ struct ctl_conn {
 	size_t outlen, outoff, outcap;
 	ctl_close_fn close_fn;
 	void *close_data;
+	ctl_local_send_fn local_send;	/* a connection from inside moatd (no fd, no srv) */
+	void *local_data;
 	struct ctl_conn *next;
 };
 
@@ -179,9 +181,16 @@ static void conn_reply(struct ctl_server *srv, struct conn *c, json_t *reply)
 
 int ctl_conn_send(struct ctl_conn *c, json_t *msg)
 {
-	char *s = json_dumps(msg, JSON_COMPACT);
+	char *s;
 	bool idle = c->outoff == c->outlen;
-	int ret = s ? conn_queue(c, s, strlen(s)) : -ENOMEM;
+	int ret;
+
+	if (c->local_send) {
+		c->local_send(msg, c->local_data);
+		return 0;
+	}
+	s = json_dumps(msg, JSON_COMPACT);
+	ret = s ? conn_queue(c, s, strlen(s)) : -ENOMEM;
 
 	free(s);
 	if (ret == -ENOBUFS)
@@ -401,4 +410,29 @@ void ctl_server_free(struct ctl_server *srv)
 	unlink(srv->path);
 	free(srv->path);
 	free(srv);
+}
+
+/* ---- connections from inside moatd ---- */
+
+int ctl_conn_local_new(ctl_local_send_fn send, void *data, struct ctl_conn **out)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->fd = -1;
+	c->answered = true;
+	c->local_send = send;
+	c->local_data = data;
+	*out = c;
+	return 0;
+}
+
+void ctl_conn_local_free(struct ctl_conn *c)
+{
+	if (!c)
+		return;
+	if (c->close_fn)
+		c->close_fn(c, c->close_data);
+	free(c);
 }

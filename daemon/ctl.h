@@ -51,6 +51,23 @@ int ctl_conn_send(struct ctl_conn *conn, json_t *msg);
 
 #define CTL_STREAM_MAX_QUEUE (4u << 20)
 
+/* Receives what a streaming local connection is sent (msg borrowed), on the loop's thread. */
+typedef void (*ctl_local_send_fn)(json_t *msg, void *data);
+
+/*
+ * ctl_conn_local_new - a connection from inside moatd, for its other front ends (the web
+ * UI): hand it to the control handler with a request and the answer is what a peer of the
+ * socket would get; it is never privileged, so commands that change state are refused.
+ * When the handler makes it a stream, ctl_conn_send calls send(msg, data) instead of
+ * writing to a socket. 0 and *out, or -ENOMEM. Free with ctl_conn_local_free.
+ * Trap: send runs inside whatever called ctl_conn_send (a follower's walk): it must not
+ * free the connection there, only note that it should go.
+ */
+int ctl_conn_local_new(ctl_local_send_fn send, void *data, struct ctl_conn **out);
+
+/* ctl_conn_local_free - NULL-safe; a stream's close_fn runs first, as when a peer hangs up. */
+void ctl_conn_local_free(struct ctl_conn *conn);
+
 /*
  * ctl_request_parse - the request in the first len bytes a peer has sent so far (buf need not
  * be NUL-terminated). Pure, so it can be fuzzed. Returns

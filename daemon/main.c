@@ -1,5 +1,6 @@
 /* moatd: parse the configuration, build the node, serve the control socket, run the loop. */
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "loop.h"
 #include "datapath/ruleset.h"
 #include "node.h"
+#include "web.h"
 
 static void on_stop(struct loop *loop, int signo, void *data)
 {
@@ -46,6 +48,29 @@ static int flush(void)
 	return ret;
 }
 
+/* --metrics and --web: a server each, or one for both when they name the same address. */
+static int http_start(struct loop *loop, const struct config *cfg, struct commands *cmds,
+		      struct metrics **metrics, struct web **web)
+{
+	struct node *node = cmds->node;
+	bool web_on = cfg->web && *cfg->web;
+	bool shared = web_on && cfg->metrics && !strcmp(cfg->metrics, cfg->web);
+	const char *token = cfg->web_token_file;
+	struct web_opts o = {
+		.listen = cfg->web, .root = cfg->web_root, .ctl = commands_handle, .ctl_data = cmds,
+		.token_file = token && *token ? token : NULL,
+		.metrics = shared ? node_metrics : NULL, .metrics_data = node,
+	};
+	int ret = 0;
+
+	if (cfg->metrics && *cfg->metrics && !shared &&
+	    (ret = metrics_new(loop, cfg->metrics, node_metrics, node, metrics)) < 0)
+		log_error("metrics on %s: %s", cfg->metrics, strerror(-ret));
+	if (!ret && web_on)
+		ret = web_new(loop, &o, web);
+	return ret;
+}
+
 static int run(const struct config *cfg)
 {
 	struct loop *loop = NULL;
@@ -53,6 +78,7 @@ static int run(const struct config *cfg)
 	struct ctl_server *ctl = NULL;
 	struct metrics *metrics = NULL;
 	struct commands cmds = { .cfg = cfg };
+	struct web *web = NULL;
 	int ret = loop_new(&loop);
 
 	if (!ret)
@@ -68,9 +94,8 @@ static int run(const struct config *cfg)
 		log_error("control socket %s: %s", cfg->socket, strerror(-ret));
 	if (!ret)
 		ret = node_start(node, loop);
-	if (!ret && cfg->metrics && *cfg->metrics &&
-	    (ret = metrics_new(loop, cfg->metrics, node_metrics, node, &metrics)) < 0)
-		log_error("metrics on %s: %s", cfg->metrics, strerror(-ret));
+	if (!ret)
+		ret = http_start(loop, cfg, &cmds, &metrics, &web);
 	if (!ret) {
 		log_info("running: mode %s, runtime %s, policies from %s, socket %s",
 			 cfg->mode == MOAT_MODE_ENFORCE ? "enforce" : "monitor", cfg->runtime,
@@ -78,6 +103,7 @@ static int run(const struct config *cfg)
 		ret = loop_run(loop);
 	}
 	metrics_free(metrics);
+	web_free(web);		/* before the node: its streams follow the flow table */
 	ctl_server_free(ctl);
 	node_free(node);
 	loop_free(loop);

@@ -1,32 +1,23 @@
 /* Prometheus metrics over libmicrohttpd, driven by moatd's loop (see metrics.h). */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
 
-#include <microhttpd.h>
-
+#include "http.h"
 #include "metrics.h"
 
 struct metrics {
-	struct MHD_Daemon *d;
-	struct loop *loop;
-	int epfd, timer;
+	struct http_server *http;
 	metrics_render_fn render;
 	void *data;
 };
 
-static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
-			      const char *method, const char *version, const char *upload,
-			      size_t *upload_len, void **con_cls)
+static const struct http_limits limits = { .connections = 16, .timeout_s = 5, .memory = 65536 };
+
+enum MHD_Result metrics_reply(struct MHD_Connection *c, const char *method,
+			      metrics_render_fn render, void *data)
 {
-	struct metrics *m = cls;
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-	unsigned status = MHD_HTTP_OK;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f;
@@ -36,93 +27,38 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 	f = open_memstream(&buf, &len);
 	if (!f)
 		return MHD_NO;
-	if (!strcmp(url, "/metrics")) {
-		m->render(f, m->data);
-	} else {
-		fputs("moatd: metrics are at /metrics\n", f);
-		status = MHD_HTTP_NOT_FOUND;
-	}
+	render(f, data);
 	fclose(f);
-	r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
-	if (!r) {
-		free(buf);
+	return http_reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4", buf, len, NULL);
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_len, void **con_cls)
+{
+	struct metrics *m = cls;
+	static const char nf[] = "moatd: metrics are at /metrics\n";
+	char *body;
+
+	if (!strcmp(url, "/metrics"))
+		return metrics_reply(c, method, m->render, m->data);
+	if (!(body = strdup(nf)))
 		return MHD_NO;
-	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-				status == MHD_HTTP_OK ? "text/plain; version=0.0.4" : "text/plain");
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-static void on_ready(struct loop *loop, int fd, uint32_t events, void *data)
-{
-	MHD_run(((struct metrics *)data)->d);
-}
-
-/* Idle connections time out only when MHD runs: give it a tick. */
-static void on_tick(struct loop *loop, void *data)
-{
-	MHD_run(((struct metrics *)data)->d);
-}
-
-/* "ADDR:PORT", "[V6]:PORT" or ":PORT" into an address. */
-static int listen_parse(const char *s, struct sockaddr_storage *ss)
-{
-	char host[256], *port;
-	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE };
-	struct addrinfo *ai;
-	const char *h;
-
-	snprintf(host, sizeof(host), "%s", s);
-	port = strrchr(host, ':');
-	if (!port || !port[1])
-		return -EINVAL;
-	*port++ = 0;
-	h = host;
-	if (h[0] == '[' && h[strlen(h) - 1] == ']') {
-		host[strlen(host) - 1] = 0;
-		h++;
-	}
-	if (getaddrinfo(*h ? h : NULL, port, &hints, &ai))
-		return -EINVAL;
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	freeaddrinfo(ai);
-	return 0;
+	return http_reply(c, MHD_HTTP_NOT_FOUND, "text/plain", body, sizeof(nf) - 1, NULL);
 }
 
 int metrics_new(struct loop *loop, const char *listen, metrics_render_fn render, void *data,
 		struct metrics **out)
 {
-	struct sockaddr_storage ss = { 0 };
-	struct metrics *m;
-	const union MHD_DaemonInfo *info;
-	int ret = listen_parse(listen, &ss);
+	struct metrics *m = calloc(1, sizeof(*m));
+	int ret;
 
-	if (ret)
-		return ret;
-	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	m->loop = loop, m->render = render, m->data = data, m->timer = -1;
-	m->d = MHD_start_daemon(MHD_USE_EPOLL | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-				0, NULL, NULL, answer, m, MHD_OPTION_SOCK_ADDR, &ss,
-				MHD_OPTION_CONNECTION_LIMIT, 16u, MHD_OPTION_CONNECTION_TIMEOUT, 5u,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536, MHD_OPTION_END);
-	if (!m->d) {
-		ret = errno ? -errno : -EADDRINUSE;
-		free(m);
-		return ret;
-	}
-	info = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD);
-	m->epfd = info ? info->epoll_fd : -1;
-	ret = m->epfd < 0 ? -EINVAL : loop_fd_add(loop, m->epfd, EPOLLIN, on_ready, m);
-	if (!ret) {
-		m->timer = loop_timer_add(loop, 1000, 1, on_tick, m);
-		ret = m->timer < 0 ? m->timer : 0;
-	}
+	m->render = render, m->data = data;
+	ret = http_server_new(loop, listen, &limits, answer, NULL, m, &m->http);
 	if (ret) {
-		metrics_free(m);
+		free(m);
 		return ret;
 	}
 	*out = m;
@@ -133,11 +69,7 @@ void metrics_free(struct metrics *m)
 {
 	if (!m)
 		return;
-	if (m->timer > 0)
-		loop_timer_del(m->loop, m->timer);
-	if (m->epfd >= 0)
-		loop_fd_del(m->loop, m->epfd);
-	MHD_stop_daemon(m->d);
+	http_server_free(m->http);
 	free(m);
 }
 

@@ -1,5 +1,5 @@
 /*
- * Metrics in the Prometheus text format, served over HTTP by libmicrohttpd on moatd's own
+ * Metrics in the Prometheus text format, served over HTTP (daemon/http.h) on moatd's own
  * event loop (no server thread: the renderer reads moatd's state with nothing shared).
  */
 #ifndef MOAT_METRICS_H
@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 #include <stdio.h>
+
+#include <microhttpd.h>
 
 #include "latency.h"
 #include "loop.h"
@@ -27,6 +29,13 @@ int metrics_new(struct loop *loop, const char *listen, metrics_render_fn render,
 
 /* metrics_free - NULL-safe; stops serving. */
 void metrics_free(struct metrics *m);
+
+/*
+ * metrics_reply - answer a request for /metrics on c with render's output (GET and HEAD;
+ * another method closes the connection), for a server that serves more than metrics.
+ */
+enum MHD_Result metrics_reply(struct MHD_Connection *c, const char *method,
+			      metrics_render_fn render, void *data);
 
 /* Helpers for renderers: one metric with its HELP and TYPE lines. */
 void metrics_gauge(FILE *out, const char *name, const char *help, double v);

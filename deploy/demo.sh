@@ -17,13 +17,15 @@ set -eu
 cd "$(dirname "$0")/.."
 . tests/e2e/lib.sh
 
-# MOAT_DEMO_DIR and MOAT_DEMO_NS let a second sandbox (the README's test) run beside one.
+# MOAT_DEMO_DIR, MOAT_DEMO_NS and MOAT_DEMO_WEB_PORT let a second sandbox (the README's
+# test, the web UI's) run beside one.
 E2E_DIR=${MOAT_DEMO_DIR:-/tmp/moat.demo}
 E2E_NS=${MOAT_DEMO_NS:-moat-demo}
+WEB_PORT=${MOAT_DEMO_WEB_PORT:-9641}
 export DOCKER_HOST=unix://$E2E_DIR/docker.sock
 SOCK=$E2E_DIR/moat.sock
-MOAT=$PWD/build/moat
-MOATD=$PWD/build/moatd
+MOAT=$E2E_BUILD/moat	# build/, or MOAT_BUILD (lib.sh)
+MOATD=$E2E_BUILD/moatd
 moat() { "$MOAT" --socket "$SOCK" "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() { printf '\033[2m$ %s\033[0m\n' "$*"; }
@@ -32,6 +34,7 @@ stop() {
 	[ -d "$E2E_DIR" ] || { echo "moat demo: nothing to stop"; return 0; }
 	MOATD_PID=$(cat "$E2E_DIR/moatd.pid" 2>/dev/null || true)
 	E2E_DOCKERD_PID=$(cat "$E2E_DIR/dockerd.pid" 2>/dev/null || true)
+	web_forward_stop
 	e2e_cleanup
 }
 
@@ -46,6 +49,26 @@ talk() {
 	docker exec -d "$1" sh -c "while :; do echo hello | nc -w 1 $2 $3 >/dev/null 2>&1; sleep 1; done"
 }
 
+# The web UI listens on 127.0.0.1:9641 inside the sandbox; socat, in the host's namespace,
+# forwards 127.0.0.1:$WEB_PORT there (one nsenter'd socat per connection). Nothing of the
+# host's networking changes: it is a listening socket on its loopback, gone with demo-stop.
+web_forward_start() {
+	socat TCP-LISTEN:"$WEB_PORT",bind=127.0.0.1,reuseaddr,fork \
+		EXEC:"nsenter --net=/var/run/netns/$E2E_NS socat STDIO TCP4\:127.0.0.1\:9641" \
+		</dev/null >>"$E2E_DIR/forward.log" 2>&1 &
+	local pid=$!
+	echo "$pid" >"$E2E_DIR/forward.pid"
+	wait_for 30 curl -sf -o /dev/null "http://127.0.0.1:$WEB_PORT/api/status" &&
+		kill -0 "$pid" 2>/dev/null
+}
+
+web_forward_stop() {
+	local pid
+	pid=$(cat "$E2E_DIR/forward.pid" 2>/dev/null) || return 0
+	kill "$pid" 2>/dev/null || true
+	rm -f "$E2E_DIR/forward.pid"
+}
+
 start() {
 	[ "$(id -u)" = 0 ] || { echo "moat demo: needs root" >&2; exit 1; }
 	if [ -d "$E2E_DIR" ]; then
@@ -53,7 +76,7 @@ start() {
 		exit 1
 	fi
 	mkdir -p "$E2E_DIR/policies"
-	trap e2e_cleanup EXIT
+	trap 'web_forward_stop; e2e_cleanup' EXIT
 	trap 'exit 130' INT TERM
 	e2e_netns_add "$E2E_NS"
 
@@ -77,7 +100,7 @@ start() {
 	say "moatd, in monitor mode, learning what the app does"
 	moatd_start "$MOATD" --config /dev/null --runtime "$DOCKER_HOST" --kubernetes \
 		--policy-dir "$E2E_DIR/policies" --socket "$SOCK" --state-dir "$E2E_DIR/state" \
-		--mode monitor --metrics 127.0.0.1:9640
+		--mode monitor --metrics 127.0.0.1:9640 --web 127.0.0.1:9641 --web-root "$PWD/web"
 	wait_for 50 moat status >/dev/null 2>&1 || { cat "$E2E_DIR/moatd.log" >&2; e2e_fail "moatd did not start"; }
 	show "moat endpoints"; moat endpoints
 	show "moat learn start"; moat learn start
@@ -114,6 +137,14 @@ start() {
 		cat "$E2E_DIR/graph.dot"
 	fi
 
+	say "The live service map"
+	if web_forward_start; then
+		WEB_URL="http://127.0.0.1:$WEB_PORT/"
+	else
+		WEB_URL="(127.0.0.1:$WEB_PORT is taken; inside the sandbox: nsenter --net=/var/run/netns/$E2E_NS curl 127.0.0.1:9641/)"
+	fi
+	echo "  web UI: $WEB_URL"
+
 	trap - EXIT INT TERM
 	cat <<EOF
 
@@ -123,6 +154,7 @@ The sandbox keeps running. Poke at it:
   docker exec outsider nc -w 1 $API 9000        (denied, then: build/moat alerts)
   nsenter --net=/var/run/netns/$E2E_NS nft list ruleset
   nsenter --net=/var/run/netns/$E2E_NS curl -s 127.0.0.1:9640/metrics
+  web UI: $WEB_URL  (from another machine: ssh -L 9641:127.0.0.1:$WEB_PORT this-host)
 make demo-stop removes everything.
 EOF
 }

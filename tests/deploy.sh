@@ -384,9 +384,14 @@ if want; then
 			usr/local/share/bash-completion/completions/moatd \
 			usr/local/lib/systemd/system/moatd.service etc/moat/moatd.conf \
 			usr/local/share/doc/moat/examples/three-tier.yaml \
-			usr/local/share/doc/moat/examples/endpoints.yaml; do
+			usr/local/share/doc/moat/examples/endpoints.yaml \
+			$(cd web && ls | sed 's|^|usr/local/share/moat/web/|'); do
 			grep -qx "./$f" "$T/files" && ok "installs /$f" || fail "does not install /$f"
 		done
+		# moatd serves the UI from where make install puts it unless told otherwise
+		grep -q -- '--web-root .*(default /usr/local/share/moat/web)' "$T/moatd.help" &&
+			ok "moatd's default --web-root is the installed one" ||
+			fail "moatd's default --web-root is not /usr/local/share/moat/web"
 		expect "creates /etc/moat/policies" test -d "$D/etc/moat/policies"
 		expect "the installed unit starts the installed moatd" \
 			grep -qx 'ExecStart=/usr/local/sbin/moatd' "$D/usr/local/lib/systemd/system/moatd.service"

@@ -5,7 +5,8 @@ set -e
 PKGS="build-essential pkg-config clang libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev
 libpcap-dev libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev docker.io busybox-static nftables
 iproute2 iptables conntrack python3 procps libclang-rt-14-dev cppcheck graphviz
-systemd man-db groff-base python3-yaml strace valgrind python3-scapy iperf3"
+systemd man-db groff-base python3-yaml strace valgrind python3-scapy iperf3
+socat curl chromium python3-websocket fonts-dejavu-core"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

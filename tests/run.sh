@@ -33,7 +33,7 @@ for t in tests/conformance/run.sh tests/deploy.sh tests/e2e/[0-9]*.sh; do
 done
 # moatd built with AddressSanitizer and UndefinedBehaviorSanitizer through the main end-to-end
 # tests (a report fails the test: tests/e2e/lib.sh reads moatd.log)
-for t in tests/e2e/30-moatd-enforce.sh tests/e2e/40-flows.sh; do
+for t in tests/e2e/30-moatd-enforce.sh tests/e2e/40-flows.sh tests/e2e/81-web-scale.sh; do
 	run "e2e-san/${t#tests/e2e/}" env MOAT_BUILD="$PWD/build-san" "$t"
 done
 for t in tests/fuzz/*.c; do	# a short bounded run of each harness (FUZZ_SECONDS, default 12)

@@ -31,6 +31,7 @@
 #define SHOW_EVERY_MS 1000		/* a known flow is streamed again at most this often */
 #define FLOWS_LIMIT_DEFAULT 1000
 #define FLOWS_LIMIT_MAX 5000		/* a reply stays under the control socket's queue bound */
+#define GRAPH_EDGES_MAX 2000		/* likewise for the graph as JSON */
 
 struct follower {
 	struct observe *o;
@@ -531,4 +532,9 @@ struct alerts *observe_alerts(struct observe *o)
 int observe_graph_dot(struct observe *o, const struct moat_plan *plan, char **dot)
 {
 	return svcgraph_dot(o->flows, o->names, plan, dot);
+}
+
+int observe_graph_json(struct observe *o, const struct moat_plan *plan, json_t **out)
+{
+	return svcgraph_json(o->flows, o->names, plan, GRAPH_EDGES_MAX, out);
 }

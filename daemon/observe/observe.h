@@ -79,4 +79,7 @@ struct alerts *observe_alerts(struct observe *o);
 /* observe_graph_dot - the service graph of the flows seen, as DOT (*dot: the caller frees). */
 int observe_graph_dot(struct observe *o, const struct moat_plan *plan, char **dot);
 
+/* observe_graph_json - the same as JSON (svcgraph.h), at most GRAPH_EDGES_MAX edges. */
+int observe_graph_json(struct observe *o, const struct moat_plan *plan, json_t **out);
+
 #endif

@@ -53,8 +53,9 @@
  *   -> {alerts: [ALERT], stats: {..as in status}, alerting?: bool}; with follow, then one
  *      ALERT per line. ALERT = FLOW + {kind: "unexpected-flow", why} or {kind: "suppressed",
  *      count, ...}
- * graph
- *   -> {dot: "digraph ..."}   (the service graph of the flows seen)
+ * graph {format?: "dot"|"json"}
+ *   -> {dot: "digraph ..."} or {graph: {nodes: [..], edges: [..]}} (the service graph of the
+ *      flows seen; svcgraph.h has the JSON's shape)
  * learn.start {selector?, duration_ms?, reset?: bool} [changes]
  *   -> {learning: LEARNING}
  * learn.stop [changes]

@@ -12,6 +12,9 @@ set -eu
 
 T=$(mktemp -d /tmp/moat-readme.XXXXXX)
 export MOAT_DEMO_DIR=$T/demo.readme MOAT_DEMO_NS=moat-readme-${T##*.}
+# the web UI's forward: a port of the host's loopback nobody uses now (a demo may run beside)
+MOAT_DEMO_WEB_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export MOAT_DEMO_WEB_PORT
 cleanup() {
 	local rc=$?
 	# set -e holds in a trap too: a step that finds nothing to undo must not change rc
@@ -46,6 +49,7 @@ out 'shop/outsider \(.*\) -> shop/db .*denied' "the alert"
 out 'ingress of shop/db: isolated \(enforce\) by shop/db' "the explanation"
 out 'graph\.svg|digraph moat' "the service graph"
 out 'apiVersion: networking.k8s.io/v1' "the learned policy"
+out "web UI: http://127.0.0.1:$MOAT_DEMO_WEB_PORT/" "the web UI's address"
 # the matrix, exactly: 9000/tcp then 5432/tcp, rows api, db, outsider, web
 python3 - "$T/demo.out" <<'EOF' || e2e_fail "the demo's matrix is not the example policy's"
 import re, sys
@@ -73,6 +77,7 @@ mapfile -t poke < <(block "### Poke at it")
 for line in "${poke[@]}"; do
 	line=${line//\/tmp\/moat.demo/$MOAT_DEMO_DIR}
 	line=${line//netns\/moat-demo/netns\/$MOAT_DEMO_NS}
+	line=${line//127.0.0.1:9641/127.0.0.1:$MOAT_DEMO_WEB_PORT}
 	e2e_log "\$ $line"
 	eval "$line" >"$T/poke.out" 2>&1 || { cat "$T/poke.out" >&2; e2e_fail "README command failed: $line"; }
 	case $line in
@@ -83,6 +88,7 @@ for line in "${poke[@]}"; do
 	*"moat alerts"*) grep -q 'shop/db' "$T/poke.out" || e2e_fail "alerts: none" ;;
 	*"graph"*) dot -Tsvg "$T/poke.out" >/dev/null || e2e_fail "graph: not valid DOT" ;;
 	*"nft list ruleset"*) grep -q 'table inet moat' "$T/poke.out" || e2e_fail "no table inet moat" ;;
+	*"api/status"*) grep -q '"mode":"enforce"' "$T/poke.out" || e2e_fail "web UI: no status" ;;
 	esac
 done
 
