@@ -14,7 +14,7 @@
 #include "loop.h"
 #include "datapath/ruleset.h"
 #include "node.h"
-#include "web.h"
+#include "web/web.h"
 
 static void on_stop(struct loop *loop, int signo, void *data)
 {

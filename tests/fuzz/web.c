@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../daemon/web_request.h"
+#include "../../daemon/web/web_request.h"
 #include "fuzz.h"
 
 #define MAX_PARAMS 16

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "../../daemon/web_request.h"
+#include "../../daemon/web/web_request.h"
 
 /* A query: pairs of key and value, ending with NULL. */
 static const char *param(void *ctx, const char *key)
