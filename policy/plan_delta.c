@@ -459,10 +459,10 @@ static int lists(struct dpriv *d)
 {
 	struct lident *extra = calloc(d->nids + 1, sizeof(*extra));
 	struct lowering lw, gw;
-	int ret = extra ? 0 : -ENOMEM;
+	int ret = 0;
 
-	if (ret)
-		return ret;
+	if (!extra)
+		return -ENOMEM;
 	lowering_init(d, &lw, extra);
 	for (size_t i = 0; i < d->nids && !ret; i++) {
 		ret = lower_isolation(d->plan->ps, d->pv->policy, d->plan->mode, d->pv->arena,

@@ -253,6 +253,7 @@ int epfile_read(struct epfile *f)
 
 	if (!f->dir && !part_of(f, f->path, true))
 		return -ENOMEM;
+	/* cppcheck-suppress readdirCalled ; readdir_r is deprecated; d is this call's own stream */
 	while (d && !ret && (de = readdir(d)))
 		if (part_named(de->d_name) && !part_of(f, de->d_name, true))
 			ret = -ENOMEM;
