@@ -60,15 +60,36 @@ json_t *ctl_reply_error(const char *msg)
 	return json_pack("{s:b,s:s}", "ok", 0, "error", msg);
 }
 
-/* Root, or a member of the moat group (primary or supplementary, read from /proc). */
+/*
+ * Is gid among the peer's supplementary groups, as they were when it connected
+ * (SO_PEERGROUPS)? Not /proc/PID/status: the PID may be another process's by now, or in a
+ * PID namespace moatd's /proc does not show (moatd in a container).
+ */
+static bool peer_has_group(int fd, gid_t gid)
+{
+	gid_t some[64], *v = some;
+	socklen_t len = sizeof(some);
+	bool ok = false;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, v, &len) < 0) {
+		if (errno != ERANGE || !(v = malloc(len)))
+			return false;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, v, &len) < 0)
+			len = 0;
+	}
+	for (size_t i = 0; i < len / sizeof(*v) && !ok; i++)
+		ok = v[i] == gid;
+	if (v != some)
+		free(v);
+	return ok;
+}
+
+/* Root, or a member of the moat group (primary or supplementary), as of connect(). */
 static bool peer_privileged(int fd)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct group *gr;
-	char path[64], line[4096];
-	bool ok = false;
-	FILE *f;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return false;
@@ -76,24 +97,7 @@ static bool peer_privileged(int fd)
 		return true;
 	/* cppcheck-suppress getgrnamCalled ; the control socket lives on the loop thread only */
 	gr = getgrnam(MOAT_CTL_GROUP);
-	if (!gr)
-		return false;
-	if (cred.gid == gr->gr_gid)
-		return true;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)cred.pid);
-	f = fopen(path, "re");
-	while (f && !ok && fgets(line, sizeof(line), f)) {
-		char *save = NULL;
-
-		if (strncmp(line, "Groups:", 7))
-			continue;
-		for (char *tok = strtok_r(line + 7, " \t\n", &save); tok;
-		     tok = strtok_r(NULL, " \t\n", &save))
-			ok |= (gid_t)strtoul(tok, NULL, 10) == gr->gr_gid;
-	}
-	if (f)
-		fclose(f);
-	return ok;
+	return gr && (cred.gid == gr->gr_gid || peer_has_group(fd, gr->gr_gid));
 }
 
 bool ctl_conn_privileged(const struct ctl_conn *c)
@@ -330,33 +334,131 @@ static void sweep(struct loop *loop, void *data)
 	}
 }
 
-static int listen_on(const char *path)
+/*
+ * May dir hold the socket? Its owner must be root (or moatd's own user) and nobody else may
+ * write to it, nor to a directory above it unless that one is sticky (as /tmp): whoever can
+ * rename or replace an entry on the way could swap the socket, or its directory, for their
+ * own. dir is a canonical path (no symlinks). 0, or -EPERM after saying why in the log.
+ */
+static int dir_check(const char *dir)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *copy = strdup(dir), *at;
+	struct stat st;
+	bool own = true;
+	int ret = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (at = copy + strlen(copy); !ret && at; own = false) {
+		char keep = *at;
+
+		*at = '\0';
+		if (stat(*copy ? copy : "/", &st) < 0)
+			ret = -errno;
+		else if (st.st_uid != 0 && st.st_uid != geteuid())
+			ret = -EPERM, log_error("control socket: %s is owned by uid %u, not root: "
+						"refusing to serve there", *copy ? copy : "/",
+						(unsigned)st.st_uid);
+		else if ((st.st_mode & 022) && (own || !(st.st_mode & S_ISVTX)))
+			ret = -EPERM, log_error("control socket: %s is writable by %s (mode %04o): "
+						"refusing to serve there (chmod go-w it)",
+						*copy ? copy : "/", st.st_mode & 02 ? "everyone" :
+						"its group", (unsigned)(st.st_mode & 07777));
+		*at = keep;
+		at = *copy && at > copy ? memrchr(copy, '/', (size_t)(at - copy)) : NULL;
+	}
+	free(copy);
+	return ret;
+}
+
+/* The canonical directory of path (created 0755 when missing) and its last component. */
+static int path_split(const char *path, char **dir, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	char *d = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+	char *real;
+
+	if (!d)
+		return -ENOMEM;
+	if (mkdir(d, 0755) < 0 && errno != EEXIST) {
+		free(d);
+		return -errno;
+	}
+	real = realpath(d, NULL);
+	free(d);
+	if (!real)
+		return -errno;
+	*dir = real;
+	*base = slash ? slash + 1 : path;
+	return **base ? 0 : (free(real), -EINVAL);
+}
+
+/* sa = dir/name; -ENAMETOOLONG when it does not fit. */
+static int sun_set(struct sockaddr_un *sa, const char *dir, const char *name)
+{
+	int n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", dir, name);
+
+	return n < 0 || (size_t)n >= sizeof(sa->sun_path) ? -ENAMETOOLONG : 0;
+}
+
+/*
+ * A listening socket at tmp (in a directory only moatd can enter), mode 0660, group moat
+ * when that group exists: chmod and chown through that path are safe, as nobody else can
+ * swap what it names. Returns the fd or -errno.
+ */
+static int socket_make(const struct sockaddr_un *tmp)
+{
 	/* cppcheck-suppress getgrnamCalled ; the control socket lives on the loop thread only */
 	struct group *gr = getgrnam(MOAT_CTL_GROUP);
-	char dir[sizeof(sa.sun_path)];
-	int fd, ret;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), ret;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	strcpy(dir, path);
-	if (strrchr(dir, '/') && strrchr(dir, '/') != dir) {
-		*strrchr(dir, '/') = '\0';
-		mkdir(dir, 0755);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0660) < 0 ||
-	    (gr && chown(path, 0, gr->gr_gid) < 0) || listen(fd, 64) < 0) {
+	if (bind(fd, (const struct sockaddr *)tmp, sizeof(*tmp)) < 0 ||
+	    chmod(tmp->sun_path, 0660) < 0 || (gr && chown(tmp->sun_path, (uid_t)-1, gr->gr_gid) < 0) ||
+	    listen(fd, 64) < 0) {
 		ret = -errno;
 		close(fd);
 		return ret;
 	}
 	return fd;
+}
+
+/*
+ * Listens on path. The socket is bound, given its mode and group and set listening in a
+ * private directory beside path, then renamed over path: the name appears ready, never for
+ * a moment with another mode or group, and replaces a stale socket atomically.
+ */
+static int listen_on(const char *path, char **real_path)
+{
+	struct sockaddr_un tmp = { .sun_family = AF_UNIX }, at = { .sun_family = AF_UNIX };
+	char *dir = NULL, priv[sizeof(tmp.sun_path)] = "";
+	const char *base = NULL;
+	int fd = -1, ret = path_split(path, &dir, &base);
+
+	ret = ret ? ret : dir_check(dir);
+	ret = ret ? ret : sun_set(&at, dir, base);
+	if (!ret && snprintf(priv, sizeof(priv), "%s/.moat-XXXXXX", dir) >= (int)sizeof(priv))
+		ret = -ENAMETOOLONG;
+	if (!ret && !mkdtemp(priv))
+		ret = -errno;
+	if (ret)
+		priv[0] = '\0';
+	ret = ret ? ret : sun_set(&tmp, priv, "s");
+	if (!ret && (fd = socket_make(&tmp)) < 0)
+		ret = fd;
+	if (!ret && rename(tmp.sun_path, at.sun_path) < 0)
+		ret = -errno;
+	if (!ret && !(*real_path = strdup(at.sun_path)))
+		ret = -ENOMEM, unlink(at.sun_path);
+	if (ret && fd >= 0)
+		close(fd);
+	if (ret && tmp.sun_path[0])
+		unlink(tmp.sun_path);
+	if (priv[0])
+		rmdir(priv);
+	free(dir);
+	return ret ? ret : fd;
 }
 
 int ctl_server_new(struct loop *loop, const char *path, ctl_handler_fn fn, void *data,
@@ -365,14 +467,12 @@ int ctl_server_new(struct loop *loop, const char *path, ctl_handler_fn fn, void 
 	struct ctl_server *srv = calloc(1, sizeof(*srv));
 	int ret;
 
-	if (!srv || !(srv->path = strdup(path))) {
-		free(srv);
+	if (!srv)
 		return -ENOMEM;
-	}
 	srv->loop = loop;
 	srv->fn = fn;
 	srv->data = data;
-	srv->fd = listen_on(path);
+	srv->fd = listen_on(path, &srv->path);
 	ret = srv->fd < 0 ? srv->fd : loop_fd_add(loop, srv->fd, EPOLLIN, accept_event, srv);
 	if (!ret) {
 		srv->sweep_timer = loop_timer_add(loop, 500, 1, sweep, srv);

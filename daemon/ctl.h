@@ -21,10 +21,14 @@ typedef json_t *(*ctl_handler_fn)(json_t *request, struct ctl_conn *conn, void *
 typedef void (*ctl_close_fn)(struct ctl_conn *conn, void *data);
 
 /*
- * ctl_server_new - listen on path (its directory is created; a stale socket is replaced),
- * mode 0660, group moat when that group exists. Connections are served on loop, each
- * bounded in size and time, so no client can block the daemon or other clients.
- * Returns 0 and *out, or -errno. Free with ctl_server_free (closes and unlinks).
+ * ctl_server_new - listen on path, mode 0660, group moat when that group exists. The
+ * directory is created (0755) when missing; it must be owned by root (or moatd's own user)
+ * and writable by nobody else, and so must every directory above it unless sticky (/tmp):
+ * otherwise -EPERM, with why in the log. The socket is bound in a private directory beside
+ * path, given its mode and group there and renamed over path, so the name never appears
+ * with other permissions and a stale socket is replaced atomically. Connections are served
+ * on loop, each bounded in size and time, so no client can block the daemon or other
+ * clients. Returns 0 and *out, or -errno. Free with ctl_server_free (closes and unlinks).
  */
 int ctl_server_new(struct loop *loop, const char *path, ctl_handler_fn fn, void *data,
 		   struct ctl_server **out);
@@ -32,7 +36,8 @@ int ctl_server_new(struct loop *loop, const char *path, ctl_handler_fn fn, void 
 /* ctl_server_free - NULL-safe; closes every connection (streams get their close_fn). */
 void ctl_server_free(struct ctl_server *srv);
 
-/* ctl_conn_privileged - is the peer root or in the moat group (SO_PEERCRED)? */
+/* ctl_conn_privileged - was the peer root or in the moat group, primary or supplementary,
+ * when it connected (SO_PEERCRED, SO_PEERGROUPS)? */
 bool ctl_conn_privileged(const struct ctl_conn *conn);
 
 /*

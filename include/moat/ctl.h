@@ -9,7 +9,8 @@
  * Streams (follow) answer with one object per line until the client closes.
  * Requests over MOAT_CTL_MAX_REQUEST bytes, or not complete within MOAT_CTL_TIMEOUT_MS, are
  * answered with an error and closed. Commands that change state are refused to peers that
- * are neither root nor members of the group MOAT_CTL_GROUP (checked with SO_PEERCRED).
+ * are neither root nor members of the group MOAT_CTL_GROUP (checked with SO_PEERCRED and
+ * SO_PEERGROUPS: the credentials the peer had when it connected).
  */
 #ifndef MOAT_CTL_H
 #define MOAT_CTL_H
