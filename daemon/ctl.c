@@ -30,7 +30,8 @@ struct ctl_conn {
 	bool answered;		/* the request is handled; only output from now on */
 	bool streaming;
 	bool doomed;		/* close at the next chance (queue overflow) */
-	uint64_t deadline;
+	uint64_t deadline;	/* fed: pushed on by every write that makes progress */
+	ctl_feed_fn feed;	/* pulls more output while the queue is short; NULL when done */
 	char *in;
 	size_t inlen;
 	char *out;		/* queued output */
@@ -112,6 +113,33 @@ void ctl_conn_stream(struct ctl_conn *c, ctl_close_fn close_fn, void *data)
 	c->close_data = data;
 }
 
+void ctl_conn_feed(struct ctl_conn *c, ctl_feed_fn feed, ctl_close_fn close_fn, void *data)
+{
+	ctl_conn_stream(c, close_fn, data);
+	c->feed = feed;
+}
+
+/*
+ * Tops a fed connection's queue up to CTL_FEED_LOW bytes, for at most CTL_FEED_BUDGET_US
+ * of this turn of the loop (every call queues something, so EPOLLOUT brings the rest). The
+ * last call (0) turns the connection one-shot: it closes once written.
+ */
+static void conn_fill(struct conn *c)
+{
+	uint64_t t0 = loop_now_us();
+
+	while (c->feed && !c->doomed && c->outlen - c->outoff < CTL_FEED_LOW &&
+	       loop_now_us() - t0 < CTL_FEED_BUDGET_US) {
+		int ret = c->feed(c, c->close_data);
+
+		if (ret > 0)
+			continue;
+		c->feed = NULL;
+		c->streaming = false;
+		c->doomed |= ret < 0;
+	}
+}
+
 static void conn_close(struct ctl_server *srv, struct conn *c)
 {
 	struct conn **pp;
@@ -130,8 +158,8 @@ static void conn_close(struct ctl_server *srv, struct conn *c)
 	srv->nconns--;
 }
 
-/* Appends one line; 0, or -ENOBUFS when the peer lets too much pile up, -ENOMEM. */
-static int conn_queue(struct conn *c, const char *line, size_t len)
+/* Appends one line; 0, or -ENOBUFS when more than max bytes would be queued, -ENOMEM. */
+static int conn_queue(struct conn *c, const char *line, size_t len, size_t max)
 {
 	size_t need;
 
@@ -141,15 +169,16 @@ static int conn_queue(struct conn *c, const char *line, size_t len)
 		c->outoff = 0;
 	}
 	need = c->outlen + len + 1;
-	if (need > CTL_STREAM_MAX_QUEUE)
+	if (need > max)
 		return -ENOBUFS;
 	if (need > c->outcap) {
-		char *out = realloc(c->out, need * 2);
+		size_t cap = c->outlen ? need * 2 : need;	/* a reply alone: exactly its size */
+		char *out = realloc(c->out, cap);
 
 		if (!out)
 			return -ENOMEM;
 		c->out = out;
-		c->outcap = need * 2;
+		c->outcap = cap;
 	}
 	memcpy(c->out + c->outlen, line, len);
 	c->out[c->outlen + len] = '\n';
@@ -167,17 +196,34 @@ static void conn_watch(struct ctl_server *srv, struct conn *c)
 		c->doomed = true;
 }
 
-/* Queues reply (consumed); one-shot connections close once it is written. */
-static void conn_reply(struct ctl_server *srv, struct conn *c, json_t *reply)
+/*
+ * Queues reply (consumed); one-shot connections close once it is written. A reply over
+ * MOAT_CTL_MAX_REPLY bytes is replaced by an error that says so: the peer learns why, where
+ * a silent close would read as a protocol error.
+ */
+static void conn_reply(struct ctl_server *srv, struct conn *c, json_t *reply, const char *cmd)
 {
-	char *s = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
-	const char *oom = "{\"ok\":false,\"error\":\"out of memory\"}";
+	char *s = reply ? json_dumps(reply, JSON_COMPACT) : NULL, big[512];
+	const char *oom = "{\"ok\":false,\"error\":\"out of memory\"}", *line = s ? s : oom;
+	json_t *err;
 
 	json_decref(reply);
 	c->answered = true;
-	if (conn_queue(c, s ? s : oom, strlen(s ? s : oom)) < 0)
+	if (strlen(line) > MOAT_CTL_MAX_REPLY) {
+		snprintf(big, sizeof(big), "the reply to %.64s is %zu bytes, over the control "
+			 "socket's limit of %u MiB (MOAT_CTL_MAX_REPLY): ask for less", cmd,
+			 strlen(line), MOAT_CTL_MAX_REPLY >> 20);
+		err = ctl_reply_error(big);
+		free(s);
+		s = err ? json_dumps(err, JSON_COMPACT) : NULL;
+		json_decref(err);
+		line = s ? s : oom;
+		log_warn("control socket: %s", big);
+	}
+	if (conn_queue(c, line, strlen(line), MOAT_CTL_MAX_REPLY + 1) < 0)
 		c->doomed = true;
 	free(s);
+	conn_fill(c);
 	conn_watch(srv, c);
 }
 
@@ -185,7 +231,7 @@ int ctl_conn_send(struct ctl_conn *c, json_t *msg)
 {
 	char *s = json_dumps(msg, JSON_COMPACT);
 	bool idle = c->outoff == c->outlen;
-	int ret = s ? conn_queue(c, s, strlen(s)) : -ENOMEM;
+	int ret = s ? conn_queue(c, s, strlen(s), CTL_STREAM_MAX_QUEUE) : -ENOMEM;
 
 	free(s);
 	if (ret == -ENOBUFS)
@@ -252,9 +298,10 @@ static void conn_read(struct ctl_server *srv, struct conn *c)
 	if (ret == -EAGAIN)
 		return;
 	if (ret)
-		conn_reply(srv, c, ctl_reply_error(ret == -EMSGSIZE ? "request too large" : msg));
+		conn_reply(srv, c, ctl_reply_error(ret == -EMSGSIZE ? "request too large" : msg), "?");
 	else
-		conn_reply(srv, c, srv->fn(req, c, srv->data));
+		conn_reply(srv, c, srv->fn(req, c, srv->data),
+			   json_string_value(json_object_get(req, "cmd")));
 	json_decref(req);
 }
 
@@ -269,6 +316,8 @@ static void conn_write(struct ctl_server *srv, struct conn *c)
 		return;
 	}
 	c->outoff += (size_t)n;
+	c->deadline = loop_now_ms() + MOAT_CTL_TIMEOUT_MS;
+	conn_fill(c);
 	if (c->outoff < c->outlen)
 		return;
 	if (!c->streaming)
@@ -328,7 +377,8 @@ static void sweep(struct loop *loop, void *data)
 
 	for (; c; c = next) {
 		next = c->next;
-		if (c->doomed || (!c->streaming &&
+		/* a fed stream whose peer stopped reading: as a one-shot reply nobody reads */
+		if (c->doomed || ((!c->streaming || c->feed) &&
 				  now > c->deadline + (c->answered ? 10 * MOAT_CTL_TIMEOUT_MS : 0)))
 			conn_close(srv, c);
 	}

@@ -12,8 +12,10 @@ struct ctl_conn;
 
 /*
  * Answers one request on conn. Returns a new reply object (the server sends and frees it);
- * NULL only on ENOMEM, which the server answers for the handler. To follow a stream, call
- * ctl_conn_stream before returning; the reply goes first, then what ctl_conn_send queues.
+ * NULL only on ENOMEM, which the server answers for the handler. A reply over
+ * MOAT_CTL_MAX_REPLY bytes is answered with an error naming the limit instead. To follow a
+ * stream, call ctl_conn_stream (or ctl_conn_feed) before returning; the reply goes first,
+ * then what ctl_conn_send queues.
  */
 typedef json_t *(*ctl_handler_fn)(json_t *request, struct ctl_conn *conn, void *data);
 
@@ -45,6 +47,26 @@ bool ctl_conn_privileged(const struct ctl_conn *conn);
  * runs when it closes; conn is invalid after that. Only from inside the handler.
  */
 void ctl_conn_stream(struct ctl_conn *conn, ctl_close_fn close_fn, void *data);
+
+/*
+ * Pulls the next part of a long answer: queue it with ctl_conn_send (at least one line) and
+ * return 1 while more is to come, 0 after the last (the connection closes once it is
+ * written), or -errno (it closes at once).
+ */
+typedef int (*ctl_feed_fn)(struct ctl_conn *conn, void *data);
+
+/*
+ * ctl_conn_feed - answer in parts after the reply, as fast as the peer reads: feed(conn,
+ * data) is called whenever fewer than CTL_FEED_LOW bytes are queued, for at most
+ * CTL_FEED_BUDGET_US per turn of the loop, so an answer of any size takes bounded memory
+ * and never stalls the daemon. A peer that reads nothing for 10 x MOAT_CTL_TIMEOUT_MS is
+ * disconnected. close_fn(conn, data) runs once when the connection closes, however (free
+ * data there). Only from inside the handler.
+ */
+void ctl_conn_feed(struct ctl_conn *conn, ctl_feed_fn feed, ctl_close_fn close_fn, void *data);
+
+#define CTL_FEED_LOW (256u << 10)
+#define CTL_FEED_BUDGET_US 5000
 
 /*
  * ctl_conn_send - queue msg (borrowed) as one line on a streaming connection. A peer that
