@@ -18,6 +18,7 @@
 #include "endpoint.h"
 #include "latency.h"
 #include "log.h"
+#include "matrix.h"
 #include "metrics.h"
 #include "nft.h"
 #include "node.h"
@@ -712,36 +713,6 @@ static json_t *cmd_export(struct node *n, json_t *req)
 	return json_pack("{s:b,s:o}", "ok", 1, "export", moat_report_endpoints(n->es));
 }
 
-/* Ports from a request's "ports" array into v (at most max); how many, or -1 when bad. */
-static int ports_get(json_t *req, struct moat_port_arg *v, size_t max)
-{
-	json_t *a = json_object_get(req, "ports"), *p;
-	size_t i;
-
-	if (!json_is_array(a) || json_array_size(a) > max)
-		return -1;
-	json_array_foreach(a, i, p)
-		if (!json_is_string(p) || moat_port_arg_parse(json_string_value(p), &v[i]) < 0)
-			return -1;
-	return (int)json_array_size(a);
-}
-
-static json_t *cmd_matrix(struct node *n, json_t *req)
-{
-	struct moat_port_arg ports[64];
-	int np = ports_get(req, ports, 64);
-	json_t *m;
-
-	if (np <= 0)
-		return ctl_reply_error("ports: expected a list of 1 to 64 ports like \"80/tcp\"");
-	if (!n->plan)
-		return ctl_reply_error("no plan yet: moatd has not synced with the runtime");
-	m = moat_report_matrix(n->plan, ports, (size_t)np, json_is_true(json_object_get(req, "marks")));
-	if (m)
-		json_object_set_new(m, "ok", json_true());
-	return m;
-}
-
 static json_t *cmd_explain(struct node *n, json_t *req)
 {
 	const char *from = json_string_value(json_object_get(req, "from"));
@@ -770,7 +741,6 @@ static const struct command commands[] = {
 	{ "status", false, cmd_status_all },
 	{ "endpoints", false, cmd_endpoints },
 	{ "endpoints.export", false, cmd_export },
-	{ "policy.matrix", false, cmd_matrix },
 	{ "policy.explain", false, cmd_explain },
 	{ "policy.reload", true, cmd_reload },
 	{ "mode", true, cmd_mode },
@@ -782,6 +752,8 @@ json_t *node_ctl(json_t *request, struct ctl_conn *conn, void *node)
 	struct node *n = node;
 	json_t *reply;
 
+	if (!strcmp(cmd, "policy.matrix"))	/* answered in parts: daemon/matrix.h */
+		return matrix_ctl(n->plan, request, conn);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(cmd, commands[i].name))
 			continue;

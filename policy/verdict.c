@@ -4,6 +4,7 @@
  * policy's rules against the two identities' atoms (the compiler's other half of the truth,
  * so a unit test can hold the two against each other).
  */
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,8 +192,9 @@ static struct moat_rule_ref find_rule(const struct moat_plan *plan, bool egress,
 
 /* ---- decisions ---- */
 
-static void decide_idents(const struct moat_plan *plan, uint32_t s, uint32_t d, uint8_t proto,
-			  uint16_t port, struct moat_verdict *v)
+/* The verdict from the sets alone: kind, isolation and which side allowed; no rules. */
+static void decide_sets(const struct moat_plan *plan, uint32_t s, uint32_t d, uint8_t proto,
+			uint16_t port, struct moat_verdict *v)
 {
 	const struct moat_plan_ident *si = moat_plan_ident_get(plan, s);
 	const struct moat_plan_ident *di = moat_plan_ident_get(plan, d);
@@ -209,17 +211,124 @@ static void decide_idents(const struct moat_plan *plan, uint32_t s, uint32_t d, 
 	if (v->out_iso)
 		v->out_ok = set_has(plan->allow_out, plan->nallow_out, s, d, proto, port) ||
 			    set_has(plan->allow_out_any, plan->nallow_out_any, s, 0, proto, port);
+	if (!v->in_ok)
+		viol = di->in_mode == MOAT_MODE_MONITOR;
+	if (!v->out_ok)
+		viol = viol && si->out_mode == MOAT_MODE_MONITOR;
+	v->kind = v->in_ok && v->out_ok ? MOAT_ALLOW : viol ? MOAT_VIOLATION : MOAT_DENY;
+}
+
+static void decide_idents(const struct moat_plan *plan, uint32_t s, uint32_t d, uint8_t proto,
+			  uint16_t port, struct moat_verdict *v)
+{
+	decide_sets(plan, s, d, proto, port, v);
+	port = proto_has_ports(proto) ? port : 0;
 	if (v->in_iso && v->in_ok)
 		v->in_rule = find_rule(plan, false, plan_ident_index(plan, s),
 				       plan_ident_index(plan, d), proto, port);
 	if (v->out_iso && v->out_ok)
 		v->out_rule = find_rule(plan, true, plan_ident_index(plan, s),
 					plan_ident_index(plan, d), proto, port);
-	if (!v->in_ok)
-		viol = di->in_mode == MOAT_MODE_MONITOR;
-	if (!v->out_ok)
-		viol = viol && si->out_mode == MOAT_MODE_MONITOR;
-	v->kind = v->in_ok && v->out_ok ? MOAT_ALLOW : viol ? MOAT_VIOLATION : MOAT_DENY;
+}
+
+/* ---- many pairs at once ---- */
+
+/* The index of id in the sorted ids, or PLAN_NONE. */
+static uint32_t id_index(const uint32_t *ids, size_t n, uint32_t id)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (ids[mid] == id)
+			return (uint32_t)mid;
+		if (ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return PLAN_NONE;
+}
+
+static bool elem_covers(const struct moat_plan_elem *e, uint8_t proto, uint16_t port)
+{
+	return proto >= e->proto_lo && proto <= e->proto_hi && port >= e->port_lo &&
+	       port <= e->port_hi;
+}
+
+/* Sets bit in ok[src * n + dst] for every element of v naming two of ids and covering
+ * proto/port (the element's src or dst, for *_any sets, is taken from the base). */
+static void table_mark(uint8_t *ok, const uint32_t *ids, size_t n, const struct moat_plan_elem *v,
+		       size_t nv, uint8_t proto, uint16_t port, uint8_t bit)
+{
+	for (size_t k = 0; k < nv; k++) {
+		uint32_t i, j;
+
+		if (!elem_covers(&v[k], proto, port))
+			continue;
+		i = id_index(ids, n, v[k].src);
+		j = i == PLAN_NONE ? PLAN_NONE : id_index(ids, n, v[k].dst);
+		if (j != PLAN_NONE)
+			ok[(size_t)i * n + j] |= bit;
+	}
+}
+
+#define TABLE_IN_OK 1
+#define TABLE_OUT_OK 2
+
+/* Each side's verdict without the pair sets: not isolated, or allowed by an *_any set. */
+static void table_base(const struct moat_plan *plan, const uint32_t *ids, size_t n,
+		       uint8_t proto, uint16_t port, uint8_t *ok)
+{
+	for (size_t j = 0; j < n; j++) {
+		const struct moat_plan_ident *p = moat_plan_ident_get(plan, ids[j]);
+		bool in = !p || !p->in_iso ||
+			  set_has(plan->allow_in_any, plan->nallow_in_any, 0, ids[j], proto, port);
+		bool out = !p || !p->out_iso ||
+			   set_has(plan->allow_out_any, plan->nallow_out_any, ids[j], 0, proto, port);
+
+		for (size_t i = 0; i < n; i++) {
+			ok[i * n + j] |= in ? TABLE_IN_OK : 0;
+			ok[j * n + i] |= out ? TABLE_OUT_OK : 0;
+		}
+	}
+}
+
+int moat_plan_decide_table(const struct moat_plan *plan, const uint32_t *ids, size_t n,
+			   uint8_t proto, uint16_t port, uint8_t *kinds)
+{
+	const struct moat_plan_ident **pi = malloc((n ? n : 1) * sizeof(*pi));
+
+	if (!pi)
+		return -ENOMEM;
+	port = proto_has_ports(proto) ? port : 0;
+	memset(kinds, 0, n * n);
+	for (size_t i = 0; i < n; i++)
+		pi[i] = moat_plan_ident_get(plan, ids[i]);
+	table_base(plan, ids, n, proto, port, kinds);
+	table_mark(kinds, ids, n, plan->allow_in, plan->nallow_in, proto, port, TABLE_IN_OK);
+	table_mark(kinds, ids, n, plan->allow_out, plan->nallow_out, proto, port, TABLE_OUT_OK);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++) {
+			uint8_t ok = kinds[i * n + j];
+			bool viol = (ok & TABLE_IN_OK || pi[j]->in_mode == MOAT_MODE_MONITOR) &&
+				    (ok & TABLE_OUT_OK || pi[i]->out_mode == MOAT_MODE_MONITOR);
+
+			kinds[i * n + j] = ok == (TABLE_IN_OK | TABLE_OUT_OK) ? MOAT_ALLOW :
+					   viol ? MOAT_VIOLATION : MOAT_DENY;
+		}
+	free(pi);
+	return 0;
+}
+
+enum moat_verdict_kind moat_plan_decide_kind(const struct moat_plan *plan, uint32_t src_ident,
+					     uint32_t dst_ident, uint8_t proto, uint16_t port)
+{
+	struct moat_verdict v;
+
+	decide_sets(plan, src_ident, dst_ident, proto, port, &v);
+	return v.kind;
 }
 
 void moat_plan_decide(const struct moat_plan *plan, const struct moat_addr *src,
