@@ -25,6 +25,7 @@ struct config {
 	unsigned nflog_group;
 	unsigned resync_seconds;
 	unsigned flow_cap;	/* flows remembered (daemon/flows.h) */
+	unsigned baseline_cap;	/* flows a learned baseline holds (daemon/learn.h) */
 	unsigned alert_rate;	/* alerts per second (daemon/alerts.h); 0: unlimited */
 };
 

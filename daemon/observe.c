@@ -72,7 +72,7 @@ static void flow_release(const struct flow *f, void *data)
 
 static void state_open(struct observe *o)
 {
-	int ret = learn_new(o->cfg->state_dir, &o->learn);
+	int ret = learn_new(o->cfg->state_dir, o->cfg->baseline_cap, &o->learn);
 
 	if (!ret)
 		ret = alerts_new(o->cfg->state_dir, o->cfg->alert_rate, &o->alerts);
@@ -88,6 +88,10 @@ int observe_new(const struct config *cfg, struct observe **out)
 
 	if (!ret && !cfg->flow_cap) {
 		log_error("--flow-cap must be at least 1");
+		ret = -EINVAL;
+	}
+	if (!ret && !cfg->baseline_cap) {
+		log_error("--baseline-cap must be at least 1");
 		ret = -EINVAL;
 	}
 	if (!ret)
