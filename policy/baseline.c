@@ -59,6 +59,12 @@ static bool is_per_instance(const char *key)
 	       (len >= 4 && !strcmp(last + len - 4, "hash"));
 }
 
+size_t bl_stable_keys(const char *const **out)
+{
+	*out = stable_keys;
+	return ARRAY_SIZE(stable_keys);
+}
+
 bool bl_labels_stable(const struct moat_labels *labels)
 {
 	for (size_t i = 0; i < labels->n; i++)

@@ -95,6 +95,9 @@ int bl_reserve(struct moat_baseline *b, size_t flows);
  * count. 0 or -ENOMEM. */
 int bl_flow_put(struct moat_baseline *b, const struct bl_flow *f, bool *added);
 
+/* bl_stable_keys - the stable list (see include/moat/baseline.h) into *out; how many. */
+size_t bl_stable_keys(const char *const **out);
+
 /* bl_labels_stable - does labels carry at least one key of the stable list? Then the key
  * labels are exactly those; otherwise every label that is not per-instance. */
 bool bl_labels_stable(const struct moat_labels *labels);

@@ -168,19 +168,23 @@ json_t *moat_baseline_json(const struct moat_baseline *b);
  * egress and the destination's ingress. External peers become ipBlocks (/32, /128). Peers in
  * another namespace add a namespaceSelector on kubernetes.io/metadata.name.
  *
- * What "exactly" means, over the endpoints of es: a connection from or to an endpoint of a
- * learned group (to or from another endpoint, of a group or not, or an external address) is
- * allowed if and only if its key is in the baseline, so an endpoint of no learned group
- * reaches none of them; connections that involve no endpoint of a learned group (among
- * unlearned endpoints and the world) are not touched. Selectors are matchLabels on the key labels, plus "DoesNotExist" expressions
- * where an endpoint of es carries the same labels and more (so {app: web} does not also
- * select {app: web, tier: canary}); es is only used for that and may be empty.
- * What NetworkPolicy cannot say is left out and listed in comments in the YAML: flows of
- * protocols other than TCP/UDP/SCTP or to port 0, and groups whose labels or namespace are
- * not valid Kubernetes names (or that no selector can tell apart from another endpoint of
- * es); those flows are then denied, never allowed wider. No flow is invented (DNS included:
- * it is allowed only if it was learned). Output is deterministic: groups, peers and ports
- * sorted; names sanitised to DNS-1123 and made unique per namespace.
+ * What "exactly" means, for the endpoints of today and any that come later: a connection
+ * from or to an endpoint of a learned group (to or from another endpoint, of a group or not,
+ * or an external address) is allowed if and only if its key is in the baseline, so an
+ * endpoint of no learned group reaches none of them; connections that involve no endpoint
+ * of a learned group (among unlearned endpoints and the world) are not touched. A group is
+ * selected exactly: matchLabels on its stable labels and "DoesNotExist" on every other key
+ * of the stable list, so that no container, now or later, with more stable labels (a canary
+ * with tier, an admin with role) is taken for one of it.
+ * What cannot be said that way is left out and listed in comments in the YAML, and its
+ * flows are denied, never allowed wider: a group without stable labels (keyed by other
+ * labels, or none: any later container with those labels and more would fall in it; the
+ * comment says to label it, app=NAME), a group whose labels or namespace are not valid
+ * Kubernetes names, and flows of protocols other than TCP/UDP/SCTP or to port 0. No flow is
+ * invented (DNS included: it is allowed only if it was learned). es is not needed for any
+ * of this (a moatd without a plan yet suggests the same) and may be empty. Output is
+ * deterministic: groups, peers and ports sorted; names sanitised to DNS-1123 and made unique
+ * per namespace.
  */
 int moat_baseline_suggest(const struct moat_baseline *b, const struct moat_endpoint_set *es,
 			  char **yaml_out);
