@@ -1,6 +1,7 @@
 /* The baseline's saver thread (daemon/baseline_saver.h). */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -100,6 +101,20 @@ static void *saver_main(void *arg)
 	return NULL;
 }
 
+/* The thread takes no signal: they are the loop's (signalfd), and a signal the thread did
+ * not block would kill the process with its default action. */
+static int thread_start(struct baseline_saver *s)
+{
+	sigset_t all, old;
+	int ret;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ret = -pthread_create(&s->thread, NULL, saver_main, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
+
 int baseline_saver_new(const char *path, struct baseline_saver **out)
 {
 	struct baseline_saver *s = calloc(1, sizeof(*s));
@@ -117,7 +132,7 @@ int baseline_saver_new(const char *path, struct baseline_saver **out)
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->work, NULL);
 	pthread_cond_init(&s->idle, NULL);
-	ret = -pthread_create(&s->thread, NULL, saver_main, s);
+	ret = thread_start(s);
 	if (ret) {
 		moat_baseline_replica_free(s->replica);
 		free(s->path);

@@ -1,7 +1,8 @@
 /*
  * Learning's baseline (daemon/learn.c): bounded by its cap (new flows past it counted, not
  * stored; known ones still widened); saved off the loop (learn_tick hands over and returns,
- * the file follows, and reads back the same); and never torn: a learner killed with SIGKILL
+ * the file follows, and reads back the same) by a thread that takes none of moatd's
+ * signals; and never torn: a learner killed with SIGKILL
  * at random moments, again and again, always leaves a baseline.json that loads, holding at
  * least what an earlier one held.
  */
@@ -148,6 +149,29 @@ static void test_kill(const char *dir)
 	CHECK(seen > 0);
 }
 
+/*
+ * moatd blocks its signals and reads them from a signalfd: a thread of learn's that did not
+ * block them would take a SIGTERM with the default action and kill moatd mid-way (its
+ * ruleset and baseline unsaved). With the thread running, a SIGTERM stays pending for the
+ * loop's thread.
+ */
+static void test_signals(const char *dir)
+{
+	struct learn *l = NULL;
+	sigset_t term, old;
+	siginfo_t si;
+
+	/* as moatd: its threads first, then the loop blocks the signals it reads */
+	CHECK(learn_new(dir, 10, &l) == 0);
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigprocmask(SIG_BLOCK, &term, &old);
+	kill(getpid(), SIGTERM);
+	CHECK(sigtimedwait(&term, &si, &(struct timespec){ 1, 0 }) == SIGTERM);
+	learn_free(l);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/moat-learn-unit.XXXXXX", sub[64], cmd[96];
@@ -156,6 +180,8 @@ int main(void)
 
 	log_setup("error", "text");
 	CHECK(mkdtemp(dir) != NULL);
+	snprintf(sub, sizeof(sub), "%s/signals", dir);
+	test_signals(sub);
 	snprintf(sub, sizeof(sub), "%s/cap", dir);
 	test_cap(sub);
 	snprintf(sub, sizeof(sub), "%s/saved", dir);
