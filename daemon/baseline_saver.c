@@ -48,7 +48,7 @@ static bool jobs_apply(struct baseline_saver *s, struct job *j, int *ret)
 		}
 		if (j->delta && !s->lost && (*ret = moat_baseline_replica_apply(s->replica,
 										 j->delta)))
-			s->lost = true;		/* out of step: nothing right to write until reset */
+			s->lost = true;		/* out of step: nothing to write until reset */
 		write |= !(j->flags & SAVER_NO_WRITE);
 		moat_baseline_delta_free(j->delta);
 		free(j);

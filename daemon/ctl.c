@@ -172,7 +172,7 @@ static int conn_queue(struct conn *c, const char *line, size_t len, size_t max)
 	if (need > max)
 		return -ENOBUFS;
 	if (need > c->outcap) {
-		size_t cap = c->outlen ? need * 2 : need;	/* a reply alone: exactly its size */
+		size_t cap = c->outlen ? need * 2 : need;	/* a reply alone: its size */
 		char *out = realloc(c->out, cap);
 
 		if (!out)
@@ -298,7 +298,8 @@ static void conn_read(struct ctl_server *srv, struct conn *c)
 	if (ret == -EAGAIN)
 		return;
 	if (ret)
-		conn_reply(srv, c, ctl_reply_error(ret == -EMSGSIZE ? "request too large" : msg), "?");
+		conn_reply(srv, c, ctl_reply_error(ret == -EMSGSIZE ? "request too large" : msg),
+			   "?");
 	else
 		conn_reply(srv, c, srv->fn(req, c, srv->data),
 			   json_string_value(json_object_get(req, "cmd")));
@@ -465,7 +466,8 @@ static int socket_make(const struct sockaddr_un *tmp)
 	if (fd < 0)
 		return -errno;
 	if (bind(fd, (const struct sockaddr *)tmp, sizeof(*tmp)) < 0 ||
-	    chmod(tmp->sun_path, 0660) < 0 || (gr && chown(tmp->sun_path, (uid_t)-1, gr->gr_gid) < 0) ||
+	    chmod(tmp->sun_path, 0660) < 0 ||
+	    (gr && chown(tmp->sun_path, (uid_t)-1, gr->gr_gid) < 0) ||
 	    listen(fd, 64) < 0) {
 		ret = -errno;
 		close(fd);

@@ -101,8 +101,8 @@ json_t *matrix_ctl(const struct moat_plan *plan, json_t *req, struct ctl_conn *c
 	ret = stream_new(plan, ports, (size_t)np, &st);
 	if (ret == -E2BIG) {
 		snprintf(msg, sizeof(msg), "the matrix of %zu endpoints x %d ports is over moatd's "
-			 "limit of %u MiB (MOAT_REPORT_MATRIX_MAX): ask for fewer ports", plan->es->n,
-			 np, MOAT_REPORT_MATRIX_MAX >> 20);
+			 "limit of %u MiB (MOAT_REPORT_MATRIX_MAX): ask for fewer ports",
+			 plan->es->n, np, MOAT_REPORT_MATRIX_MAX >> 20);
 		return ctl_reply_error(msg);
 	}
 	if (ret < 0)

@@ -167,7 +167,9 @@ static uint64_t ext_hash(const struct moat_addr *a)
  * uses spread (FNV alone left long probe runs on a million flows). */
 static uint64_t flow_hash(uint32_t from, uint32_t to, uint8_t proto, uint16_t port)
 {
-	uint64_t h = ((uint64_t)from << 32 | to) ^ ((uint64_t)proto << 16 | port) * 0x9e3779b97f4a7c15ULL;
+	uint64_t h = (uint64_t)from << 32 | to;
+
+	h ^= ((uint64_t)proto << 16 | port) * 0x9e3779b97f4a7c15ULL;
 
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdULL;

@@ -340,7 +340,8 @@ static int peer_read(struct loader *ld, const char *key, uint32_t *idx)
 
 	snprintf(where, sizeof(where), "%s.%s", ld->where, key);
 	if (jread_peek(&ld->r) != JREAD_OBJECT) {
-		bad(ld, "%s: want {\"namespace\": ..., \"labels\": {...}} or {\"cidr\": ...}", where);
+		bad(ld, "%s: want {\"namespace\": ..., \"labels\": {...}} or {\"cidr\": ...}",
+		    where);
 		jread_skip(&ld->r);
 		return -EINVAL;
 	}

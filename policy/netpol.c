@@ -202,7 +202,8 @@ static bool cidr_check(struct ycheck *ck, const struct ynode *n, const char *s,
 		yerr(ck, n, "\"%s\" %s", s, cidr_err_str(e));
 	else if (cidr_v4_mapped(out, &v4))
 		yerr(ck, n, "\"%s\" is an IPv4-mapped IPv6 block, which no packet carries (IPv4 "
-		     "traffic has IPv4 addresses): write %s", s, moat_cidr_format(&v4, buf, sizeof(buf)));
+		     "traffic has IPv4 addresses): write %s", s,
+		     moat_cidr_format(&v4, buf, sizeof(buf)));
 	return e == CIDR_OK && !cidr_v4_mapped(out, &v4);
 }
 

@@ -285,8 +285,8 @@ static void table_base(const struct moat_plan *plan, const uint32_t *ids, size_t
 		const struct moat_plan_ident *p = moat_plan_ident_get(plan, ids[j]);
 		bool in = !p || !p->in_iso ||
 			  set_has(plan->allow_in_any, plan->nallow_in_any, 0, ids[j], proto, port);
-		bool out = !p || !p->out_iso ||
-			   set_has(plan->allow_out_any, plan->nallow_out_any, ids[j], 0, proto, port);
+		bool out = !p || !p->out_iso || set_has(plan->allow_out_any, plan->nallow_out_any,
+							      ids[j], 0, proto, port);
 
 		for (size_t i = 0; i < n; i++) {
 			ok[i * n + j] |= in ? TABLE_IN_OK : 0;
