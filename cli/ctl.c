@@ -63,7 +63,8 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Reads until the first newline or EOF. The caller frees *out. */
+/* Reads until the first newline or EOF. The caller frees *out. -EMSGSIZE past REPLY_MAX
+ * bytes, -ECONNRESET when moatd closed the connection before a whole line. */
 static int read_line(int fd, char **out)
 {
 	size_t len = 0, cap = 4096;
@@ -92,6 +93,10 @@ static int read_line(int fd, char **out)
 			buf = bigger;
 			cap *= 2;
 		}
+	}
+	if (!memchr(buf, '\n', len)) {
+		free(buf);
+		return -ECONNRESET;
 	}
 	buf[len] = '\0';
 	*out = buf;
@@ -136,6 +141,13 @@ json_t *cli_ctl_request_hint(json_t *request, const char *hint)
 	int ret = request ? cli_ctl_call(request, &reply) : -ENOMEM;
 
 	json_decref(request);
+	if (ret == -EMSGSIZE || ret == -ECONNRESET || ret == -EPROTO) {
+		fprintf(stderr, "moat: moatd at %s %s\n", cli_ctl_socket(),
+			ret == -EMSGSIZE ? "answered more than this command reads (256 MiB)" :
+			ret == -EPROTO ? "answered something that is not a reply" :
+			"closed the connection before its answer was whole");
+		return NULL;
+	}
 	if (ret) {
 		fprintf(stderr, "moat: cannot reach moatd at %s: %s%s%s%s\n", cli_ctl_socket(),
 			strerror(-ret), hint ? " (" : "", hint ? hint : "", hint ? ")" : "");

@@ -149,16 +149,21 @@ static void summary_print(json_t *reply, bool json)
 	json_int_t matched = json_integer_value(json_object_get(reply, "matched"));
 	json_int_t evicted = json_integer_value(json_object_get(table, "evicted"));
 	json_int_t drops = json_integer_value(json_object_get(cap, "drops"));
+	/* records that could not be flows: no transport header in the record, later fragments */
+	json_int_t unflowed = json_integer_value(json_object_get(cap, "truncated")) +
+			      json_integer_value(json_object_get(cap, "fragments")) +
+			      json_integer_value(json_object_get(cap, "malformed"));
 	const char *err = json_string_value(json_object_get(cap, "error"));
 
-	if (json && shown == matched && !evicted && !drops && !err)
+	if (json && shown == matched && !evicted && !drops && !unflowed && !err)
 		return;
 	fprintf(stderr, "# %lld of %lld matching flows shown; table %lld/%lld, %lld evicted; "
-			"%lld records dropped by the kernel%s%s\n",
+			"%lld records dropped by the kernel, %lld without a port to key a flow "
+			"(truncated, fragments, malformed: moat status)%s%s\n",
 		(long long)shown, (long long)matched,
 		(long long)json_integer_value(json_object_get(table, "count")),
 		(long long)json_integer_value(json_object_get(table, "cap")), (long long)evicted,
-		(long long)drops, err ? "; capture off: " : "", err ? err : "");
+		(long long)drops, (long long)unflowed, err ? "; capture off: " : "", err ? err : "");
 }
 
 struct stream {

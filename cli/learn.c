@@ -50,9 +50,19 @@ static void status_print(json_t *l)
 	       (long long)json_integer_value(json_object_get(l, "flows")),
 	       (long long)json_integer_value(json_object_get(l, "learned")),
 	       (long long)json_integer_value(json_object_get(l, "records")));
-	printf("saved      %s (%lld saves, %lld failed) to %s\n", when(json_object_get(l, "saved"), a),
+	if (json_is_true(json_object_get(l, "full")))
+		printf("cap        FULL: the baseline holds its cap of %lld flows; %lld new flows "
+		       "were counted, not learned (moatd --baseline-cap)\n",
+		       (long long)json_integer_value(json_object_get(l, "cap")),
+		       (long long)json_integer_value(json_object_get(l, "not_learned")));
+	else
+		printf("cap        %lld flows\n",
+		       (long long)json_integer_value(json_object_get(l, "cap")));
+	printf("saved      %s (%lld saves, %lld failed%s) to %s\n",
+	       when(json_object_get(l, "saved"), a),
 	       (long long)json_integer_value(json_object_get(l, "saves")),
 	       (long long)json_integer_value(json_object_get(l, "save_errors")),
+	       json_is_true(json_object_get(l, "saving")) ? "; saving now" : "",
 	       json_string_value(json_object_get(l, "baseline")) ?: "?");
 	printf("alerts     %s\n", json_string_value(json_object_get(l, "alerting")) ?: "?");
 }

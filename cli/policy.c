@@ -2,6 +2,7 @@
  * moat policy: check, matrix, explain. Offline: policies and an endpoints file in, the same
  * compiler and verdict code the daemon enforces with, text or JSON out. Glue only.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
@@ -233,83 +234,220 @@ static int check_main(int argc, char **argv)
 
 /* ---- matrix ---- */
 
-/* Column width: the longest endpoint name. */
-static int name_width(json_t *vs)
+/*
+ * Prints a matrix as its rows arrive (from moatd, or built here), never holding more than a
+ * row: one grid per port in text, or the JSON list of verdicts, written as it goes.
+ */
+struct grid {
+	bool json;
+	size_t nports, n, rows, seen;
+	char **ports;		/* port texts */
+	char **names;		/* endpoint names; escaped JSON strings with json */
+	int w;			/* text column width */
+	char *words[3];		/* allow, deny, allow*, each padded to a column */
+	bool viol, ended;
+};
+
+static void grid_fini(struct grid *g)
 {
-	int w = 7;	/* "allow* " */
-	size_t i;
-	json_t *v;
-
-	json_array_foreach(vs, i, v) {
-		int n = (int)strlen(json_string_value(json_object_get(v, "from"))) + 1;
-
-		w = n > w ? n : w;
-	}
-	return w;
+	for (size_t i = 0; i < 3; i++)
+		free(g->words[i]);
+	for (size_t i = 0; g->ports && i < g->nports; i++)
+		free(g->ports[i]);
+	for (size_t i = 0; g->names && i < g->n; i++)
+		free(g->names[i]);
+	free(g->ports);
+	free(g->names);
 }
 
-/* One grid per port from the verdict list, which is ordered rows-first per port. */
-static void matrix_print(json_t *m)
+/* A string of a JSON array as text (escaped JSON for print_json), or NULL. */
+static char *item_dup(json_t *a, size_t i, bool as_json)
 {
-	json_t *vs = json_object_get(m, "verdicts"), *v;
-	const char *port = NULL, *row = NULL;
-	int w = name_width(vs);
-	bool viol = false;
-	size_t i, j;
+	json_t *v = json_array_get(a, i);
 
-	json_array_foreach(vs, i, v) {
-		const char *p = json_string_value(json_object_get(v, "port"));
-		const char *from = json_string_value(json_object_get(v, "from"));
-		const char *verdict = json_string_value(json_object_get(v, "verdict"));
+	if (!json_is_string(v))
+		return NULL;
+	return as_json ? json_dumps(v, JSON_ENCODE_ANY) : strdup(json_string_value(v));
+}
 
-		if (!port || strcmp(p, port)) {
-			printf("%s%-*s", port ? "\n\n" : "", w, p);
-			for (j = i; j < json_array_size(vs) && !strcmp(from,
-			     json_string_value(json_object_get(json_array_get(vs, j), "from"))); j++)
-				printf(" %-*s", w, json_string_value(json_object_get(json_array_get(vs, j), "to")));
-			port = p, row = NULL;
-		}
-		if (!row || strcmp(from, row))
-			printf("\n%-*s", w, from);
-		row = from;
-		printf(" %-*s", w, verdict);
-		viol |= !strcmp(verdict, "allow*");
+/* Takes the head {"ports", "endpoints", "rows"}; -EPROTO when it is not one. */
+static int grid_head(struct grid *g, json_t *head)
+{
+	json_t *ports = json_object_get(head, "ports"), *names = json_object_get(head, "endpoints");
+
+	g->nports = json_array_size(ports), g->n = json_array_size(names);
+	g->rows = (size_t)json_integer_value(json_object_get(head, "rows"));
+	g->ports = calloc(g->nports + 1, sizeof(*g->ports));
+	g->names = calloc(g->n + 1, sizeof(*g->names));
+	if (!g->ports || !g->names || g->rows != g->n * g->nports)
+		return -EPROTO;
+	g->w = 7;	/* "allow* " */
+	for (size_t i = 0; i < g->nports; i++)
+		if (!(g->ports[i] = item_dup(ports, i, g->json)))
+			return -EPROTO;
+	for (size_t i = 0; i < g->n; i++) {
+		if (!(g->names[i] = item_dup(names, i, g->json)))
+			return -EPROTO;
+		g->w = (int)strlen(g->names[i]) + 1 > g->w ? (int)strlen(g->names[i]) + 1 : g->w;
 	}
-	printf("\n");
-	if (viol)
+	for (size_t i = 0; i < 3; i++)
+		if (asprintf(&g->words[i], " %-*s", g->w, (const char *[]){ "allow", "deny",
+			     "allow*" }[i]) < 0)
+			return -ENOMEM;
+	if (g->json)
+		printf("{\"ports\": [%s", g->nports ? "\n" : "");
+	for (size_t i = 0; g->json && i < g->nports; i++)
+		printf("  %s%s\n", g->ports[i], i + 1 < g->nports ? "," : "");
+	if (g->json)
+		printf("], \"verdicts\": [");
+	return 0;
+}
+
+static const char *verdict_word(char c, bool json)
+{
+	return c == 'd' ? "deny" : c == 'v' && !json ? "allow*" : "allow";
+}
+
+static void grid_row_text(struct grid *g, size_t port, size_t from, const char *v)
+{
+	if (!from) {
+		printf("%s%-*s", port ? "\n\n" : "", g->w, g->ports[port]);
+		for (size_t j = 0; j < g->n; j++)
+			printf(" %-*s", g->w, g->names[j]);
+	}
+	printf("\n%-*s", g->w, g->names[from]);
+	for (size_t j = 0; j < g->n; j++) {
+		fputs(g->words[v[j] == 'd' ? 1 : v[j] == 'v' ? 2 : 0], stdout);
+		g->viol |= v[j] == 'v';
+	}
+}
+
+static void grid_row_json(struct grid *g, size_t port, size_t from, const char *v)
+{
+	for (size_t j = 0; j < g->n; j++)
+		printf("%s\n  {\"from\": %s, \"to\": %s, \"port\": %s, \"verdict\": \"%s\"}",
+		       g->seen || j ? "," : "", g->names[from], g->names[j], g->ports[port],
+		       verdict_word(v[j], true));
+}
+
+/* One row, which must be the next one; -EPROTO otherwise. */
+static int grid_row(struct grid *g, size_t port, size_t from, const char *v)
+{
+	if (g->ended || !v || port * g->n + from != g->seen || port >= g->nports ||
+	    from >= g->n || strlen(v) != g->n || v[strspn(v, "adv")])
+		return -EPROTO;
+	if (g->json)
+		grid_row_json(g, port, from, v);
+	else
+		grid_row_text(g, port, from, v);
+	g->seen++;
+	return 0;
+}
+
+/* After the last row: closes the JSON or the last grid; -EPROTO when rows are missing. */
+static int grid_end(struct grid *g)
+{
+	if (!g->ended || g->seen != g->rows) {
+		fflush(stdout);
+		fprintf(stderr, "moat policy matrix: the matrix ended after %zu of its %zu rows\n",
+			g->seen, g->rows);
+		g->ended = true;	/* said */
+		return -EPROTO;
+	}
+	if (g->json)
+		printf("%s]}\n", g->seen ? "\n" : "");
+	else
+		printf("\n");
+	if (g->viol)
 		printf("\nallow*: passes only because the isolating policies are in monitor mode\n");
+	return 0;
 }
 
-static json_t *matrix_compute(const struct opts *o)
+/* A message from moatd: the reply (head), a row, or the end. */
+static int grid_msg(json_t *msg, void *data)
 {
-	struct ctx c = { 0 };
-	json_t *m = NULL;
+	struct grid *g = data;
+	json_t *port = json_object_get(msg, "port"), *from = json_object_get(msg, "from");
 
-	if (is_live(o))
-		return live_call(json_pack("{s:s,s:o,s:b}", "cmd", "policy.matrix", "ports",
-					   ports_json(o), "marks", !o->json));
-	if (ctx_load(o, &c, true) == 0)
-		m = moat_report_matrix(c.plan, o->ports, o->nports, !o->json);
+	if (!g->ports) {
+		if (!json_is_true(json_object_get(msg, "ok"))) {
+			cli_ctl_print_error(msg);
+			return 1;
+		}
+		return grid_head(g, msg);
+	}
+	if (json_is_true(json_object_get(msg, "end"))) {
+		g->ended = true;
+		return 0;
+	}
+	if (!json_is_integer(port) || !json_is_integer(from) || json_integer_value(port) < 0 ||
+	    json_integer_value(from) < 0)
+		return -EPROTO;
+	return grid_row(g, (size_t)json_integer_value(port), (size_t)json_integer_value(from),
+			json_string_value(json_object_get(msg, "verdicts")));
+}
+
+/* The live matrix, printed as moatd sends it. */
+static int matrix_live(const struct opts *o, struct grid *g)
+{
+	json_t *req = json_pack("{s:s,s:o}", "cmd", "policy.matrix", "ports", ports_json(o));
+	int ret = req ? cli_ctl_stream(req, grid_msg, g) : -ENOMEM;
+
+	json_decref(req);
+	if (ret == 1)		/* moatd said no, and why: printed */
+		return -ECANCELED;
+	if (ret < 0 && !g->ports) {
+		fprintf(stderr, "moat: cannot reach moatd at %s: %s (give -e ENDPOINTS to work "
+			"offline)\n", cli_ctl_socket(), strerror(-ret));
+		return ret;
+	}
+	return ret ? ret : grid_end(g);
+}
+
+/* The matrix of o's files (or of moatd's endpoints with o's policies), printed here. */
+static int matrix_offline(const struct opts *o, struct grid *g)
+{
+	struct moat_report_matrix *m = NULL;
+	struct ctx c = { 0 };
+	json_t *head = NULL;
+	char *row = NULL;
+	int ret = ctx_load(o, &c, true);
+
+	ret = ret ? ret : moat_report_matrix_new(c.plan, o->ports, o->nports, &m);
+	if (ret == -E2BIG)
+		fprintf(stderr, "moat policy matrix: the matrix of %zu endpoints x %zu ports is over "
+			"the limit of %u MiB (MOAT_REPORT_MATRIX_MAX): ask for fewer ports\n",
+			c.es->n, o->nports, MOAT_REPORT_MATRIX_MAX >> 20);
+	if (!ret && (!(head = moat_report_matrix_head(m)) || !(row = malloc(c.es->n + 1))))
+		ret = -ENOMEM;
+	ret = ret ? ret : grid_head(g, head);
+	for (size_t r = 0; !ret && r < moat_report_matrix_rows(m); r++) {
+		moat_report_matrix_row(m, r, row);
+		ret = grid_row(g, r / c.es->n, r % c.es->n, row);
+	}
+	g->ended = true;
+	ret = ret ? ret : grid_end(g);
+	free(row);
+	json_decref(head);
+	moat_report_matrix_free(m);
 	ctx_free(&c);
-	return m;
+	return ret;
 }
 
 static int matrix_main(int argc, char **argv)
 {
 	struct opts o = { 0 };
 	int ret = opts_parse(argc, argv, matrix_help, &o);
-	json_t *m = ret ? NULL : matrix_compute(&o);
+	struct grid g = { 0 };
 
-	if (!ret && !m)
-		ret = -EINVAL;
-	if (m && o.json) {
-		json_object_del(m, "ok");
-		json_dumpf(m, stdout, JSON_INDENT(1));
-		putchar('\n');
-	} else if (m) {
-		matrix_print(m);
-	}
-	json_decref(m);
+	g.json = o.json;
+	if (!ret)
+		ret = is_live(&o) ? matrix_live(&o, &g) : matrix_offline(&o, &g);
+	if (ret == -EPROTO && !g.ended)
+		fprintf(stderr, "moat policy matrix: moatd's answer is not a matrix (%zu of %zu "
+			"rows)\n", g.seen, g.rows);
+	fflush(stdout);
+	grid_fini(&g);
 	free(o.paths);
 	return exit_code(ret);
 }

@@ -11,13 +11,12 @@
 
 #include "commands.h"
 #include "log.h"
+#include "matrix.h"
 #include "moat/ctl.h"
 #include "moat/report.h"
 #include "observe/alerts.h"
 #include "observe/flow_query.h"
 #include "observe/learn.h"
-
-#define PORTS_MAX 64		/* ports in one matrix request */
 
 /* ---- replies ---- */
 
@@ -158,20 +157,6 @@ static json_t *cmd_export(struct commands *c, json_t *req, struct ctl_conn *conn
 
 /* ---- policies ---- */
 
-/* Ports from a request's "ports" array into v (at most max); how many, or -1 when bad. */
-static int ports_get(json_t *req, struct moat_port_arg *v, size_t max)
-{
-	json_t *a = json_object_get(req, "ports"), *p;
-	size_t i;
-
-	if (!json_is_array(a) || json_array_size(a) > max)
-		return -1;
-	json_array_foreach(a, i, p)
-		if (!json_is_string(p) || moat_port_arg_parse(json_string_value(p), &v[i]) < 0)
-			return -1;
-	return (int)json_array_size(a);
-}
-
 static const struct moat_plan *plan_or_null(struct commands *c)
 {
 	struct node_status st;
@@ -180,21 +165,10 @@ static const struct moat_plan *plan_or_null(struct commands *c)
 	return st.plan;
 }
 
+/* Streamed a row at a time (daemon/matrix.h): its size bounds neither memory nor a reply. */
 static json_t *cmd_matrix(struct commands *c, json_t *req, struct ctl_conn *conn)
 {
-	const struct moat_plan *plan = plan_or_null(c);
-	struct moat_port_arg ports[PORTS_MAX];
-	int np = ports_get(req, ports, PORTS_MAX);
-	json_t *m;
-
-	if (np <= 0)
-		return ctl_reply_error("ports: expected a list of 1 to 64 ports like \"80/tcp\"");
-	if (!plan)
-		return ctl_reply_error("no plan yet: moatd has not synced with the runtime");
-	m = moat_report_matrix(plan, ports, (size_t)np, json_is_true(json_object_get(req, "marks")));
-	if (m)
-		json_object_set_new(m, "ok", json_true());
-	return m;
+	return matrix_ctl(plan_or_null(c), req, conn);
 }
 
 static json_t *cmd_explain(struct commands *c, json_t *req, struct ctl_conn *conn)

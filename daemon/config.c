@@ -39,6 +39,7 @@ static const struct option_def options[] = {
 	OPT("web-token-file", OPT_STRING, web_token_file, "file holding a token the web UI then requires (default off: no token)"),
 	OPT("web-root", OPT_STRING, web_root, "the web UI's files (default " MOAT_WEB_ROOT ")"),
 	OPT("flow-cap", OPT_COUNT, flow_cap, "flows remembered; the least recently seen go first (default 65536)"),
+	OPT("baseline-cap", OPT_COUNT, baseline_cap, "flows the learned baseline holds; past it new flows are counted, not learned (default 100000)"),
 	OPT("alert-rate", OPT_COUNT, alert_rate, "alerts per second on average, bursts of 10x (default 10; 0: no limit)"),
 	OPT("resync-interval", OPT_UINT, resync_seconds, "seconds between full reconciliations (default 30)"),
 	OPT("log-level", OPT_STRING, log_level, "debug, info, warn or error (default info)"),
@@ -160,6 +161,7 @@ static void config_defaults(struct config *cfg)
 	cfg->nflog_group = 1;
 	cfg->resync_seconds = 30;
 	cfg->flow_cap = 65536;
+	cfg->baseline_cap = 100000;
 	cfg->alert_rate = 10;
 }
 

@@ -32,6 +32,7 @@ struct config {
 	unsigned nflog_group;
 	unsigned resync_seconds;
 	unsigned flow_cap;	/* flows remembered (daemon/observe/flows.h) */
+	unsigned baseline_cap;	/* flows a learned baseline holds (daemon/observe/learn.h) */
 	unsigned alert_rate;	/* alerts per second (daemon/observe/alerts.h); 0: unlimited */
 };
 

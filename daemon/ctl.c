@@ -30,7 +30,8 @@ struct ctl_conn {
 	bool answered;		/* the request is handled; only output from now on */
 	bool streaming;
 	bool doomed;		/* close at the next chance (queue overflow) */
-	uint64_t deadline;
+	uint64_t deadline;	/* fed: pushed on by every write that makes progress */
+	ctl_feed_fn feed;	/* pulls more output while the queue is short; NULL when done */
 	char *in;
 	size_t inlen;
 	char *out;		/* queued output */
@@ -62,15 +63,36 @@ json_t *ctl_reply_error(const char *msg)
 	return json_pack("{s:b,s:s}", "ok", 0, "error", msg);
 }
 
-/* Root, or a member of the moat group (primary or supplementary, read from /proc). */
+/*
+ * Is gid among the peer's supplementary groups, as they were when it connected
+ * (SO_PEERGROUPS)? Not /proc/PID/status: the PID may be another process's by now, or in a
+ * PID namespace moatd's /proc does not show (moatd in a container).
+ */
+static bool peer_has_group(int fd, gid_t gid)
+{
+	gid_t some[64], *v = some;
+	socklen_t len = sizeof(some);
+	bool ok = false;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, v, &len) < 0) {
+		if (errno != ERANGE || !(v = malloc(len)))
+			return false;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, v, &len) < 0)
+			len = 0;
+	}
+	for (size_t i = 0; i < len / sizeof(*v) && !ok; i++)
+		ok = v[i] == gid;
+	if (v != some)
+		free(v);
+	return ok;
+}
+
+/* Root, or a member of the moat group (primary or supplementary), as of connect(). */
 static bool peer_privileged(int fd)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct group *gr;
-	char path[64], line[4096];
-	bool ok = false;
-	FILE *f;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return false;
@@ -78,24 +100,7 @@ static bool peer_privileged(int fd)
 		return true;
 	/* cppcheck-suppress getgrnamCalled ; the control socket lives on the loop thread only */
 	gr = getgrnam(MOAT_CTL_GROUP);
-	if (!gr)
-		return false;
-	if (cred.gid == gr->gr_gid)
-		return true;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)cred.pid);
-	f = fopen(path, "re");
-	while (f && !ok && fgets(line, sizeof(line), f)) {
-		char *save = NULL;
-
-		if (strncmp(line, "Groups:", 7))
-			continue;
-		for (char *tok = strtok_r(line + 7, " \t\n", &save); tok;
-		     tok = strtok_r(NULL, " \t\n", &save))
-			ok |= (gid_t)strtoul(tok, NULL, 10) == gr->gr_gid;
-	}
-	if (f)
-		fclose(f);
-	return ok;
+	return gr && (cred.gid == gr->gr_gid || peer_has_group(fd, gr->gr_gid));
 }
 
 bool ctl_conn_privileged(const struct ctl_conn *c)
@@ -108,6 +113,33 @@ void ctl_conn_stream(struct ctl_conn *c, ctl_close_fn close_fn, void *data)
 	c->streaming = true;
 	c->close_fn = close_fn;
 	c->close_data = data;
+}
+
+void ctl_conn_feed(struct ctl_conn *c, ctl_feed_fn feed, ctl_close_fn close_fn, void *data)
+{
+	ctl_conn_stream(c, close_fn, data);
+	c->feed = feed;
+}
+
+/*
+ * Tops a fed connection's queue up to CTL_FEED_LOW bytes, for at most CTL_FEED_BUDGET_US
+ * of this turn of the loop (every call queues something, so EPOLLOUT brings the rest). The
+ * last call (0) turns the connection one-shot: it closes once written.
+ */
+static void conn_fill(struct conn *c)
+{
+	uint64_t t0 = loop_now_us();
+
+	while (c->feed && !c->doomed && c->outlen - c->outoff < CTL_FEED_LOW &&
+	       loop_now_us() - t0 < CTL_FEED_BUDGET_US) {
+		int ret = c->feed(c, c->close_data);
+
+		if (ret > 0)
+			continue;
+		c->feed = NULL;
+		c->streaming = false;
+		c->doomed |= ret < 0;
+	}
 }
 
 static void conn_close(struct ctl_server *srv, struct conn *c)
@@ -128,8 +160,8 @@ static void conn_close(struct ctl_server *srv, struct conn *c)
 	srv->nconns--;
 }
 
-/* Appends one line; 0, or -ENOBUFS when the peer lets too much pile up, -ENOMEM. */
-static int conn_queue(struct conn *c, const char *line, size_t len)
+/* Appends one line; 0, or -ENOBUFS when more than max bytes would be queued, -ENOMEM. */
+static int conn_queue(struct conn *c, const char *line, size_t len, size_t max)
 {
 	size_t need;
 
@@ -139,15 +171,16 @@ static int conn_queue(struct conn *c, const char *line, size_t len)
 		c->outoff = 0;
 	}
 	need = c->outlen + len + 1;
-	if (need > CTL_STREAM_MAX_QUEUE)
+	if (need > max)
 		return -ENOBUFS;
 	if (need > c->outcap) {
-		char *out = realloc(c->out, need * 2);
+		size_t cap = c->outlen ? need * 2 : need;	/* a reply alone: its size */
+		char *out = realloc(c->out, cap);
 
 		if (!out)
 			return -ENOMEM;
 		c->out = out;
-		c->outcap = need * 2;
+		c->outcap = cap;
 	}
 	memcpy(c->out + c->outlen, line, len);
 	c->out[c->outlen + len] = '\n';
@@ -165,17 +198,34 @@ static void conn_watch(struct ctl_server *srv, struct conn *c)
 		c->doomed = true;
 }
 
-/* Queues reply (consumed); one-shot connections close once it is written. */
-static void conn_reply(struct ctl_server *srv, struct conn *c, json_t *reply)
+/*
+ * Queues reply (consumed); one-shot connections close once it is written. A reply over
+ * MOAT_CTL_MAX_REPLY bytes is replaced by an error that says so: the peer learns why, where
+ * a silent close would read as a protocol error.
+ */
+static void conn_reply(struct ctl_server *srv, struct conn *c, json_t *reply, const char *cmd)
 {
-	char *s = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
-	const char *oom = "{\"ok\":false,\"error\":\"out of memory\"}";
+	char *s = reply ? json_dumps(reply, JSON_COMPACT) : NULL, big[512];
+	const char *oom = "{\"ok\":false,\"error\":\"out of memory\"}", *line = s ? s : oom;
+	json_t *err;
 
 	json_decref(reply);
 	c->answered = true;
-	if (conn_queue(c, s ? s : oom, strlen(s ? s : oom)) < 0)
+	if (strlen(line) > MOAT_CTL_MAX_REPLY) {
+		snprintf(big, sizeof(big), "the reply to %.64s is %zu bytes, over the control "
+			 "socket's limit of %u MiB (MOAT_CTL_MAX_REPLY): ask for less", cmd,
+			 strlen(line), MOAT_CTL_MAX_REPLY >> 20);
+		err = ctl_reply_error(big);
+		free(s);
+		s = err ? json_dumps(err, JSON_COMPACT) : NULL;
+		json_decref(err);
+		line = s ? s : oom;
+		log_warn("control socket: %s", big);
+	}
+	if (conn_queue(c, line, strlen(line), MOAT_CTL_MAX_REPLY + 1) < 0)
 		c->doomed = true;
 	free(s);
+	conn_fill(c);
 	conn_watch(srv, c);
 }
 
@@ -190,7 +240,7 @@ int ctl_conn_send(struct ctl_conn *c, json_t *msg)
 		return 0;
 	}
 	s = json_dumps(msg, JSON_COMPACT);
-	ret = s ? conn_queue(c, s, strlen(s)) : -ENOMEM;
+	ret = s ? conn_queue(c, s, strlen(s), CTL_STREAM_MAX_QUEUE) : -ENOMEM;
 
 	free(s);
 	if (ret == -ENOBUFS)
@@ -257,9 +307,11 @@ static void conn_read(struct ctl_server *srv, struct conn *c)
 	if (ret == -EAGAIN)
 		return;
 	if (ret)
-		conn_reply(srv, c, ctl_reply_error(ret == -EMSGSIZE ? "request too large" : msg));
+		conn_reply(srv, c, ctl_reply_error(ret == -EMSGSIZE ? "request too large" : msg),
+			   "?");
 	else
-		conn_reply(srv, c, srv->fn(req, c, srv->data));
+		conn_reply(srv, c, srv->fn(req, c, srv->data),
+			   json_string_value(json_object_get(req, "cmd")));
 	json_decref(req);
 }
 
@@ -274,6 +326,8 @@ static void conn_write(struct ctl_server *srv, struct conn *c)
 		return;
 	}
 	c->outoff += (size_t)n;
+	c->deadline = loop_now_ms() + MOAT_CTL_TIMEOUT_MS;
+	conn_fill(c);
 	if (c->outoff < c->outlen)
 		return;
 	if (!c->streaming)
@@ -333,39 +387,139 @@ static void sweep(struct loop *loop, void *data)
 
 	for (; c; c = next) {
 		next = c->next;
-		if (c->doomed || (!c->streaming &&
+		/* a fed stream whose peer stopped reading: as a one-shot reply nobody reads */
+		if (c->doomed || ((!c->streaming || c->feed) &&
 				  now > c->deadline + (c->answered ? 10 * MOAT_CTL_TIMEOUT_MS : 0)))
 			conn_close(srv, c);
 	}
 }
 
-static int listen_on(const char *path)
+/*
+ * May dir hold the socket? Its owner must be root (or moatd's own user) and nobody else may
+ * write to it, nor to a directory above it unless that one is sticky (as /tmp): whoever can
+ * rename or replace an entry on the way could swap the socket, or its directory, for their
+ * own. dir is a canonical path (no symlinks). 0, or -EPERM after saying why in the log.
+ */
+static int dir_check(const char *dir)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *copy = strdup(dir), *at;
+	struct stat st;
+	bool own = true;
+	int ret = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (at = copy + strlen(copy); !ret && at; own = false) {
+		char keep = *at;
+
+		*at = '\0';
+		if (stat(*copy ? copy : "/", &st) < 0)
+			ret = -errno;
+		else if (st.st_uid != 0 && st.st_uid != geteuid())
+			ret = -EPERM, log_error("control socket: %s is owned by uid %u, not root: "
+						"refusing to serve there", *copy ? copy : "/",
+						(unsigned)st.st_uid);
+		else if ((st.st_mode & 022) && (own || !(st.st_mode & S_ISVTX)))
+			ret = -EPERM, log_error("control socket: %s is writable by %s (mode %04o): "
+						"refusing to serve there (chmod go-w it)",
+						*copy ? copy : "/", st.st_mode & 02 ? "everyone" :
+						"its group", (unsigned)(st.st_mode & 07777));
+		*at = keep;
+		at = *copy && at > copy ? memrchr(copy, '/', (size_t)(at - copy)) : NULL;
+	}
+	free(copy);
+	return ret;
+}
+
+/* The canonical directory of path (created 0755 when missing) and its last component. */
+static int path_split(const char *path, char **dir, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	char *d = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+	char *real;
+
+	if (!d)
+		return -ENOMEM;
+	if (mkdir(d, 0755) < 0 && errno != EEXIST) {
+		free(d);
+		return -errno;
+	}
+	real = realpath(d, NULL);
+	free(d);
+	if (!real)
+		return -errno;
+	*dir = real;
+	*base = slash ? slash + 1 : path;
+	return **base ? 0 : (free(real), -EINVAL);
+}
+
+/* sa = dir/name; -ENAMETOOLONG when it does not fit. */
+static int sun_set(struct sockaddr_un *sa, const char *dir, const char *name)
+{
+	int n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", dir, name);
+
+	return n < 0 || (size_t)n >= sizeof(sa->sun_path) ? -ENAMETOOLONG : 0;
+}
+
+/*
+ * A listening socket at tmp (in a directory only moatd can enter), mode 0660, group moat
+ * when that group exists: chmod and chown through that path are safe, as nobody else can
+ * swap what it names. Returns the fd or -errno.
+ */
+static int socket_make(const struct sockaddr_un *tmp)
+{
 	/* cppcheck-suppress getgrnamCalled ; the control socket lives on the loop thread only */
 	struct group *gr = getgrnam(MOAT_CTL_GROUP);
-	char dir[sizeof(sa.sun_path)];
-	int fd, ret;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), ret;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	strcpy(dir, path);
-	if (strrchr(dir, '/') && strrchr(dir, '/') != dir) {
-		*strrchr(dir, '/') = '\0';
-		mkdir(dir, 0755);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0660) < 0 ||
-	    (gr && chown(path, 0, gr->gr_gid) < 0) || listen(fd, 64) < 0) {
+	if (bind(fd, (const struct sockaddr *)tmp, sizeof(*tmp)) < 0 ||
+	    chmod(tmp->sun_path, 0660) < 0 ||
+	    (gr && chown(tmp->sun_path, (uid_t)-1, gr->gr_gid) < 0) ||
+	    listen(fd, 64) < 0) {
 		ret = -errno;
 		close(fd);
 		return ret;
 	}
 	return fd;
+}
+
+/*
+ * Listens on path. The socket is bound, given its mode and group and set listening in a
+ * private directory beside path, then renamed over path: the name appears ready, never for
+ * a moment with another mode or group, and replaces a stale socket atomically.
+ */
+static int listen_on(const char *path, char **real_path)
+{
+	struct sockaddr_un tmp = { .sun_family = AF_UNIX }, at = { .sun_family = AF_UNIX };
+	char *dir = NULL, priv[sizeof(tmp.sun_path)] = "";
+	const char *base = NULL;
+	int fd = -1, ret = path_split(path, &dir, &base);
+
+	ret = ret ? ret : dir_check(dir);
+	ret = ret ? ret : sun_set(&at, dir, base);
+	if (!ret && snprintf(priv, sizeof(priv), "%s/.moat-XXXXXX", dir) >= (int)sizeof(priv))
+		ret = -ENAMETOOLONG;
+	if (!ret && !mkdtemp(priv))
+		ret = -errno;
+	if (ret)
+		priv[0] = '\0';
+	ret = ret ? ret : sun_set(&tmp, priv, "s");
+	if (!ret && (fd = socket_make(&tmp)) < 0)
+		ret = fd;
+	if (!ret && rename(tmp.sun_path, at.sun_path) < 0)
+		ret = -errno;
+	if (!ret && !(*real_path = strdup(at.sun_path)))
+		ret = -ENOMEM, unlink(at.sun_path);
+	if (ret && fd >= 0)
+		close(fd);
+	if (ret && tmp.sun_path[0])
+		unlink(tmp.sun_path);
+	if (priv[0])
+		rmdir(priv);
+	free(dir);
+	return ret ? ret : fd;
 }
 
 int ctl_server_new(struct loop *loop, const char *path, ctl_handler_fn fn, void *data,
@@ -374,14 +528,12 @@ int ctl_server_new(struct loop *loop, const char *path, ctl_handler_fn fn, void 
 	struct ctl_server *srv = calloc(1, sizeof(*srv));
 	int ret;
 
-	if (!srv || !(srv->path = strdup(path))) {
-		free(srv);
+	if (!srv)
 		return -ENOMEM;
-	}
 	srv->loop = loop;
 	srv->fn = fn;
 	srv->data = data;
-	srv->fd = listen_on(path);
+	srv->fd = listen_on(path, &srv->path);
 	ret = srv->fd < 0 ? srv->fd : loop_fd_add(loop, srv->fd, EPOLLIN, accept_event, srv);
 	if (!ret) {
 		srv->sweep_timer = loop_timer_add(loop, 500, 1, sweep, srv);

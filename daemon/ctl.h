@@ -12,8 +12,10 @@ struct ctl_conn;
 
 /*
  * Answers one request on conn. Returns a new reply object (the server sends and frees it);
- * NULL only on ENOMEM, which the server answers for the handler. To follow a stream, call
- * ctl_conn_stream before returning; the reply goes first, then what ctl_conn_send queues.
+ * NULL only on ENOMEM, which the server answers for the handler. A reply over
+ * MOAT_CTL_MAX_REPLY bytes is answered with an error naming the limit instead. To follow a
+ * stream, call ctl_conn_stream (or ctl_conn_feed) before returning; the reply goes first,
+ * then what ctl_conn_send queues.
  */
 typedef json_t *(*ctl_handler_fn)(json_t *request, struct ctl_conn *conn, void *data);
 
@@ -21,10 +23,14 @@ typedef json_t *(*ctl_handler_fn)(json_t *request, struct ctl_conn *conn, void *
 typedef void (*ctl_close_fn)(struct ctl_conn *conn, void *data);
 
 /*
- * ctl_server_new - listen on path (its directory is created; a stale socket is replaced),
- * mode 0660, group moat when that group exists. Connections are served on loop, each
- * bounded in size and time, so no client can block the daemon or other clients.
- * Returns 0 and *out, or -errno. Free with ctl_server_free (closes and unlinks).
+ * ctl_server_new - listen on path, mode 0660, group moat when that group exists. The
+ * directory is created (0755) when missing; it must be owned by root (or moatd's own user)
+ * and writable by nobody else, and so must every directory above it unless sticky (/tmp):
+ * otherwise -EPERM, with why in the log. The socket is bound in a private directory beside
+ * path, given its mode and group there and renamed over path, so the name never appears
+ * with other permissions and a stale socket is replaced atomically. Connections are served
+ * on loop, each bounded in size and time, so no client can block the daemon or other
+ * clients. Returns 0 and *out, or -errno. Free with ctl_server_free (closes and unlinks).
  */
 int ctl_server_new(struct loop *loop, const char *path, ctl_handler_fn fn, void *data,
 		   struct ctl_server **out);
@@ -32,7 +38,8 @@ int ctl_server_new(struct loop *loop, const char *path, ctl_handler_fn fn, void 
 /* ctl_server_free - NULL-safe; closes every connection (streams get their close_fn). */
 void ctl_server_free(struct ctl_server *srv);
 
-/* ctl_conn_privileged - is the peer root or in the moat group (SO_PEERCRED)? */
+/* ctl_conn_privileged - was the peer root or in the moat group, primary or supplementary,
+ * when it connected (SO_PEERCRED, SO_PEERGROUPS)? */
 bool ctl_conn_privileged(const struct ctl_conn *conn);
 
 /*
@@ -40,6 +47,26 @@ bool ctl_conn_privileged(const struct ctl_conn *conn);
  * runs when it closes; conn is invalid after that. Only from inside the handler.
  */
 void ctl_conn_stream(struct ctl_conn *conn, ctl_close_fn close_fn, void *data);
+
+/*
+ * Pulls the next part of a long answer: queue it with ctl_conn_send (at least one line) and
+ * return 1 while more is to come, 0 after the last (the connection closes once it is
+ * written), or -errno (it closes at once).
+ */
+typedef int (*ctl_feed_fn)(struct ctl_conn *conn, void *data);
+
+/*
+ * ctl_conn_feed - answer in parts after the reply, as fast as the peer reads: feed(conn,
+ * data) is called whenever fewer than CTL_FEED_LOW bytes are queued, for at most
+ * CTL_FEED_BUDGET_US per turn of the loop, so an answer of any size takes bounded memory
+ * and never stalls the daemon. A peer that reads nothing for 10 x MOAT_CTL_TIMEOUT_MS is
+ * disconnected. close_fn(conn, data) runs once when the connection closes, however (free
+ * data there). Only from inside the handler.
+ */
+void ctl_conn_feed(struct ctl_conn *conn, ctl_feed_fn feed, ctl_close_fn close_fn, void *data);
+
+#define CTL_FEED_LOW (256u << 10)
+#define CTL_FEED_BUDGET_US 5000
 
 /*
  * ctl_conn_send - queue msg (borrowed) as one line on a streaming connection. A peer that

@@ -76,6 +76,7 @@ start() {
 		exit 1
 	fi
 	mkdir -p "$E2E_DIR/policies"
+	chmod 0755 "$E2E_DIR"	# moatd serves its socket only from a directory others cannot write
 	trap 'web_forward_stop; e2e_cleanup' EXIT
 	trap 'exit 130' INT TERM
 	e2e_netns_add "$E2E_NS"

@@ -59,6 +59,12 @@ static bool is_per_instance(const char *key)
 	       (len >= 4 && !strcmp(last + len - 4, "hash"));
 }
 
+size_t bl_stable_keys(const char *const **out)
+{
+	*out = stable_keys;
+	return ARRAY_SIZE(stable_keys);
+}
+
 bool bl_labels_stable(const struct moat_labels *labels)
 {
 	for (size_t i = 0; i < labels->n; i++)
@@ -157,13 +163,19 @@ static uint64_t ext_hash(const struct moat_addr *a)
 	return fnv(h, a->a, addr_len(a));
 }
 
+/* Of four small integers: mixed (murmur3's finaliser), so that the low bits the table
+ * uses spread (FNV alone left long probe runs on a million flows). */
 static uint64_t flow_hash(uint32_t from, uint32_t to, uint8_t proto, uint16_t port)
 {
-	uint64_t h = fnv(FNV_OFFSET, &from, sizeof(from));
+	uint64_t h = (uint64_t)from << 32 | to;
 
-	h = fnv(h, &to, sizeof(to));
-	h = fnv(h, &proto, sizeof(proto));
-	return fnv(h, &port, sizeof(port));
+	h ^= ((uint64_t)proto << 16 | port) * 0x9e3779b97f4a7c15ULL;
+
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 33);
 }
 
 /* ---- peers ---- */
@@ -287,6 +299,54 @@ static int peers_room(struct moat_baseline *b)
 	return slots_rebuild(&b->peer_slots, &b->npeer_slots, b->npeers, peer_hash_at, b);
 }
 
+/* *v (of *cap elements of size sz) made to hold n. 0 or -ENOMEM. */
+static int array_reserve(void **v, size_t *cap, size_t n, size_t sz)
+{
+	void *nv;
+
+	if (n <= *cap)
+		return 0;
+	if (!(nv = realloc(*v, n * sz)))
+		return -ENOMEM;
+	*v = nv;
+	*cap = n;
+	return 0;
+}
+
+/* A slot table for n items at half load, when it has fewer slots. */
+static int slots_reserve(uint32_t **slots, size_t *nslots, size_t count, size_t n,
+			 uint64_t (*hash_of)(const struct moat_baseline *, size_t),
+			 const struct moat_baseline *b)
+{
+	size_t want = *nslots ? *nslots : 64;
+
+	while (want < 2 * n)
+		want *= 2;
+	if (want == *nslots)
+		return 0;
+	*nslots = want / 2;	/* slots_rebuild doubles it */
+	return slots_rebuild(slots, nslots, count, hash_of, b);
+}
+
+int bl_reserve(struct moat_baseline *b, size_t flows)
+{
+	if (array_reserve((void **)&b->flows, &b->flows_cap, flows, sizeof(*b->flows)) ||
+	    array_reserve((void **)&b->changes, &b->changes_cap, flows, sizeof(*b->changes)))
+		return -ENOMEM;
+	return slots_reserve(&b->flow_slots, &b->nflow_slots, b->nflows, flows, flow_hash_at, b);
+}
+
+int moat_baseline_reserve(struct moat_baseline *b, size_t flows)
+{
+	/* a flow may bring a peer of its own (an outside address): as many peers as flows */
+	int ret = bl_reserve(b, flows);
+
+	if (!ret)
+		ret = array_reserve((void **)&b->peers, &b->peers_cap, flows, sizeof(*b->peers));
+	return ret ? ret : slots_reserve(&b->peer_slots, &b->npeer_slots, b->npeers, flows,
+					 peer_hash_at, b);
+}
+
 static int flows_room(struct moat_baseline *b)
 {
 	if (grow((void **)&b->flows, b->nflows, &b->flows_cap, sizeof(*b->flows)))
@@ -367,6 +427,15 @@ void bl_peer_ext(struct bl_peer *p, const struct moat_addr *a)
 	*p = (struct bl_peer){ .addr = *a, .hash = ext_hash(a) };
 }
 
+int bl_peer_copy(struct bl_peer *dst, const struct bl_peer *src)
+{
+	if (!src->ns) {
+		bl_peer_ext(dst, &src->addr);
+		return 0;
+	}
+	return bl_peer_fill(dst, src->ns, &src->labels, true);
+}
+
 /* The slot of a peer equal to p, or the free slot where it would go. */
 static size_t peer_slot_of(const struct moat_baseline *b, const struct bl_peer *p)
 {
@@ -421,32 +490,84 @@ int bl_peer_cmp(const struct bl_peer *a, const struct bl_peer *b)
 	return memcmp(a->addr.a, b->addr.a, addr_len(&a->addr));
 }
 
-static int flow_cmp(const void *x, const void *y, void *arg)
+static int peer_idx_cmp(const void *x, const void *y, void *arg)
 {
-	const struct moat_baseline *b = arg;
-	const struct bl_flow *f = &b->flows[*(const uint32_t *)x];
-	const struct bl_flow *g = &b->flows[*(const uint32_t *)y];
-	int c = bl_peer_cmp(&b->peers[f->from], &b->peers[g->from]);
+	const struct bl_peer *peers = arg;
 
-	c = c ? c : bl_peer_cmp(&b->peers[f->to], &b->peers[g->to]);
-	c = c ? c : (f->proto > g->proto) - (f->proto < g->proto);
-	return c ? c : (f->port > g->port) - (f->port < g->port);
+	return bl_peer_cmp(&peers[*(const uint32_t *)x], &peers[*(const uint32_t *)y]);
+}
+
+/* rank[p]: the place of peer p in bl_peer_cmp order (peers are interned: no ties). */
+static uint32_t *peer_ranks(const struct bl_view *v)
+{
+	uint32_t *by = malloc((v->npeers ? v->npeers : 1) * sizeof(*by));
+	uint32_t *rank = malloc((v->npeers ? v->npeers : 1) * sizeof(*rank));
+
+	if (!by || !rank) {
+		free(by);
+		free(rank);
+		return NULL;
+	}
+	for (size_t i = 0; i < v->npeers; i++)
+		by[i] = (uint32_t)i;
+	qsort_r(by, v->npeers, sizeof(*by), peer_idx_cmp, (void *)v->peers);
+	for (size_t i = 0; i < v->npeers; i++)
+		rank[by[i]] = (uint32_t)i;
+	free(by);
+	return rank;
+}
+
+/* A flow's sort key: ranks of from and to, proto and port in one integer each. */
+struct flow_key {
+	uint64_t peers;
+	uint32_t rest;
+	uint32_t idx;
+};
+
+static int flow_key_cmp(const void *x, const void *y)
+{
+	const struct flow_key *a = x, *b = y;
+
+	if (a->peers != b->peers)
+		return a->peers < b->peers ? -1 : 1;
+	return (a->rest > b->rest) - (a->rest < b->rest);
+}
+
+int bl_view_sorted(const struct bl_view *v, uint32_t **out)
+{
+	struct flow_key *keys = NULL;
+	uint32_t *rank = NULL, *order = NULL;
+
+	if (!v->nflows) {
+		*out = NULL;
+		return 0;
+	}
+	keys = malloc(v->nflows * sizeof(*keys));
+	order = malloc(v->nflows * sizeof(*order));
+	rank = keys && order ? peer_ranks(v) : NULL;
+	if (!rank) {
+		free(keys), free(order);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < v->nflows; i++) {
+		const struct bl_flow *f = &v->flows[i];
+
+		keys[i] = (struct flow_key){ (uint64_t)rank[f->from] << 32 | rank[f->to],
+					     (uint32_t)f->proto << 16 | f->port, (uint32_t)i };
+	}
+	qsort(keys, v->nflows, sizeof(*keys), flow_key_cmp);
+	for (size_t i = 0; i < v->nflows; i++)
+		order[i] = keys[i].idx;
+	free(keys), free(rank);
+	*out = order;
+	return 0;
 }
 
 int bl_flows_sorted(const struct moat_baseline *b, uint32_t **out)
 {
-	uint32_t *v = NULL;
+	struct bl_view v = bl_view_of(b);
 
-	if (b->nflows) {
-		v = malloc(b->nflows * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		for (size_t i = 0; i < b->nflows; i++)
-			v[i] = (uint32_t)i;
-		qsort_r(v, b->nflows, sizeof(*v), flow_cmp, (void *)b);
-	}
-	*out = v;
-	return 0;
+	return bl_view_sorted(&v, out);
 }
 
 /* ---- flows ---- */
@@ -476,21 +597,41 @@ static struct bl_flow *flow_find(const struct moat_baseline *b, uint32_t from, u
 	return i == BL_EMPTY ? NULL : &b->flows[i];
 }
 
+/* Room to list one more change (the list holds each flow at most once). */
+static int changes_room(struct moat_baseline *b)
+{
+	return grow((void **)&b->changes, b->nchanges, &b->changes_cap, sizeof(*b->changes))
+		       ? -ENOMEM : 0;
+}
+
+static void change_note(struct moat_baseline *b, struct bl_flow *f)
+{
+	if (f->changed)
+		return;
+	f->changed = 1;
+	b->changes[b->nchanges++] = (uint32_t)(f - b->flows);
+}
+
 int bl_flow_put(struct moat_baseline *b, const struct bl_flow *f, bool *added)
 {
 	struct bl_flow *old = flow_find(b, f->from, f->to, f->proto, f->port);
 
 	*added = !old;
+	if (changes_room(b))
+		return -ENOMEM;
 	if (old) {
 		old->first = f->first < old->first ? f->first : old->first;
 		old->last = f->last > old->last ? f->last : old->last;
 		old->count += f->count;
+		change_note(b, old);
 		return 0;
 	}
 	if (flows_room(b))
 		return -ENOMEM;
 	b->flow_slots[flow_slot(b, f->from, f->to, f->proto, f->port)] = (uint32_t)b->nflows;
-	b->flows[b->nflows++] = *f;
+	b->flows[b->nflows] = *f;
+	b->flows[b->nflows].changed = 0;
+	change_note(b, &b->flows[b->nflows++]);
 	return 0;
 }
 
@@ -516,6 +657,7 @@ void moat_baseline_free(struct moat_baseline *b)
 	free(b->peer_slots);
 	free(b->flows);
 	free(b->flow_slots);
+	free(b->changes);
 	free(b);
 }
 

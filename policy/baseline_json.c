@@ -1,6 +1,6 @@
 /*
- * The baseline on disk: JSON, one flow per line (so diffs of a baseline read well), loaded
- * all or nothing with every problem reported, saved atomically.
+ * The baseline on disk: JSON, one flow per line (so diffs of a baseline read well), saved
+ * atomically. Reading it back is policy/baseline_load.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,8 +14,6 @@
 #include <unistd.h>
 
 #include "baseline_priv.h"
-
-#define BASELINE_VERSION 1
 
 /* ---- to JSON ---- */
 
@@ -78,26 +76,69 @@ json_t *moat_baseline_json(const struct moat_baseline *b)
 
 /* ---- saving ---- */
 
-/* The document, one flow per line. */
-static int baseline_write(const struct moat_baseline *b, FILE *f)
+/* Each peer's JSON text, compact, rendered once; NULL on ENOMEM. */
+static char **peer_texts(const struct bl_view *v)
 {
-	json_t *flows = moat_baseline_json(b), *flow;
-	size_t i;
-	int ret = 0;
+	char **t = calloc(v->npeers + 1, sizeof(*t));
 
-	if (!flows)
-		return -ENOMEM;
-	fprintf(f, "{\"version\": %d, \"flows\": [", BASELINE_VERSION);
-	json_array_foreach(flows, i, flow) {
-		fputs(i ? ",\n  " : "\n  ", f);
-		if (json_dumpf(flow, f, JSON_COMPACT) < 0) {
-			ret = -EIO;
-			break;
+	for (size_t i = 0; t && i < v->npeers; i++) {
+		json_t *j = peer_json(&v->peers[i]);
+
+		t[i] = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		json_decref(j);
+		if (!t[i]) {
+			for (size_t k = 0; k < i; k++)
+				free(t[k]);
+			free(t);
+			return NULL;
 		}
 	}
+	return t;
+}
+
+static void peer_texts_free(char **t, size_t n)
+{
+	for (size_t i = 0; t && i < n; i++)
+		free(t[i]);
+	free(t);
+}
+
+/* One flow as moat_baseline_json's element would print compact. */
+static void flow_put(FILE *f, char *const *peer, const struct bl_flow *fl, bool first)
+{
+	const char *name = bl_proto_name(fl->proto);
+	long long count = fl->count > INT64_MAX ? INT64_MAX : (long long)fl->count;
+
+	fprintf(f, "%s{\"from\":%s,\"to\":%s,\"proto\":", first ? "\n  " : ",\n  ",
+		peer[fl->from], peer[fl->to]);
+	if (name)
+		fprintf(f, "\"%s\"", name);
+	else
+		fprintf(f, "%u", fl->proto);
+	fprintf(f, ",\"port\":%u,\"first\":%lld,\"last\":%lld,\"count\":%lld}", fl->port,
+		(long long)fl->first, (long long)fl->last, count);
+}
+
+/*
+ * The document, one flow per line, sorted. Peers are rendered once and flows sorted on
+ * integers (bl_view_sorted): a million flows take seconds, not a million JSON trees.
+ */
+static int baseline_write(const struct bl_view *v, FILE *f)
+{
+	char **peer = peer_texts(v);
+	uint32_t *order = NULL;
+
+	if (!peer || bl_view_sorted(v, &order)) {
+		peer_texts_free(peer, v->npeers);
+		return -ENOMEM;
+	}
+	fprintf(f, "{\"version\": %d, \"flows\": [", BASELINE_VERSION);
+	for (size_t i = 0; i < v->nflows; i++)
+		flow_put(f, peer, &v->flows[order[i]], i == 0);
 	fputs("\n]}\n", f);
-	json_decref(flows);
-	return ret;
+	free(order);
+	peer_texts_free(peer, v->npeers);
+	return 0;
 }
 
 /* fsyncs the directory path is in, so that the rename is durable. */
@@ -118,7 +159,7 @@ static int dir_sync(const char *path)
 }
 
 /* Writes and fsyncs tmp; 0 or -errno. */
-static int tmp_write(const struct moat_baseline *b, const char *tmp)
+static int tmp_write(const struct bl_view *v, const char *tmp)
 {
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
@@ -130,7 +171,8 @@ static int tmp_write(const struct moat_baseline *b, const char *tmp)
 			close(fd);
 		return ret;
 	}
-	ret = baseline_write(b, f);
+	setvbuf(f, NULL, _IOFBF, 1 << 20);
+	ret = baseline_write(v, f);
 	if (!ret && (fflush(f) || ferror(f) || fsync(fd) < 0))
 		ret = errno ? -errno : -EIO;
 	if (fclose(f) && !ret)
@@ -138,7 +180,7 @@ static int tmp_write(const struct moat_baseline *b, const char *tmp)
 	return ret;
 }
 
-int moat_baseline_save(const struct moat_baseline *b, const char *path)
+int bl_view_save(const struct bl_view *v, const char *path)
 {
 	char *tmp = NULL;
 	int ret;
@@ -146,7 +188,7 @@ int moat_baseline_save(const struct moat_baseline *b, const char *path)
 	if (asprintf(&tmp, "%s.tmp", path) < 0)
 		return -ENOMEM;
 	errno = 0;
-	ret = tmp_write(b, tmp);
+	ret = tmp_write(v, tmp);
 	if (!ret && rename(tmp, path) < 0)
 		ret = -errno;
 	if (ret)
@@ -157,288 +199,9 @@ int moat_baseline_save(const struct moat_baseline *b, const char *path)
 	return ret;
 }
 
-/* ---- loading ---- */
-
-struct loader {
-	const char *path;
-	struct moat_diags *diags;
-	struct moat_baseline *b;
-	char where[48];		/* "flows[3]" */
-};
-
-#define bad(ld, ...) moat_diags_add((ld)->diags, (ld)->path, 0, 0, __VA_ARGS__)
-
-/* An integer field of o within [lo, hi] into *v; false (reported) otherwise. */
-static bool int_field(struct loader *ld, json_t *o, const char *key, json_int_t lo,
-		      json_int_t hi, json_int_t *v)
+int moat_baseline_save(const struct moat_baseline *b, const char *path)
 {
-	json_t *j = json_object_get(o, key);
+	struct bl_view v = bl_view_of(b);
 
-	if (!json_is_integer(j) || json_integer_value(j) < lo || json_integer_value(j) > hi) {
-		bad(ld, "%s.%s: %s an integer from %lld to %lld", ld->where, key,
-		    j ? "not" : "missing,", (long long)lo, (long long)hi);
-		return false;
-	}
-	*v = json_integer_value(j);
-	return true;
-}
-
-static bool keys_known(struct loader *ld, json_t *o, const char *where,
-		       const char *const *known, size_t n)
-{
-	const char *key;
-	json_t *v;
-	bool ok = true;
-
-	json_object_foreach(o, key, v) {
-		size_t i = 0;
-
-		while (i < n && strcmp(key, known[i]))
-			i++;
-		if (i == n) {
-			bad(ld, "%s: unknown field \"%s\"", where, key);
-			ok = false;
-		}
-	}
-	return ok;
-}
-
-static int cidr_peer(struct loader *ld, const char *where, json_t *j, struct bl_peer *p)
-{
-	const char *s = json_string_value(j);
-	struct moat_cidr c;
-	struct moat_addr a = { 0 };
-
-	if (!s || moat_cidr_parse(s, &c) || c.plen != (c.family == AF_INET ? 32 : 128)) {
-		bad(ld, "%s.cidr: want one address as a /32 or /128 CIDR, like \"10.0.0.5/32\"",
-		    where);
-		return -EINVAL;
-	}
-	a.family = c.family;
-	memcpy(a.a, c.addr, sizeof(a.a));
-	bl_peer_ext(p, &a);
-	return 0;
-}
-
-/* The labels of a group peer must be a key as bl_peer_fill makes them, or no endpoint
- * would ever match them. */
-static bool labels_are_key(struct loader *ld, const char *where, const struct moat_labels *l)
-{
-	bool stable = bl_labels_stable(l);
-
-	for (size_t i = 0; i < l->n; i++)
-		if (!bl_label_is_key(l, i, stable)) {
-			bad(ld, "%s.labels: \"%s\" is not a key label here (%s)", where,
-			    l->v[i].key, stable ? "with stable labels such as app or "
-			    "com.docker.compose.service present, only they identify a group" :
-			    "it looks per-instance");
-			return false;
-		}
-	return true;
-}
-
-/* Borrowed, sorted labels from a JSON object of strings into *l (caller frees l->v). */
-static int labels_of(struct loader *ld, const char *where, json_t *j, struct moat_labels *l)
-{
-	const char *key;
-	json_t *v;
-
-	*l = (struct moat_labels){ 0 };
-	if (!json_is_object(j)) {
-		bad(ld, "%s.labels: want an object of strings", where);
-		return -EINVAL;
-	}
-	l->v = calloc(json_object_size(j) + 1, sizeof(*l->v));
-	if (!l->v)
-		return -ENOMEM;
-	json_object_foreach(j, key, v) {
-		if (!json_is_string(v) || !key[0]) {
-			bad(ld, "%s.labels: \"%s\" is not a label (want a non-empty key and a string "
-			    "value)", where, key);
-			return -EINVAL;
-		}
-		l->v[l->n++] = (struct moat_label){ (char *)key, (char *)json_string_value(v) };
-	}
-	moat_labels_sort(l);	/* keys of a JSON object read with REJECT_DUPLICATES are unique */
-	return labels_are_key(ld, where, l) ? 0 : -EINVAL;
-}
-
-static int group_peer(struct loader *ld, const char *where, json_t *o, struct bl_peer *p)
-{
-	const char *ns = json_string_value(json_object_get(o, "namespace"));
-	struct moat_labels l;
-	int ret;
-
-	if (!ns || !ns[0]) {
-		bad(ld, "%s.namespace: want a non-empty string", where);
-		return -EINVAL;
-	}
-	ret = labels_of(ld, where, json_object_get(o, "labels"), &l);
-	if (!ret)
-		ret = bl_peer_fill(p, ns, &l, true);
-	free(l.v);
-	return ret;
-}
-
-/* Reads the peer o->key ("from"/"to") and interns it into *idx. */
-static int peer_read(struct loader *ld, json_t *flow, const char *key, uint32_t *idx)
-{
-	static const char *const known[] = { "cidr", "namespace", "labels" };
-	json_t *o = json_object_get(flow, key), *cidr = json_object_get(o, "cidr");
-	char where[64];
-	struct bl_peer p;
-	int ret;
-
-	snprintf(where, sizeof(where), "%s.%s", ld->where, key);
-	if (!json_is_object(o)) {
-		bad(ld, "%s: want {\"namespace\": ..., \"labels\": {...}} or {\"cidr\": ...}", where);
-		return -EINVAL;
-	}
-	if (!keys_known(ld, o, where, known, 3))
-		return -EINVAL;
-	if (cidr && (json_object_get(o, "namespace") || json_object_get(o, "labels"))) {
-		bad(ld, "%s: a peer is either a cidr or a namespace with labels, not both", where);
-		return -EINVAL;
-	}
-	ret = cidr ? cidr_peer(ld, where, cidr, &p) : group_peer(ld, where, o, &p);
-	return ret ? ret : bl_peer_adopt(ld->b, &p, idx);
-}
-
-static bool proto_read(struct loader *ld, json_t *flow, uint8_t *proto)
-{
-	json_t *j = json_object_get(flow, "proto");
-	int p = json_is_string(j) ? bl_proto_by_name(json_string_value(j)) : -1;
-
-	if (json_is_integer(j) && json_integer_value(j) >= 0 && json_integer_value(j) <= 255)
-		p = (int)json_integer_value(j);
-	if (p < 0) {
-		bad(ld, "%s.proto: want \"tcp\", \"udp\", \"sctp\", \"icmp\", \"icmpv6\" or a "
-		    "protocol number 0-255", ld->where);
-		return false;
-	}
-	*proto = (uint8_t)p;
-	return true;
-}
-
-/* The numeric fields of one flow into *f; false when any is wrong (all reported). */
-static bool numbers_read(struct loader *ld, json_t *flow, struct bl_flow *f)
-{
-	json_int_t port = 0, first = 0, last = 0, count = 0;
-	bool ok = proto_read(ld, flow, &f->proto);
-
-	ok &= int_field(ld, flow, "port", 0, 65535, &port);
-	ok &= int_field(ld, flow, "first", INT64_MIN, INT64_MAX, &first);
-	ok &= int_field(ld, flow, "last", INT64_MIN, INT64_MAX, &last);
-	ok &= int_field(ld, flow, "count", 1, INT64_MAX, &count);
-	if (ok && first > last) {
-		bad(ld, "%s: first (%lld) is after last (%lld)", ld->where, (long long)first,
-		    (long long)last);
-		ok = false;
-	}
-	if (ok && port && !bl_proto_has_ports(f->proto)) {
-		bad(ld, "%s.port: must be 0 for a protocol without ports", ld->where);
-		ok = false;
-	}
-	*f = (struct bl_flow){ .proto = f->proto, .port = (uint16_t)port, .first = first,
-			       .last = last, .count = (uint64_t)count };
-	return ok;
-}
-
-static int flow_read(struct loader *ld, json_t *flow)
-{
-	static const char *const known[] = { "from", "to", "proto", "port", "first", "last",
-					     "count" };
-	struct bl_flow f = { 0 };
-	bool added, ok = json_is_object(flow);
-	int ret = 0, r;
-
-	if (!ok || !keys_known(ld, flow, ld->where, known, 7)) {
-		if (!ok)
-			bad(ld, "%s: want an object", ld->where);
-		return -EINVAL;
-	}
-	ok = numbers_read(ld, flow, &f);
-	r = peer_read(ld, flow, "from", &f.from);
-	ret = r ? r : ret;
-	r = peer_read(ld, flow, "to", &f.to);
-	ret = r ? r : ret;
-	if (ret || !ok)
-		return ret == -ENOMEM ? ret : -EINVAL;
-	if (!ld->b->peers[f.from].ns && !ld->b->peers[f.to].ns) {
-		bad(ld, "%s: both peers are addresses; one must be an endpoint group", ld->where);
-		return -EINVAL;
-	}
-	ret = bl_flow_put(ld->b, &f, &added);
-	if (!ret && !added) {
-		bad(ld, "%s: the same flow (from, to, proto, port) appears twice", ld->where);
-		ret = -EINVAL;
-	}
-	return ret;
-}
-
-static int doc_read(struct loader *ld, json_t *doc)
-{
-	static const char *const known[] = { "version", "flows" };
-	json_t *flows = json_object_get(doc, "flows"), *flow;
-	json_t *version = json_object_get(doc, "version");
-	size_t i;
-	int ret = 0;
-
-	if (!json_is_object(doc) || !keys_known(ld, doc, "the document", known, 2) ||
-	    !json_is_integer(version) || json_integer_value(version) != BASELINE_VERSION ||
-	    !json_is_array(flows)) {
-		bad(ld, "want a baseline: {\"version\": %d, \"flows\": [...]}", BASELINE_VERSION);
-		return -EINVAL;
-	}
-	json_array_foreach(flows, i, flow) {
-		int r;
-
-		snprintf(ld->where, sizeof(ld->where), "flows[%zu]", i);
-		r = flow_read(ld, flow);
-		if (r == -ENOMEM)
-			return r;
-		ret = r ? r : ret;
-	}
-	return ret;
-}
-
-/* Opens path; -ENOENT silently, other errors in diags. */
-static int file_open(const char *path, FILE **out, struct moat_diags *diags)
-{
-	FILE *f = fopen(path, "re");
-	int ret = f ? 0 : -errno;
-
-	if (ret && ret != -ENOENT)
-		moat_diags_add(diags, path, 0, 0, "cannot open: %s", strerror(-ret));
-	*out = f;
-	return ret;
-}
-
-int moat_baseline_load(const char *path, struct moat_baseline **out, struct moat_diags *diags)
-{
-	struct loader ld = { .path = path, .diags = diags };
-	json_error_t jerr;
-	json_t *doc;
-	FILE *f;
-	int ret = file_open(path, &f, diags);
-
-	if (ret)
-		return ret;
-	doc = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
-	fclose(f);
-	if (!doc) {
-		moat_diags_add(diags, path, jerr.line > 0 ? jerr.line : 0,
-			       jerr.column > 0 ? jerr.column : 0, "not valid JSON: %s", jerr.text);
-		return -EINVAL;
-	}
-	ret = moat_baseline_new(&ld.b);
-	if (!ret)
-		ret = doc_read(&ld, doc);
-	json_decref(doc);
-	if (ret) {
-		moat_baseline_free(ld.b);
-		return ret;
-	}
-	*out = ld.b;
-	return 0;
+	return bl_view_save(&v, path);
 }

@@ -110,9 +110,26 @@ bool moat_cidr_contains(const struct moat_cidr *outer, const struct moat_cidr *i
 	return !memcmp(c.addr, outer->addr, sizeof(c.addr));
 }
 
+/*
+ * Is c inside ::ffff:0:0/96, the IPv4-mapped addresses? A dual-stack socket shows an IPv4
+ * peer that way, but the packets are IPv4: the ruleset never sees such an IPv6 address, so
+ * a block of them would silently match nothing. *v4 is the IPv4 block it stands for.
+ */
+static bool cidr_v4_mapped(const struct moat_cidr *c, struct moat_cidr *v4)
+{
+	static const uint8_t prefix[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (c->family != AF_INET6 || c->plen < 96 || memcmp(c->addr, prefix, 12))
+		return false;
+	*v4 = (struct moat_cidr){ .family = AF_INET, .plen = (uint8_t)(c->plen - 96) };
+	memcpy(v4->addr, c->addr + 12, 4);
+	return true;
+}
+
 bool cidr_ycheck(struct ycheck *ck, const struct ynode *n, const char *s, struct moat_cidr *out)
 {
 	enum cidr_err e = cidr_parse(s, out);
+	struct moat_cidr v4;
 	char buf[64];
 
 	if (e == CIDR_HOST_BITS)
@@ -120,5 +137,9 @@ bool cidr_ycheck(struct ycheck *ck, const struct ynode *n, const char *s, struct
 		     moat_cidr_format(out, buf, sizeof(buf)));
 	else if (e != CIDR_OK)
 		yerr(ck, n, "\"%s\" %s", s, cidr_err_str(e));
-	return e == CIDR_OK;
+	else if (cidr_v4_mapped(out, &v4))
+		yerr(ck, n, "\"%s\" is an IPv4-mapped IPv6 block, which no packet carries (IPv4 "
+		     "traffic has IPv4 addresses): write %s", s,
+		     moat_cidr_format(&v4, buf, sizeof(buf)));
+	return e == CIDR_OK && !cidr_v4_mapped(out, &v4);
 }

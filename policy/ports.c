@@ -1,5 +1,6 @@
 /* Ports: NetworkPolicy's {protocol, port, endPort} and named ports. */
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,8 @@
 
 #include "arena.h"
 #include "ports.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct {
 	const char *name;
@@ -70,17 +73,170 @@ static int proto_check(struct ycheck *ck, const struct ynode *n, struct moat_por
 	return 0;
 }
 
-/* A plain number is a port number; anything else is a port name (Kubernetes' IntOrString). */
+/* ---- what kubectl reads a plain scalar as ---- */
+
+/*
+ * kubectl (sigs.k8s.io/yaml) resolves plain scalars with go-yaml v2, YAML 1.1, turns the
+ * document into JSON, and only then lets IntOrString choose: a JSON string is a port name,
+ * anything else is read as a number. So what go-yaml resolves to an int, a float, a bool or
+ * null never reaches Kubernetes as a name. The rules, from go-yaml v2's resolve():
+ *   - whole-word tables: y/yes/true/on and n/no/false/off (three casings each) are bools;
+ *     "", ~, null are null; .inf, .nan and their signs are floats;
+ *   - a scalar starting with '.': a float when ParseFloat takes it (".5", ".8e2");
+ *   - starting with a digit or a sign: '_' removed, then Go's ParseInt(s, 0) (0x, 0o, 0b and
+ *     a leading 0 for octal, a sign), ParseUint, or the float syntax
+ *     [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?;
+ *   - anything else is a string.
+ */
+enum kubectl_scalar { KUBECTL_STRING, KUBECTL_NUMBER, KUBECTL_BOOL, KUBECTL_NULL };
+
+static const struct {
+	const char *word;
+	enum kubectl_scalar kind;
+} kubectl_words[] = {
+	{ "y", KUBECTL_BOOL }, { "Y", KUBECTL_BOOL }, { "yes", KUBECTL_BOOL },
+	{ "Yes", KUBECTL_BOOL }, { "YES", KUBECTL_BOOL }, { "n", KUBECTL_BOOL },
+	{ "N", KUBECTL_BOOL }, { "no", KUBECTL_BOOL }, { "No", KUBECTL_BOOL },
+	{ "NO", KUBECTL_BOOL }, { "true", KUBECTL_BOOL }, { "True", KUBECTL_BOOL },
+	{ "TRUE", KUBECTL_BOOL }, { "false", KUBECTL_BOOL }, { "False", KUBECTL_BOOL },
+	{ "FALSE", KUBECTL_BOOL }, { "on", KUBECTL_BOOL }, { "On", KUBECTL_BOOL },
+	{ "ON", KUBECTL_BOOL }, { "off", KUBECTL_BOOL }, { "Off", KUBECTL_BOOL },
+	{ "OFF", KUBECTL_BOOL }, { "", KUBECTL_NULL }, { "~", KUBECTL_NULL },
+	{ "null", KUBECTL_NULL }, { "Null", KUBECTL_NULL }, { "NULL", KUBECTL_NULL },
+};
+
+/* Go's strconv.ParseInt(s, 0, ...) syntax: sign, then 0x/0o/0b digits, 0-led octal or
+ * decimal. The value (approximate past 2^53, which no port reaches) into *v. */
+static bool go_int(const char *s, double *v)
+{
+	static const struct {
+		const char *prefix;
+		unsigned base;
+	} bases[] = { { "0x", 16 }, { "0X", 16 }, { "0o", 8 }, { "0O", 8 }, { "0b", 2 },
+		      { "0B", 2 } };
+	double sign = *s == '-' ? -1 : 1, acc = 0;
+	unsigned base = 10;
+	size_t n = 0;
+
+	s += *s == '-' || *s == '+';
+	for (size_t i = 0; i < ARRAY_SIZE(bases); i++)
+		if (!strncmp(s, bases[i].prefix, 2))
+			base = bases[i].base, s += 2;
+	if (base == 10 && s[0] == '0' && s[1])
+		base = 8;
+	for (; s[n]; n++) {
+		unsigned d = s[n] >= 'a' ? s[n] - 'a' + 10u : s[n] >= 'A' ? s[n] - 'A' + 10u :
+			     (unsigned)(s[n] - '0');
+
+		if (s[n] < '0' || d >= base || (s[n] > '9' && s[n] < 'A'))
+			return false;
+		acc = acc * base + d;
+	}
+	*v = sign * acc;
+	return n > 0;
+}
+
+/* go-yaml's float syntax, above; strtod then agrees on the value. */
+static bool yaml_float(const char *s, double *v)
+{
+	size_t i = *s == '-' || *s == '+', d = strspn(s + i, "0123456789");
+
+	if (!d && s[i] != '.')
+		return false;
+	i += d;
+	if (s[i] == '.') {
+		size_t frac = strspn(s + i + 1, "0123456789");
+
+		if (!d && !frac)
+			return false;
+		i += 1 + frac;
+	}
+	if (s[i] == 'e' || s[i] == 'E') {
+		size_t j = i + 1 + (s[i + 1] == '-' || s[i + 1] == '+');
+		size_t e = strspn(s + j, "0123456789");
+
+		if (!e)
+			return false;
+		i = j + e;
+	}
+	if (s[i])
+		return false;
+	*v = strtod(s, NULL);
+	return true;
+}
+
+static const char *const kubectl_special_floats[] = {
+	".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF",
+	".nan", ".NaN", ".NAN",
+};
+
+/* What kubectl makes of plain scalar s; *v is the number for KUBECTL_NUMBER. */
+static enum kubectl_scalar kubectl_scalar(const char *s, double *v)
+{
+	char plain[64];
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(kubectl_words); i++)
+		if (!strcmp(s, kubectl_words[i].word))
+			return kubectl_words[i].kind;
+	for (size_t i = 0; i < ARRAY_SIZE(kubectl_special_floats); i++)
+		if (!strcmp(s, kubectl_special_floats[i])) {
+			*v = s[strcspn(s, "aA")] ? NAN : *s == '-' ? -INFINITY : INFINITY;
+			return KUBECTL_NUMBER;
+		}
+	if (*s == '.')
+		return yaml_float(s, v) ? KUBECTL_NUMBER : KUBECTL_STRING;
+	if (!strchr("+-0123456789", *s) || strlen(s) >= sizeof(plain))
+		return KUBECTL_STRING;
+	for (; *s; s++)
+		if (*s != '_')
+			plain[n++] = *s;
+	plain[n] = 0;
+	return go_int(plain, v) || yaml_float(plain, v) ? KUBECTL_NUMBER : KUBECTL_STRING;
+}
+
+/* A plain scalar kubectl would not read as a port name: recorded at n, true. */
+static bool kubectl_not_a_name(struct ycheck *ck, const struct ynode *n)
+{
+	static const char fix[] = "write the port in decimal, or quote a port name";
+	double v = 0;
+
+	switch (kubectl_scalar(n->str, &v)) {
+	case KUBECTL_STRING:
+		return false;
+	case KUBECTL_NUMBER:
+		yerr(ck, n, "kubectl reads %s as the number %.15g, not as a port name: %s", n->str,
+		     v, fix);
+		break;
+	case KUBECTL_BOOL:
+		yerr(ck, n, "kubectl reads %s as a boolean, not as a port name: %s", n->str, fix);
+		break;
+	case KUBECTL_NULL:
+		yerr(ck, n, "kubectl reads %s as null, which means every port: leave port out for "
+		     "that, or write one", n->str);
+		break;
+	}
+	return true;
+}
+
+/*
+ * A plain decimal is a port number; a plain scalar kubectl reads as a number, a boolean or
+ * null is an error (Moat would otherwise take it for a port name kubectl never sees);
+ * anything else is a port name (Kubernetes' IntOrString).
+ */
 static int port_check(struct ycheck *ck, const struct ynode *n, struct moat_port *out)
 {
 	unsigned long v;
 	const char *s, *why;
 
-	if (n->type == YNODE_SCALAR && n->plain && n->len && strspn(n->str, "-0123456789") == n->len) {
+	if (n->type == YNODE_SCALAR && n->plain && yis_uint(n)) {
 		if (yuint(ck, n, 1, 65535, &v))
 			out->port = out->end_port = v;
 		return 0;
 	}
+	if (n->type == YNODE_SCALAR && n->plain && strlen(n->str) == n->len &&
+	    kubectl_not_a_name(ck, n))
+		return 0;
 	s = ystr(ck, n);
 	why = s ? port_name_problem(s) : NULL;
 	if (why)

@@ -22,14 +22,13 @@
 struct group {
 	uint32_t peer;
 	const char *why;	/* NULL: expressible; else why not (static text) */
-	const char **absent;	/* DoesNotExist keys (borrowed from es) */
+	const char **absent;	/* DoesNotExist keys (static strings) */
 	size_t nabsent;
 	char *name;		/* NAME_PREFIX + readable group name, unique in its namespace */
 };
 
 struct suggest {
 	const struct moat_baseline *b;
-	const struct moat_endpoint_set *es;
 	FILE *out;
 	struct group *groups;
 	size_t ngroups;
@@ -109,6 +108,13 @@ static void flow_describe(FILE *f, const struct moat_baseline *b, const struct b
 
 /* ---- groups ---- */
 
+/*
+ * Why group p cannot have a policy, or NULL. A group must be selected exactly, today and
+ * for every container that comes later, or its learned flows would be granted to others.
+ * Stable labels allow that (matchLabels on them, DoesNotExist on every other stable key:
+ * group_exclude); a group keyed by other labels does not, as any container may carry more
+ * labels than it and no selector says "and no other label".
+ */
 static const char *group_problem(const struct bl_peer *p)
 {
 	if (!dns_label_ok(p->ns))
@@ -117,76 +123,31 @@ static const char *group_problem(const struct bl_peer *p)
 		if (label_key_problem(p->labels.v[i].key) ||
 		    label_value_problem(p->labels.v[i].value))
 			return "a label key or value is not valid in a Kubernetes selector";
+	if (!bl_labels_stable(&p->labels))
+		return "it has no stable label (app, app.kubernetes.io/name, component, tier, role, "
+		       "service, k8s-app, name or Compose's service and project), so no selector "
+		       "can keep containers that come later out of it; label it (app=NAME) and "
+		       "learn again";
 	return NULL;
-}
-
-/* Does an endpoint with labels l carry every label of group p (what matchLabels tests)? */
-static bool labels_cover(const struct moat_labels *l, const struct bl_peer *p)
-{
-	for (size_t i = 0; i < p->labels.n; i++) {
-		const char *v = moat_labels_get(l, p->labels.v[i].key);
-
-		if (!v || strcmp(v, p->labels.v[i].value))
-			return false;
-	}
-	return true;
-}
-
-static bool has_absent(const struct group *g, const struct moat_labels *l)
-{
-	for (size_t i = 0; i < g->nabsent; i++)
-		if (moat_labels_get(l, g->absent[i]))
-			return true;
-	return false;
 }
 
 /*
- * A key that e has and no member of g can have: one of e's key labels that g lacks (a
- * member's key labels are exactly g's, and a key label of e is a key label wherever it
- * appears, see bl_label_is_key), valid in a selector. NULL when there is none.
+ * The group's DoesNotExist keys: every stable key it lacks. A container is in the group
+ * when its stable labels are exactly the group's (bl_peer_is), so these and matchLabels
+ * select exactly the group, whatever containers come later.
  */
-static const char *telling_key(const struct bl_peer *p, const struct moat_endpoint *e)
-{
-	bool stable = bl_labels_stable(&e->labels);
-
-	for (size_t i = 0; i < e->labels.n; i++) {
-		const char *k = e->labels.v[i].key;
-		size_t j = 0;
-
-		while (j < p->labels.n && strcmp(p->labels.v[j].key, k))
-			j++;
-		if (j == p->labels.n && bl_label_is_key(&e->labels, i, stable) &&
-		    !label_key_problem(k))
-			return k;
-	}
-	return NULL;
-}
-
-/* Adds DoesNotExist keys until g's selector picks no endpoint of es outside g. */
 static int group_exclude(struct suggest *s, struct group *g)
 {
 	const struct bl_peer *p = &s->b->peers[g->peer];
+	const char *const *keys;
+	size_t n = bl_stable_keys(&keys);
 
-	for (size_t i = 0; i < s->es->n && !g->why; i++) {
-		const struct moat_endpoint *e = &s->es->v[i];
-		const char *ns = e->namespace ? e->namespace : MOAT_DEFAULT_NAMESPACE;
-		const char *k;
-		const char **v;
-
-		if (strcmp(ns, p->ns) || !labels_cover(&e->labels, p) ||
-		    bl_peer_is(p, ns, &e->labels) || has_absent(g, &e->labels))
-			continue;
-		k = telling_key(p, e);
-		if (!k) {
-			g->why = "no label selector tells it apart from other endpoints";
-			break;
-		}
-		v = realloc(g->absent, (g->nabsent + 1) * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		g->absent = v;
-		g->absent[g->nabsent++] = k;
-	}
+	g->absent = calloc(n, sizeof(*g->absent));
+	if (!g->absent)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!moat_labels_get(&p->labels, keys[i]))
+			g->absent[g->nabsent++] = keys[i];
 	return 0;
 }
 
@@ -583,8 +544,7 @@ static void suggest_fini(struct suggest *s)
 int moat_baseline_suggest(const struct moat_baseline *b, const struct moat_endpoint_set *es,
 			  char **yaml_out)
 {
-	static const struct moat_endpoint_set none;
-	struct suggest s = { .b = b, .es = es ? es : &none };
+	struct suggest s = { .b = b };	/* es: see the header, no longer needed */
 	char *buf = NULL;
 	size_t len;
 	int ret = flows_order(&s);

@@ -4,6 +4,7 @@
  * policy's rules against the two identities' atoms (the compiler's other half of the truth,
  * so a unit test can hold the two against each other).
  */
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,8 +117,9 @@ static struct moat_rule_ref find_rule(const struct moat_plan *plan, bool egress,
 
 /* ---- decisions ---- */
 
-static void decide_idents(const struct moat_plan *plan, uint32_t s, uint32_t d, uint8_t proto,
-			  uint16_t port, struct moat_verdict *v)
+/* The verdict from the sets alone: kind, isolation and which side allowed; no rules. */
+static void decide_sets(const struct moat_plan *plan, uint32_t s, uint32_t d, uint8_t proto,
+			uint16_t port, struct moat_verdict *v)
 {
 	const struct moat_plan_ident *si = moat_plan_ident_get(plan, s);
 	const struct moat_plan_ident *di = moat_plan_ident_get(plan, d);
@@ -134,17 +136,131 @@ static void decide_idents(const struct moat_plan *plan, uint32_t s, uint32_t d, 
 	if (v->out_iso)
 		v->out_ok = list_has(plan, s, MOAT_ALLOW_OUT, d, proto, port) ||
 			    list_has(plan, s, MOAT_ALLOW_OUT_ANY, 0, proto, port);
+	if (!v->in_ok)
+		viol = di->in_mode == MOAT_MODE_MONITOR;
+	if (!v->out_ok)
+		viol = viol && si->out_mode == MOAT_MODE_MONITOR;
+	v->kind = v->in_ok && v->out_ok ? MOAT_ALLOW : viol ? MOAT_VIOLATION : MOAT_DENY;
+}
+
+static void decide_idents(const struct moat_plan *plan, uint32_t s, uint32_t d, uint8_t proto,
+			  uint16_t port, struct moat_verdict *v)
+{
+	decide_sets(plan, s, d, proto, port, v);
+	port = proto_has_ports(proto) ? port : 0;
 	if (v->in_iso && v->in_ok)
 		v->in_rule = find_rule(plan, false, plan_ident_index(plan, s),
 				       plan_ident_index(plan, d), proto, port);
 	if (v->out_iso && v->out_ok)
 		v->out_rule = find_rule(plan, true, plan_ident_index(plan, s),
 					plan_ident_index(plan, d), proto, port);
-	if (!v->in_ok)
-		viol = di->in_mode == MOAT_MODE_MONITOR;
-	if (!v->out_ok)
-		viol = viol && si->out_mode == MOAT_MODE_MONITOR;
-	v->kind = v->in_ok && v->out_ok ? MOAT_ALLOW : viol ? MOAT_VIOLATION : MOAT_DENY;
+}
+
+/* ---- many pairs at once ---- */
+
+/* The index of id in the sorted ids, or PLAN_NONE. */
+static uint32_t id_index(const uint32_t *ids, size_t n, uint32_t id)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (ids[mid] == id)
+			return (uint32_t)mid;
+		if (ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return PLAN_NONE;
+}
+
+static bool allow_covers(const struct moat_plan_allow *e, uint8_t proto, uint16_t port)
+{
+	return proto >= e->proto_lo && proto <= e->proto_hi && port >= e->port_lo &&
+	       port <= e->port_hi;
+}
+
+#define TABLE_IN_OK 1
+#define TABLE_OUT_OK 2
+
+/*
+ * Sets the bit in ok[src * n + dst] for every element of the pair lists (in, out) of the
+ * identities ids that names another of ids and covers proto/port.
+ */
+static void table_mark(const struct moat_plan_ident **pi, const uint32_t *ids, size_t n,
+		       uint8_t proto, uint16_t port, uint8_t *ok)
+{
+	for (size_t o = 0; o < n; o++)
+		for (int egress = 0; pi[o] && egress < 2; egress++) {
+			enum moat_allow_list l = egress ? MOAT_ALLOW_OUT : MOAT_ALLOW_IN;
+
+			for (uint32_t k = 0; k < pi[o]->nallow[l]; k++) {
+				const struct moat_plan_allow *e = &pi[o]->allow[l][k];
+				uint32_t peer = allow_covers(e, proto, port) ? id_index(ids, n, e->peer)
+									      : PLAN_NONE;
+
+				if (peer == PLAN_NONE)
+					continue;
+				if (egress)
+					ok[o * n + peer] |= TABLE_OUT_OK;
+				else
+					ok[(size_t)peer * n + o] |= TABLE_IN_OK;
+			}
+		}
+}
+
+/* Each side's verdict without the pair lists: not isolated, or allowed by an *_any list. */
+static void table_base(const struct moat_plan *plan, const uint32_t *ids, size_t n,
+		       uint8_t proto, uint16_t port, uint8_t *ok)
+{
+	for (size_t j = 0; j < n; j++) {
+		const struct moat_plan_ident *p = moat_plan_ident_get(plan, ids[j]);
+		bool in = !p || !p->in_iso || list_has(plan, ids[j], MOAT_ALLOW_IN_ANY, 0, proto, port);
+		bool out = !p || !p->out_iso ||
+			   list_has(plan, ids[j], MOAT_ALLOW_OUT_ANY, 0, proto, port);
+
+		for (size_t i = 0; i < n; i++) {
+			ok[i * n + j] |= in ? TABLE_IN_OK : 0;
+			ok[j * n + i] |= out ? TABLE_OUT_OK : 0;
+		}
+	}
+}
+
+int moat_plan_decide_table(const struct moat_plan *plan, const uint32_t *ids, size_t n,
+			   uint8_t proto, uint16_t port, uint8_t *kinds)
+{
+	const struct moat_plan_ident **pi = malloc((n ? n : 1) * sizeof(*pi));
+
+	if (!pi)
+		return -ENOMEM;
+	port = proto_has_ports(proto) ? port : 0;
+	memset(kinds, 0, n * n);
+	for (size_t i = 0; i < n; i++)
+		pi[i] = moat_plan_ident_get(plan, ids[i]);
+	table_base(plan, ids, n, proto, port, kinds);
+	table_mark(pi, ids, n, proto, port, kinds);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++) {
+			uint8_t ok = kinds[i * n + j];
+			bool viol = (ok & TABLE_IN_OK || pi[j]->in_mode == MOAT_MODE_MONITOR) &&
+				    (ok & TABLE_OUT_OK || pi[i]->out_mode == MOAT_MODE_MONITOR);
+
+			kinds[i * n + j] = ok == (TABLE_IN_OK | TABLE_OUT_OK) ? MOAT_ALLOW :
+					   viol ? MOAT_VIOLATION : MOAT_DENY;
+		}
+	free(pi);
+	return 0;
+}
+
+enum moat_verdict_kind moat_plan_decide_kind(const struct moat_plan *plan, uint32_t src_ident,
+					     uint32_t dst_ident, uint8_t proto, uint16_t port)
+{
+	struct moat_verdict v;
+
+	decide_sets(plan, src_ident, dst_ident, proto, port, &v);
+	return v.kind;
 }
 
 void moat_plan_decide(const struct moat_plan *plan, const struct moat_addr *src,

@@ -252,6 +252,8 @@ if want; then
 	df=deploy/Dockerfile
 	expect "Dockerfile builds on Debian bookworm" grep -q '^FROM debian:bookworm AS build' $df
 	expect "Dockerfile installs with PREFIX=/usr" grep -q 'make .*PREFIX=/usr .*install' $df
+	expect "the image has the control socket's group moat" \
+		grep -q '^RUN groupadd --system .*moat$' $df
 	# stage_pkgs N - the packages the Nth `apt-get install` of the Dockerfile names.
 	stage_pkgs() {
 		awk -v n="$1" '/apt-get install/ { k++ } k == n { print } /rm -rf/ && k == n { exit }' $df |

@@ -74,15 +74,43 @@ static uint64_t get64(const uint8_t *p)
 	return be64toh(v);
 }
 
-/* Ports or ICMP type of the transport header at l4 (len bytes of it may be there). */
-static void transport(struct capture_record *r, const uint8_t *l4, size_t len, bool later_frag)
+/* The fixed transport header of a port protocol (what must be in a record to key a flow by
+ * its port), or 0 for a protocol without ports. */
+static size_t ports_header_len(uint8_t proto)
 {
-	bool ports = r->proto == IPPROTO_TCP || r->proto == IPPROTO_UDP ||
-		     r->proto == IPPROTO_SCTP || r->proto == IPPROTO_UDPLITE;
+	switch (proto) {
+	case IPPROTO_TCP:
+		return 20;
+	case IPPROTO_SCTP:
+		return 12;
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+		return 8;
+	}
+	return 0;
+}
 
+bool capture_record_keyed(const struct capture_record *rec)
+{
+	return !rec->later_fragment && (rec->has_ports || !ports_header_len(rec->proto));
+}
+
+/*
+ * Ports or ICMP type of the transport header at l4 (len bytes of it are in the record).
+ * -EMSGSIZE when a port protocol's header is not all there: the kernel copies only
+ * NFT_LOG_SNAPLEN bytes, a sender can push the header past them, and a short packet reads
+ * the same; its port is unknown, and never 0.
+ */
+static int transport(struct capture_record *r, const uint8_t *l4, size_t len, bool later_frag)
+{
+	size_t need = ports_header_len(r->proto);
+
+	r->later_fragment = later_frag;
 	if (later_frag)
-		return;
-	if (ports && len >= 4) {
+		return 0;
+	if (need && len < need)
+		return -EMSGSIZE;
+	if (need) {
 		r->has_ports = true;
 		r->sport = get16(l4);
 		r->dport = get16(l4 + 2);
@@ -90,6 +118,7 @@ static void transport(struct capture_record *r, const uint8_t *l4, size_t len, b
 		r->icmp_type = l4[0];
 		r->icmp_code = l4[1];
 	}
+	return 0;
 }
 
 static int ipv4(struct capture_record *r, const uint8_t *p, size_t len)
@@ -102,11 +131,20 @@ static int ipv4(struct capture_record *r, const uint8_t *p, size_t len)
 	r->saddr.family = r->daddr.family = AF_INET;
 	memcpy(r->saddr.a, p + 12, 4);
 	memcpy(r->daddr.a, p + 16, 4);
-	transport(r, p + ihl, len - ihl, (get16(p + 6) & 0x1fff) != 0);
-	return 0;
+	return transport(r, p + ihl, len - ihl, (get16(p + 6) & 0x1fff) != 0);
 }
 
-/* Walks the extension headers to the transport; a chain longer than 8 is not followed. */
+static bool ipv6_ext(uint8_t nh)
+{
+	return nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_DSTOPTS ||
+	       nh == IPPROTO_FRAGMENT || nh == IPPROTO_AH;
+}
+
+/*
+ * Walks the extension headers to the transport. A chain longer than 8, or one that runs past
+ * the record, hides the transport: -EMSGSIZE, never a record of the extension header's
+ * number. After a later fragment's header comes data, not headers: the walk stops there.
+ */
 static int ipv6(struct capture_record *r, const uint8_t *p, size_t len)
 {
 	size_t off = 40;
@@ -119,24 +157,19 @@ static int ipv6(struct capture_record *r, const uint8_t *p, size_t len)
 	r->saddr.family = r->daddr.family = AF_INET6;
 	memcpy(r->saddr.a, p + 8, 16);
 	memcpy(r->daddr.a, p + 24, 16);
-	for (int i = 0; i < 8 && off + 8 <= len; i++) {
-		if (nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_DSTOPTS) {
-			nh = p[off];
-			off += ((size_t)p[off + 1] + 1) * 8;
-		} else if (nh == IPPROTO_FRAGMENT) {
+	for (int i = 0; i < 8 && ipv6_ext(nh) && !later_frag && off + 8 <= len; i++) {
+		uint8_t next = p[off];
+
+		if (nh == IPPROTO_FRAGMENT)
 			later_frag = (get16(p + off + 2) & 0xfff8) != 0;
-			nh = p[off];
-			off += 8;
-		} else if (nh == IPPROTO_AH) {
-			nh = p[off];
-			off += ((size_t)p[off + 1] + 2) * 4;
-		} else {
-			break;
-		}
+		off += nh == IPPROTO_FRAGMENT ? 8 : nh == IPPROTO_AH ?
+		       ((size_t)p[off + 1] + 2) * 4 : ((size_t)p[off + 1] + 1) * 8;
+		nh = next;
 	}
 	r->proto = nh;
-	transport(r, p + (off < len ? off : len), off < len ? len - off : 0, later_frag);
-	return 0;
+	if (ipv6_ext(nh) && !later_frag)
+		return -EMSGSIZE;
+	return transport(r, p + (off < len ? off : len), off < len ? len - off : 0, later_frag);
 }
 
 static int payload(struct capture_record *r, const uint8_t *p, size_t len)
@@ -206,6 +239,10 @@ static void on_frame(u_char *user, const struct pcap_pkthdr *h, const u_char *by
 
 	if (ret == -ENOENT) {
 		c->st.ignored++;
+		return;
+	}
+	if (ret == -EMSGSIZE) {
+		c->st.truncated++;
 		return;
 	}
 	if (ret) {

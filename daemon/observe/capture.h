@@ -31,6 +31,7 @@ struct capture_record {
 	enum capture_kind kind;
 	uint8_t proto;			/* IPPROTO_* of the transport (after IPv6 extension headers) */
 	bool has_ports;			/* TCP, UDP, SCTP, UDP-Lite and not a later fragment */
+	bool later_fragment;		/* a fragment after the first: no transport header */
 	uint16_t sport, dport;		/* host order; 0 without ports */
 	uint8_t icmp_type, icmp_code;	/* ICMP and ICMPv6 */
 	struct moat_addr saddr, daddr;
@@ -39,10 +40,22 @@ struct capture_record {
 
 /*
  * capture_parse - one DLT_NFLOG frame into *rec. Returns 0; -ENOENT for a frame Moat did
- * not log (no "moat:" prefix, or not IPv4/IPv6: ARP in the bridge table); -EINVAL for a
- * truncated or malformed frame. Never reads outside buf[0..len). *rec is written only on 0.
+ * not log (no "moat:" prefix, or not IPv4/IPv6: ARP in the bridge table); -EMSGSIZE when
+ * the transport header is not all in the record (a TCP, UDP, SCTP or UDP-Lite header cut
+ * short, an IPv6 header chain longer than 8 or past the end: the kernel copies only
+ * NFT_LOG_SNAPLEN bytes, and a hostile sender can push the header past them); -EINVAL for a
+ * truncated or malformed frame otherwise. Never reads outside buf[0..len). *rec is written
+ * only on 0.
  */
 int capture_parse(const uint8_t *buf, size_t len, struct capture_record *rec);
+
+/*
+ * capture_record_keyed - can rec be a flow: does it carry what a flow is keyed by? False
+ * for a later fragment (its transport and port are unknown) and for a port protocol (TCP,
+ * UDP, SCTP, UDP-Lite) without its ports: a flow to "port 0" would be decided, learned and
+ * alerted on as one.
+ */
+bool capture_record_keyed(const struct capture_record *rec);
 
 /* capture_kind_name - "pass", "drop:in", "drop:out", "drop:unknown", "spoof". */
 const char *capture_kind_name(enum capture_kind kind);
@@ -54,6 +67,7 @@ struct capture_stats {
 	uint64_t records;	/* handed to the callback */
 	uint64_t ignored;	/* -ENOENT frames */
 	uint64_t malformed;	/* -EINVAL frames */
+	uint64_t truncated;	/* -EMSGSIZE frames: no transport header, so no flow */
 	uint64_t read_errors;	/* pcap read errors other than "nothing queued" */
 	uint64_t kernel_drops;	/* messages the kernel could not queue: lost records */
 	uint64_t buffer_bytes;	/* the socket receive buffer actually granted */

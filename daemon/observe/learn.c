@@ -10,26 +10,28 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "baseline_saver.h"
 #include "learn.h"
 #include "log.h"
 #include "moat/baseline.h"
 #include "moat/selector_text.h"
 
 #define SAVE_EVERY_MS 1000
-/* A big baseline takes a while to write: saves then space out so that saving takes at most
- * 1/SAVE_SHARE of the time (a 60,000-flow baseline is ~6 MB of JSON). */
-#define SAVE_SHARE 20
 
 struct learn {
 	char *baseline_path, *state_path;
 	struct moat_baseline *b;
+	struct baseline_saver *saver;	/* writes baseline.json off the loop */
 	struct moat_selector_text *sel;	/* NULL: every flow */
 	char *selector;
 	bool active, ended;		/* ended: a session has been run to its end before */
-	bool dirty;
-	int64_t started_ms, until_ms, stopped_ms, saved_ms;
-	int64_t save_gap_ms;		/* wait at least this long between debounced saves */
-	uint64_t records, learned, saves, save_errors;
+	bool dirty;			/* changes not handed to the saver yet */
+	bool cap_said;			/* the log said the baseline is full (this session) */
+	size_t cap;			/* flows the baseline may hold */
+	int64_t started_ms, until_ms, stopped_ms;
+	int64_t handed_ms;		/* when changes were last handed to the saver */
+	uint64_t records, learned, over_cap;
+	struct baseline_saver_report rep;	/* as of the last learn_tick */
 };
 
 /* mkdir -p, mode for the directories it makes. */
@@ -95,30 +97,42 @@ static int state_save(struct learn *l)
 	return ret;
 }
 
-static int64_t mono_ms(void)
+/*
+ * Hands what changed to the saver, which writes baseline.json off the loop; the hand-over
+ * costs time proportional to the changes. 0, or -ENOMEM (still dirty: tried again).
+ */
+static int baseline_save(struct learn *l, int64_t now_ms, unsigned flags)
 {
-	struct timespec ts;
+	struct moat_baseline_delta *d = NULL;
+	int ret = moat_baseline_delta_take(l->b, &d);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int baseline_save(struct learn *l, int64_t now_ms)
-{
-	int64_t t0 = mono_ms();
-	int ret = moat_baseline_save(l->b, l->baseline_path);
-	int64_t took = mono_ms() - t0;
-
-	l->save_gap_ms = took * SAVE_SHARE > SAVE_EVERY_MS ? took * SAVE_SHARE : SAVE_EVERY_MS;
-	l->saves++;
+	if (!ret)
+		ret = baseline_saver_submit(l->saver, d, flags);
 	if (ret) {
-		l->save_errors++;
-		log_warn("learning: cannot save %s: %s", l->baseline_path, strerror(-ret));
+		log_warn("learning: cannot hand the baseline over to be saved: %s", strerror(-ret));
 		return ret;
 	}
 	l->dirty = false;
-	l->saved_ms = now_ms;
+	l->handed_ms = now_ms;
 	return 0;
+}
+
+/* What the saver did since the last look: failures logged (and retried), a replica that
+ * lost a delta fed all of the baseline again. */
+static void saver_poll(struct learn *l)
+{
+	struct baseline_saver_report r;
+	struct moat_baseline_delta *d = NULL;
+
+	baseline_saver_report_get(l->saver, &r);
+	if (r.errors > l->rep.errors) {
+		log_warn("learning: cannot save %s: %s", l->baseline_path, strerror(-r.last_error));
+		l->dirty = true;
+	}
+	if (r.out_of_step && !r.busy && moat_baseline_delta_take_all(l->b, &d) == 0 &&
+	    baseline_saver_submit(l->saver, d, SAVER_RESET) == 0)
+		log_warn("learning: the saver lost track of the baseline; saving all of it");
+	l->rep = r;
 }
 
 static int selector_set(struct learn *l, const char *text, char *err, size_t errlen)
@@ -151,8 +165,7 @@ static void baseline_load(struct learn *l)
 		log_info("learning: %zu baseline flows from %s", moat_baseline_count(l->b),
 			 l->baseline_path);
 	} else if (ret != -ENOENT) {
-		for (size_t i = 0; i < d.n; i++)
-			log_error("%s:%u:%u: %s", d.v[i].file, d.v[i].line, d.v[i].col, d.v[i].msg);
+		log_diags(&d);
 		snprintf(bad, sizeof(bad), "%s.bad", l->baseline_path);
 		log_error("learning: %s cannot be read; kept as %s, starting from nothing",
 			  l->baseline_path, bad);
@@ -193,7 +206,21 @@ static void state_load(struct learn *l)
 	json_decref(j);
 }
 
-int learn_new(const char *dir, struct learn **out)
+/*
+ * Room in the baseline, so that learning seldom stops the loop to grow it (a table's growth
+ * copies and rehashes it all): up to the cap when that is modest (the default), else twice
+ * what it holds (the hash slots of a room reserved are touched at once: 16 bytes a flow).
+ */
+#define ROOM_AHEAD 131072
+
+static int room(struct learn *l)
+{
+	size_t n = moat_baseline_count(l->b), want = 2 * n > ROOM_AHEAD ? 2 * n : ROOM_AHEAD;
+
+	return moat_baseline_reserve(l->b, want < l->cap ? want : l->cap > n ? l->cap : n);
+}
+
+int learn_new(const char *dir, size_t cap, struct learn **out)
 {
 	struct learn *l = calloc(1, sizeof(*l));
 	int ret = l ? dir_make(dir, 0750) : -ENOMEM;
@@ -205,6 +232,14 @@ int learn_new(const char *dir, struct learn **out)
 		baseline_load(l);
 	if (!ret && !l->b)
 		ret = moat_baseline_new(&l->b);
+	l->cap = cap ? cap : 1;
+	if (!ret)
+		ret = room(l);
+	if (!ret)
+		ret = baseline_saver_new(l->baseline_path, &l->saver);
+	/* the saver's replica starts as the file is: all of it, nothing to write */
+	if (!ret)
+		ret = baseline_save(l, 0, SAVER_NO_WRITE);
 	if (ret) {
 		learn_free(l);
 		return ret;
@@ -218,8 +253,9 @@ void learn_free(struct learn *l)
 {
 	if (!l)
 		return;
-	if (l->dirty && l->b)
-		baseline_save(l, l->saved_ms);
+	if (l->dirty && l->b && l->saver)
+		baseline_save(l, l->handed_ms, 0);
+	baseline_saver_free(l->saver);	/* writes what is queued first */
 	moat_baseline_free(l->b);
 	moat_selector_text_free(l->sel);
 	free(l->selector);
@@ -240,6 +276,7 @@ int learn_start(struct learn *l, const char *selector, uint64_t duration_ms, boo
 	if (!ret && reset && !(ret = moat_baseline_new(&fresh))) {
 		moat_baseline_free(l->b);
 		l->b = fresh;
+		ret = room(l);
 	}
 	if (ret)
 		return ret;
@@ -247,8 +284,9 @@ int learn_start(struct learn *l, const char *selector, uint64_t duration_ms, boo
 	l->started_ms = now_ms;
 	l->until_ms = duration_ms ? now_ms + (int64_t)duration_ms : 0;
 	l->stopped_ms = 0;
-	l->learned = l->records = 0;
-	ret = baseline_save(l, now_ms);
+	l->learned = l->records = l->over_cap = 0;
+	l->cap_said = false;
+	ret = baseline_save(l, now_ms, reset ? SAVER_RESET : 0);
 	if (!ret)
 		ret = state_save(l);
 	if (ret)
@@ -267,7 +305,7 @@ int learn_stop(struct learn *l, int64_t now_ms)
 	l->active = false;
 	l->ended = true;
 	l->stopped_ms = now_ms;
-	ret = baseline_save(l, now_ms);
+	ret = baseline_save(l, now_ms, 0);
 	if (!ret)
 		ret = state_save(l);
 	log_info("learning: stopped; the baseline has %zu flows", moat_baseline_count(l->b));
@@ -284,6 +322,17 @@ bool learn_has_baseline(const struct learn *l)
 	return !l->active && l->ended;
 }
 
+/* A new flow past the cap: counted, not stored; said once a session. */
+static int over_cap(struct learn *l)
+{
+	l->over_cap++;
+	if (!l->cap_said)
+		log_warn("learning: the baseline holds %zu flows, its cap (--baseline-cap): new "
+			 "flows are counted, not learned (moat learn status)", l->cap);
+	l->cap_said = true;
+	return 0;
+}
+
 static bool selected(const struct learn *l, const struct moat_endpoint *e)
 {
 	return e && (!l->sel || moat_selector_match(&l->sel->sel, &e->labels));
@@ -297,6 +346,9 @@ int learn_record(struct learn *l, const struct moat_endpoint *from,
 
 	if (!l->active || (!selected(l, from) && !selected(l, to)))
 		return 0;
+	if (moat_baseline_count(l->b) >= l->cap &&
+	    !moat_baseline_contains(l->b, from, from_addr, to, to_addr, proto, port))
+		return over_cap(l);
 	ret = moat_baseline_add(l->b, from, from_addr, to, to_addr, proto, port, when_ms / 1000);
 	if (ret < 0)
 		return ret;
@@ -315,26 +367,35 @@ bool learn_known(const struct learn *l, const struct moat_endpoint *from,
 
 void learn_tick(struct learn *l, int64_t now_ms)
 {
+	saver_poll(l);
 	if (l->active && l->until_ms && now_ms >= l->until_ms) {
 		log_info("learning: the session's time is up");
 		learn_stop(l, now_ms);
 		return;
 	}
-	if (l->dirty && now_ms - l->saved_ms >= l->save_gap_ms)
-		baseline_save(l, now_ms);
+	/* at most once a second, and not while the last save is under way (a big one takes
+	 * longer): changes pile up in the baseline meanwhile, and go over in one delta */
+	if (l->dirty && now_ms - l->handed_ms >= SAVE_EVERY_MS && !l->rep.busy)
+		baseline_save(l, now_ms, 0);
 }
 
 json_t *learn_status_json(const struct learn *l, bool with_flows)
 {
-	json_t *j = json_pack("{s:s,s:b,s:s,s:o,s:o,s:o,s:I,s:I,s:I,s:o,s:I,s:I,s:s,s:s}", "state",
-			      l->active ? "learning" : l->ended ? "stopped" : "none", "learning",
-			      l->active, "selector", l->selector ? l->selector : "", "started",
-			      time_json(l->started_ms), "until", time_json(l->until_ms), "stopped",
-			      time_json(l->stopped_ms), "flows", (json_int_t)moat_baseline_count(l->b),
-			      "records", (json_int_t)l->records, "learned", (json_int_t)l->learned,
-			      "saved", time_json(l->saved_ms), "saves", (json_int_t)l->saves,
-			      "save_errors", (json_int_t)l->save_errors, "baseline", l->baseline_path,
-			      "alerting", learn_has_baseline(l) ? "on" : "off");
+	struct baseline_saver_report r;
+	json_t *j;
+
+	baseline_saver_report_get(l->saver, &r);
+	j = json_pack("{s:s,s:b,s:s,s:o,s:o,s:o,s:I,s:I,s:I,s:o,s:I,s:I,s:s,s:s,s:I,s:b,s:I,s:b,"
+		      "s:I}", "state", l->active ? "learning" : l->ended ? "stopped" : "none",
+		      "learning", l->active, "selector", l->selector ? l->selector : "", "started",
+		      time_json(l->started_ms), "until", time_json(l->until_ms), "stopped",
+		      time_json(l->stopped_ms), "flows", (json_int_t)moat_baseline_count(l->b),
+		      "records", (json_int_t)l->records, "learned", (json_int_t)l->learned,
+		      "saved", time_json(r.saved_ms), "saves", (json_int_t)r.saves, "save_errors",
+		      (json_int_t)r.errors, "baseline", l->baseline_path, "alerting",
+		      learn_has_baseline(l) ? "on" : "off", "cap", (json_int_t)l->cap, "full",
+		      moat_baseline_count(l->b) >= l->cap, "not_learned", (json_int_t)l->over_cap,
+		      "saving", r.busy, "save_ms", (json_int_t)r.last_ms);
 
 	if (j && with_flows)
 		json_object_set_new(j, "baseline_flows", moat_baseline_json(l->b));

@@ -52,6 +52,7 @@ struct observe {
 	size_t nfollowers;
 	const struct moat_plan *plan;	/* in force, during observe_read */
 	uint64_t learn_errors, unexpected;
+	uint64_t unkeyed;		/* records that cannot be a flow: later fragments */
 };
 
 /* One side of a record: the endpoint with that address (if any) and its held name. */
@@ -72,7 +73,7 @@ static void flow_release(const struct flow *f, void *data)
 
 static void state_open(struct observe *o)
 {
-	int ret = learn_new(o->cfg->state_dir, &o->learn);
+	int ret = learn_new(o->cfg->state_dir, o->cfg->baseline_cap, &o->learn);
 
 	if (!ret)
 		ret = alerts_new(o->cfg->state_dir, o->cfg->alert_rate, &o->alerts);
@@ -88,6 +89,10 @@ int observe_new(const struct config *cfg, struct observe **out)
 
 	if (!ret && !cfg->flow_cap) {
 		log_error("--flow-cap must be at least 1");
+		ret = -EINVAL;
+	}
+	if (!ret && !cfg->baseline_cap) {
+		log_error("--baseline-cap must be at least 1");
 		ret = -EINVAL;
 	}
 	if (!ret)
@@ -375,6 +380,11 @@ static void on_record(const struct capture_record *r, void *data)
 	unsigned verdict;
 	bool fresh, news;
 
+	/* A record without the port it would be keyed by is counted, never a flow to port 0. */
+	if (!capture_record_keyed(r)) {
+		o->unkeyed++;
+		return;
+	}
 	side_init(o, &r->saddr, &s);
 	side_init(o, &r->daddr, &d);
 	key_make(&s, &d, r, &k);
@@ -414,11 +424,12 @@ json_t *observe_capture_json(struct observe *o)
 	if (!o->cap)
 		return json_pack("{s:i,s:s}", "group", (int)o->cfg->nflog_group, "error", o->cap_error);
 	capture_stats_get(o->cap, &st);
-	return json_pack("{s:i,s:I,s:I,s:I,s:I,s:I,s:I}", "group", (int)o->cfg->nflog_group,
-			 "records", (json_int_t)st.records, "ignored", (json_int_t)st.ignored,
-			 "malformed", (json_int_t)st.malformed, "read_errors",
-			 (json_int_t)st.read_errors, "drops", (json_int_t)st.kernel_drops,
-			 "buffer_bytes", (json_int_t)st.buffer_bytes);
+	return json_pack("{s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "group",
+			 (int)o->cfg->nflog_group, "records", (json_int_t)st.records, "ignored",
+			 (json_int_t)st.ignored, "malformed", (json_int_t)st.malformed, "truncated",
+			 (json_int_t)st.truncated, "fragments", (json_int_t)o->unkeyed,
+			 "read_errors", (json_int_t)st.read_errors, "drops",
+			 (json_int_t)st.kernel_drops, "buffer_bytes", (json_int_t)st.buffer_bytes);
 }
 
 json_t *observe_table_json(struct observe *o)
@@ -461,6 +472,12 @@ void observe_metrics(FILE *out, struct observe *o)
 			"NFLOG records the kernel could not queue to moatd (lost)", st.kernel_drops);
 	metrics_counter(out, "moat_capture_malformed_total", "NFLOG records that did not parse",
 			st.malformed);
+	metrics_counter(out, "moat_capture_truncated_total",
+			"NFLOG records without their whole transport header (not made flows)",
+			st.truncated);
+	metrics_counter(out, "moat_capture_fragments_total",
+			"NFLOG records of later fragments, whose port is unknown (not made flows)",
+			o->unkeyed);
 	metrics_counter(out, "moat_alerts_total", "Alerts raised (unexpected flows)",
 			a ? (uint64_t)json_integer_value(json_object_get(a, "raised")) : 0);
 	metrics_counter(out, "moat_alerts_suppressed_total", "Alerts held back by --alert-rate",

@@ -28,9 +28,10 @@
 struct observe;
 
 /*
- * observe_new - the flow table (cfg->flow_cap), learning and alerts in cfg->state_dir.
- * A state directory that cannot be used only disables learning and alerts (logged). 0 and
- * *out, or -errno (-EINVAL for a zero --flow-cap, -ENOMEM).
+ * observe_new - the flow table (cfg->flow_cap), learning (cfg->baseline_cap) and alerts in
+ * cfg->state_dir. A state directory that cannot be used only disables learning and alerts
+ * (logged). 0 and *out, or -errno (-EINVAL for a zero --flow-cap or --baseline-cap,
+ * -ENOMEM).
  */
 int observe_new(const struct config *cfg, struct observe **out);
 

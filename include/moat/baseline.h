@@ -47,9 +47,15 @@ void moat_baseline_free(struct moat_baseline *b);
  * when the file does not exist (nothing in diags: the caller starts a new baseline),
  * -EINVAL with every problem in diags (file name, line:col for JSON syntax, and which flow
  * and field is wrong otherwise), or -errno for other I/O errors (also in diags).
- * A repeated flow key is an error.
+ * A repeated flow key is an error. The file is read a flow at a time, never as a whole tree:
+ * memory is that of the baseline made, and time grows with the flows, not with their peers'
+ * text (a peer already seen is recognised by its text).
  */
 int moat_baseline_load(const char *path, struct moat_baseline **out, struct moat_diags *diags);
+
+/* moat_baseline_parse - as _load, from buf[0..len) named name (tests, fuzzing). */
+int moat_baseline_parse(const char *name, const char *buf, size_t len,
+			struct moat_baseline **out, struct moat_diags *diags);
 
 /*
  * moat_baseline_save - write b to path atomically: path.tmp is written and fsynced, renamed
@@ -58,6 +64,56 @@ int moat_baseline_load(const char *path, struct moat_baseline **out, struct moat
  * (path.tmp is removed on failure).
  */
 int moat_baseline_save(const struct moat_baseline *b, const char *path);
+
+/*
+ * Saving from another thread. A baseline lists what changes (peers added, flows added or
+ * widened); moat_baseline_delta_take hands the changes over as a delta, in time and memory
+ * proportional to them, not to the baseline. A replica, fed every delta in order (the first
+ * one holds everything: a loaded baseline's flows count as changes too), holds what the
+ * baseline held when the delta was taken, in memory of its own: another thread may apply
+ * deltas to it and save it while the baseline goes on changing. Not thread-safe themselves:
+ * the baseline and the replica each belong to one thread; a delta is handed from one to the
+ * other.
+ */
+struct moat_baseline_delta;
+struct moat_baseline_replica;
+
+/* moat_baseline_delta_take - the changes of b since the last take (or since it was made)
+ * into *out (free with moat_baseline_delta_free); b starts listing changes afresh. 0 or
+ * -ENOMEM (b unchanged). */
+int moat_baseline_delta_take(struct moat_baseline *b, struct moat_baseline_delta **out);
+
+/* moat_baseline_delta_take_all - a delta holding all of b, as its first one did: to feed a
+ * replica reset after it lost a delta. 0 or -ENOMEM. */
+int moat_baseline_delta_take_all(struct moat_baseline *b, struct moat_baseline_delta **out);
+
+/* moat_baseline_delta_flows - how many flows the delta carries. */
+size_t moat_baseline_delta_flows(const struct moat_baseline_delta *d);
+
+/* moat_baseline_delta_free - NULL-safe. */
+void moat_baseline_delta_free(struct moat_baseline_delta *d);
+
+/* moat_baseline_replica_new - an empty replica into *out. 0 or -ENOMEM. */
+int moat_baseline_replica_new(struct moat_baseline_replica **out);
+
+/* moat_baseline_replica_apply - d applied to r. 0, -EINVAL when d is not the next delta of
+ * the baseline r follows (r unchanged), or -ENOMEM (r must then be reset and fed from a new
+ * baseline's first delta). */
+int moat_baseline_replica_apply(struct moat_baseline_replica *r,
+				const struct moat_baseline_delta *d);
+
+/* moat_baseline_replica_reset - r empty again, to follow a new baseline. */
+void moat_baseline_replica_reset(struct moat_baseline_replica *r);
+
+/* moat_baseline_replica_count - the flows r holds. */
+size_t moat_baseline_replica_count(const struct moat_baseline_replica *r);
+
+/* moat_baseline_replica_save - r to path exactly as moat_baseline_save would save the
+ * baseline it follows. 0 or -errno. */
+int moat_baseline_replica_save(const struct moat_baseline_replica *r, const char *path);
+
+/* moat_baseline_replica_free - NULL-safe. */
+void moat_baseline_replica_free(struct moat_baseline_replica *r);
 
 /*
  * moat_baseline_add - record one flow. from/to: the endpoints, or NULL for an external peer,
@@ -82,6 +138,14 @@ bool moat_baseline_contains(const struct moat_baseline *b,
 			    const struct moat_endpoint *to, const struct moat_addr *to_addr,
 			    uint8_t proto, uint16_t port);
 
+/*
+ * moat_baseline_reserve - room in b for flows flows (and as many peers) without growing
+ * again: the tables are then never copied or rehashed while b fills up to that, which on a
+ * big baseline takes a long moment. Memory is reserved, not touched (but for the hash
+ * slots). 0 or -ENOMEM (b unchanged but for what fitted).
+ */
+int moat_baseline_reserve(struct moat_baseline *b, size_t flows);
+
 /* moat_baseline_count - the number of flow keys in b (0 for NULL). */
 size_t moat_baseline_count(const struct moat_baseline *b);
 
@@ -104,19 +168,23 @@ json_t *moat_baseline_json(const struct moat_baseline *b);
  * egress and the destination's ingress. External peers become ipBlocks (/32, /128). Peers in
  * another namespace add a namespaceSelector on kubernetes.io/metadata.name.
  *
- * What "exactly" means, over the endpoints of es: a connection from or to an endpoint of a
- * learned group (to or from another endpoint, of a group or not, or an external address) is
- * allowed if and only if its key is in the baseline, so an endpoint of no learned group
- * reaches none of them; connections that involve no endpoint of a learned group (among
- * unlearned endpoints and the world) are not touched. Selectors are matchLabels on the key labels, plus "DoesNotExist" expressions
- * where an endpoint of es carries the same labels and more (so {app: web} does not also
- * select {app: web, tier: canary}); es is only used for that and may be empty.
- * What NetworkPolicy cannot say is left out and listed in comments in the YAML: flows of
- * protocols other than TCP/UDP/SCTP or to port 0, and groups whose labels or namespace are
- * not valid Kubernetes names (or that no selector can tell apart from another endpoint of
- * es); those flows are then denied, never allowed wider. No flow is invented (DNS included:
- * it is allowed only if it was learned). Output is deterministic: groups, peers and ports
- * sorted; names sanitised to DNS-1123 and made unique per namespace.
+ * What "exactly" means, for the endpoints of today and any that come later: a connection
+ * from or to an endpoint of a learned group (to or from another endpoint, of a group or not,
+ * or an external address) is allowed if and only if its key is in the baseline, so an
+ * endpoint of no learned group reaches none of them; connections that involve no endpoint
+ * of a learned group (among unlearned endpoints and the world) are not touched. A group is
+ * selected exactly: matchLabels on its stable labels and "DoesNotExist" on every other key
+ * of the stable list, so that no container, now or later, with more stable labels (a canary
+ * with tier, an admin with role) is taken for one of it.
+ * What cannot be said that way is left out and listed in comments in the YAML, and its
+ * flows are denied, never allowed wider: a group without stable labels (keyed by other
+ * labels, or none: any later container with those labels and more would fall in it; the
+ * comment says to label it, app=NAME), a group whose labels or namespace are not valid
+ * Kubernetes names, and flows of protocols other than TCP/UDP/SCTP or to port 0. No flow is
+ * invented (DNS included: it is allowed only if it was learned). es is not needed for any
+ * of this (a moatd without a plan yet suggests the same) and may be empty. Output is
+ * deterministic: groups, peers and ports sorted; names sanitised to DNS-1123 and made unique
+ * per namespace.
  */
 int moat_baseline_suggest(const struct moat_baseline *b, const struct moat_endpoint_set *es,
 			  char **yaml_out);

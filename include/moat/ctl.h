@@ -7,8 +7,10 @@
  * {"ok": false, "error": "words"[, "diags": ["file:line:col: error: ..."]]}.
  * Requests over MOAT_CTL_MAX_REQUEST bytes, or not complete within MOAT_CTL_TIMEOUT_MS, are
  * answered with an error and closed. A follower that lets more than 4 MiB pile up is
- * disconnected. Commands marked [changes] are refused to peers that are neither root nor
- * members of the group MOAT_CTL_GROUP. daemon/commands.c is the one table of commands.
+ * disconnected; a one-line reply over MOAT_CTL_MAX_REPLY is an error naming the limit.
+ * Commands marked [changes] are refused to peers that are neither root nor members of the
+ * group MOAT_CTL_GROUP (SO_PEERCRED and SO_PEERGROUPS: the credentials the peer had when it
+ * connected). daemon/commands.c is the one table of commands.
  *
  * status
  *   -> {mode: "enforce"|"monitor", runtime, runtime_up, policy_dir, policies, endpoints,
@@ -28,9 +30,12 @@
  *       mode: "enforce"|"monitor"|"open"}], containers: [{id, name, netmode, shares?}]}
  * endpoints.export
  *   -> {export: {namespaces: {ns: {k: v}}, endpoints: [..]}}  (an endpoints file, as JSON)
- * policy.matrix {ports: ["80/tcp", ..] (1 to 64), marks?: bool}
- *   -> {ports: [..], verdicts: [{from, to, port, verdict: "allow"|"deny"|"allow*"}]}
- *      (allow* with marks: passes only because the isolating policies monitor)
+ * policy.matrix {ports: ["80/tcp", ..] (1 to 64)}
+ *   -> {ports: [..], endpoints: ["ns/name", ..], rows: N}, then N lines {port: P, from: I,
+ *      verdicts: "adv..."} (indexes into ports and endpoints; one character per destination
+ *      in endpoints order: a allow, d deny, v violation), then {end: true, rows: N}; a
+ *      matrix without its end line is incomplete (streamed as the client reads: its size
+ *      bounds neither moatd's memory nor a reply)
  * policy.explain {from: "ns/name"|ADDR, to: ..., port: "80/tcp"}
  *   -> {explain: {from, to, port, verdict: "allow"|"deny"|"violation", loopback,
  *       egress: SIDE, ingress: SIDE}}
@@ -75,6 +80,9 @@
 #define MOAT_CTL_SOCKET_ENV "MOAT_SOCKET"
 #define MOAT_CTL_GROUP "moat"
 #define MOAT_CTL_MAX_REQUEST (64 * 1024)
+/* The largest one-line reply; a larger one is answered with an error that names this limit.
+ * Answers that can grow without bound (the matrix) come in parts, one line each. */
+#define MOAT_CTL_MAX_REPLY (64u << 20)
 #define MOAT_CTL_TIMEOUT_MS 2000
 
 #endif

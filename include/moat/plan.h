@@ -199,6 +199,23 @@ void moat_plan_decide(const struct moat_plan *plan, const struct moat_addr *src,
 		      struct moat_verdict *out);
 
 /*
+ * moat_plan_decide_kind - the kind of verdict alone between identities src_ident and
+ * dst_ident (moat_plan_ident_of), as moat_plan_decide gives it, without looking for the
+ * rules that allowed it: for tables of many pairs.
+ */
+enum moat_verdict_kind moat_plan_decide_kind(const struct moat_plan *plan, uint32_t src_ident,
+					     uint32_t dst_ident, uint8_t proto, uint16_t port);
+
+/*
+ * moat_plan_decide_table - the kind of verdict for every ordered pair of the n identities
+ * ids (sorted, distinct): kinds[i * n + j] (an enum moat_verdict_kind) for ids[i] to ids[j],
+ * as moat_plan_decide_kind gives each, in time n^2 plus one pass over the plan's sets
+ * instead of n^2 lookups. kinds holds n * n bytes. Returns 0, or -ENOMEM (kinds undefined).
+ */
+int moat_plan_decide_table(const struct moat_plan *plan, const uint32_t *ids, size_t n,
+			   uint8_t proto, uint16_t port, uint8_t *kinds);
+
+/*
  * moat_plan_decide_endpoints - the verdict between two endpoints (indexes into the set):
  * every same-family address pair must be allowed; endpoints with no address in common
  * families are decided on their address-less identities.

@@ -23,14 +23,51 @@ struct moat_port_arg {
 int moat_port_arg_parse(const char *s, struct moat_port_arg *p);
 
 /*
- * moat_report_matrix - {"ports": [...], "verdicts": [{"from", "to", "port", "verdict"}, ...]}:
- * one entry per ordered pair of endpoints (self pairs included) per port, endpoints sorted by
- * namespace/name, rows (from) outermost. verdict is "allow" or "deny"; a monitor-mode
- * violation passes, so it is "allow" — or "allow*" when mark_violations is set (for tables
- * people read). Returns a new reference, or NULL on ENOMEM.
+ * The matrix: for each port, each source endpoint (a row) and each destination, the
+ * verdict. Endpoints are sorted by namespace/name; rows go port by port, sources within.
+ * A verdict is a character: 'a' allow, 'd' deny, 'v' a violation (denied only by monitor-mode
+ * isolation, so it passes: people read "allow*", JSON "allow"). An endpoint reaching itself
+ * is always 'a' (it never leaves its network namespace).
+ *
+ * Built once from a plan and independent of it afterwards, so rows can be handed out while
+ * the plan in force changes. It holds verdicts per pair of classes of endpoints that every
+ * verdict treats alike (replicas are one class), 2 bits each, never a cell per pair of
+ * endpoints: memory grows with the names, the classes squared and the ports.
  */
-json_t *moat_report_matrix(const struct moat_plan *plan, const struct moat_port_arg *ports,
-			   size_t nports, bool mark_violations);
+struct moat_report_matrix;
+
+/* What a matrix may hold at most (a thousand endpoints that no two verdicts treat alike, at
+ * 64 ports, take some 20 MiB). */
+#define MOAT_REPORT_MATRIX_MAX (256u << 20)
+
+/*
+ * moat_report_matrix_new - the verdicts of plan for ports (nports may be 0). Takes the time
+ * of identities^2 + classes^2 x nports table lookups, and memory to match, up to
+ * MOAT_REPORT_MATRIX_MAX bytes: past that -E2BIG (fewer ports may fit). Returns 0 and *out
+ * (free with moat_report_matrix_free), -E2BIG or -ENOMEM.
+ */
+int moat_report_matrix_new(const struct moat_plan *plan, const struct moat_port_arg *ports,
+			   size_t nports, struct moat_report_matrix **out);
+
+/* moat_report_matrix_free - NULL-safe. */
+void moat_report_matrix_free(struct moat_report_matrix *m);
+
+/* moat_report_matrix_head - {"ports": ["80/tcp", ...], "endpoints": ["ns/name", ...] (row
+ * and column order), "rows": N}. New reference, or NULL on ENOMEM. */
+json_t *moat_report_matrix_head(const struct moat_report_matrix *m);
+
+/* moat_report_matrix_rows - how many rows: ports x endpoints. */
+size_t moat_report_matrix_rows(const struct moat_report_matrix *m);
+
+/*
+ * moat_report_matrix_row - row (0 .. rows-1: port row / endpoints, source row % endpoints)
+ * as one verdict character per destination, NUL-terminated, into buf, which must hold
+ * endpoints + 1 bytes (json_array_size of the head's "endpoints", plus one).
+ */
+void moat_report_matrix_row(const struct moat_report_matrix *m, size_t row, char *buf);
+
+/* moat_report_matrix_bytes - the memory m holds, for benchmarks and tests. */
+size_t moat_report_matrix_bytes(const struct moat_report_matrix *m);
 
 /*
  * moat_report_explain - the verdict for from -> to on port and why: {from, to, port, verdict

@@ -16,3 +16,5 @@ echo "== flows.sh"
 B=$B tests/bench/flows.sh
 echo "== enforce.sh"
 B=$B tests/bench/enforce.sh
+echo "== matrix.sh"
+B=$B tests/bench/matrix.sh

@@ -54,7 +54,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* What the read-only commands do with a request's fields (node.c: cmd_matrix, cmd_explain). */
+/* What the read-only commands do with a request's fields (matrix.c, node.c: cmd_explain). */
 static void fields_use(json_t *req)
 {
 	const char *from = json_string_value(json_object_get(req, "from"));

@@ -2,7 +2,8 @@
  * Fuzzes the policy parser (moat_policy_set_parse) and, whenever an input parses, the
  * compiler and the verdicts on it: compile against a small fixed endpoint set (two
  * namespaces, IPv4 and IPv6, named ports, a host-network endpoint), recompile with the first
- * plan as prev, decide every endpoint pair and a few outside addresses, build the matrix and
+ * plan as prev, decide every endpoint pair and a few outside addresses, build the matrix (each
+ * cell what deciding the pair alone says) and
  * an explanation. Checks the plan's documented invariants: nets sorted, disjoint and covering
  * both families; every identity an address maps to exists; a failed parse has diagnostics.
  * Cluster-wide policies go through the tier model (model.h, tier_check) on the same endpoints.
@@ -107,6 +108,41 @@ static void verdicts_check(const struct moat_plan *p)
 	}
 }
 
+/* The matrix, built over classes of endpoints, says for every pair what deciding the pair
+ * alone says (endpoints in the head's order, which is namespace/name). */
+static void matrix_check(const struct moat_plan *p, const struct moat_port_arg *ports)
+{
+	static const char chars[] = { [MOAT_ALLOW] = 'a', [MOAT_DENY] = 'd', [MOAT_VIOLATION] = 'v' };
+	struct moat_report_matrix *m = NULL;
+	json_t *head, *names;
+	size_t order[64], n = es->n;
+	char row[65], ns[256];
+
+	FUZZ_CHECK(n < 64 && !moat_report_matrix_new(p, ports, 2, &m));
+	head = moat_report_matrix_head(m);
+	names = json_object_get(head, "endpoints");
+	FUZZ_CHECK(json_array_size(names) == n && moat_report_matrix_rows(m) == 2 * n);
+	for (size_t i = 0; i < n; i++) {
+		const char *name = json_string_value(json_array_get(names, i));
+		const char *slash = strchr(name, '/');
+
+		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - name), name);
+		order[i] = (size_t)moat_endpoint_set_find(es, ns, slash + 1);
+	}
+	for (size_t r = 0; r < 2 * n; r++) {
+		moat_report_matrix_row(m, r, row);
+		for (size_t j = 0; j < n; j++) {
+			struct moat_verdict v;
+
+			moat_plan_decide_endpoints(p, order[r % n], order[j], ports[r / n].proto,
+						   ports[r / n].port, &v);
+			FUZZ_CHECK(row[j] == chars[v.kind]);
+		}
+	}
+	json_decref(head);
+	moat_report_matrix_free(m);
+}
+
 static void reports_check(const struct moat_plan *p)
 {
 	struct moat_port_arg ports[2];
@@ -114,11 +150,7 @@ static void reports_check(const struct moat_plan *p)
 	json_t *j = NULL;
 
 	FUZZ_CHECK(!moat_port_arg_parse("80/tcp", &ports[0]) && !moat_port_arg_parse("53/udp", &ports[1]));
-	j = moat_report_matrix(p, ports, 2, true);
-	FUZZ_CHECK(j != NULL);
-	FUZZ_CHECK(json_array_size(json_object_get(j, "verdicts")) == es->n * es->n * 2);
-	json_decref(j);
-	j = NULL;
+	matrix_check(p, ports);
 	FUZZ_CHECK(!moat_report_explain(p, "x/a", "y/b", &ports[0], &j, err, sizeof(err)));
 	json_decref(j);
 }

@@ -81,6 +81,7 @@ static void test_ipv4(void)
 	tlv(&f, 9, pkt, ip4_tcp(pkt, "10.1.0.2", "10.1.0.3", IPPROTO_UDP, 1, 2, 0x0010));
 	CHECK(capture_parse(f.b, f.len, &r) == 0);
 	CHECK(r.kind == CAPTURE_DROP_IN && r.proto == IPPROTO_UDP && !r.has_ports && !r.dport);
+	CHECK(r.later_fragment && !capture_record_keyed(&r));
 
 	/* ICMP echo */
 	frame_start(&f, AF_INET);
@@ -160,14 +161,103 @@ static void test_ipv6(void)
 	CHECK(capture_parse(f.b, f.len, &r) == 0);
 	CHECK(r.proto == IPPROTO_ICMPV6 && r.icmp_type == 128);
 
-	/* an extension header that runs past the payload: transport unknown, still a record */
+	/* an extension header that runs past the payload: the transport header is not in the
+	 * record, so it is no record at all (never a TCP flow to port 0) */
 	n = ip6_hdr(pkt, IPPROTO_DSTOPTS, "fd00::1", "fd00::2");
 	pkt[n] = IPPROTO_TCP, pkt[n + 1] = 20, n += 8;
 	frame_start(&f, AF_INET6);
 	prefix(&f, "moat:pass");
 	tlv(&f, 9, pkt, n);
+	CHECK(capture_parse(f.b, f.len, &r) == -EMSGSIZE);
+}
+
+/* One record of proto whose transport header has hlen bytes (ports 40000 -> 8080) after an
+ * IPv4 header. */
+static int parse_ip4_l4(uint8_t proto, size_t hlen, struct capture_record *r)
+{
+	struct frame f;
+	uint8_t pkt[128] = { 0 };
+
+	ip4_tcp(pkt, "10.1.0.2", "10.1.0.3", proto, 40000, 8080, 0);
+	frame_start(&f, AF_INET);
+	prefix(&f, "moat:drop:in");
+	tlv(&f, 9, pkt, 20 + hlen);
+	return capture_parse(f.b, f.len, r);
+}
+
+/*
+ * A record cut inside its transport header (the kernel copies NFT_LOG_SNAPLEN bytes, and a
+ * hostile sender can push the header past them, or send a short packet) is -EMSGSIZE, never
+ * a record whose port reads 0: a flow to port 0 would be decided, learned and alerted on as
+ * one. The fixed headers: TCP 20 bytes, UDP and UDP-Lite 8, SCTP 12.
+ */
+static void test_truncated(void)
+{
+	static const struct {
+		uint8_t proto;
+		size_t hlen;
+	} l4[] = { { IPPROTO_TCP, 20 }, { IPPROTO_UDP, 8 }, { IPPROTO_SCTP, 12 },
+		   { IPPROTO_UDPLITE, 8 } };
+	struct capture_record r;
+
+	for (size_t i = 0; i < sizeof(l4) / sizeof(l4[0]); i++) {
+		for (size_t cut = 0; cut < l4[i].hlen; cut++)
+			CHECK(parse_ip4_l4(l4[i].proto, cut, &r) == -EMSGSIZE);
+		CHECK(parse_ip4_l4(l4[i].proto, l4[i].hlen, &r) == 0);
+		CHECK(r.has_ports && r.sport == 40000 && r.dport == 8080);
+		CHECK(capture_record_keyed(&r));
+	}
+	/* ICMP needs no ports: a short echo is still a record */
+	CHECK(parse_ip4_l4(IPPROTO_ICMP, 2, &r) == 0 && capture_record_keyed(&r));
+}
+
+/* IPv6: the header chain pushed past the 128 bytes the kernel copies, a chain longer than
+ * Moat follows, and a later fragment whose data looks like more headers. */
+static void test_truncated_ipv6(void)
+{
+	struct frame f;
+	uint8_t pkt[256];
+	struct capture_record r;
+	size_t n;
+
+	/* destination options of 88 bytes: TCP starts at byte 128, where the copy ends */
+	n = ip6_hdr(pkt, IPPROTO_DSTOPTS, "fd00::1", "fd00::2");
+	pkt[n] = IPPROTO_TCP, pkt[n + 1] = 10, n += 88;
+	frame_start(&f, AF_INET6);
+	prefix(&f, "moat:drop:in");
+	tlv(&f, 9, pkt, 128);
+	CHECK(n == 128 && capture_parse(f.b, f.len, &r) == -EMSGSIZE);
+
+	/* nine 8-byte extension headers, then TCP: the walk stops on a header, not TCP */
+	n = ip6_hdr(pkt, IPPROTO_DSTOPTS, "fd00::1", "fd00::2");
+	for (int i = 0; i < 9; i++)
+		pkt[n] = i < 8 ? IPPROTO_DSTOPTS : IPPROTO_TCP, pkt[n + 1] = 0, n += 8;
+	memset(pkt + n, 0, 20);
+	pkt[n + 3] = 80, n += 20;
+	frame_start(&f, AF_INET6);
+	prefix(&f, "moat:pass");
+	tlv(&f, 9, pkt, n);
+	CHECK(capture_parse(f.b, f.len, &r) == -EMSGSIZE);
+
+	/* a later fragment of UDP: no ports, whatever its data looks like; not a flow key */
+	n = ip6_hdr(pkt, IPPROTO_FRAGMENT, "fd00::1", "fd00::2");
+	pkt[n] = IPPROTO_DSTOPTS, pkt[n + 2] = 0x05, pkt[n + 3] = 0x00, n += 8;
+	pkt[n] = IPPROTO_UDP, pkt[n + 1] = 200, n += 8;	/* data, not a header */
+	frame_start(&f, AF_INET6);
+	prefix(&f, "moat:drop:out");
+	tlv(&f, 9, pkt, n);
 	CHECK(capture_parse(f.b, f.len, &r) == 0);
-	CHECK(r.proto == IPPROTO_TCP && !r.has_ports);
+	CHECK(r.proto == IPPROTO_DSTOPTS && !r.has_ports && r.later_fragment);
+	CHECK(!capture_record_keyed(&r));
+	n = ip6_hdr(pkt, IPPROTO_FRAGMENT, "fd00::1", "fd00::2");
+	pkt[n] = IPPROTO_UDP, pkt[n + 2] = 0x05, pkt[n + 3] = 0x00, n += 8;
+	n += 8;
+	frame_start(&f, AF_INET6);
+	prefix(&f, "moat:drop:out");
+	tlv(&f, 9, pkt, n);
+	CHECK(capture_parse(f.b, f.len, &r) == 0);
+	CHECK(r.proto == IPPROTO_UDP && !r.has_ports && r.later_fragment);
+	CHECK(!capture_record_keyed(&r));
 }
 
 static void test_rejects(void)
@@ -221,7 +311,7 @@ static void test_rejects(void)
 	for (size_t cut = 0; cut <= g.len; cut++) {
 		int ret = capture_parse(g.b, cut, &r);
 
-		CHECK(ret == 0 || ret == -EINVAL || ret == -ENOENT);
+		CHECK(ret == 0 || ret == -EINVAL || ret == -ENOENT || ret == -EMSGSIZE);
 	}
 	r.sport = 4242;
 	CHECK(capture_parse(f.b, f.len, &r) == -EINVAL && r.sport == 4242);	/* untouched on error */
@@ -239,6 +329,8 @@ int main(void)
 	test_ipv4();
 	test_timestamp_and_order();
 	test_ipv6();
+	test_truncated();
+	test_truncated_ipv6();
 	test_rejects();
 	test_names();
 	return check_done();

@@ -85,6 +85,91 @@ static void test_ports(void)
 		   "(allowed: protocol, port, endPort)");
 }
 
+/* A policy whose port is X, in flow style: the value is at 7:20. */
+#define PORT_IS(x) NP "spec:\n  podSelector: {}\n  ingress:\n  - ports: [{port: " x "}]\n"
+#define AT_PORT "t.yaml:7:20: spec.ingress[0].ports[0].port: "
+
+static void expect_ok(const char *text)
+{
+	struct moat_diags d = { 0 };
+	struct moat_policy_set *ps = NULL;
+
+	CHECK(moat_policy_set_parse("t.yaml", text, strlen(text), &ps, &d) == 0 && d.n == 0);
+	moat_diags_print(&d, stderr);
+	moat_diags_free(&d);
+	moat_policy_set_free(ps);
+}
+
+/*
+ * kubectl turns YAML into JSON with go-yaml v2 (YAML 1.1) before IntOrString reads it: a plain
+ * 0x50, 0o17, 017, 8e1, +80, 8_0 or 80.0 is the number 80 (or 15) to it, yes/on/true a
+ * boolean. Moat would have read them as port names; they are errors, so that no policy
+ * means one port to Moat and another to kubectl (or is refused by it).
+ */
+static void test_kubectl_numbers(void)
+{
+	static const struct {
+		const char *value, *what;
+	} numbers[] = {
+		{ "0x50", "the number 80" }, { "0X50", "the number 80" },
+		{ "0o17", "the number 15" }, { "0O17", "the number 15" },
+		{ "017", "the number 15" }, { "08", "the number 8" },
+		{ "0b1010000", "the number 80" }, { "8e1", "the number 80" },
+		{ "8E1", "the number 80" }, { "80.0", "the number 80" }, { "80.", "the number 80" },
+		{ ".8e2", "the number 80" }, { "+80", "the number 80" }, { "8_0", "the number 80" },
+		{ "-0x50", "the number -80" }, { "8.5", "the number 8.5" },
+		{ "1e10", "the number 10000000000" }, { ".inf", "the number inf" },
+		{ ".NaN", "the number nan" },
+	};
+	static const char *const bools[] = { "yes", "No", "ON", "off", "y", "n", "true", "False" };
+	static const char *const nulls[] = { "null", "~", "NULL" };
+	char text[512], want[512];
+
+	for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
+		snprintf(text, sizeof(text), PORT_IS("%s"), numbers[i].value);
+		snprintf(want, sizeof(want), AT_PORT "kubectl reads %s as %s, not as a port name: "
+			 "write the port in decimal, or quote a port name", numbers[i].value,
+			 numbers[i].what);
+		expect_one(text, want);
+	}
+	for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++) {
+		snprintf(text, sizeof(text), PORT_IS("%s"), bools[i]);
+		snprintf(want, sizeof(want), AT_PORT "kubectl reads %s as a boolean, not as a port "
+			 "name: write the port in decimal, or quote a port name", bools[i]);
+		expect_one(text, want);
+	}
+	/* A null port is no port, to Moat as to kubectl: every port. */
+	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++) {
+		snprintf(text, sizeof(text), PORT_IS("%s"), nulls[i]);
+		expect_ok(text);
+	}
+	/* Positive controls: names kubectl reads as strings, and quoted forms. */
+	expect_ok(PORT_IS("dns"));
+	expect_ok(PORT_IS("onion"));
+	expect_ok(PORT_IS("x80"));
+	expect_ok(PORT_IS("\"0x50\""));
+	expect_ok(PORT_IS("'yes'"));
+	expect_ok(PORT_IS("80"));
+}
+
+/* ::ffff:a.b.c.d is how a dual-stack socket names an IPv4 peer; no packet the ruleset sees
+ * carries it, so a block of them would silently match nothing. */
+static void test_ipv4_mapped(void)
+{
+	expect_one(NP "spec:\n  podSelector: {}\n  ingress:\n  - from:\n"
+		      "    - ipBlock: {cidr: \"::ffff:10.0.0.0/104\"}\n",
+		   "t.yaml:8:23: spec.ingress[0].from[0].ipBlock.cidr: \"::ffff:10.0.0.0/104\" is "
+		   "an IPv4-mapped IPv6 block, which no packet carries (IPv4 traffic has IPv4 "
+		   "addresses): write 10.0.0.0/8");
+	expect_one(NP "spec:\n  podSelector: {}\n  egress:\n  - to:\n"
+		      "    - ipBlock: {cidr: \"::/0\", except: [\"::ffff:192.0.2.1/128\"]}\n",
+		   "t.yaml:8:40: spec.egress[0].to[0].ipBlock.except[0]: \"::ffff:192.0.2.1/128\" "
+		   "is an IPv4-mapped IPv6 block, which no packet carries (IPv4 traffic has IPv4 "
+		   "addresses): write 192.0.2.1/32");
+	expect_ok(NP "spec:\n  podSelector: {}\n  ingress:\n  - from:\n"
+		     "    - ipBlock: {cidr: \"::/0\", except: [\"64:ff9b::/96\", \"::fffe:0:0/96\"]}\n");
+}
+
 static void test_selectors(void)
 {
 	expect_one(NP "spec:\n  podSelector:\n    matchExpressions:\n    - {key: a, operator: in, values: [x]}\n",
@@ -412,6 +497,8 @@ int main(void)
 {
 	test_classes();
 	test_ports();
+	test_kubectl_numbers();
+	test_ipv4_mapped();
 	test_selectors();
 	test_documents();
 	test_collects_all();
