@@ -128,11 +128,12 @@ static json_t *endpoint_json(const struct moat_plan *plan, const struct moat_end
 		id = moat_plan_ident_get(plan, e->nips ? moat_plan_ident_of(plan, &e->ips[0])
 						       : plan->endpoint_ident[i]);
 	snprintf(name, sizeof(name), "%s/%s", e->namespace, e->name);
-	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:b,s:{s:b,s:b},s:s}", "name", name,
+	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:b,s:{s:b,s:b},s:s,s:s?,s:s?}", "name", name,
 			 "namespace", e->namespace, "endpoint", e->name, "labels",
 			 labels_json(&e->labels), "ips", ips, "ifaces", ifaces, "host_network",
 			 e->host_network, "isolated", "ingress", id && id->in_iso, "egress",
-			 id && id->out_iso, "mode", endpoint_mode(id));
+			 id && id->out_iso, "mode", e->unenforced ? "not-enforced" : endpoint_mode(id),
+			 "node", e->node, "unenforced", e->unenforced);
 }
 
 static json_t *cmd_endpoints(struct commands *c, json_t *req, struct ctl_conn *conn)

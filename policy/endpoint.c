@@ -255,6 +255,10 @@ static int endpoint_copy(struct arena *mem, struct moat_endpoint *c, const struc
 	int ret;
 
 	c->host_network = e->host_network;
+	c->node = e->node ? arena_strdup(mem, e->node) : NULL;
+	c->unenforced = e->unenforced ? arena_strdup(mem, e->unenforced) : NULL;
+	if ((e->node && !c->node) || (e->unenforced && !c->unenforced))
+		return -ENOMEM;
 	c->name = arena_strdup(mem, e->name);
 	c->namespace = arena_strdup(mem, ns);
 	c->ips = mem_dup(mem, e->ips, e->nips, sizeof(*c->ips));
@@ -389,9 +393,15 @@ static bool labels_equal(const struct moat_labels *a, const struct moat_labels *
 	return true;
 }
 
+static bool str_same(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
 bool moat_endpoint_equal(const struct moat_endpoint *a, const struct moat_endpoint *b)
 {
 	if (strcmp(a->name, b->name) || strcmp(a->namespace, b->namespace) ||
+	    !str_same(a->node, b->node) || !str_same(a->unenforced, b->unenforced) ||
 	    a->host_network != b->host_network || a->nips != b->nips || a->nports != b->nports ||
 	    a->nifaces != b->nifaces || !a->macs != !b->macs || !labels_equal(&a->labels, &b->labels))
 		return false;

@@ -27,7 +27,8 @@
  * endpoints
  *   -> {endpoints: [{name: "ns/name", namespace, endpoint, labels: {k: v}, ips: [..],
  *       ifaces: [..], host_network, isolated: {ingress, egress},
- *       mode: "enforce"|"monitor"|"open"}], containers: [{id, name, netmode, shares?}]}
+ *       mode: "enforce"|"monitor"|"open"|"not-enforced", node?: another node's name,
+ *       unenforced?: why Moat cannot enforce it}], containers: [{id, name, netmode, shares?}]}
  * endpoints.export
  *   -> {export: {namespaces: {ns: {k: v}}, endpoints: [..]}}  (an endpoints file, as JSON)
  * policy.matrix {ports: ["80/tcp", ..] (1 to 64)}

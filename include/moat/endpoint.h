@@ -37,6 +37,10 @@ struct moat_endpoint {
 	uint8_t (*macs)[6];	/* NULL, or per iface the MAC of the container's side (all
 				 * zero: unknown); frames from that iface must carry it */
 	bool host_network;	/* shares the node's namespace: listed, never segmented */
+	char *node;		/* the node it runs on when that is another node's (NULL: here) */
+	char *unenforced;	/* why Moat cannot enforce its own traffic here (a network whose
+				 * traffic never crosses the host's hooks), or NULL; it is still
+				 * selected and its addresses still tell peers apart */
 };
 
 struct arena;
