@@ -89,9 +89,12 @@ static void p_applies(json_t *v, json_t *s)
 	json_t *last = json_object_get(s, "last_apply");
 	bool full = json_is_true(json_object_get(last, "full"));
 
-	printf("%lld (%lld failed), %lld repairs; last: %s, %lld ms, %lld messages, +%lld -%lld "
-	       "elements", (long long)json_integer_value(v), num(s, "apply_errors"),
-	       num(s, "repairs"), full ? "full" : "incremental", num(last, "ms"), num(last, "msgs"),
+	json_t *ch = json_object_get(s, "changes");
+
+	printf("%lld (%lld failed), %lld repairs; %lld by the change alone, %lld whole; last: %s, "
+	       "%.3f ms, %lld messages, +%lld -%lld elements", (long long)json_integer_value(v),
+	       num(s, "apply_errors"), num(s, "repairs"), num(ch, "delta"), num(ch, "whole"),
+	       full ? "full" : "incremental", num(last, "us") / 1000.0, num(last, "msgs"),
 	       num(last, "added"), num(last, "deleted"));
 }
 
@@ -189,7 +192,7 @@ static const struct field {
 	{ "policies", "policies", p_policies, "policy_dir" },
 	{ "endpoints", "endpoints", p_endpoints, "containers identities" },
 	{ "elements", "ruleset", p_elements, "managed_subnets" },
-	{ "applies", "applies", p_applies, "apply_errors repairs last_apply" },
+	{ "applies", "applies", p_applies, "apply_errors repairs last_apply changes" },
 	{ "event_to_enforced", "event to enforced", p_enforced, NULL },
 	{ "revoked", "revoked", p_revoked, "sweeps" },
 	{ "capture", "capture", p_capture, NULL },
