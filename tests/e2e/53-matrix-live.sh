@@ -41,7 +41,7 @@ moat() { "$MOAT" --socket "$SOCK" "$@"; }
 moatd_start "$MOATD" --config /dev/null --runtime none --endpoints "$D/eps.yaml" \
 	--policy-dir "$D/policies" --socket "$SOCK" --state-dir "$D/state" --resync-interval 0
 e2e_on_exit moatd_stop
-wait_for 100 sh -c "'$MOAT' --socket '$SOCK' status 2>/dev/null | grep -q '^endpoints  *1000$'" ||
+wait_for 100 sh -c "'$MOAT' --socket '$SOCK' status 2>/dev/null | grep -q '^endpoints  *1000\b'" ||
 	{ cat "$D/moatd.log" >&2; e2e_fail "moatd did not take the 1,000 endpoints"; }
 hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$MOATD_PID/status"; }
 before=$(hwm)

@@ -110,7 +110,9 @@ def phase2(b, before, d, client_ns):
            timeout=5)
     ms = time.time() * 1000 - t0
     log(f"the new service and its edges were on the map {ms:.0f} ms after its connections started")
-    if ms > 2000:
+    # Live means pushed, not found on a reload: the figure above is what to read (well under a
+    # second on an idle machine); the bound only catches a page that waits for a poll or reload.
+    if ms > 10000:
         fail(f"the new service took {ms:.0f} ms to show")
     # and once the page has fetched the whole graph again (counts), nothing moved either
     b.wait(f"+document.body.dataset.graphLoaded > {t0}", timeout=10)
