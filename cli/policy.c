@@ -177,12 +177,6 @@ static int ctx_load(const struct opts *o, struct ctx *c, bool need_endpoints)
 	moat_diags_free(&d);
 	if (ret || !need_endpoints)
 		return ret;
-	if (c->ps->ncnps) {
-		fprintf(stderr, "moat policy: %s %s: cluster-wide policies (tiers) are not supported "
-			"by matrix and explain yet; `moat policy check` checks them\n",
-			moat_cnp_kind_name(c->ps->cnps[0].kind), c->ps->cnps[0].name);
-		return -EOPNOTSUPP;
-	}
 	ret = moat_plan_compile(c->ps, c->es, o->mode, NULL, &c->plan);
 	if (ret)
 		fprintf(stderr, "moat policy: compile: %s\n", strerror(-ret));

@@ -570,7 +570,7 @@ static int elements(struct cc *c)
 	for (size_t i = 0; i < c->plan->nidents && !ret; i++)
 		ret = lower_owner(&lw, &(struct lident){ c->plan->idents[i].id, &pv->ids[i] });
 	if (!ret)
-		ret = lower_merge(lw.out, &lw.nout);
+		ret = lower_merge(&lw);
 	if (!ret)
 		ret = allow_give(c->plan, pv, lw.out, lw.nout);
 	free(lw.out);

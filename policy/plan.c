@@ -135,6 +135,22 @@ int plan_nport(const struct plan_atom *atoms, const uint32_t *a, uint32_t n, con
 	return -1;
 }
 
+int plan_nport_any(const struct plan_atom *atoms, const uint32_t *a, uint32_t n,
+		   const char *name, uint8_t *proto)
+{
+	for (uint32_t k = n; k-- > 0;) {
+		const struct plan_atom *at = &atoms[a[k]];
+
+		if (at->kind != ATOM_NPORT)
+			break;
+		if (!strcmp(at->name, name)) {
+			*proto = at->proto;
+			return at->port;
+		}
+	}
+	return -1;
+}
+
 int plan_ident_nport(const struct plan_priv *pv, uint32_t i, const char *name, uint8_t proto)
 {
 	return plan_nport(pv->atoms, pv->ids[i].atoms, pv->ids[i].natoms, name, proto);

@@ -261,18 +261,22 @@ void batch_chain(struct batch *bt, enum tbl t, const char *name, int hook, int p
 	batch_commit(bt, nlh, "%s chain %s moat %s", del ? "delete" : "add", tbls[t].fname, name);
 }
 
-/* Element data: a mark, or for verdict maps a goto to the identity's chain. */
+/* Element data: a mark; for verdict maps a goto to the identity's chain, or (tier maps) a
+ * return or a goto to the deny chain. */
 static void put_elem_data(struct nlmsghdr *nlh, enum set_id s, const struct elem *e)
 {
 	struct nlattr *d = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA);
 
 	if (sets[s].data_type == NFT_DATA_VERDICT) {
 		struct nlattr *v = mnl_attr_nest_start(nlh, NFTA_DATA_VERDICT);
+		bool ret = sets[s].fmt == F_TIER && e->data == TIER_ACCEPT;
+		int code = ret ? NFT_RETURN : NFT_GOTO;
 		char chain[32];
 
 		snprintf(chain, sizeof(chain), sets[s].jump, e->data);
-		mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE, htonl((uint32_t)NFT_GOTO));
-		mnl_attr_put_strz(nlh, NFTA_VERDICT_CHAIN, chain);
+		mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE, htonl((uint32_t)code));
+		if (!ret)
+			mnl_attr_put_strz(nlh, NFTA_VERDICT_CHAIN, chain);
 		mnl_attr_nest_end(nlh, v);
 	} else {
 		mnl_attr_put(nlh, NFTA_DATA_VALUE, sets[s].data_len, &e->data);

@@ -486,8 +486,11 @@ static void rules_inet(struct batch *bt, const struct ruleset_input *in)
 		rule_log(bt, C_UNKNOWN, NFT_PREFIX_DROP_UNKNOWN, g, NF_DROP);
 }
 
-/* ct mark . meta l4proto . th dport (from = 1) or meta l4proto . th dport in a per_ident set. */
-static void x_allow(struct rb *rb, enum set_id s, uint32_t owner, bool from)
+/*
+ * ct mark . meta l4proto . th dport (from = 1) or meta l4proto . th dport, looked up in a
+ * per_ident set (then return: the direction is allowed) or, vmap, its verdict map.
+ */
+static void x_allow(struct rb *rb, enum set_id s, uint32_t owner, bool from, bool vmap)
 {
 	uint32_t r = NFT_REG32_00;
 	char name[32];
@@ -511,43 +514,65 @@ static void x_allow(struct rb *rb, enum set_id s, uint32_t owner, bool from)
 	}
 	x_meta(rb, NFT_META_L4PROTO, r);
 	x_payload(rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, r + 1);
-	x_lookup_named(rb, schema_set_name(s, owner, name, sizeof(name)), NFT_REG32_00, -1, false);
-	x_verdict(rb, NFT_RETURN, NULL);
+	x_lookup_named(rb, schema_set_name(s, owner, name, sizeof(name)), NFT_REG32_00,
+		       vmap ? NFT_REG_VERDICT : -1, false);
+	if (!vmap)
+		x_verdict(rb, NFT_RETURN, NULL);
 }
 
+/*
+ * An identity chain, in the order of the tiers (include/moat/plan.h): the peer's identity
+ * into the mark; the Admin tier's verdict map (return: allowed; goto deny; no element: on);
+ * where NetworkPolicy isolates, its two sets, else deny (or, monitor, count and pass); where
+ * it does not, the Baseline tier's verdict map. The chain's end returns: allowed.
+ */
 void rules_owner_add(struct batch *bt, const struct owner *o)
 {
-	enum set_id peer = o->egress ? S_TO : S_FROM, any = o->egress ? S_OUT_ANY : S_IN_ANY;
+	enum set_id v[OWNER_SETS_MAX];
+	size_t n = owner_sets(o, v);
 	char chain[32];
 	struct rb rb;
 
 	snprintf(chain, sizeof(chain), o->egress ? "out_%u" : "in_%u", o->id);
-	batch_set(bt, peer, o->id, false);
-	batch_set(bt, any, o->id, false);
+	for (size_t k = 0; k < n; k++)
+		batch_set(bt, v[k], o->id, false);
 	batch_chain(bt, T_INET, chain, -1, 0, false);
 	rb = rule_start_in(T_INET, chain);
 	x_verdict(&rb, NFT_JUMP, chains[o->egress ? C_PEER_DST : C_PEER_SRC].name);
 	rule_end(bt, &rb, "the peer's identity");
+	for (size_t k = 0; k < n; k++) {
+		bool any = v[k] == S_IN_ANY || v[k] == S_OUT_ANY;
+
+		rb = rule_start_in(T_INET, chain);
+		x_allow(&rb, v[k], o->id, !any, sets[v[k]].fmt == F_TIER);
+		rule_end(bt, &rb, any ? "meta l4proto . th dport" : "ct mark . meta l4proto . th dport");
+	}
+	if (!(o->shape & OWNER_ISO))
+		return;
 	rb = rule_start_in(T_INET, chain);
-	x_allow(&rb, peer, o->id, true);
-	rule_end(bt, &rb, "ct mark . meta l4proto . th dport");
-	rb = rule_start_in(T_INET, chain);
-	x_allow(&rb, any, o->id, false);
-	rule_end(bt, &rb, "meta l4proto . th dport");
-	rb = rule_start_in(T_INET, chain);
-	x_verdict(&rb, NFT_JUMP, chains[o->monitor ? (o->egress ? C_MON_OUT : C_MON_IN)
-					       : (o->egress ? C_DENY_OUT : C_DENY_IN)].name);
-	rule_end(bt, &rb, o->monitor ? "monitor" : "deny");
+	x_verdict(&rb, NFT_JUMP, chains[o->shape & OWNER_MONITOR ?
+					(o->egress ? C_MON_OUT : C_MON_IN) :
+					(o->egress ? C_DENY_OUT : C_DENY_IN)].name);
+	rule_end(bt, &rb, o->shape & OWNER_MONITOR ? "monitor" : "deny");
+}
+
+size_t rules_owner_count(const struct owner *o)
+{
+	enum set_id v[OWNER_SETS_MAX];
+
+	return 1 + owner_sets(o, v) + !!(o->shape & OWNER_ISO);
 }
 
 void rules_owner_del(struct batch *bt, const struct owner *o)
 {
+	enum set_id v[OWNER_SETS_MAX];
+	size_t n = owner_sets(o, v);
 	char chain[32];
 
 	snprintf(chain, sizeof(chain), o->egress ? "out_%u" : "in_%u", o->id);
 	batch_chain(bt, T_INET, chain, -1, 0, true);
-	batch_set(bt, o->egress ? S_TO : S_FROM, o->id, true);
-	batch_set(bt, o->egress ? S_OUT_ANY : S_IN_ANY, o->id, true);
+	for (size_t k = 0; k < n; k++)
+		batch_set(bt, v[k], o->id, true);
 }
 
 /*

@@ -103,7 +103,7 @@ static bool owner_in(const struct ownerv *o, uint32_t id, bool egress)
 /* Is e in a set of a chain in gone (its set goes whole, with the chain)? */
 static bool in_gone_set(enum set_id s, const struct elem *e, const struct ownerv *gone)
 {
-	return sets[s].per_ident && owner_in(gone, e->owner, s == S_TO || s == S_OUT_ANY);
+	return sets[s].per_ident && owner_in(gone, e->owner, sets[s].egress);
 }
 
 static int owner_cmp_v(const void *a, const void *b)
@@ -119,9 +119,9 @@ static int owners_update(struct ownerv *o, const struct ownerv *gone, const stru
 
 	for (size_t i = 0; i < o->n && !ret; i++)
 		if (!owner_in(gone, o->v[i].id, o->v[i].egress))
-			ret = ownerv_push(&n, o->v[i].id, o->v[i].egress, o->v[i].monitor);
+			ret = ownerv_push(&n, o->v[i].id, o->v[i].egress, o->v[i].shape);
 	for (size_t i = 0; i < added->n && !ret; i++)
-		ret = ownerv_push(&n, added->v[i].id, added->v[i].egress, added->v[i].monitor);
+		ret = ownerv_push(&n, added->v[i].id, added->v[i].egress, added->v[i].shape);
 	if (ret) {
 		free(n.v);
 		return ret;
@@ -131,6 +131,16 @@ static int owners_update(struct ownerv *o, const struct ownerv *gone, const stru
 	free(o->v);
 	*o = n;
 	return 0;
+}
+
+/* The rules of the chains o, which go with them. */
+static unsigned owners_rules(const struct ownerv *o)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < o->n; i++)
+		n += rules_owner_count(&o->v[i]);
+	return n;
 }
 
 /* Sends bt; on success counts what it did. */
@@ -279,7 +289,7 @@ int ruleset_apply(struct ruleset *rs, const struct ruleset_input *in, bool full,
 	if (!ret)
 		ret = send(rs, &bt, full, diags);
 	if (!ret) {
-		rs->nrules[T_INET] -= full ? 0 : gone.n * RULES_PER_OWNER;
+		rs->nrules[T_INET] -= full ? 0 : owners_rules(&gone);
 		elemset_free(rs->cur);
 		rs->cur = set, set = NULL;
 		free(rs->owners.v);
@@ -389,7 +399,7 @@ int ruleset_apply_change(struct ruleset *rs, const struct moat_plan *plan,
 	if (!ret)
 		ret = owners_update(&rs->owners, &ogone, &oadded);
 	if (!ret) {
-		rs->nrules[T_INET] -= ogone.n * RULES_PER_OWNER;
+		rs->nrules[T_INET] -= owners_rules(&ogone);
 		undo = false;
 	}
 	if (undo)
@@ -467,10 +477,11 @@ static int verify(struct ruleset *rs, char *why, size_t whylen)
 			ret = verify_set(rs, s, 0, why, whylen);
 	for (size_t i = 0; i < rs->owners.n && !ret; i++) {
 		const struct owner *o = &rs->owners.v[i];
+		enum set_id v[OWNER_SETS_MAX];
+		size_t n = owner_sets(o, v);
 
-		ret = verify_set(rs, o->egress ? S_TO : S_FROM, o->id, why, whylen);
-		if (!ret)
-			ret = verify_set(rs, o->egress ? S_OUT_ANY : S_IN_ANY, o->id, why, whylen);
+		for (size_t k = 0; k < n && !ret; k++)
+			ret = verify_set(rs, v[k], o->id, why, whylen);
 	}
 	return ret;
 }

@@ -38,8 +38,19 @@ const struct set_desc sets[S_COUNT] = {
 		"out_%u" },
 	[S_FROM] = { "in_%u_from", T_INET, CAT, PEER_KEY, 0, 0, {4, 1, 2}, 0, F_PEER, NULL, true },
 	[S_IN_ANY] = { "in_%u_any", T_INET, CAT, ANY_KEY, 0, 0, {1, 2}, 0, F_ANY, NULL, true },
-	[S_TO] = { "out_%u_to", T_INET, CAT, PEER_KEY, 0, 0, {4, 1, 2}, 0, F_PEER, NULL, true },
-	[S_OUT_ANY] = { "out_%u_any", T_INET, CAT, ANY_KEY, 0, 0, {1, 2}, 0, F_ANY, NULL, true },
+	[S_TO] = { "out_%u_to", T_INET, CAT, PEER_KEY, 0, 0, {4, 1, 2}, 0, F_PEER, NULL, true,
+		true },
+	[S_OUT_ANY] = { "out_%u_any", T_INET, CAT, ANY_KEY, 0, 0, {1, 2}, 0, F_ANY, NULL, true,
+		true },
+	/* an identity's tier lists: what the first matching rule of a tier decides */
+	[S_ADMIN_IN] = { "in_%u_admin", T_INET, MAP | CAT, PEER_KEY, NFT_DATA_VERDICT, 0, {4, 1, 2},
+		0, F_TIER, "deny_in", true },
+	[S_ADMIN_OUT] = { "out_%u_admin", T_INET, MAP | CAT, PEER_KEY, NFT_DATA_VERDICT, 0,
+		{4, 1, 2}, 0, F_TIER, "deny_out", true, true },
+	[S_BASE_IN] = { "in_%u_base", T_INET, MAP | CAT, PEER_KEY, NFT_DATA_VERDICT, 0, {4, 1, 2},
+		0, F_TIER, "deny_in", true },
+	[S_BASE_OUT] = { "out_%u_base", T_INET, MAP | CAT, PEER_KEY, NFT_DATA_VERDICT, 0,
+		{4, 1, 2}, 0, F_TIER, "deny_out", true, true },
 	[S_SELF4] = { "self4", T_INET, 0, CAT2(TYPE_IPADDR, TYPE_IPADDR), 8, 0, 0, {0}, 4,
 		F_ADDR2 },
 	[S_SELF6] = { "self6", T_INET, 0, CAT2(TYPE_IP6ADDR, TYPE_IP6ADDR), 32, 0, 0, {0}, 16,
@@ -145,6 +156,11 @@ void schema_elem_format(enum set_id s, const struct elem *e, char *b, size_t len
 	case F_ANY:
 		fmt_tail(t, sizeof(t), e, 0);
 		snprintf(b, len, "%s", t);
+		break;
+	case F_TIER:
+		fmt_tail(t, sizeof(t), e, 4);
+		snprintf(b, len, "ident %u %s : %s", ntohl(x), t,
+			 e->data == TIER_DENY ? d->jump : "return");
 		break;
 	case F_ADDR:
 		fmt_addr(b, len, e->key, d->alen);

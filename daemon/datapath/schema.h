@@ -25,7 +25,8 @@ enum tbl { T_INET, T_BRIDGE, T_COUNT };
 
 enum set_id {
 	S_EP4, S_EP6, S_NET4, S_NET6, S_MANAGED4, S_MANAGED6, S_IN_IDS, S_OUT_IDS,
-	S_FROM, S_IN_ANY, S_TO, S_OUT_ANY, S_SELF4, S_SELF6,
+	S_FROM, S_IN_ANY, S_TO, S_OUT_ANY, S_ADMIN_IN, S_ADMIN_OUT, S_BASE_IN, S_BASE_OUT,
+	S_SELF4, S_SELF6,
 	S_PORTS, S_ISO_PORTS, S_MAC_PORTS, S_MACS, S_SRC4, S_SRC6, S_OWN4, S_OWN6, S_ND_TARGETS,
 	S_ND_TYPES,
 	S_ETHERS, S_ADDRS4, S_ADDRS6, S_ND_ADDRS, S_COUNT
@@ -34,7 +35,7 @@ enum set_id {
 /* How an element of a set reads in an error message. */
 enum fmt {
 	F_ADDR_MARK, F_RANGE, F_VMAP, F_PEER, F_ANY, F_ADDR, F_ADDR2, F_IFNAME, F_IF_ADDR, F_MAC,
-	F_IF_MAC, F_IF_MAC_ADDR, F_BYTE
+	F_IF_MAC, F_IF_MAC_ADDR, F_BYTE, F_TIER
 };
 
 #define KEY_MAX 40		/* own6: ifname 16, MAC 6 (+2), IPv6 16 */
@@ -52,8 +53,11 @@ struct set_desc {
 	uint8_t fields[4];		/* pipapo: unpadded field lengths of the concatenation */
 	uint8_t alen;			/* address length inside the key, for formatting */
 	enum fmt fmt;
-	const char *jump;		/* verdict maps: element data d goes to chain jump % d */
+	const char *jump;		/* verdict maps: element data d goes to chain jump % d;
+					 * F_TIER: data TIER_DENY goes to chain jump, TIER_ACCEPT
+					 * returns (the direction is allowed) */
 	bool per_ident;
+	bool egress;			/* per_ident: a set of an identity's egress chain */
 };
 
 enum chain_id {
@@ -69,6 +73,9 @@ enum chain_id {
  * Elements compare with memcmp over the whole struct (always zero-initialised), so a changed
  * map value is a delete plus an add.
  */
+/* A tier map element's data. */
+enum { TIER_ACCEPT, TIER_DENY };
+
 struct elem {
 	uint32_t owner;
 	uint8_t key[KEY_MAX];
