@@ -41,28 +41,13 @@ struct node {
 	struct latency enforced;	/* from a runtime event or file change to the kernel */
 };
 
-/*
- * The policy directory, all or nothing. Cluster-wide policies parse, but until the compiler
- * lowers their tiers a set with one is refused: a Deny that loaded and blocked nothing would
- * be worse than an error.
- */
+/* The policy directory, all or nothing. */
 static int policies_load(const struct config *cfg, struct moat_policy_set **out,
 			 struct moat_diags *diags)
 {
 	const char *paths[] = { cfg->policy_dir };
-	int ret = moat_policy_set_load(paths, 1, out, diags);
 
-	if (!ret && (*out)->ncnps) {
-		const struct moat_cnp *c = &(*out)->cnps[0];
-
-		moat_diags_add(diags, c->pos.file, c->pos.line, c->pos.col,
-			       "cluster-wide policies (%s) are not enforced by this moatd yet",
-			       c->name);
-		moat_policy_set_free(*out);
-		*out = NULL;
-		ret = -EINVAL;
-	}
-	return ret;
+	return moat_policy_set_load(paths, 1, out, diags);
 }
 
 /* ---- sweeping connections the state no longer allows ---- */

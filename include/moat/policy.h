@@ -236,6 +236,14 @@ const char *moat_cnp_action_name(enum moat_cnp_kind kind, enum moat_action actio
 /* moat_tier_name - "Admin" or "Baseline". */
 const char *moat_tier_name(enum moat_tier tier);
 
+/*
+ * moat_cnp_rule_format - how flows, alerts and metrics name rule (an index into c's in, or
+ * out when egress): "<tier>/<policy>/<rule name>", "#<index>" for a rule without a name, into
+ * buf (at least 400 bytes for any name). Returns buf.
+ */
+char *moat_cnp_rule_format(const struct moat_cnp *c, bool egress, uint32_t rule, char *buf,
+			   size_t len);
+
 /* moat_selector_match - does sel select labels? An empty selector selects all. */
 bool moat_selector_match(const struct moat_selector *sel, const struct moat_labels *labels);
 
