@@ -96,6 +96,14 @@ static json_t *cmd_status(struct commands *c, json_t *req, struct ctl_conn *conn
 		      (json_int_t)st.sweeps[REVOCATION_LATER], "now",
 		      (json_int_t)st.sweeps[REVOCATION_NOW]);
 	if (j)
+		json_object_set_new(j, "dns", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+			"replies", (json_int_t)st.dns.replies, "learnt", (json_int_t)st.dns.learnt,
+			"addresses", (json_int_t)st.dns.addresses, "remembered",
+			(json_int_t)st.dns.remembered, "untrusted", (json_int_t)st.dns.untrusted,
+			"malformed", (json_int_t)st.dns.malformed, "add_errors",
+			(json_int_t)st.dns.add_errors, "p50_us", (json_int_t)st.dns.p50_us,
+			"p99_us", (json_int_t)st.dns.p99_us));
+	if (j)
 		observe_status(node_observe(c->node), j);
 	return j;
 }

@@ -157,6 +157,7 @@ static int policy_take(struct cc *c)
 	c->pv->target_atom = pol->target_atom;
 	memcpy(c->pv->rule_base, pol->rule_base, sizeof(pol->rule_base));
 	memcpy(c->pv->rule_peers, pol->rule_peers, sizeof(pol->rule_peers));
+	memcpy(c->plan->ndomains, pol->ndns, sizeof(pol->ndns));
 	return 0;
 }
 

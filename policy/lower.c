@@ -38,19 +38,20 @@ bool lower_gone(const struct lowering *lw, uint32_t id)
 }
 
 static int emit_tier(struct lowering *lw, uint32_t owner, enum moat_allow_list list,
-		     uint32_t peer, const struct pspec *s, enum moat_action action, uint64_t prec)
+		     uint32_t peer, const struct pspec *s, enum moat_action action, uint64_t prec,
+		     uint16_t dom)
 {
 	if (grow((void **)&lw->out, lw->nout, &lw->cap, sizeof(*lw->out)))
 		return -ENOMEM;
 	lw->out[lw->nout++] = (struct lelem){ owner, list,
-		{ peer, s->plo, s->phi, s->lo, s->hi, action }, prec };
+		{ peer, s->plo, s->phi, s->lo, s->hi, action, 0 }, prec, dom };
 	return 0;
 }
 
 static int emit(struct lowering *lw, uint32_t owner, enum moat_allow_list list, uint32_t peer,
 		const struct pspec *s)
 {
-	return emit_tier(lw, owner, list, peer, s, MOAT_ACTION_ACCEPT, 0);
+	return emit_tier(lw, owner, list, peer, s, MOAT_ACTION_ACCEPT, 0, 0);
 }
 
 /*
@@ -257,6 +258,7 @@ struct tier_ctx {
 	enum moat_allow_list list;
 	bool egress;
 	uint64_t prec;
+	uint16_t dom;			/* the rule's domain names (struct lelem), not its peers */
 };
 
 /* Rule tc->r between owner o and peer p; ports resolve against the destination. */
@@ -268,10 +270,26 @@ static int tier_pair(struct lowering *lw, const struct tier_ctx *tc, const struc
 	int ret = 0;
 
 	if (!r->nports)
-		return emit_tier(lw, o->id, tc->list, p->id, &PSPEC_ALL, r->action, tc->prec);
+		return emit_tier(lw, o->id, tc->list, p->id, &PSPEC_ALL, r->action, tc->prec,
+				 tc->dom);
 	for (size_t k = 0; k < r->nports && !ret; k++)
 		if (port_spec(lw, &r->ports[k], (tc->egress ? p : o)->p, true, &s))
-			ret = emit_tier(lw, o->id, tc->list, p->id, &s, r->action, tc->prec);
+			ret = emit_tier(lw, o->id, tc->list, p->id, &s, r->action, tc->prec,
+					tc->dom);
+	return ret;
+}
+
+/* Calls fn for every identity: the plan's that stay, then the new ones. */
+static int every_ident(struct lowering *lw, holder_fn fn, void *arg)
+{
+	const struct plan_priv *pv = lw->plan->priv;
+	int ret = 0;
+
+	for (size_t i = 0; i < lw->plan->nidents && !ret; i++)
+		if (!lower_gone(lw, lw->plan->idents[i].id))
+			ret = fn(lw, &(struct lident){ lw->plan->idents[i].id, &pv->ids[i] }, arg);
+	for (size_t i = 0; i < lw->nextra && !ret; i++)
+		ret = fn(lw, &lw->extra[i], arg);
 	return ret;
 }
 
@@ -295,11 +313,14 @@ static struct tier_ctx tier_rule(const struct lowering *lw, const struct lident 
 	const struct moat_cnp *cnp = &lw->ps->cnps[c];
 
 	return (struct tier_ctx){ x, egress ? &cnp->out[r] : &cnp->in[r], tier_list(cnp, egress),
-				  egress, (uint64_t)c << 32 | r };
+				  egress, (uint64_t)c << 32 | r, 0 };
 }
 
-/* Every rule of cluster-wide policy c, whose subject x is, with each peer that holds one of
- * its peer atoms (a domain name has none: the datapath learns its addresses). */
+/*
+ * Every rule of cluster-wide policy c, whose subject x is, with each peer that holds one of
+ * its peer atoms; and its domain names (which no atom stands for: any address may be what a
+ * name resolves to) with every identity, for the datapath to ask what x resolved.
+ */
 static int lower_cnp(struct lowering *lw, const struct lident *x, uint32_t c)
 {
 	const struct moat_cnp *cnp = &lw->ps->cnps[c];
@@ -315,6 +336,13 @@ static int lower_cnp(struct lowering *lw, const struct lident *x, uint32_t c)
 				if (peers[k] != PLAN_NONE)
 					ret = holders(lw, peers[k], false, tier_to_peer, &tc);
 		}
+	for (uint32_t i = 0; i < st->ndns_rules && !ret; i++) {
+		struct tier_ctx tc = tier_rule(lw, x, c, true, st->dns_rules[i].r);
+
+		tc.dom = st->dns_rules[i].j;
+		if (st->dns_rules[i].c == c)
+			ret = every_ident(lw, tier_to_peer, &tc);
+	}
 	return ret;
 }
 
@@ -389,6 +417,15 @@ int lower_peer(struct lowering *lw, const struct lident *x)
 {
 	const struct plan_policy *st = lw->pol;
 	int ret = 0;
+
+	for (uint32_t i = 0; i < st->ndns_rules && !ret; i++) {	/* x as any address */
+		const struct dns_rule *d = &st->dns_rules[i];
+		struct tier_ctx tc = tier_rule(lw, x, d->c, true, d->r);
+
+		tc.dom = d->j;
+		if (cnp_enforced(lw, d->c))
+			ret = holders(lw, st->cnp_subject[d->c], true, tier_to_owner, &tc);
+	}
 
 	for (uint32_t k = 0; k < x->p->natoms && !ret; k++) {
 		uint32_t a = x->p->atoms[k];
@@ -478,51 +515,68 @@ static int merge_allow(const struct lelem *v, size_t n, struct lelem **out, size
 
 /* ---- a tier list's group: the first rule decides ---- */
 
-struct paint {
-	uint16_t lo, hi;
+/*
+ * The ports of one protocol, cut where rules start and end. A piece is closed by the first
+ * rule without domain names that covers it (its action); before that, domains is the last
+ * rule with domain names that covered it (rules come in evaluation order).
+ */
+struct piece {
+	uint32_t lo, hi;
+	bool closed;
 	uint8_t action;
+	uint16_t domains;
 };
 
 struct canvas {
-	struct paint *v;
+	struct piece *v;
 	size_t n, cap;
 };
 
-static int paint_cmp(const void *a, const void *b)
+/* Cuts the piece holding port x so that one starts at x. */
+static int cut(struct canvas *c, uint32_t x)
 {
-	const struct paint *x = a, *y = b;
-
-	return (x->lo > y->lo) - (x->lo < y->lo);
-}
-
-/* Gives action to the ports of [lo, hi] no earlier rule decided (c sorted by lo, disjoint). */
-static int paint(struct canvas *c, uint16_t lo, uint16_t hi, uint8_t action)
-{
-	size_t n = c->n;
-	uint32_t at = lo;
-
-	for (size_t i = 0; i <= n && at <= hi; i++) {
-		uint32_t end = i < n ? c->v[i].lo : (uint32_t)hi + 1;
-
-		if (i < n && c->v[i].hi < at)
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->v[i].lo == x || x < c->v[i].lo || x > c->v[i].hi)
 			continue;
-		if (end > at) {
-			if (grow((void **)&c->v, c->n, &c->cap, sizeof(*c->v)))
-				return -ENOMEM;
-			c->v[c->n++] = (struct paint){ at, end - 1 < hi ? end - 1 : hi, action };
-		}
-		if (i < n)
-			at = (uint32_t)c->v[i].hi + 1;
+		if (grow((void **)&c->v, c->n, &c->cap, sizeof(*c->v)))
+			return -ENOMEM;
+		memmove(&c->v[i + 1], &c->v[i], (c->n - i) * sizeof(*c->v));
+		c->n++;
+		c->v[i].hi = x - 1;
+		c->v[i + 1].lo = x;
+		return 0;
 	}
-	qsort(c->v, c->n, sizeof(*c->v), paint_cmp);
 	return 0;
 }
 
+/* One rule's item over [lo, hi]: it decides what no earlier rule closed. */
+static int paint(struct canvas *c, const struct lelem *e, uint32_t lo, uint32_t hi)
+{
+	int ret = cut(c, lo);
+
+	if (!ret && hi < 65535)
+		ret = cut(c, hi + 1);
+	for (size_t i = 0; i < c->n && !ret; i++) {
+		struct piece *p = &c->v[i];
+
+		if (p->closed || p->lo < lo || p->hi > hi)
+			continue;
+		if (e->dom)
+			p->domains = e->dom;
+		else
+			p->closed = true, p->action = e->a.action;
+	}
+	return ret;
+}
+
+/* Rules in evaluation order; of one rule, its domain names before its other peers. */
 static int prec_cmp(const void *a, const void *b)
 {
 	const struct lelem *x = a, *y = b;
 
-	return (x->prec > y->prec) - (x->prec < y->prec);
+	if (x->prec != y->prec)
+		return (x->prec > y->prec) - (x->prec < y->prec);
+	return (y->dom > 0) - (x->dom > 0);
 }
 
 static int lelem_cmp(const void *a, const void *b)
@@ -534,73 +588,89 @@ static int lelem_cmp(const void *a, const void *b)
 	return (x->a.port_lo > y->a.port_lo) - (x->a.port_lo < y->a.port_lo);
 }
 
+/*
+ * A piece as an element of key's list, appended: what decides it (Accept makes domain names
+ * moot; Pass or nothing after domain names is a domain check only, and in the Baseline tier,
+ * where nothing else follows, no element at all).
+ */
 static int put(struct lelem **out, size_t *nout, size_t *cap, const struct lelem *key,
-	       uint8_t plo, uint8_t phi, uint16_t lo, uint16_t hi, uint8_t action)
+	       uint8_t plo, uint8_t phi, const struct piece *p)
 {
-	if (action == MOAT_ACTION_PASS)	/* decides nothing the list needs: evaluation goes on */
+	bool base = key->list == MOAT_BASELINE_IN || key->list == MOAT_BASELINE_OUT;
+	uint8_t action = p->closed ? p->action : MOAT_ACTION_PASS;
+	uint16_t domains = action == MOAT_ACTION_ACCEPT ? 0 : p->domains;
+
+	if (action == MOAT_ACTION_PASS && (!domains || base))
 		return 0;
 	if (grow((void **)out, *nout, cap, sizeof(**out)))
 		return -ENOMEM;
 	(*out)[(*nout)++] = (struct lelem){ key->owner, key->list,
-		{ key->a.peer, plo, phi, lo, hi, action }, 0 };
+		{ key->a.peer, plo, phi, p->lo, p->hi, action, domains }, 0, 0 };
 	return 0;
 }
 
-/* The protocols of a group's one-protocol elements, painted rule by rule: appended. */
-static int tier_protos(struct lelem *v, size_t n, const bool *named, struct lelem **out,
-		       size_t *nout, size_t *cap)
+static bool same_piece(const struct piece *x, const struct piece *y)
 {
-	struct canvas c = { 0 };
+	return x->closed == y->closed && x->domains == y->domains &&
+	       (!x->closed || x->action == y->action);
+}
+
+/* The group's items that cover protocol p (all when p < 0: the protocols none names) painted
+ * on the ports, each run of alike pieces put as one element of protocols plo-phi. */
+static int paint_proto(const struct lelem *v, size_t n, int p, uint8_t plo, uint8_t phi,
+		       struct canvas *c, struct lelem **out, size_t *nout, size_t *cap)
+{
 	int ret = 0;
 
-	for (int p = 0; p < 256 && !ret; p++) {
-		if (!named[p])
-			continue;
-		c.n = 0;
-		for (size_t i = 0; i < n && !ret; i++)
-			if (v[i].a.proto_lo <= p && p <= v[i].a.proto_hi)
-				ret = paint(&c, v[i].a.port_lo, v[i].a.port_hi, v[i].a.action);
-		for (size_t i = 0; i < c.n && !ret; i++) {
-			uint16_t hi = c.v[i].hi;
+	c->n = 1;
+	c->v[0] = (struct piece){ 0, 65535, false, 0, 0 };
+	for (size_t i = 0; i < n && !ret; i++) {
+		bool every = v[i].a.proto_lo != v[i].a.proto_hi;
 
-			while (i + 1 < c.n && c.v[i + 1].action == c.v[i].action &&
-			       c.v[i + 1].lo == (uint32_t)hi + 1)
-				hi = c.v[++i].hi;
-			ret = put(out, nout, cap, &v[0], p, p, c.v[i].lo, hi, c.v[i].action);
-		}
+		if (every || v[i].a.proto_lo == p)
+			ret = paint(c, &v[i], every ? 0 : v[i].a.port_lo, every ? 65535 : v[i].a.port_hi);
 	}
-	free(c.v);
+	for (size_t i = 0, k; i < c->n && !ret; i = k) {
+		struct piece run = c->v[i];
+
+		for (k = i + 1; k < c->n && same_piece(&c->v[k], &run); k++)
+			run.hi = c->v[k].hi;
+		ret = put(out, nout, cap, &v[0], plo, phi, &run);
+	}
 	return ret;
 }
 
 /*
  * A tier list's group v[0..n) (one owner, list and peer) into disjoint elements, appended
- * to out: each port of each protocol gets the action of the first rule (lowest prec) that
- * covers it; the protocols no rule names one by one get the first every-protocol rule's.
+ * to out: each port of each protocol gets what the first rule (lowest prec) that covers it
+ * decides, after the rules with domain names before it; the protocols no rule names one by
+ * one get what the every-protocol rules decide.
  */
 static int merge_tier(struct lelem *v, size_t n, struct lelem **out, size_t *nout, size_t *cap)
 {
 	bool named[256] = { false };
-	size_t first = *nout, i;
-	int ret;
+	struct canvas c = { 0 };
+	size_t first = *nout;
+	int ret = grow((void **)&c.v, 0, &c.cap, sizeof(*c.v));
 
 	qsort(v, n, sizeof(*v), prec_cmp);
 	for (size_t i = 0; i < n; i++)
 		if (v[i].a.proto_lo == v[i].a.proto_hi)
 			named[v[i].a.proto_lo] = true;
-	ret = tier_protos(v, n, named, out, nout, cap);
-	for (i = 0; i < n && v[i].a.proto_lo == v[i].a.proto_hi; i++)
-		;
-	for (int p = 0; i < n && p < 256 && !ret; p++) {	/* runs of protocols not named */
+	for (int p = 0; p < 256 && !ret; p++)
+		if (named[p])
+			ret = paint_proto(v, n, p, p, p, &c, out, nout, cap);
+	for (int p = 0; p < 256 && !ret; p++) {	/* runs of protocols not named */
 		int q = p;
 
 		if (named[p])
 			continue;
 		while (q < 255 && !named[q + 1])
 			q++;
-		ret = put(out, nout, cap, &v[0], p, q, 0, 65535, v[i].a.action);
+		ret = paint_proto(v, n, -1, p, q, &c, out, nout, cap);
 		p = q;
 	}
+	free(c.v);
 	if (!ret)
 		qsort(*out + first, *nout - first, sizeof(**out), lelem_cmp);
 	return ret;

@@ -21,12 +21,14 @@ struct lident {
 };
 
 /* An element before merging: in the list of owner; prec: a tier rule's place in evaluation
- * order (its policy, then its index), 0 in the NetworkPolicy lists. */
+ * order (its policy, then its index), 0 in the NetworkPolicy lists; dom: for an item of a
+ * rule's domain names, the rule's place among its tier's rules with domain names (from 1). */
 struct lelem {
 	uint32_t owner;
 	uint32_t list;			/* enum moat_allow_list */
 	struct moat_plan_allow a;
 	uint64_t prec;
+	uint16_t dom;
 };
 
 struct lowering {

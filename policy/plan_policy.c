@@ -348,6 +348,18 @@ static int cnp_peer_atom(struct pb *b, const struct moat_peer *peer, uint32_t *o
 	return sel_atom(b, NULL, &peer->ns, peer->has_pod ? &peer->pod : NULL, out);
 }
 
+/* Numbers an egress rule with domainNames peers in its tier (cnp_atoms goes in order). */
+static int dns_rule_add(struct pb *b, uint32_t c, uint32_t r, size_t *cap)
+{
+	struct plan_policy *pol = b->pol;
+	enum moat_tier t = b->ps->cnps[c].tier;
+
+	if (grow((void **)&pol->dns_rules, pol->ndns_rules, cap, sizeof(*pol->dns_rules)))
+		return -ENOMEM;
+	pol->dns_rules[pol->ndns_rules++] = (struct dns_rule){ c, r, ++pol->ndns[t] };
+	return 0;
+}
+
 static int cnp_rule_atoms(struct pb *b, uint32_t c, int dir, size_t r)
 {
 	const struct moat_cnp *cnp = &b->ps->cnps[c];
@@ -362,6 +374,25 @@ static int cnp_rule_atoms(struct pb *b, uint32_t c, int dir, size_t r)
 	for (size_t k = 0; k < rule->npeers && !ret; k++)
 		ret = cnp_peer_atom(b, &rule->peers[k], &v[k]);
 	b->pol->cnp_rule_peers[dir][b->pol->cnp_rule_base[dir][c] + r] = v;
+	return ret;
+}
+
+/* The egress rules with domainNames peers, in evaluation order (cnps is in it). */
+static int dns_rules(struct pb *b)
+{
+	size_t cap = 0;
+	int ret = 0;
+
+	for (uint32_t c = 0; c < b->ps->ncnps && !ret; c++)
+		for (uint32_t r = 0; r < b->ps->cnps[c].nout && !ret; r++) {
+			const struct moat_cnp_rule *rule = &b->ps->cnps[c].out[r];
+			bool dns = false;
+
+			for (size_t k = 0; k < rule->npeers; k++)
+				dns |= rule->peers[k].kind == MOAT_PEER_DOMAIN;
+			if (dns)
+				ret = dns_rule_add(b, c, r, &cap);
+		}
 	return ret;
 }
 
@@ -395,8 +426,9 @@ static int cnp_atoms(struct pb *b)
 		for (size_t r = 0; r < cnp->nout && !ret; r++)
 			ret = cnp_rule_atoms(b, c, 1, r);
 	}
-	return ret;
+	return ret ? ret : dns_rules(b);
 }
+
 
 /* ---- atoms and named ports back to their rules ---- */
 
@@ -1049,6 +1081,7 @@ void plan_policy_unref(struct plan_policy *pol)
 	hmap_free(&pol->ns_by_name);
 	hmap_free(&pol->nport_uses);
 	free(pol->key), free(pol->atoms), free(pol->conds), free(pol->links), free(pol->uses);
+	free(pol->dns_rules);
 	free(pol->ns_head), free(pol->tgt_head), free(pol->cnp_head);
 	free(pol->segs[0]), free(pol->segs[1]);
 	free(pol);

@@ -42,6 +42,12 @@ struct peer_ref {
 	uint8_t cnp;
 };
 
+/* An egress rule of cluster-wide policy c with domainNames peers: its place j (from 1) among
+ * the rules of its tier that have them, in evaluation order. */
+struct dns_rule {
+	uint32_t c, r, j;
+};
+
 /* A peerless egress rule with a named port: policy p, rule r, its port k. */
 struct nport_use {
 	uint32_t p, r, k;
@@ -61,6 +67,8 @@ struct plan_policy {
 	/* the same for the cluster-wide policies: per policy the SEL atom of its subject, per
 	 * rule the atom of each peer (PLAN_NONE for a domain name: no address holds one) */
 	uint32_t *cnp_subject, *cnp_rule_base[2], **cnp_rule_peers[2];
+	struct dns_rule *dns_rules;	/* egress rules with domainNames peers, in evaluation order */
+	uint32_t ndns_rules, ndns[2];	/* ndns: per tier (Admin, Baseline), how many */
 	struct hmap label_idx;		/* label key -> a chain of SEL atoms (links) */
 	struct hmap nport_ref;		/* the named ports some rule refers to */
 	struct link *links;

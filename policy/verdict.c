@@ -137,10 +137,26 @@ static struct moat_rule_ref find_rule(const struct moat_plan *plan, bool egress,
 
 /* ---- the tiers: what is enforced from the lists, what the policies say from the rules ---- */
 
-/* Does rule r of cluster-wide policy c (direction egress) match src -> dst (identity
- * indexes)? A domain name peer holds no address here (only the datapath learns them). */
+/* The connection a verdict is about: identity indexes, and the addresses when known (a
+ * domain name peer holds an address only as the source resolved it). */
+struct conn {
+	uint32_t src_id, dst_id;
+	uint32_t src, dst;		/* indexes in plan->idents */
+	const struct moat_addr *sa, *da;
+	uint8_t proto;
+	uint16_t port;
+};
+
+static bool domain_resolved(const struct moat_plan *plan, const struct conn *k,
+			    const struct moat_peer *peer)
+{
+	return peer->kind == MOAT_PEER_DOMAIN && k->sa && k->da && plan->resolved &&
+	       plan->resolved(plan->resolved_ctx, k->sa, k->da, peer->domain);
+}
+
+/* Does rule r of cluster-wide policy c (direction egress) match connection k? */
 static bool cnp_rule_matches(const struct moat_plan *plan, uint32_t c, bool egress, uint32_t r,
-			     uint32_t src, uint32_t dst, uint8_t proto, uint16_t port)
+			     const struct conn *k)
 {
 	const struct plan_priv *pv = plan->priv;
 	const struct plan_policy *st = pv->policy;
@@ -148,26 +164,55 @@ static bool cnp_rule_matches(const struct moat_plan *plan, uint32_t c, bool egre
 	const struct moat_cnp_rule *rule = egress ? &cnp->out[r] : &cnp->in[r];
 	const uint32_t *peers = st->cnp_rule_peers[egress][st->cnp_rule_base[egress][c] + r];
 
-	for (size_t k = 0; k < rule->npeers; k++)
-		if (peers[k] != PLAN_NONE && plan_ident_has(pv, egress ? dst : src, peers[k]))
-			return port_match(pv, rule->ports, rule->nports, dst, true, proto, port);
+	for (size_t i = 0; i < rule->npeers; i++)
+		if (peers[i] != PLAN_NONE ? plan_ident_has(pv, egress ? k->dst : k->src, peers[i])
+					  : egress && domain_resolved(plan, k, &rule->peers[i]))
+			return port_match(pv, rule->ports, rule->nports, k->dst, true, k->proto,
+					  k->port);
+	return false;
+}
+
+/*
+ * An element with domains: did the source resolve the destination through one of the
+ * owner's (enforced) rules of the tier with domain names up to the domains-th, whose ports
+ * hold the connection? Then the element's action does not apply: allowed.
+ */
+static bool domains_allow(const struct moat_plan *plan, enum moat_tier tier, uint16_t domains,
+			  const struct conn *k)
+{
+	const struct plan_priv *pv = plan->priv;
+	const struct plan_policy *st = pv->policy;
+
+	for (uint32_t i = 0; i < st->ndns_rules; i++) {
+		const struct dns_rule *d = &st->dns_rules[i];
+		const struct moat_cnp *c = &plan->ps->cnps[d->c];
+
+		if (c->tier != tier || d->j > domains || c->mode != MOAT_MODE_ENFORCE ||
+		    !plan_atoms_have(pv->ids[k->src].atoms, pv->ids[k->src].natoms,
+				     st->cnp_subject[d->c]))
+			continue;
+		for (size_t p = 0; p < c->out[d->r].npeers; p++)
+			if (domain_resolved(plan, k, &c->out[d->r].peers[p]) &&
+			    port_match(pv, c->out[d->r].ports, c->out[d->r].nports, k->dst, true,
+				       k->proto, k->port))
+				return true;
+	}
 	return false;
 }
 
 /* The first matching rule of tier's policies selecting the owner of the direction (every
  * one, monitor mode too), in evaluation order; false when none matches. */
 static bool tier_first(const struct moat_plan *plan, enum moat_tier tier, bool egress,
-		       uint32_t src, uint32_t dst, uint8_t proto, uint16_t port,
-		       struct moat_cnp_ref *ref)
+		       const struct conn *k, struct moat_cnp_ref *ref)
 {
 	const struct plan_priv *pv = plan->priv;
-	const struct plan_ident_priv *o = &pv->ids[egress ? src : dst];
+	const struct plan_ident_priv *o = &pv->ids[egress ? k->src : k->dst];
 
 	for (uint32_t i = 0; i < o->ncnps; i++) {
 		const struct moat_cnp *c = &plan->ps->cnps[o->cnps[i]];
 
 		for (uint32_t r = 0; c->tier == tier && r < (egress ? c->nout : c->nin); r++)
-			if (cnp_rule_matches(plan, o->cnps[i], egress, r, src, dst, proto, port)) {
+			if (cnp_rule_matches(plan, o->cnps[i], egress, r, k)) {
 				*ref = (struct moat_cnp_ref){ o->cnps[i], r };
 				return true;
 			}
@@ -183,23 +228,34 @@ static enum moat_action cnp_action(const struct moat_plan *plan, bool egress,
 	return (egress ? c->out : c->in)[ref->rule].action;
 }
 
-/* One direction as the kernel decides it: does what is enforced let it through? */
-static bool dir_passes(const struct moat_plan_ident *o, bool egress, uint32_t peer,
-		       uint8_t proto, uint16_t port, bool np_ok)
+/* What a tier's element decides: 1 allowed, 0 denied, -1 nothing (the evaluation goes on). */
+static int tier_says(const struct moat_plan *plan, const struct moat_plan_ident *o,
+		     enum moat_tier tier, bool egress, const struct conn *k)
 {
-	const struct moat_plan_allow *a = NULL;
+	enum moat_allow_list l = tier == MOAT_TIER_ADMIN ? (egress ? MOAT_ADMIN_OUT : MOAT_ADMIN_IN)
+						       : (egress ? MOAT_BASELINE_OUT : MOAT_BASELINE_IN);
+	const struct moat_plan_allow *a = list_find(o, l, egress ? k->dst_id : k->src_id, k->proto,
+						    k->port);
 
-	if (!o)
-		return true;
-	if (o->admin[egress])
-		a = list_find(o, egress ? MOAT_ADMIN_OUT : MOAT_ADMIN_IN, peer, proto, port);
-	if (a)
-		return a->action == MOAT_ACTION_ACCEPT;
+	if (!a)
+		return -1;
+	if (a->domains && domains_allow(plan, tier, a->domains, k))
+		return 1;
+	return a->action == MOAT_ACTION_PASS ? -1 : a->action == MOAT_ACTION_ACCEPT;
+}
+
+/* One direction as the kernel decides it: does what is enforced let it through? */
+static bool dir_passes(const struct moat_plan *plan, const struct moat_plan_ident *o,
+		       bool egress, const struct conn *k, bool np_ok)
+{
+	int t = o && o->admin[egress] ? tier_says(plan, o, MOAT_TIER_ADMIN, egress, k) : -1;
+
+	if (!o || t >= 0)
+		return !o || t;
 	if (egress ? o->out_iso : o->in_iso)
 		return np_ok || (egress ? o->out_mode : o->in_mode) == MOAT_MODE_MONITOR;
-	if (o->baseline[egress])
-		a = list_find(o, egress ? MOAT_BASELINE_OUT : MOAT_BASELINE_IN, peer, proto, port);
-	return !a || a->action == MOAT_ACTION_ACCEPT;
+	t = o->baseline[egress] ? tier_says(plan, o, MOAT_TIER_BASELINE, egress, k) : -1;
+	return t != 0;
 }
 
 struct dir_say {
@@ -209,19 +265,17 @@ struct dir_say {
 };
 
 /* One direction as the policies say it: Admin, NetworkPolicy where isolated, Baseline. */
-static struct dir_say dir_says(const struct moat_plan *plan, bool egress, uint32_t s, uint32_t d,
-			       uint8_t proto, uint16_t port, bool iso, bool np_ok)
+static struct dir_say dir_says(const struct moat_plan *plan, bool egress, const struct conn *k,
+			       bool iso, bool np_ok)
 {
 	struct dir_say y = { MOAT_BY_DEFAULT, true, { PLAN_NONE, PLAN_NONE },
 			     { PLAN_NONE, PLAN_NONE } };
 	const struct plan_priv *pv = plan->priv;
-	uint32_t o = plan_ident_index(plan, egress ? s : d);
+	uint32_t o = egress ? k->src : k->dst;
+	bool tiers = o != PLAN_NONE && pv->ids[o].ncnps > 0;
 	struct moat_cnp_ref ref;
 
-	s = plan_ident_index(plan, s);
-	d = plan_ident_index(plan, d);
-	if (o != PLAN_NONE && pv->ids[o].ncnps &&
-	    tier_first(plan, MOAT_TIER_ADMIN, egress, s, d, proto, port, &ref)) {
+	if (tiers && tier_first(plan, MOAT_TIER_ADMIN, egress, k, &ref)) {
 		if (cnp_action(plan, egress, &ref) != MOAT_ACTION_PASS)
 			return (struct dir_say){ MOAT_BY_ADMIN,
 				cnp_action(plan, egress, &ref) == MOAT_ACTION_ACCEPT, ref, y.pass };
@@ -230,8 +284,7 @@ static struct dir_say dir_says(const struct moat_plan *plan, bool egress, uint32
 	if (iso) {
 		y.by = MOAT_BY_NETPOL;
 		y.ok = np_ok;
-	} else if (o != PLAN_NONE && pv->ids[o].ncnps &&
-		   tier_first(plan, MOAT_TIER_BASELINE, egress, s, d, proto, port, &ref)) {
+	} else if (tiers && tier_first(plan, MOAT_TIER_BASELINE, egress, k, &ref)) {
 		y.by = MOAT_BY_BASELINE;
 		y.ok = cnp_action(plan, egress, &ref) == MOAT_ACTION_ACCEPT;
 		y.cnp = ref;
@@ -251,42 +304,46 @@ static enum moat_verdict_kind dir_kind(bool passes, bool ok)
 
 /* ---- decisions ---- */
 
-/* The verdict from the lists and the tiers' rules; no NetworkPolicy rule named. */
-static void decide_sets(const struct moat_plan *plan, uint32_t s, uint32_t d, uint8_t proto,
+/* The verdict from the lists and the tiers' rules; no NetworkPolicy rule named. sa, da: the
+ * addresses, or NULL when deciding on identities alone. */
+static void decide_sets(const struct moat_plan *plan, uint32_t s, uint32_t d,
+			const struct moat_addr *sa, const struct moat_addr *da, uint8_t proto,
 			uint16_t port, struct moat_verdict *v)
 {
 	const struct moat_plan_ident *si = moat_plan_ident_get(plan, s);
 	const struct moat_plan_ident *di = moat_plan_ident_get(plan, d);
+	struct conn k = { s, d, plan_ident_index(plan, s), plan_ident_index(plan, d), sa, da,
+			  proto, proto_has_ports(proto) ? port : 0 };
 	bool np_in = true, np_out = true;
 	struct dir_say in, out;
 	enum moat_verdict_kind kin, kout;
 
 	*v = (struct moat_verdict){ .src_ident = s, .dst_ident = d };
 	v->in_rule = v->out_rule = (struct moat_rule_ref){ PLAN_NONE, false, PLAN_NONE };
-	port = proto_has_ports(proto) ? port : 0;
 	v->in_iso = di && di->in_iso;
 	v->out_iso = si && si->out_iso;
 	if (v->in_iso)
-		np_in = list_has(plan, d, MOAT_ALLOW_IN, s, proto, port) ||
-			list_has(plan, d, MOAT_ALLOW_IN_ANY, 0, proto, port);
+		np_in = list_has(plan, d, MOAT_ALLOW_IN, s, proto, k.port) ||
+			list_has(plan, d, MOAT_ALLOW_IN_ANY, 0, proto, k.port);
 	if (v->out_iso)
-		np_out = list_has(plan, s, MOAT_ALLOW_OUT, d, proto, port) ||
-			 list_has(plan, s, MOAT_ALLOW_OUT_ANY, 0, proto, port);
-	in = dir_says(plan, false, s, d, proto, port, v->in_iso, np_in);
-	out = dir_says(plan, true, s, d, proto, port, v->out_iso, np_out);
+		np_out = list_has(plan, s, MOAT_ALLOW_OUT, d, proto, k.port) ||
+			 list_has(plan, s, MOAT_ALLOW_OUT_ANY, 0, proto, k.port);
+	in = dir_says(plan, false, &k, v->in_iso, np_in);
+	out = dir_says(plan, true, &k, v->out_iso, np_out);
 	v->in_ok = in.ok, v->out_ok = out.ok;
 	v->in_by = in.by, v->out_by = out.by;
 	v->in_cnp = in.cnp, v->out_cnp = out.cnp;
 	v->in_pass = in.pass, v->out_pass = out.pass;
-	kin = dir_kind(dir_passes(di, false, s, proto, port, np_in), in.ok);
-	kout = dir_kind(dir_passes(si, true, d, proto, port, np_out), out.ok);
+	kin = dir_kind(dir_passes(plan, di, false, &k, np_in), in.ok);
+	kout = dir_kind(dir_passes(plan, si, true, &k, np_out), out.ok);
 	v->kind = severity(kin) >= severity(kout) ? kin : kout;
 }
 
-static void decide_idents(const struct moat_plan *plan, uint32_t s, uint32_t d, uint8_t proto,
+static void decide_idents(const struct moat_plan *plan, uint32_t s, uint32_t d,
+			  const struct moat_addr *sa, const struct moat_addr *da, uint8_t proto,
 			  uint16_t port, struct moat_verdict *v)
 {
-	decide_sets(plan, s, d, proto, port, v);
+	decide_sets(plan, s, d, sa, da, proto, port, v);
 	port = proto_has_ports(proto) ? port : 0;
 	if (v->in_by == MOAT_BY_NETPOL && v->in_ok)
 		v->in_rule = find_rule(plan, false, plan_ident_index(plan, s),
@@ -407,7 +464,7 @@ enum moat_verdict_kind moat_plan_decide_kind(const struct moat_plan *plan, uint3
 {
 	struct moat_verdict v;
 
-	decide_sets(plan, src_ident, dst_ident, proto, port, &v);
+	decide_sets(plan, src_ident, dst_ident, NULL, NULL, proto, port, &v);
 	return v.kind;
 }
 
@@ -415,8 +472,8 @@ void moat_plan_decide(const struct moat_plan *plan, const struct moat_addr *src,
 		      const struct moat_addr *dst, uint8_t proto, uint16_t port,
 		      struct moat_verdict *out)
 {
-	decide_idents(plan, moat_plan_ident_of(plan, src), moat_plan_ident_of(plan, dst), proto,
-		      port, out);
+	decide_idents(plan, moat_plan_ident_of(plan, src), moat_plan_ident_of(plan, dst), src, dst,
+		      proto, port, out);
 }
 
 /*
@@ -440,8 +497,8 @@ void moat_plan_decide_endpoints(const struct moat_plan *plan, size_t from, size_
 			any = true;
 		}
 	if (!any)
-		decide_idents(plan, plan->endpoint_ident[from], plan->endpoint_ident[to], proto,
-			      port, out);
+		decide_idents(plan, plan->endpoint_ident[from], plan->endpoint_ident[to], NULL, NULL,
+			      proto, port, out);
 	out->loopback = from == to;
 	if (out->loopback)
 		out->kind = MOAT_ALLOW;

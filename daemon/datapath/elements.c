@@ -193,6 +193,38 @@ static void put_tail(uint8_t *k, uint8_t proto, uint16_t port)
 }
 
 
+/* A tier list element's data (schema.h, TIER_*); 0 in the NetworkPolicy lists. */
+static uint32_t tier_data(const struct moat_plan_allow *a)
+{
+	if (a->action == MOAT_ACTION_ACCEPT)
+		return TIER_ACCEPT;
+	if (!a->domains)
+		return TIER_DENY;
+	return (a->action == MOAT_ACTION_DENY ? TIER_DNS_DENY : TIER_DNS_ON) |
+	       (uint32_t)a->domains << TIER_K_SHIFT;
+}
+
+int elements_dns(const struct ruleset_dns *a, uint32_t m, struct elemv *v)
+{
+	static const enum set_id set[2][2] = { { S_DNS4_A, S_DNS6_A }, { S_DNS4_B, S_DNS6_B } };
+	int alen = alen_of(a->src.family), ret = 0;
+	enum set_id s = set[a->tier][a->src.family == AF_INET6];
+	struct elem e = { .timeout_ms = a->timeout_ms };
+
+	if (a->dst.family != a->src.family)
+		return 0;
+	memcpy(e.key, a->src.a, alen);
+	memcpy(e.key + alen, a->dst.a, alen);
+	memcpy(e.key_end, e.key, 2 * alen);
+	put_tail(e.key + 2 * alen, a->proto_lo, a->port_lo);
+	put_tail(e.key_end + 2 * alen, a->proto_hi, a->port_hi);
+	for (uint32_t k = a->j; k <= m && !ret; k++) {
+		e.owner = k;
+		ret = elemv_push(&v[s], &e);
+	}
+	return ret;
+}
+
 /* One element of an identity's list, in its owner's set (in_<id>_from, out_<id>_any...). */
 static int allow_elem(uint32_t owner, enum moat_allow_list l, const struct moat_plan_allow *a,
 		      struct elemv *v)
@@ -205,8 +237,7 @@ static int allow_elem(uint32_t owner, enum moat_allow_list l, const struct moat_
 	};
 	bool any = l == MOAT_ALLOW_IN_ANY || l == MOAT_ALLOW_OUT_ANY;
 	uint32_t peer = htonl(a->peer);	/* x_allow turns the mark to network order, as nft does */
-	struct elem e = { .owner = owner,
-			  .data = a->action == MOAT_ACTION_DENY ? TIER_DENY : TIER_ACCEPT };
+	struct elem e = { .owner = owner, .data = tier_data(a) };
 	int off = any ? 0 : 4;
 
 	if (!any) {

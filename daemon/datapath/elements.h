@@ -79,6 +79,9 @@ int elements_addr(const struct moat_plan_addr *a, const struct moat_plan_ident *
 		  struct elemv *v);
 int elements_endpoint(const struct moat_endpoint *ep, bool iso, struct elemv *v);
 
+/* elements_dns - a learnt answer's elements: in the sets of places a->j to m of its tier. */
+int elements_dns(const struct ruleset_dns *a, uint32_t m, struct elemv *v);
+
 /* elements_build - the sum of every part of in. 0 or -ENOMEM. */
 int elements_build(const struct ruleset_input *in, struct elemv *v);
 

@@ -23,7 +23,8 @@ struct ruleset {
 	struct nfsock *nl, *watch;
 	bool applied;
 	enum moat_mode mode;
-	uint16_t group;
+	uint16_t group, dns_queue;
+	uint32_t ndomains[2];		/* the per_domain sets and chains of each tier */
 	struct elemset *cur;		/* what the kernel holds */
 	struct ownerv owners;		/* the identity chains the kernel holds, sorted */
 	unsigned nrules[T_COUNT];
@@ -172,7 +173,7 @@ static void batch_full(struct batch *bt, const struct ruleset_input *in,
 		batch_table(bt, t, NFT_MSG_NEWTABLE);
 	}
 	for (int s = 0; s < S_COUNT; s++)
-		if (!sets[s].per_ident)
+		if (!sets[s].per_ident && !sets[s].per_domain)
 			batch_set(bt, s, 0, false);
 	for (int c = 0; c < C_COUNT; c++)
 		batch_chain(bt, chains[c].t, chains[c].name, chains[c].hook, chains[c].prio, false);
@@ -271,7 +272,9 @@ int ruleset_apply(struct ruleset *rs, const struct ruleset_input *in, bool full,
 	struct batch bt = { 0 };
 	int ret;
 
-	if (!rs->applied || rs->mode != in->mode || rs->group != in->nflog_group)
+	if (!rs->applied || rs->mode != in->mode || rs->group != in->nflog_group ||
+	    rs->dns_queue != in->dns_queue ||
+	    memcmp(rs->ndomains, in->plan->ndomains, sizeof(rs->ndomains)))
 		full = true;
 	ret = build(in, &set, v);
 	if (!ret)
@@ -297,6 +300,8 @@ int ruleset_apply(struct ruleset *rs, const struct ruleset_input *in, bool full,
 		rs->applied = true;
 		rs->mode = in->mode;
 		rs->group = in->nflog_group;
+		rs->dns_queue = in->dns_queue;
+		memcpy(rs->ndomains, in->plan->ndomains, sizeof(rs->ndomains));
 	}
 	batch_free(&bt);
 	elemset_free(set);
@@ -440,6 +445,31 @@ int ruleset_flush(struct ruleset *rs, struct moat_diags *diags)
 	return ret;
 }
 
+/* ---- egress by DNS name ---- */
+
+int ruleset_dns_add(struct ruleset *rs, const struct ruleset_dns *v, size_t n,
+		    struct moat_diags *diags)
+{
+	struct elemv e[S_COUNT] = { { 0 } };
+	struct batch bt = { 0 };
+	int ret = rs->applied ? 0 : -ENODATA;
+
+	for (size_t i = 0; i < n && !ret; i++)
+		ret = elements_dns(&v[i], rs->ndomains[v[i].tier], e);
+	if (!ret)
+		ret = batch_init(&bt, rs->nl->seq);
+	for (int s = 0; s < S_COUNT && !ret; s++)
+		batch_elems(&bt, s, e[s].v, e[s].n, false);
+	if (!ret) {
+		ret = bt.err;
+		if (!ret && bt.nrecs)
+			ret = nfsock_send(rs->nl, &bt, diags);
+	}
+	batch_free(&bt);
+	elemvs_free(e);
+	return ret;
+}
+
 /* ---- verify ---- */
 
 static int verify_set(struct ruleset *rs, enum set_id s, uint32_t owner, char *why,
@@ -472,8 +502,8 @@ static int verify(struct ruleset *rs, char *why, size_t whylen)
 			return 1;
 		}
 	}
-	for (int s = 0; s < S_COUNT && !ret; s++)
-		if (!sets[s].per_ident)
+	for (int s = 0; s < S_COUNT && !ret; s++)	/* per_domain ones are learnt */
+		if (!sets[s].per_ident && !sets[s].per_domain)
 			ret = verify_set(rs, s, 0, why, whylen);
 	for (size_t i = 0; i < rs->owners.n && !ret; i++) {
 		const struct owner *o = &rs->owners.v[i];

@@ -40,13 +40,18 @@
 
 /*
  * One element of a list: the peer (0 in the *_any lists), protocols and ports, and what it
- * decides: ACCEPT in the NetworkPolicy lists; ACCEPT or DENY in the tier lists.
+ * decides: ACCEPT in the NetworkPolicy lists; ACCEPT or DENY in the tier lists, or with
+ * domains set (Admin and Baseline egress), first the tier's rules with domainNames peers up
+ * to the domains-th of the tier (their place among such rules, from 1): when the source
+ * resolved the destination through one of them (of the owner's, whose ports hold the
+ * connection), allowed; else action (DENY; PASS: no decision, the evaluation goes on).
  */
 struct moat_plan_allow {
 	uint32_t peer;
 	uint8_t proto_lo, proto_hi;
 	uint16_t port_lo, port_hi;
 	uint8_t action;			/* enum moat_action */
+	uint16_t domains;
 };
 
 /*
@@ -114,6 +119,15 @@ struct moat_plan {
 					 * alone (no ipBlock applied), for when it has no address
 					 * in the peer's family */
 	enum moat_mode mode;		/* the global mode the plan was compiled for */
+	uint32_t ndomains[2];		/* rules with domainNames peers, Admin and Baseline tier */
+	/*
+	 * What the node learnt from DNS answers, for verdicts on addresses: did the endpoint at
+	 * src resolve a name that domain (policy.h: lowercase, "*.example.com" for a wildcard)
+	 * matches to dst, unexpired? The caller sets it (moatd does); NULL: never (offline).
+	 */
+	bool (*resolved)(void *ctx, const struct moat_addr *src, const struct moat_addr *dst,
+			 const char *domain);
+	void *resolved_ctx;
 	const struct moat_policy_set *ps;	/* borrowed: must outlive the plan */
 	const struct moat_endpoint_set *es;	/* borrowed: must outlive the plan; a delta
 						 * commit follows the changes made to it */
@@ -194,6 +208,19 @@ void moat_plan_delta_free(struct moat_plan_delta *d);
 /* moat_plan_delta_ident - identity id as plan will have it after d: plan's or d's new one. */
 const struct moat_plan_ident *moat_plan_delta_ident(const struct moat_plan *plan,
 						    const struct moat_plan_delta *d, uint32_t id);
+
+/*
+ * moat_plan_domains - the rules with domain names that the egress of the endpoint address src
+ * consults (of enforced cluster-wide policies whose subject it is) with a name that qname
+ * matches (a name a resolver answered for: any case, with or without its final dot), in
+ * evaluation order: fn(ctx, tier, j, rule) for each, j the rule's place among its tier's
+ * rules with domain names (from 1). Returns how many. For learning from DNS answers.
+ */
+size_t moat_plan_domains(const struct moat_plan *plan, const struct moat_addr *src,
+			 const char *qname,
+			 void (*fn)(void *ctx, enum moat_tier tier, uint32_t j,
+				    const struct moat_cnp_rule *rule),
+			 void *ctx);
 
 /* moat_plan_ident_of - identity of an address: exact endpoint address, else its net range. */
 uint32_t moat_plan_ident_of(const struct moat_plan *plan, const struct moat_addr *a);

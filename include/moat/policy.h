@@ -233,6 +233,13 @@ const char *moat_cnp_kind_name(enum moat_cnp_kind kind);
  * ClusterNetworkPolicy, "Allow" in the v1alpha1 kinds; "Deny", "Pass"). */
 const char *moat_cnp_action_name(enum moat_cnp_kind kind, enum moat_action action);
 
+/*
+ * moat_domain_match - does a domainNames pattern (as struct moat_peer holds it) match name, a
+ * name a resolver was asked for (any case, with or without its final dot)? "example.com"
+ * matches that name only, "*.example.com" every name under example.com, not example.com.
+ */
+bool moat_domain_match(const char *pattern, const char *name);
+
 /* moat_tier_name - "Admin" or "Baseline". */
 const char *moat_tier_name(enum moat_tier tier);
 

@@ -195,7 +195,7 @@ static const struct moat_cidr managed[] = { { AF_INET, 16, { 10, 0 } } };
 
 static struct elemset *elems_whole(const struct moat_plan *plan)
 {
-	struct ruleset_input in = { plan, plan->es, managed, 1, plan->mode, 1 };
+	struct ruleset_input in = { plan, plan->es, managed, 1, plan->mode, 1, 53 };
 	struct elemv v[S_COUNT] = { { 0 } };
 	struct elemset *set = NULL;
 
