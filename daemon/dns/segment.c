@@ -91,12 +91,13 @@ static int ipv6(const uint8_t *p, size_t len, struct dns_segment *s, struct l4 *
 	uint8_t nh;
 	int x;
 
-	if (len < IP6_HDR_LEN || !get16(p + 4))	/* 0: a jumbogram */
+	if (len < IP6_HDR_LEN)
 		return -EINVAL;
 	end = IP6_HDR_LEN + get16(p + 4);
 	if (end > len)
 		return -EMSGSIZE;
 	nh = p[6];
+	/* a jumbogram (payload length 0) leaves no room for a header: -EINVAL below */
 	for (int i = 0; (x = ip6_ext_find(nh)) >= 0; i++) {
 		if (i == IP6_EXT_MAX || end - off < 8)
 			return -EINVAL;
