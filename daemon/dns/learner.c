@@ -6,6 +6,7 @@
 #include <linux/netfilter.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "../latency.h"
