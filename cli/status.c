@@ -82,6 +82,9 @@ static void p_elements(json_t *v, json_t *s)
 	printf("%lld addresses, %lld networks, %lld ingress and %lld egress allowances; "
 	       "%lld managed subnets", num(v, "addresses"), num(v, "nets"), num(v, "allow_in"),
 	       num(v, "allow_out"), num(s, "managed_subnets"));
+	if (num(v, "admin") || num(v, "baseline"))
+		printf("; tiers: %lld Admin and %lld Baseline elements", num(v, "admin"),
+		       num(v, "baseline"));
 }
 
 static void p_applies(json_t *v, json_t *s)
