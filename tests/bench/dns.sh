@@ -28,6 +28,7 @@ CLIENT=(nsenter --net=/var/run/netns/NS-c1 "$PY" "$ROOT/tests/bench/dns_bench.py
 command -v dnsmasq >/dev/null || { echo "dns.sh: no dnsmasq (tests/deps.sh)" >&2; exit 1; }
 
 D=$(mktemp -d /tmp/moat-dnsbench.XXXXXX)
+chmod 755 "$D"		# dnsmasq reads the zone as nobody
 NS=moatdb-${D##*.}
 CLIENT=("${CLIENT[@]/NS-c1/$NS-c1}")
 SOCK=$D/moatd.sock
@@ -108,15 +109,14 @@ PIDS+=($!)
 for i in $(seq 100); do "$B/moat" --socket "$SOCK" status >/dev/null 2>&1 && break; sleep 0.1; done
 for i in $(seq 50); do "${CLIENT[@]}" rtt 192.0.2.53 n%d.pay.test 1 >/dev/null 2>&1 && break; sleep 0.1; done
 
+field() { "$PY" -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 run() {	# run LABEL FMT: rtt and rate for names FMT
 	local r t
 	r=$("${CLIENT[@]}" rtt 192.0.2.53 "$2" "$NRTT")
 	t=$("${CLIENT[@]}" rate 192.0.2.53 "$2" "$NRATE" 64)
-	printf '  %-9s %8s %8s %8s %10s\n' "$1" \
-		"$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["p50_us"])' "$r")" \
-		"$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["p99_us"])' "$r")" \
-		"$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["lost"])' "$r")" \
-		"$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["per_s"])' "$t")"
+	[ "$(field "$r" failed)" = 0 ] || { log "dnsmasq answered $(field "$r" failed) with an error"; exit 1; }
+	printf '  %-9s %8s %8s %8s %10s\n' "$1" "$(field "$r" p50_us)" "$(field "$r" p99_us)" \
+		"$(field "$r" lost)" "$(field "$t" per_s)"
 }
 
 echo "DNS through moatd: $NRTT queries one at a time, $NRATE with 64 in flight; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -132,6 +132,7 @@ for i in $(seq 50); do queued && break; sleep 0.1; done
 queued || { log "moatd does not read DNS replies: $(tail -3 "$D/moatd.log")"; exit 1; }
 run learnt 'n%d.pay.test'
 run unnamed 'o%d.other.test'
-"$B/moat" --socket "$SOCK" status | grep '^dns'
+"$B/moat" --socket "$SOCK" status | grep '^dns' | tee "$D/status"
+grep -Eq 'replies read, [1-9][0-9]* learnt' "$D/status" || { log "moatd learnt nothing"; exit 1; }
 echo "  learnt: every reply a fresh name and address: moatd parses it, adds the address to the"
 echo "  kernel's sets (one netlink batch, acknowledged) and only then lets it through"

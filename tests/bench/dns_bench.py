@@ -2,7 +2,7 @@
 """DNS load for tests/bench/dns.sh (stdlib only), from inside an endpoint's namespace.
 
   dns_bench.py rtt SERVER FMT N       N queries one after the other for FMT % i (i from 1):
-                                      prints {"n", "lost", "p50_us", "p99_us", "max_us"}
+                                      prints {"n", "lost", "failed" (not NOERROR), "p50_us", "p99_us", "max_us"}
   dns_bench.py rate SERVER FMT N S    N queries (FMT % i) kept S in flight on one socket:
                                       prints {"n", "answered", "seconds", "per_s"}
 """
@@ -29,18 +29,20 @@ def rtt(server, fmt, n):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(1)
     s.connect((server, 53))
-    got, lost = [], 0
+    got, lost, failed = [], 0, 0
     for i in range(1, n + 1):
         qid = i & 0xffff
         t0 = time.perf_counter()
         s.send(query(qid, fmt % i))
         try:
-            while struct.unpack("!H", s.recv(4096)[:2])[0] != qid:
-                pass
+            r = s.recv(4096)
+            while struct.unpack("!H", r[:2])[0] != qid:
+                r = s.recv(4096)
+            failed += (r[3] & 0xf) != 0
             got.append((time.perf_counter() - t0) * 1e6)
         except OSError:
             lost += 1
-    print(json.dumps({"n": n, "lost": lost, "p50_us": int(quantile(got, .5)),
+    print(json.dumps({"n": n, "lost": lost, "failed": failed, "p50_us": int(quantile(got, .5)),
                       "p99_us": int(quantile(got, .99)), "max_us": int(max(got or [0]))}))
 
 
