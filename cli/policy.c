@@ -59,10 +59,12 @@ static const char explain_help[] =
 	"Usage: moat policy explain [-p PATH...] [-e ENDPOINTS] --from NS/NAME --to NS/NAME\n"
 	"                           [--port 80/tcp] [-o json] [--mode enforce|monitor]\n"
 	"Live from moatd without -p and -e, as for matrix.\n"
-	"Tells the verdict for one connection and why: the policies that isolate the source\n"
-	"for egress and the destination for ingress, and the rule (policy, direction, index,\n"
-	"file:line) that allowed each side, or that none did. --from/--to also take an address.\n"
-	"Verdicts: allow, deny, violation (denied, but only by monitor-mode isolation: passes).\n";
+	"Tells the verdict for one connection and why, per direction (the source's egress,\n"
+	"the destination's ingress): the cluster-wide rule that decided it (kind, policy, rule,\n"
+	"tier, priority, file:line:col) and an Admin Pass that handed it on, or the policies that\n"
+	"isolate it and the rule that allowed it, or that none did. --from/--to also take an\n"
+	"address.\n"
+	"Verdicts: allow, deny, violation (denied, but only by policies in monitor mode: passes).\n";
 
 /* ---- options ---- */
 
@@ -177,12 +179,6 @@ static int ctx_load(const struct opts *o, struct ctx *c, bool need_endpoints)
 	moat_diags_free(&d);
 	if (ret || !need_endpoints)
 		return ret;
-	if (c->ps->ncnps) {
-		fprintf(stderr, "moat policy: %s %s: cluster-wide policies (tiers) are not supported "
-			"by matrix and explain yet; `moat policy check` checks them\n",
-			moat_cnp_kind_name(c->ps->cnps[0].kind), c->ps->cnps[0].name);
-		return -EOPNOTSUPP;
-	}
 	ret = moat_plan_compile(c->ps, c->es, o->mode, NULL, &c->plan);
 	if (ret)
 		fprintf(stderr, "moat policy: compile: %s\n", strerror(-ret));
@@ -359,7 +355,7 @@ static int grid_end(struct grid *g)
 	else
 		printf("\n");
 	if (g->viol)
-		printf("\nallow*: passes only because the isolating policies are in monitor mode\n");
+		printf("\nallow*: passes only because the policies that deny it are in monitor mode\n");
 	return 0;
 }
 
@@ -454,14 +450,45 @@ static int matrix_main(int argc, char **argv)
 
 /* ---- explain ---- */
 
+/* "ClusterNetworkPolicy global-deny, rule no-db (Admin, priority 5) at FILE:LINE:COL". */
+static void tier_rule_print(json_t *r)
+{
+	const char *name = json_string_value(json_object_get(r, "rule"));
+
+	printf("%s %s, rule ", json_string_value(json_object_get(r, "kind")),
+	       json_string_value(json_object_get(r, "policy")));
+	if (name && *name)
+		printf("%s", name);
+	else
+		printf("#%d", (int)json_integer_value(json_object_get(r, "index")));
+	printf(" (%s, priority %d%s) at %s:%d:%d", json_string_value(json_object_get(r, "tier")),
+	       (int)json_integer_value(json_object_get(r, "priority")),
+	       json_is_true(json_object_get(r, "monitor")) ? ", monitor mode" : "",
+	       json_string_value(json_object_get(r, "file")),
+	       (int)json_integer_value(json_object_get(r, "line")),
+	       (int)json_integer_value(json_object_get(r, "col")));
+}
+
 /* Prints one direction of the JSON explanation in words. */
 static void side_print(json_t *s, const char *dir, const char *who)
 {
 	json_t *rule = json_object_get(s, "rule"), *pols = json_object_get(s, "policies");
+	json_t *tier = json_object_get(s, "tier_rule"), *pass = json_object_get(s, "passed_by");
 	size_t i;
 	json_t *p;
 
 	printf("  %s of %s: ", dir, who);
+	if (json_is_object(pass)) {
+		printf("passed on by ");
+		tier_rule_print(pass);
+		printf("; ");
+	}
+	if (json_is_object(tier)) {
+		printf("%s by ", json_is_true(json_object_get(s, "allowed")) ? "allowed" : "denied");
+		tier_rule_print(tier);
+		printf("\n");
+		return;
+	}
 	if (!json_is_true(json_object_get(s, "isolated"))) {
 		printf("not isolated: allowed\n");
 		return;

@@ -82,6 +82,9 @@ static void p_elements(json_t *v, json_t *s)
 	printf("%lld addresses, %lld networks, %lld ingress and %lld egress allowances; "
 	       "%lld managed subnets", num(v, "addresses"), num(v, "nets"), num(v, "allow_in"),
 	       num(v, "allow_out"), num(s, "managed_subnets"));
+	if (num(v, "admin") || num(v, "baseline"))
+		printf("; tiers: %lld Admin and %lld Baseline elements", num(v, "admin"),
+		       num(v, "baseline"));
 }
 
 static void p_applies(json_t *v, json_t *s)
@@ -181,6 +184,15 @@ static void p_uptime(json_t *v, json_t *s)
 		printf("%lldm %llds", t / 60, t % 60);
 }
 
+static void p_dns(json_t *v, json_t *s)
+{
+	printf("%lld replies read, %lld learnt from (%lld addresses), %lld remembered; "
+	       "%lld untrusted, %lld malformed, %lld refused; learning took p50 %lld us, p99 %lld us",
+	       num(v, "replies"), num(v, "learnt"), num(v, "addresses"), num(v, "remembered"),
+	       num(v, "untrusted"), num(v, "malformed"), num(v, "add_errors"), num(v, "p50_us"),
+	       num(v, "p99_us"));
+}
+
 /* Fields with a printer, in this order; the others they print are listed in also. */
 static const struct field {
 	const char *key, *label;
@@ -195,6 +207,7 @@ static const struct field {
 	{ "applies", "applies", p_applies, "apply_errors repairs last_apply changes" },
 	{ "event_to_enforced", "event to enforced", p_enforced, NULL },
 	{ "revoked", "revoked", p_revoked, "sweeps" },
+	{ "dns", "dns", p_dns, NULL },
 	{ "capture", "capture", p_capture, NULL },
 	{ "flows", "flows", p_flows, NULL },
 	{ "learning", "learning", p_learning, NULL },

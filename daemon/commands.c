@@ -61,13 +61,20 @@ static json_t *enforced_json(const struct latency *l)
 			 (json_int_t)latency_quantile(l, 0.99), "max_us", (json_int_t)l->max_us);
 }
 
+static json_int_t lists(const struct moat_plan *p, enum moat_allow_list a,
+		       enum moat_allow_list b)
+{
+	return p ? (json_int_t)(p->nallow[a] + p->nallow[b]) : 0;
+}
+
 static json_t *elements_json(const struct moat_plan *p)
 {
-	return json_pack("{s:I,s:I,s:I,s:I}", "addresses", (json_int_t)(p ? p->naddrs : 0),
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "addresses", (json_int_t)(p ? p->naddrs : 0),
 			 "nets", (json_int_t)(p ? p->nnets : 0), "allow_in",
-			 (json_int_t)(p ? p->nallow[MOAT_ALLOW_IN] + p->nallow[MOAT_ALLOW_IN_ANY] : 0),
-			 "allow_out",
-			 (json_int_t)(p ? p->nallow[MOAT_ALLOW_OUT] + p->nallow[MOAT_ALLOW_OUT_ANY] : 0));
+			 lists(p, MOAT_ALLOW_IN, MOAT_ALLOW_IN_ANY), "allow_out",
+			 lists(p, MOAT_ALLOW_OUT, MOAT_ALLOW_OUT_ANY), "admin",
+			 lists(p, MOAT_ADMIN_IN, MOAT_ADMIN_OUT), "baseline",
+			 lists(p, MOAT_BASELINE_IN, MOAT_BASELINE_OUT));
 }
 
 static json_t *cmd_status(struct commands *c, json_t *req, struct ctl_conn *conn)
@@ -95,6 +102,14 @@ static json_t *cmd_status(struct commands *c, json_t *req, struct ctl_conn *conn
 		      (json_int_t)st.sweeps[REVOCATION_NONE], "later",
 		      (json_int_t)st.sweeps[REVOCATION_LATER], "now",
 		      (json_int_t)st.sweeps[REVOCATION_NOW]);
+	if (j)
+		json_object_set_new(j, "dns", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+			"replies", (json_int_t)st.dns.replies, "learnt", (json_int_t)st.dns.learnt,
+			"addresses", (json_int_t)st.dns.addresses, "remembered",
+			(json_int_t)st.dns.remembered, "untrusted", (json_int_t)st.dns.untrusted,
+			"malformed", (json_int_t)st.dns.malformed, "add_errors",
+			(json_int_t)st.dns.add_errors, "p50_us", (json_int_t)st.dns.p50_us,
+			"p99_us", (json_int_t)st.dns.p99_us));
 	if (j)
 		observe_status(node_observe(c->node), j);
 	return j;

@@ -34,6 +34,8 @@ static const struct option_def options[] = {
 	OPT("mode", OPT_MODE, mode, "enforce (drop what is not allowed) or monitor (report it)"),
 	OPT("kubernetes", OPT_BOOL, kubernetes, "trust io.kubernetes.pod.namespace labels (Kubernetes nodes only)"),
 	OPT("nflog-group", OPT_UINT, nflog_group, "NFLOG group for denied packets (default 1)"),
+	OPT("dns-queue", OPT_UINT, dns_queue, "NFQUEUE moatd reads DNS replies to endpoints from, for domainNames rules (default 53)"),
+	OPT("dns-resolvers", OPT_STRING, dns_resolvers, "addresses or CIDRs of the resolvers whose replies domainNames rules learn from, comma-separated (default: any)"),
 	OPT("metrics", OPT_STRING, metrics, "serve Prometheus metrics on ADDR:PORT, e.g. 127.0.0.1:9640 (default off)"),
 	OPT("web", OPT_STRING, web, "serve the web UI (service map, flows) on ADDR:PORT, e.g. 127.0.0.1:9641 (default off)"),
 	OPT("web-token-file", OPT_STRING, web_token_file, "file holding a token the web UI then requires (default off: no token)"),
@@ -159,6 +161,7 @@ static void config_defaults(struct config *cfg)
 	cfg->state_dir = strdup("/var/lib/moat");
 	cfg->web_root = strdup(MOAT_WEB_ROOT);
 	cfg->nflog_group = 1;
+	cfg->dns_queue = 53;	/* NFT_DEFAULT_DNS_QUEUE */
 	cfg->resync_seconds = 30;
 	cfg->flow_cap = 65536;
 	cfg->baseline_cap = 100000;

@@ -30,6 +30,8 @@ struct config {
 	bool flush;
 	bool help;
 	unsigned nflog_group;
+	unsigned dns_queue;		/* NFQUEUE of DNS replies, for domainNames rules */
+	char *dns_resolvers;		/* "ADDR[/LEN],..." learnt from, or NULL: any */
 	unsigned resync_seconds;
 	unsigned flow_cap;	/* flows remembered (daemon/observe/flows.h) */
 	unsigned baseline_cap;	/* flows a learned baseline holds (daemon/observe/learn.h) */

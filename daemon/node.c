@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include "datapath/conntrack.h"
 #include "datapath/revocation.h"
 #include "datapath/ruleset.h"
+#include "dns/learner.h"
 #include "endpoints/file.h"
 #include "endpoints/store.h"
 #include "log.h"
@@ -32,6 +34,7 @@ struct node {
 	struct runtime *runtime;	/* NULL with --runtime none */
 	struct epfile *file;		/* NULL without --endpoints */
 	struct observe *obs;		/* flows, learning and alerts from the NFLOG group */
+	struct learner *dns;		/* what endpoints resolve, for domainNames rules */
 	struct revocation revocation;	/* addresses whose connections are still to sweep */
 	int sweep_timer;		/* the sweep timer while it is armed, or 0 */
 	bool sweep_due;			/* a departure's sweep has not run yet */
@@ -41,28 +44,13 @@ struct node {
 	struct latency enforced;	/* from a runtime event or file change to the kernel */
 };
 
-/*
- * The policy directory, all or nothing. Cluster-wide policies parse, but until the compiler
- * lowers their tiers a set with one is refused: a Deny that loaded and blocked nothing would
- * be worse than an error.
- */
+/* The policy directory, all or nothing. */
 static int policies_load(const struct config *cfg, struct moat_policy_set **out,
 			 struct moat_diags *diags)
 {
 	const char *paths[] = { cfg->policy_dir };
-	int ret = moat_policy_set_load(paths, 1, out, diags);
 
-	if (!ret && (*out)->ncnps) {
-		const struct moat_cnp *c = &(*out)->cnps[0];
-
-		moat_diags_add(diags, c->pos.file, c->pos.line, c->pos.col,
-			       "cluster-wide policies (%s) are not enforced by this moatd yet",
-			       c->name);
-		moat_policy_set_free(*out);
-		*out = NULL;
-		ret = -EINVAL;
-	}
-	return ret;
+	return moat_policy_set_load(paths, 1, out, diags);
 }
 
 /* ---- sweeping connections the state no longer allows ---- */
@@ -165,7 +153,7 @@ static int commit_whole(struct node *n, struct moat_policy_set *ps, enum moat_mo
 		ret = moat_plan_compile(ps, es, mode, n->plan, &plan);
 	if (!ret) {
 		struct ruleset_input in = { plan, es, es->subnets, es->nsubnets, mode,
-					    n->cfg->nflog_group };
+					    n->cfg->nflog_group, n->cfg->dns_queue };
 
 		need = whole_need(n, ps, es, mode);
 		ret = ruleset_apply(n->rs, &in, full, diags);
@@ -184,6 +172,9 @@ static int commit_whole(struct node *n, struct moat_policy_set *ps, enum moat_mo
 			moat_policy_set_free(ps);
 		return ret;
 	}
+	learner_plan(n->dns, n->loop, plan);
+	if (ruleset_stats(n->rs)->full)
+		learner_replay(n->dns);
 	moat_plan_free(n->plan);
 	moat_endpoint_set_free(epstore_install(n->store, es));
 	if (ps != n->ps)
@@ -307,6 +298,37 @@ static void endpoints_changed(void *data, uint64_t t0)
 
 /* ---- life ---- */
 
+/* One resolver of dns-resolvers: an address, or a CIDR. 0 or -EINVAL. */
+static int resolver_parse(const char *tok, struct moat_cidr *out)
+{
+	struct moat_addr a;
+	char buf[64];
+
+	if (strchr(tok, '/') || moat_addr_parse(tok, &a))
+		return moat_cidr_parse(tok, out);
+	snprintf(buf, sizeof(buf), "%s/%d", tok, a.family == AF_INET ? 32 : 128);
+	return moat_cidr_parse(buf, out);
+}
+
+/* The learner, with the resolvers of dns-resolvers (separated by commas or blanks). */
+static int dns_new(const struct config *cfg, struct ruleset *rs, struct learner **out)
+{
+	struct moat_cidr v[64];
+	size_t n = 0;
+	char *s = cfg->dns_resolvers ? strdup(cfg->dns_resolvers) : NULL, *save = NULL, *tok;
+	int ret = cfg->dns_resolvers && !s ? -ENOMEM : 0;
+
+	for (tok = s ? strtok_r(s, ", \t", &save) : NULL; tok && !ret;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		ret = n < sizeof(v) / sizeof(v[0]) ? resolver_parse(tok, &v[n++]) : -E2BIG;
+		if (ret)
+			log_error("dns-resolvers: '%s' is not an address or a CIDR (at most %zu)", tok,
+				  sizeof(v) / sizeof(v[0]));
+	}
+	free(s);
+	return ret ? ret : learner_new(cfg->dns_queue, rs, v, n, out);
+}
+
 int node_new(const struct config *cfg, struct node **out)
 {
 	struct moat_diags diags = { 0 };
@@ -333,6 +355,8 @@ int node_new(const struct config *cfg, struct node **out)
 		ret = epfile_new(cfg->endpoints_file, n->store, endpoints_changed, n, &n->file);
 	if (!ret)
 		ret = observe_new(cfg, &n->obs);
+	if (!ret)
+		ret = dns_new(cfg, n->rs, &n->dns);
 	if (ret) {
 		node_free(n);
 		return ret;
@@ -346,6 +370,7 @@ void node_free(struct node *n)
 	if (!n)
 		return;
 	observe_free(n->obs);
+	learner_free(n->dns);
 	runtime_free(n->runtime);
 	epfile_free(n->file);
 	moat_plan_free(n->plan);
@@ -480,6 +505,7 @@ void node_status(const struct node *n, struct node_status *st)
 		.last_apply_us = n->last_apply_us, .deltas = n->deltas, .wholes = n->wholes,
 		.enforced = &n->enforced, .last = ruleset_stats(n->rs),
 	};
+	learner_stats_get(n->dns, &st->dns);
 	memcpy(st->sweeps, n->sweeps, sizeof(st->sweeps));
 }
 
@@ -491,6 +517,22 @@ struct observe *node_observe(const struct node *n)
 json_t *node_containers(const struct node *n)
 {
 	return n->runtime ? runtime_dump(n->runtime) : json_array();
+}
+
+static void node_dns_metrics(FILE *out, const struct node *n)
+{
+	struct learner_stats d;
+
+	learner_stats_get(n->dns, &d);
+	metrics_counter(out, "moat_dns_replies_total", "DNS replies to endpoints read", d.replies);
+	metrics_counter(out, "moat_dns_learnt_total",
+			"DNS replies whose addresses a domainNames rule learnt", d.learnt);
+	metrics_counter(out, "moat_dns_untrusted_total",
+			"DNS replies from resolvers not in dns-resolvers", d.untrusted);
+	metrics_counter(out, "moat_dns_add_errors_total",
+			"Learnt addresses the kernel refused", d.add_errors);
+	metrics_gauge(out, "moat_dns_remembered", "Addresses endpoints resolved, remembered",
+		      (double)d.remembered);
 }
 
 void node_metrics(FILE *out, void *node)
@@ -517,5 +559,6 @@ void node_metrics(FILE *out, void *node)
 	metrics_histogram(out, "moat_event_to_enforced_seconds",
 			  "From a runtime event or endpoints-file change to the kernel's ack",
 			  &n->enforced);
+	node_dns_metrics(out, n);
 	observe_metrics(out, n->obs);
 }

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "datapath/revocation.h"
 #include "datapath/ruleset.h"
+#include "dns/learner.h"
 #include "latency.h"
 #include "loop.h"
 #include "moat/errors.h"
@@ -67,6 +68,7 @@ struct node_status {
 	uint64_t sweeps[3];			/* changes by enum revocation_need */
 	const struct latency *enforced;		/* from an event to the kernel's ack */
 	const struct ruleset_stats *last;	/* what the last apply sent */
+	struct learner_stats dns;		/* what DNS replies taught */
 };
 
 /* node_status - a look at n, valid until the next change. */

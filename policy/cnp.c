@@ -172,6 +172,18 @@ const char *moat_tier_name(enum moat_tier tier)
 	return tier == MOAT_TIER_ADMIN ? "Admin" : "Baseline";
 }
 
+char *moat_cnp_rule_format(const struct moat_cnp *c, bool egress, uint32_t rule, char *buf,
+			   size_t len)
+{
+	const struct moat_cnp_rule *r = &(egress ? c->out : c->in)[rule];
+
+	if (r->name[0])
+		snprintf(buf, len, "%s/%s/%s", moat_tier_name(c->tier), c->name, r->name);
+	else
+		snprintf(buf, len, "%s/%s/#%u", moat_tier_name(c->tier), c->name, rule);
+	return buf;
+}
+
 /* ---- reading state ---- */
 
 struct ctx {

@@ -157,6 +157,7 @@ static int policy_take(struct cc *c)
 	c->pv->target_atom = pol->target_atom;
 	memcpy(c->pv->rule_base, pol->rule_base, sizeof(pol->rule_base));
 	memcpy(c->pv->rule_peers, pol->rule_peers, sizeof(pol->rule_peers));
+	memcpy(c->plan->ndomains, pol->ndns, sizeof(pol->ndns));
 	return 0;
 }
 
@@ -570,7 +571,7 @@ static int elements(struct cc *c)
 	for (size_t i = 0; i < c->plan->nidents && !ret; i++)
 		ret = lower_owner(&lw, &(struct lident){ c->plan->idents[i].id, &pv->ids[i] });
 	if (!ret)
-		ret = lower_merge(lw.out, &lw.nout);
+		ret = lower_merge(&lw);
 	if (!ret)
 		ret = allow_give(c->plan, pv, lw.out, lw.nout);
 	free(lw.out);

@@ -71,3 +71,8 @@ bool domain_match(const char *pattern, const char *name)
 	p = strlen(pattern + 1);	/* ".example.com" must end a longer name */
 	return n > p && !strncasecmp(pattern + 1, name + n - p, p);
 }
+
+bool moat_domain_match(const char *pattern, const char *name)
+{
+	return domain_match(pattern, name);
+}

@@ -99,6 +99,14 @@ void nport_canon(char *buf, size_t len, const char *name, uint8_t proto, uint16_
 	snprintf(buf, len, "N\x1f%s\x1f%u/%u\x1f", name, proto, port);
 }
 
+/* Does a rule refer to named port name of proto (0: of whatever protocol the endpoint's is)? */
+static bool nport_referred(const struct plan_policy *pol, const char *name, uint8_t proto)
+{
+	size_t it = 0;
+
+	return hmap_next(&pol->nport_ref, nport_key(name, proto), &it) != NULL;
+}
+
 int kind_atoms(const struct plan_policy *pol, const struct plan_atom *atoms, uint32_t ns,
 	       const struct moat_endpoint *e, kind_nport_fn nport, void *ctx, struct u32vec *out)
 {
@@ -109,10 +117,10 @@ int kind_atoms(const struct plan_policy *pol, const struct plan_atom *atoms, uin
 		ret = plan_policy_sels(pol, atoms, ns, &e->labels, out);
 	for (size_t i = 0; i < e->nports && !ret; i++) {
 		const struct moat_named_port *np = &e->ports[i];
-		size_t it = 0;
 		uint32_t a;
 
-		if (!np->name || !hmap_next(&pol->nport_ref, nport_key(np->name, np->proto), &it))
+		if (!np->name || (!nport_referred(pol, np->name, np->proto) &&
+				  !nport_referred(pol, np->name, 0)))
 			continue;
 		ret = nport(ctx, np, &a);
 		if (!ret)

@@ -20,11 +20,15 @@ struct lident {
 	const struct plan_ident_priv *p;
 };
 
-/* An element before merging: in the list of owner. */
+/* An element before merging: in the list of owner; prec: a tier rule's place in evaluation
+ * order (its policy, then its index), 0 in the NetworkPolicy lists; dom: for an item of a
+ * rule's domain names, the rule's place among its tier's rules with domain names (from 1). */
 struct lelem {
 	uint32_t owner;
 	uint32_t list;			/* enum moat_allow_list */
 	struct moat_plan_allow a;
+	uint64_t prec;
+	uint16_t dom;
 };
 
 struct lowering {
@@ -52,19 +56,20 @@ int lower_owner(struct lowering *lw, const struct lident *x);
 int lower_peer(struct lowering *lw, const struct lident *x);
 
 /*
- * lower_merge - sort v[0..*n) by owner, list, peer, protocol and port, and merge what
- * overlaps or touches, so that no two elements of a list overlap (pipapo refuses that).
- * 0 or -ENOMEM.
+ * lower_merge - sort what lowering emitted (lw->out) by owner, list, peer, protocol and port;
+ * in a NetworkPolicy list merge what overlaps or touches, and in a tier list let each rule
+ * decide only what no earlier rule (prec) decided, so that no two elements of a list
+ * overlap (pipapo refuses that). 0 or -ENOMEM.
  */
-int lower_merge(struct lelem *v, size_t *n);
+int lower_merge(struct lowering *lw);
 
 /* lower_holder - is id one of the identities lowering counts (not gone)? */
 bool lower_gone(const struct lowering *lw, uint32_t id);
 
 /*
  * lower_isolation - the policies isolating identity x (atoms of x) in each direction into
- * x->pols (arena ar) and its isolation and modes into pub; mode: the plan's global mode.
- * 0 or -ENOMEM.
+ * x->pols, the cluster-wide policies it is a subject of into x->cnps (arena ar), and its
+ * isolation, modes and tiers into pub; mode: the plan's global mode. 0 or -ENOMEM.
  */
 int lower_isolation(const struct moat_policy_set *ps, const struct plan_policy *pol,
 		    enum moat_mode mode, struct arena *ar, struct plan_ident_priv *x,

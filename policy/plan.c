@@ -135,6 +135,22 @@ int plan_nport(const struct plan_atom *atoms, const uint32_t *a, uint32_t n, con
 	return -1;
 }
 
+int plan_nport_any(const struct plan_atom *atoms, const uint32_t *a, uint32_t n,
+		   const char *name, uint8_t *proto)
+{
+	for (uint32_t k = n; k-- > 0;) {
+		const struct plan_atom *at = &atoms[a[k]];
+
+		if (at->kind != ATOM_NPORT)
+			break;
+		if (!strcmp(at->name, name)) {
+			*proto = at->proto;
+			return at->port;
+		}
+	}
+	return -1;
+}
+
 int plan_ident_nport(const struct plan_priv *pv, uint32_t i, const char *name, uint8_t proto)
 {
 	return plan_nport(pv->atoms, pv->ids[i].atoms, pv->ids[i].natoms, name, proto);
@@ -181,4 +197,36 @@ void moat_plan_free(struct moat_plan *plan)
 	}
 	free(plan->idents), free(plan->addrs), free(plan->nets), free(plan->endpoint_ident);
 	free(plan);
+}
+
+size_t moat_plan_domains(const struct moat_plan *plan, const struct moat_addr *src,
+			 const char *qname,
+			 void (*fn)(void *ctx, enum moat_tier tier, uint32_t j,
+				    const struct moat_cnp_rule *rule),
+			 void *ctx)
+{
+	const struct plan_priv *pv = plan->priv;
+	const struct plan_policy *st = pv->policy;
+	const struct moat_plan_addr *pa = moat_plan_addr_find(plan, src);
+	uint32_t i = pa ? plan_ident_index(plan, pa->ident) : PLAN_NONE;
+	size_t n = 0;
+
+	for (uint32_t k = 0; i != PLAN_NONE && k < st->ndns_rules; k++) {
+		const struct dns_rule *d = &st->dns_rules[k];
+		const struct moat_cnp *c = &plan->ps->cnps[d->c];
+		const struct moat_cnp_rule *r = &c->out[d->r];
+		bool match = false;
+
+		if (c->mode != MOAT_MODE_ENFORCE || plan->mode != MOAT_MODE_ENFORCE ||
+		    !plan_ident_has(pv, i, st->cnp_subject[d->c]))
+			continue;
+		for (size_t p = 0; p < r->npeers && !match; p++)
+			match = r->peers[p].kind == MOAT_PEER_DOMAIN &&
+				moat_domain_match(r->peers[p].domain, qname);
+		if (match) {
+			fn(ctx, c->tier, d->j, r);
+			n++;
+		}
+	}
+	return n;
 }

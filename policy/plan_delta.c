@@ -475,7 +475,7 @@ static int lists(struct dpriv *d)
 	for (size_t i = 0; i < d->nids && !ret; i++)
 		ret = lower_peer(&lw, &extra[i]);
 	if (!ret)
-		ret = lower_merge(lw.out, &lw.nout);
+		ret = lower_merge(&lw);
 	if (!ret)
 		ret = allow_split(d, lw.out, lw.nout);
 	gw = lw;
@@ -484,7 +484,7 @@ static int lists(struct dpriv *d)
 		ret = lower_peer(&gw, &(struct lident){ d->gone_ids[i].id,
 						     ident_priv(d, d->gone_ids[i].id) });
 	if (!ret)
-		ret = lower_merge(gw.out, &gw.nout);
+		ret = lower_merge(&gw);
 	if (!ret)
 		ret = allow_gone(d, gw.out, gw.nout);
 	free(lw.out), free(gw.out), free(extra);

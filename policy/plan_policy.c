@@ -334,6 +334,102 @@ static int policy_atoms(struct pb *b)
 	return ret;
 }
 
+/* ---- cluster-wide policies -> atoms ---- */
+
+/* Its peers always name their namespaces (policy.h): no policy namespace to fall back on. */
+static int cnp_peer_atom(struct pb *b, const struct moat_peer *peer, uint32_t *out)
+{
+	if (peer->kind == MOAT_PEER_IPBLOCK)
+		return block_atom(b, peer, out);
+	if (peer->kind == MOAT_PEER_DOMAIN) {
+		*out = PLAN_NONE;
+		return 0;
+	}
+	return sel_atom(b, NULL, &peer->ns, peer->has_pod ? &peer->pod : NULL, out);
+}
+
+/* Numbers an egress rule with domainNames peers in its tier (cnp_atoms goes in order). */
+static int dns_rule_add(struct pb *b, uint32_t c, uint32_t r, size_t *cap)
+{
+	struct plan_policy *pol = b->pol;
+	enum moat_tier t = b->ps->cnps[c].tier;
+
+	if (grow((void **)&pol->dns_rules, pol->ndns_rules, cap, sizeof(*pol->dns_rules)))
+		return -ENOMEM;
+	pol->dns_rules[pol->ndns_rules++] = (struct dns_rule){ c, r, ++pol->ndns[t] };
+	return 0;
+}
+
+static int cnp_rule_atoms(struct pb *b, uint32_t c, int dir, size_t r)
+{
+	const struct moat_cnp *cnp = &b->ps->cnps[c];
+	const struct moat_cnp_rule *rule = dir ? &cnp->out[r] : &cnp->in[r];
+	uint32_t *v = arena_array(b->ar, rule->npeers + 1, 4);
+	int ret = v ? 0 : -ENOMEM;
+
+	for (size_t i = 0; i < rule->nports && !ret; i++)
+		if (rule->ports[i].name &&
+		    hmap_put(&b->pol->nport_ref, nport_key(rule->ports[i].name, rule->ports[i].proto), 0))
+			ret = -ENOMEM;
+	for (size_t k = 0; k < rule->npeers && !ret; k++)
+		ret = cnp_peer_atom(b, &rule->peers[k], &v[k]);
+	b->pol->cnp_rule_peers[dir][b->pol->cnp_rule_base[dir][c] + r] = v;
+	return ret;
+}
+
+/* The egress rules with domainNames peers, in evaluation order (cnps is in it). */
+static int dns_rules(struct pb *b)
+{
+	size_t cap = 0;
+	int ret = 0;
+
+	for (uint32_t c = 0; c < b->ps->ncnps && !ret; c++)
+		for (uint32_t r = 0; r < b->ps->cnps[c].nout && !ret; r++) {
+			const struct moat_cnp_rule *rule = &b->ps->cnps[c].out[r];
+			bool dns = false;
+
+			for (size_t k = 0; k < rule->npeers; k++)
+				dns |= rule->peers[k].kind == MOAT_PEER_DOMAIN;
+			if (dns)
+				ret = dns_rule_add(b, c, r, &cap);
+		}
+	return ret;
+}
+
+static int cnp_atoms(struct pb *b)
+{
+	struct plan_policy *pol = b->pol;
+	size_t nrules[2] = { 0, 0 };
+	int ret = 0;
+
+	pol->cnp_subject = arena_array(b->ar, b->ps->ncnps + 1, 4);
+	for (int d = 0; d < 2; d++)
+		pol->cnp_rule_base[d] = arena_array(b->ar, b->ps->ncnps + 1, 4);
+	if (!pol->cnp_subject || !pol->cnp_rule_base[0] || !pol->cnp_rule_base[1])
+		return -ENOMEM;
+	for (size_t c = 0; c < b->ps->ncnps; c++) {
+		pol->cnp_rule_base[0][c] = nrules[0];
+		pol->cnp_rule_base[1][c] = nrules[1];
+		nrules[0] += b->ps->cnps[c].nin;
+		nrules[1] += b->ps->cnps[c].nout;
+	}
+	for (int d = 0; d < 2; d++)
+		if (!(pol->cnp_rule_peers[d] = arena_array(b->ar, nrules[d] + 1, sizeof(uint32_t *))))
+			return -ENOMEM;
+	for (size_t c = 0; c < b->ps->ncnps && !ret; c++) {
+		const struct moat_cnp *cnp = &b->ps->cnps[c];
+
+		ret = sel_atom(b, NULL, &cnp->subject_ns, cnp->subject_pods ? &cnp->subject_pod : NULL,
+			       &pol->cnp_subject[c]);
+		for (size_t r = 0; r < cnp->nin && !ret; r++)
+			ret = cnp_rule_atoms(b, c, 0, r);
+		for (size_t r = 0; r < cnp->nout && !ret; r++)
+			ret = cnp_rule_atoms(b, c, 1, r);
+	}
+	return ret ? ret : dns_rules(b);
+}
+
+
 /* ---- atoms and named ports back to their rules ---- */
 
 /* Calls fn(b, atom, ref) for every peer of every rule; counting, then filling. */
@@ -352,9 +448,35 @@ static void peers_each(struct pb *b, void (*fn)(struct pb *, uint32_t, const str
 
 				for (size_t k = 0; k < rule->npeers; k++) {
 					struct peer_ref ref = { p, r, d,
-						rule->peers[k].kind == MOAT_PEER_PODS };
+						rule->peers[k].kind == MOAT_PEER_PODS, 0 };
 
 					fn(b, peers[k], &ref);
+				}
+			}
+		}
+}
+
+/* The same for the cluster-wide policies' peers (a domain name has no atom). */
+static void cnp_peers_each(struct pb *b,
+			   void (*fn)(struct pb *, uint32_t, const struct peer_ref *))
+{
+	const struct plan_policy *pol = b->pol;
+
+	for (uint32_t c = 0; c < b->ps->ncnps; c++)
+		for (int d = 0; d < 2; d++) {
+			const struct moat_cnp *cnp = &b->ps->cnps[c];
+			size_t n = d ? cnp->nout : cnp->nin;
+
+			for (uint32_t r = 0; r < n; r++) {
+				const struct moat_cnp_rule *rule = d ? &cnp->out[r] : &cnp->in[r];
+				const uint32_t *peers = pol->cnp_rule_peers[d][pol->cnp_rule_base[d][c] + r];
+
+				for (size_t k = 0; k < rule->npeers; k++) {
+					struct peer_ref ref = { c, r, d,
+						rule->peers[k].kind == MOAT_PEER_PODS, 1 };
+
+					if (peers[k] != PLAN_NONE)
+						fn(b, peers[k], &ref);
 				}
 			}
 		}
@@ -379,6 +501,7 @@ static int peer_index(struct pb *b)
 	if (!pol->peer_off)
 		return -ENOMEM;
 	peers_each(b, peer_count);
+	cnp_peers_each(b, peer_count);
 	for (uint32_t a = 0; a < pol->natoms; a++)
 		pol->peer_off[a + 2] += pol->peer_off[a + 1];
 	pol->peer_refs = arena_array(b->ar, pol->peer_off[pol->natoms + 1] + 1,
@@ -386,6 +509,7 @@ static int peer_index(struct pb *b)
 	if (!pol->peer_refs)
 		return -ENOMEM;
 	peers_each(b, peer_fill);
+	cnp_peers_each(b, peer_fill);
 	return 0;
 }
 
@@ -516,10 +640,12 @@ static int index_build(struct pb *b)
 
 	pol->ns_head = malloc((b->nns + 1) * 4);
 	pol->tgt_head = malloc((pol->natoms + 1) * 4);
-	if (!pol->ns_head || !pol->tgt_head)
+	pol->cnp_head = malloc((pol->natoms + 1) * 4);
+	if (!pol->ns_head || !pol->tgt_head || !pol->cnp_head)
 		return -ENOMEM;
 	memset(pol->ns_head, 0xff, (b->nns + 1) * 4);
 	memset(pol->tgt_head, 0xff, (pol->natoms + 1) * 4);
+	memset(pol->cnp_head, 0xff, (pol->natoms + 1) * 4);
 	for (uint32_t a = 0; a < pol->natoms && !ret; a++)
 		if (pol->atoms[a].kind == ATOM_SEL)
 			ret = index_sel(b, a);
@@ -530,6 +656,14 @@ static int index_build(struct pb *b)
 		if (link_failed(l))
 			return -ENOMEM;
 		pol->tgt_head[a] = l;
+	}
+	/* The last first, so that each chain is in evaluation order. */
+	for (size_t c = b->ps->ncnps; c-- > 0 && !ret;) {
+		uint32_t a = pol->cnp_subject[c], l = link_add(b, c, pol->cnp_head[a]);
+
+		if (link_failed(l))
+			return -ENOMEM;
+		pol->cnp_head[a] = l;
 	}
 	return ret;
 }
@@ -855,30 +989,57 @@ static void kw_peer(struct kw *w, const struct moat_peer *p)
 			kw_cidr(w, &p->except[i]);
 		return;
 	}
+	if (p->kind == MOAT_PEER_DOMAIN) {
+		kw_str(w, p->domain);
+		return;
+	}
 	if (p->has_ns)
 		kw_sel(w, &p->ns);
 	if (p->has_pod)
 		kw_sel(w, &p->pod);
 }
 
-static void kw_rule(struct kw *w, const struct moat_rule *r)
+static void kw_peers_ports(struct kw *w, const struct moat_peer *peers, size_t npeers,
+			   const struct moat_port *ports, size_t nports)
 {
-	kw_u64(w, (uintptr_t)r->peers);	/* atoms point at the peers */
-	kw_u64(w, r->npeers);
-	for (size_t k = 0; k < r->npeers; k++)
-		kw_peer(w, &r->peers[k]);
-	kw_u64(w, r->nports);
-	for (size_t k = 0; k < r->nports; k++) {
-		kw_str(w, r->ports[k].name);
-		kw_u64(w, r->ports[k].proto);
+	kw_u64(w, (uintptr_t)peers);	/* atoms point at the peers */
+	kw_u64(w, npeers);
+	for (size_t k = 0; k < npeers; k++)
+		kw_peer(w, &peers[k]);
+	kw_u64(w, nports);
+	for (size_t k = 0; k < nports; k++) {
+		kw_str(w, ports[k].name);
+		kw_u64(w, ports[k].proto);
 	}
 }
 
+static void kw_rule(struct kw *w, const struct moat_rule *r)
+{
+	kw_peers_ports(w, r->peers, r->npeers, r->ports, r->nports);
+}
+
+/* What cnp_atoms reads of a cluster-wide policy. */
+static void kw_cnp(struct kw *w, const struct moat_cnp *c)
+{
+	kw_u64(w, c->subject_pods);
+	kw_sel(w, &c->subject_ns);
+	if (c->subject_pods)
+		kw_sel(w, &c->subject_pod);
+	kw_u64(w, c->nin);
+	kw_u64(w, c->nout);
+	for (size_t r = 0; r < c->nin; r++)
+		kw_peers_ports(w, c->in[r].peers, c->in[r].npeers, c->in[r].ports, c->in[r].nports);
+	for (size_t r = 0; r < c->nout; r++)
+		kw_peers_ports(w, c->out[r].peers, c->out[r].npeers, c->out[r].ports,
+			       c->out[r].nports);
+}
+
 /*
- * The policies as policy_atoms reads them, where what the atoms point at lives (a state is
- * shared only by compiles whose policies are at the same addresses), and the namespaces
- * with their labels in gathering order (conditions and the index are per namespace index).
- * Isolation, modes and port numbers are read afresh by every compile: not in the key.
+ * The policies as policy_atoms and cnp_atoms read them, where what the atoms point at lives
+ * (a state is shared only by compiles whose policies are at the same addresses), and the
+ * namespaces with their labels in gathering order (conditions and the index are per
+ * namespace index). Isolation, modes, actions and port numbers are read afresh by every
+ * compile: not in the key.
  */
 static void policy_key(const struct moat_policy_set *ps, const struct pb_ns *nss, size_t nns,
 		       struct kw *w)
@@ -897,6 +1058,10 @@ static void policy_key(const struct moat_policy_set *ps, const struct pb_ns *nss
 		for (size_t r = 0; r < pol->nout; r++)
 			kw_rule(w, &pol->out[r]);
 	}
+	kw_u64(w, (uintptr_t)ps->cnps);	/* atoms point at the subjects */
+	kw_u64(w, ps->ncnps);
+	for (size_t c = 0; c < ps->ncnps; c++)
+		kw_cnp(w, &ps->cnps[c]);
 	kw_u64(w, nns);
 	for (size_t i = 0; i < nns; i++) {
 		kw_str(w, nss[i].name);
@@ -916,14 +1081,16 @@ void plan_policy_unref(struct plan_policy *pol)
 	hmap_free(&pol->ns_by_name);
 	hmap_free(&pol->nport_uses);
 	free(pol->key), free(pol->atoms), free(pol->conds), free(pol->links), free(pol->uses);
-	free(pol->ns_head), free(pol->tgt_head), free(pol->segs[0]), free(pol->segs[1]);
+	free(pol->dns_rules);
+	free(pol->ns_head), free(pol->tgt_head), free(pol->cnp_head);
+	free(pol->segs[0]), free(pol->segs[1]);
 	free(pol);
 }
 
 static int build(struct pb *b)
 {
-	int (*const steps[])(struct pb *) = { ns_table, policy_atoms, index_build, segs_build,
-					      peer_index, nport_index };
+	int (*const steps[])(struct pb *) = { ns_table, policy_atoms, cnp_atoms, index_build,
+					      segs_build, peer_index, nport_index };
 	struct kw w = { 0 };
 	int ret = 0;
 

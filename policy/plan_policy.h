@@ -34,10 +34,18 @@ struct seg {
 	uint32_t *atoms, natoms;	/* the BLOCK atoms that hold it */
 };
 
-/* A rule that names an atom as a peer: policy p's rule r of a direction. */
+/* A rule that names an atom as a peer: policy p's rule r of a direction; cnp: p indexes the
+ * cluster-wide policies. */
 struct peer_ref {
 	uint32_t p, r;
 	uint8_t egress, pods;		/* pods: a pod peer (named ports apply to it) */
+	uint8_t cnp;
+};
+
+/* An egress rule of cluster-wide policy c with domainNames peers: its place j (from 1) among
+ * the rules of its tier that have them, in evaluation order. */
+struct dns_rule {
+	uint32_t c, r, j;
 };
 
 /* A peerless egress rule with a named port: policy p, rule r, its port k. */
@@ -56,11 +64,18 @@ struct plan_policy {
 	struct nscond *conds;
 	size_t nconds;
 	uint32_t *target_atom, *rule_base[2], **rule_peers[2];	/* as in plan_priv */
+	/* the same for the cluster-wide policies: per policy the SEL atom of its subject, per
+	 * rule the atom of each peer (PLAN_NONE for a domain name: no address holds one) */
+	uint32_t *cnp_subject, *cnp_rule_base[2], **cnp_rule_peers[2];
+	struct dns_rule *dns_rules;	/* egress rules with domainNames peers, in evaluation order */
+	uint32_t ndns_rules, ndns[2];	/* ndns: per tier (Admin, Baseline), how many */
 	struct hmap label_idx;		/* label key -> a chain of SEL atoms (links) */
 	struct hmap nport_ref;		/* the named ports some rule refers to */
 	struct link *links;
 	uint32_t *ns_head;		/* per namespace: unanchored selector atoms (links) */
 	uint32_t *tgt_head;		/* per atom: policies whose target it is (links) */
+	uint32_t *cnp_head;		/* per atom: cluster-wide policies whose subject it is,
+					 * in evaluation order (links) */
 	struct seg *segs[2];		/* per family, sorted, the first starting at 0 */
 	size_t nsegs[2];
 	const char **ns_names;		/* the namespaces it was built for, in gathering order */
@@ -91,7 +106,8 @@ int plan_policy_take(const struct moat_policy_set *ps, const struct pb_ns *nss, 
 /* plan_policy_unref - drop a reference; the last frees it. NULL-safe. */
 void plan_policy_unref(struct plan_policy *pol);
 
-/* The key of a named port in nport_ref and nport_uses. */
+/* The key of a named port in nport_ref and nport_uses; proto 0 for a cluster-wide policy's
+ * named port, which takes the endpoint's protocol. */
 uint64_t nport_key(const char *name, uint8_t proto);
 
 /* plan_policy_ns - index of namespace name in pol, or -1. */

@@ -58,6 +58,9 @@ struct plan_ident_priv {
 	uint64_t sig;			/* of atoms: how the next compile finds the same atoms */
 	uint32_t *pols[2];		/* isolating policies, ascending: [0] ingress, [1] egress */
 	uint32_t npols[2];
+	uint32_t *cnps;			/* cluster-wide policies it is a subject of, in evaluation
+					 * order, monitor-mode ones too */
+	uint32_t ncnps;
 	uint32_t refs;			/* addresses, endpoints and segments that have it */
 	uint32_t allow_cap[MOAT_ALLOW_LISTS];	/* room in the public allow lists */
 };
@@ -126,6 +129,13 @@ bool plan_atoms_have(const uint32_t *a, uint32_t n, uint32_t atom);
  */
 int plan_nport(const struct plan_atom *atoms, const uint32_t *a, uint32_t n, const char *name,
 	       uint8_t proto);
+
+/*
+ * plan_nport_any - the port an identity with atoms a[0..n) gives name, of whatever protocol
+ * (a cluster-wide policy's named port), and that protocol into *proto; -1 when none.
+ */
+int plan_nport_any(const struct plan_atom *atoms, const uint32_t *a, uint32_t n,
+		   const char *name, uint8_t *proto);
 
 /* plan_ident_nport - plan_nport for identity index i. */
 int plan_ident_nport(const struct plan_priv *pv, uint32_t i, const char *name, uint8_t proto);

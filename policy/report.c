@@ -455,9 +455,39 @@ static json_t *rule_json(const struct moat_plan *plan, const struct moat_rule_re
 			 "col", (int)rule->pos.col);
 }
 
-/* {isolated, mode, policies, allowed, rule} for one direction of verdict v. */
+/* A cluster-wide policy's rule: what it is, where, and whether it only reports (monitor). */
+static json_t *cnp_rule_json(const struct moat_plan *plan, const struct moat_cnp_ref *r,
+			     bool egress)
+{
+	const struct moat_cnp *c;
+	const struct moat_cnp_rule *rule;
+	char label[400];
+
+	if (r->policy >= plan->ps->ncnps)
+		return json_null();
+	c = &plan->ps->cnps[r->policy];
+	rule = &(egress ? c->out : c->in)[r->rule];
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:b, s:s, s:i, s:i}",
+			 "label", moat_cnp_rule_format(c, egress, r->rule, label, sizeof(label)),
+			 "kind", moat_cnp_kind_name(c->kind), "policy", c->name, "rule", rule->name,
+			 "index", (int)r->rule, "action", moat_cnp_action_name(c->kind, rule->action),
+			 "tier", moat_tier_name(c->tier), "priority", (int)c->priority, "monitor",
+			 c->mode == MOAT_MODE_MONITOR || plan->mode == MOAT_MODE_MONITOR, "file",
+			 rule->pos.file ? rule->pos.file : "", "line", (int)rule->pos.line, "col",
+			 (int)rule->pos.col);
+}
+
+/*
+ * {decided_by, isolated, mode, policies, allowed, rule, tier_rule, passed_by} for one
+ * direction of verdict v: who decided (Admin, NetworkPolicy, Baseline or none), the
+ * NetworkPolicy isolation and allowing rule, the cluster-wide rule that decided, and the
+ * Admin Pass that handed it on to NetworkPolicy.
+ */
 static json_t *side_json(const struct moat_plan *plan, const struct moat_verdict *v, bool egress)
 {
+	static const char *const by_word[] = { [MOAT_BY_DEFAULT] = "none",
+		[MOAT_BY_ADMIN] = "Admin", [MOAT_BY_NETPOL] = "NetworkPolicy",
+		[MOAT_BY_BASELINE] = "Baseline" };
 	uint32_t id = egress ? v->src_ident : v->dst_ident;
 	const struct moat_plan_ident *pi = moat_plan_ident_get(plan, id);
 	const uint32_t *pols;
@@ -468,10 +498,13 @@ static json_t *side_json(const struct moat_plan *plan, const struct moat_verdict
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(names, json_pack("s++", plan->ps->pols[pols[i]].namespace, "/",
 							plan->ps->pols[pols[i]].name));
-	return json_pack("{s:b, s:s?, s:o, s:b, s:o}", "isolated", iso, "mode",
+	return json_pack("{s:s, s:b, s:s?, s:o, s:b, s:o, s:o, s:o}", "decided_by",
+			 by_word[egress ? v->out_by : v->in_by], "isolated", iso, "mode",
 			 iso && pi ? mode_word(egress ? pi->out_mode : pi->in_mode) : NULL,
 			 "policies", names, "allowed", egress ? v->out_ok : v->in_ok,
-			 "rule", rule_json(plan, egress ? &v->out_rule : &v->in_rule));
+			 "rule", rule_json(plan, egress ? &v->out_rule : &v->in_rule),
+			 "tier_rule", cnp_rule_json(plan, egress ? &v->out_cnp : &v->in_cnp, egress),
+			 "passed_by", cnp_rule_json(plan, egress ? &v->out_pass : &v->in_pass, egress));
 }
 
 static void explain_decide(const struct moat_plan *plan, const struct side *f,

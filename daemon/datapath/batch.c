@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -194,7 +195,8 @@ static void set_udata(struct nftnl_set *s, enum set_id id)
 	nftnl_udata_buf_free(u);
 }
 
-/* Add (or, del, delete) set id, or for a per_ident set the one of identity owner. */
+/* Add (or, del, delete) set id, or for a per_ident set the one of identity owner (per_domain:
+ * of place owner). */
 void batch_set(struct batch *bt, enum set_id id, uint32_t owner, bool del)
 {
 	const struct set_desc *d = &sets[id];
@@ -261,7 +263,28 @@ void batch_chain(struct batch *bt, enum tbl t, const char *name, int hook, int p
 	batch_commit(bt, nlh, "%s chain %s moat %s", del ? "delete" : "add", tbls[t].fname, name);
 }
 
-/* Element data: a mark, or for verdict maps a goto to the identity's chain. */
+/* A tier map element's verdict (schema.h, TIER_*), and the chain it names into chain. */
+static int tier_verdict(enum set_id s, uint32_t data, char *chain, size_t len)
+{
+	char t = s == S_BASE_IN || s == S_BASE_OUT ? 'b' : 'a';
+	uint32_t k = data >> TIER_K_SHIFT;
+
+	switch (data & 0xff) {
+	case TIER_DENY:
+		snprintf(chain, len, "%s", sets[s].jump);
+		return NFT_GOTO;
+	case TIER_DNS_ON:
+		snprintf(chain, len, "dns_%c%u", t, k);
+		return NFT_JUMP;
+	case TIER_DNS_DENY:
+		snprintf(chain, len, "dns_%c%u_deny", t, k);
+		return NFT_GOTO;
+	}
+	return NFT_RETURN;
+}
+
+/* Element data: a mark; for verdict maps a goto to the identity's chain, or (tier maps) what
+ * tier_verdict says. */
 static void put_elem_data(struct nlmsghdr *nlh, enum set_id s, const struct elem *e)
 {
 	struct nlattr *d = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA);
@@ -269,10 +292,14 @@ static void put_elem_data(struct nlmsghdr *nlh, enum set_id s, const struct elem
 	if (sets[s].data_type == NFT_DATA_VERDICT) {
 		struct nlattr *v = mnl_attr_nest_start(nlh, NFTA_DATA_VERDICT);
 		char chain[32];
+		int code = sets[s].fmt == F_TIER ? tier_verdict(s, e->data, chain, sizeof(chain))
+						 : NFT_GOTO;
 
-		snprintf(chain, sizeof(chain), sets[s].jump, e->data);
-		mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE, htonl((uint32_t)NFT_GOTO));
-		mnl_attr_put_strz(nlh, NFTA_VERDICT_CHAIN, chain);
+		if (sets[s].fmt != F_TIER)
+			snprintf(chain, sizeof(chain), sets[s].jump, e->data);
+		mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE, htonl((uint32_t)code));
+		if (code != NFT_RETURN)
+			mnl_attr_put_strz(nlh, NFTA_VERDICT_CHAIN, chain);
 		mnl_attr_nest_end(nlh, v);
 	} else {
 		mnl_attr_put(nlh, NFTA_DATA_VALUE, sets[s].data_len, &e->data);
@@ -293,6 +320,8 @@ static void put_elem(struct nlmsghdr *nlh, enum set_id s, const struct elem *e, 
 		mnl_attr_put(nlh, NFTA_DATA_VALUE, d->key_len, e->key_end);
 		mnl_attr_nest_end(nlh, k);
 	}
+	if (e->timeout_ms && !del)
+		mnl_attr_put_u64(nlh, NFTA_SET_ELEM_TIMEOUT, htobe64((uint64_t)e->timeout_ms));
 	if (e->flags)
 		mnl_attr_put_u32(nlh, NFTA_SET_ELEM_FLAGS, htonl(e->flags));
 	else if (!del && (d->flags & NFT_SET_MAP))

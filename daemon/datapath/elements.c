@@ -193,6 +193,38 @@ static void put_tail(uint8_t *k, uint8_t proto, uint16_t port)
 }
 
 
+/* A tier list element's data (schema.h, TIER_*); 0 in the NetworkPolicy lists. */
+static uint32_t tier_data(const struct moat_plan_allow *a)
+{
+	if (a->action == MOAT_ACTION_ACCEPT)
+		return TIER_ACCEPT;
+	if (!a->domains)
+		return TIER_DENY;
+	return (a->action == MOAT_ACTION_DENY ? TIER_DNS_DENY : TIER_DNS_ON) |
+	       (uint32_t)a->domains << TIER_K_SHIFT;
+}
+
+int elements_dns(const struct ruleset_dns *a, uint32_t m, struct elemv *v)
+{
+	static const enum set_id set[2][2] = { { S_DNS4_A, S_DNS6_A }, { S_DNS4_B, S_DNS6_B } };
+	int alen = alen_of(a->src.family), ret = 0;
+	enum set_id s = set[a->tier][a->src.family == AF_INET6];
+	struct elem e = { .timeout_ms = a->timeout_ms };
+
+	if (a->dst.family != a->src.family)
+		return 0;
+	memcpy(e.key, a->src.a, alen);
+	memcpy(e.key + alen, a->dst.a, alen);
+	memcpy(e.key_end, e.key, 2 * alen);
+	put_tail(e.key + 2 * alen, a->proto_lo, a->port_lo);
+	put_tail(e.key_end + 2 * alen, a->proto_hi, a->port_hi);
+	for (uint32_t k = a->j; k <= m && !ret; k++) {
+		e.owner = k;
+		ret = elemv_push(&v[s], &e);
+	}
+	return ret;
+}
+
 /* One element of an identity's list, in its owner's set (in_<id>_from, out_<id>_any...). */
 static int allow_elem(uint32_t owner, enum moat_allow_list l, const struct moat_plan_allow *a,
 		      struct elemv *v)
@@ -200,10 +232,12 @@ static int allow_elem(uint32_t owner, enum moat_allow_list l, const struct moat_
 	static const enum set_id set_of[MOAT_ALLOW_LISTS] = {
 		[MOAT_ALLOW_IN] = S_FROM, [MOAT_ALLOW_IN_ANY] = S_IN_ANY,
 		[MOAT_ALLOW_OUT] = S_TO, [MOAT_ALLOW_OUT_ANY] = S_OUT_ANY,
+		[MOAT_ADMIN_IN] = S_ADMIN_IN, [MOAT_ADMIN_OUT] = S_ADMIN_OUT,
+		[MOAT_BASELINE_IN] = S_BASE_IN, [MOAT_BASELINE_OUT] = S_BASE_OUT,
 	};
 	bool any = l == MOAT_ALLOW_IN_ANY || l == MOAT_ALLOW_OUT_ANY;
 	uint32_t peer = htonl(a->peer);	/* x_allow turns the mark to network order, as nft does */
-	struct elem e = { .owner = owner };
+	struct elem e = { .owner = owner, .data = tier_data(a) };
 	int off = any ? 0 : 4;
 
 	if (!any) {
@@ -215,10 +249,29 @@ static int allow_elem(uint32_t owner, enum moat_allow_list l, const struct moat_
 	return elemv_push(&v[set_of[l]], &e);
 }
 
-/* Lists of a direction that is not isolated have no chain, nothing to check: none. */
+/* Which of an identity's lists its chains consult: the NetworkPolicy ones where it is
+ * isolated, the Admin one where it is a subject, the Baseline one where it is a subject and
+ * not isolated (NetworkPolicy decides before). */
 static bool list_used(const struct moat_plan_ident *id, enum moat_allow_list l)
 {
-	return l < MOAT_ALLOW_OUT ? id->in_iso : id->out_iso;
+	bool egress = moat_list_egress(l), iso = egress ? id->out_iso : id->in_iso;
+
+	if (l == MOAT_ADMIN_IN || l == MOAT_ADMIN_OUT)
+		return id->admin[egress];
+	if (l == MOAT_BASELINE_IN || l == MOAT_BASELINE_OUT)
+		return id->baseline[egress] && !iso;
+	return iso;
+}
+
+/* Does identity id have a chain for a direction? Its shape (OWNER_*) when it does, else 0. */
+static uint8_t chain_shape(const struct moat_plan_ident *id, bool egress)
+{
+	bool iso = egress ? id->out_iso : id->in_iso;
+	enum moat_mode m = egress ? id->out_mode : id->in_mode;
+	uint8_t shape = (iso ? OWNER_ISO : 0) | (id->admin[egress] ? OWNER_ADMIN : 0) |
+			(id->baseline[egress] && !iso ? OWNER_BASELINE : 0);
+
+	return shape && iso && m == MOAT_MODE_MONITOR ? shape | OWNER_MONITOR : shape;
 }
 
 int elements_allow(const struct moat_plan_ident *owner, enum moat_allow_list l,
@@ -240,9 +293,9 @@ int elements_ident(const struct moat_plan_ident *id, struct elemv *v)
 {
 	int ret = 0;
 
-	if (id->in_iso)
+	if (chain_shape(id, false))
 		ret = chain_elem(id, S_IN_IDS, v);
-	if (!ret && id->out_iso)
+	if (!ret && chain_shape(id, true))
 		ret = chain_elem(id, S_OUT_IDS, v);
 	for (int l = 0; l < MOAT_ALLOW_LISTS && !ret; l++)
 		for (uint32_t k = 0; list_used(id, l) && k < id->nallow[l] && !ret; k++)
@@ -490,7 +543,7 @@ int elements_change(const struct moat_plan *plan, const struct moat_plan_delta *
 
 /* ---- identity chains ---- */
 
-int ownerv_push(struct ownerv *v, uint32_t id, bool egress, bool monitor)
+int ownerv_push(struct ownerv *v, uint32_t id, bool egress, uint8_t shape)
 {
 	if (v->n == v->cap) {
 		size_t cap = v->cap ? v->cap * 2 : 64;
@@ -501,8 +554,23 @@ int ownerv_push(struct ownerv *v, uint32_t id, bool egress, bool monitor)
 		v->v = n;
 		v->cap = cap;
 	}
-	v->v[v->n++] = (struct owner){ id, egress, monitor };
+	v->v[v->n++] = (struct owner){ id, egress, shape };
 	return 0;
+}
+
+size_t owner_sets(const struct owner *o, enum set_id *s)
+{
+	size_t n = 0;
+
+	if (o->shape & OWNER_ADMIN)
+		s[n++] = o->egress ? S_ADMIN_OUT : S_ADMIN_IN;
+	if (o->shape & OWNER_ISO) {
+		s[n++] = o->egress ? S_TO : S_FROM;
+		s[n++] = o->egress ? S_OUT_ANY : S_IN_ANY;
+	}
+	if (o->shape & OWNER_BASELINE)
+		s[n++] = o->egress ? S_BASE_OUT : S_BASE_IN;
+	return n;
 }
 
 /* Sorted by direction, then id (the plan's idents are sorted by id). */
@@ -510,11 +578,9 @@ int elements_owners_of(const struct moat_plan_ident *v, size_t n, struct ownerv 
 {
 	for (int egress = 0; egress < 2; egress++)
 		for (size_t i = 0; i < n; i++) {
-			const struct moat_plan_ident *id = &v[i];
-			bool iso = egress ? id->out_iso : id->in_iso;
-			enum moat_mode m = egress ? id->out_mode : id->in_mode;
+			uint8_t shape = chain_shape(&v[i], egress);
 
-			if (iso && ownerv_push(o, id->id, egress, m == MOAT_MODE_MONITOR) < 0)
+			if (shape && ownerv_push(o, v[i].id, egress, shape) < 0)
 				return -ENOMEM;
 		}
 	return 0;
@@ -528,8 +594,8 @@ int owner_cmp(const struct owner *a, const struct owner *b)
 }
 
 /*
- * Identity chains in old only (gone) or new only (added). A chain whose mode changed needs
- * its last rule replaced: returns 1 then, and the caller applies in full.
+ * Identity chains in old only (gone) or new only (added). A chain whose shape changed needs
+ * its rules replaced: returns 1 then, and the caller applies in full.
  */
 int elements_diff_owners(const struct ownerv *old, const struct ownerv *new, struct ownerv *gone,
 		       struct ownerv *added)
@@ -541,12 +607,12 @@ int elements_diff_owners(const struct ownerv *old, const struct ownerv *new, str
 		int c = i == old->n ? 1 : j == new->n ? -1 : owner_cmp(&old->v[i], &new->v[j]);
 		const struct owner *x = c < 0 ? &old->v[i] : &new->v[j];
 
-		if (c == 0 && old->v[i].monitor != new->v[j].monitor)
+		if (c == 0 && old->v[i].shape != new->v[j].shape)
 			return 1;
 		if (c < 0)
-			ret = ownerv_push(gone, x->id, x->egress, x->monitor);
+			ret = ownerv_push(gone, x->id, x->egress, x->shape);
 		else if (c > 0)
-			ret = ownerv_push(added, x->id, x->egress, x->monitor);
+			ret = ownerv_push(added, x->id, x->egress, x->shape);
 		i += c <= 0;
 		j += c >= 0;
 	}

@@ -19,14 +19,28 @@ struct elemv {
 	size_t n, cap;
 };
 
+/* The parts of an identity chain (struct owner's shape). */
+enum {
+	OWNER_ISO = 1,		/* NetworkPolicy isolates it: sets _from and _any, then deny */
+	OWNER_MONITOR = 2,	/* with OWNER_ISO, in monitor mode: count instead of deny */
+	OWNER_ADMIN = 4,	/* a subject of the Admin tier: verdict map _admin, first */
+	OWNER_BASELINE = 8,	/* a subject of the Baseline tier, not isolated: map _base, last */
+};
+
 /*
- * The chain of one isolated identity in one direction ("in_<id>" or "out_<id>"), with its
- * two sets. monitor picks the chain's last rule, so a change of mode is a full apply.
+ * The chain of one identity in one direction ("in_<id>" or "out_<id>") with its sets, for an
+ * identity isolated or a subject of a tier there. shape (OWNER_*) says which rules and sets
+ * it has, so a change of shape is a full apply.
  */
 struct owner {
 	uint32_t id;
-	uint8_t egress, monitor;
+	uint8_t egress, shape;
 };
+
+/* owner_sets - the per_ident sets of o's chain into s (room for OWNER_SETS_MAX), in the
+ * order its rules consult them; how many. */
+#define OWNER_SETS_MAX 4
+size_t owner_sets(const struct owner *o, enum set_id *s);
 
 struct ownerv {
 	struct owner *v;
@@ -49,8 +63,8 @@ void elemvs_free(struct elemv *v);
  * Each appends to v[S_COUNT] what one part puts in the sets, 0 or -ENOMEM (v then holds a
  * part of it: elemvs_free it):
  *   elements_shared    nets (from the plan's policies), managed subnets, ND types
- *   elements_ident     an identity's allow lists, in its own sets (none of a direction it is
- *                      not isolated in)
+ *   elements_ident     an identity's entries in in_ids and out_ids, and its lists in its own
+ *                      sets (only those its chains consult)
  *   elements_allow     one element of owner's list l
  *   elements_addr      an endpoint address: its identity (ep4/ep6), self4/self6, and the
  *                      verdict maps of id's isolation (id NULL: none)
@@ -64,6 +78,9 @@ int elements_allow(const struct moat_plan_ident *owner, enum moat_allow_list l,
 int elements_addr(const struct moat_plan_addr *a, const struct moat_plan_ident *id,
 		  struct elemv *v);
 int elements_endpoint(const struct moat_endpoint *ep, bool iso, struct elemv *v);
+
+/* elements_dns - a learnt answer's elements: in the sets of places a->j to m of its tier. */
+int elements_dns(const struct ruleset_dns *a, uint32_t m, struct elemv *v);
 
 /* elements_build - the sum of every part of in. 0 or -ENOMEM. */
 int elements_build(const struct ruleset_input *in, struct elemv *v);
@@ -79,7 +96,7 @@ int elements_change(const struct moat_plan *plan, const struct moat_plan_delta *
 		    size_t ncome, struct elemv *minus, struct elemv *plus);
 
 /* ownerv_push - append one identity chain. 0 or -ENOMEM. */
-int ownerv_push(struct ownerv *v, uint32_t id, bool egress, bool monitor);
+int ownerv_push(struct ownerv *v, uint32_t id, bool egress, uint8_t shape);
 
 /* owner_cmp - by direction, then id: the order of sorted owner arrays. */
 int owner_cmp(const struct owner *a, const struct owner *b);
@@ -92,7 +109,7 @@ int elements_owners_of(const struct moat_plan_ident *v, size_t n, struct ownerv 
 
 /*
  * elements_diff_owners - the chains in old only (gone) or new only (added), both sorted.
- * Returns 1 when a chain in both changed its mode (its last rule differs: apply in full),
+ * Returns 1 when a chain in both changed its shape (its rules differ: apply in full),
  * 0, or -ENOMEM.
  */
 int elements_diff_owners(const struct ownerv *old, const struct ownerv *new, struct ownerv *gone,

@@ -5,12 +5,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <linux/netfilter.h>
 #include <linux/netfilter_bridge.h>
 #include <linux/netfilter/nf_conntrack_tuple_common.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/xt_NFQUEUE.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
 
@@ -465,10 +467,116 @@ static void rule_log(struct batch *bt, enum chain_id c, const char *prefix, uint
 	rule_end(bt, &rb, prefix ? prefix : "counter");
 }
 
+/* ---- egress by DNS name (ruleset.h) ---- */
+
+/*
+ * queue num N bypass, through x_tables' NFQUEUE target (revision 3): kernels without
+ * nft_queue (CONFIG_NFT_QUEUE) have it through nft_compat, as iptables-nft writes it; nft
+ * lists it as the native statement. libnftnl keeps the info it is given (and frees it).
+ */
+static void x_queue(struct rb *rb, uint16_t num)
+{
+	struct nftnl_expr *e = rb_expr(rb, "target");
+	struct xt_NFQ_info_v3 *info = e ? calloc(1, sizeof(*info)) : NULL;
+
+	if (e && !info)
+		rb->err = -ENOMEM;
+	if (!info)
+		return;
+	*info = (struct xt_NFQ_info_v3){ .queuenum = num, .queues_total = 1,
+					 .flags = NFQ_FLAG_BYPASS };
+	nftnl_expr_set_str(e, NFTNL_EXPR_TG_NAME, "NFQUEUE");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_TG_REV, 3);
+	nftnl_expr_set(e, NFTNL_EXPR_TG_INFO, info, sizeof(*info));
+}
+
+/*
+ * DNS replies (UDP or TCP from port 53) to an endpoint go to moatd's queue first, so that it
+ * learns an answer before the endpoint reads it; established, so before chain forward lets
+ * them through. bypass: while no moatd reads the queue they pass, unlearnt.
+ */
+static void rules_dns_queue(struct batch *bt, const struct ruleset_input *in)
+{
+	static const uint8_t protos[] = { IPPROTO_UDP, IPPROTO_TCP };
+	uint16_t sport = htons(53);
+
+	for (int i = 0; i < 2; i++)
+		for (int p = 0; p < 2; p++) {
+			const struct fam *f = &fams[i];
+			struct rb rb = rule_start(C_FORWARD);
+			char what[64];
+
+			x_nfproto(&rb, f->nfproto);
+			x_l4proto(&rb, protos[p]);
+			x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, NFT_REG_1);
+			x_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &sport, 2);
+			x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, f->daddr, f->alen, NFT_REG_1);
+			x_lookup(&rb, f->ep, NFT_REG_1, -1, false);
+			x_queue(&rb, in->dns_queue);
+			snprintf(what, sizeof(what), "%s: DNS replies to endpoints to queue %u", f->name,
+				 in->dns_queue);
+			rule_end(bt, &rb, what);
+		}
+}
+
+/*
+ * Chain dns_<t><k> (dns_a<k>, or with deny dns_<t><k>_deny): a connection whose (source .
+ * destination . protocol . port) the source resolved through one of its tier's first k rules
+ * with domain names is allowed (chain passed); else back to the identity chain (Admin: on to
+ * NetworkPolicy), or deny.
+ */
+static void rules_dns_chain(struct batch *bt, int tier, uint32_t k, bool deny)
+{
+	static const enum set_id set[2][2] = { { S_DNS4_A, S_DNS6_A }, { S_DNS4_B, S_DNS6_B } };
+	char chain[32], name[32];
+	struct rb rb;
+
+	snprintf(chain, sizeof(chain), "dns_%c%u%s", tier ? 'b' : 'a', k, deny ? "_deny" : "");
+	batch_chain(bt, T_INET, chain, -1, 0, false);
+	for (int i = 0; i < 2; i++) {
+		const struct fam *f = &fams[i];
+		uint32_t r = NFT_REG32_00 + 2 * f->alen / 4;
+
+		rb = rule_start_in(T_INET, chain);
+		x_nfproto(&rb, f->nfproto);
+		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, f->saddr, f->alen, NFT_REG32_00);
+		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, f->daddr, f->alen,
+			  NFT_REG32_00 + f->alen / 4);
+		x_meta(&rb, NFT_META_L4PROTO, r);
+		x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, r + 1);
+		x_lookup_named(&rb, schema_set_name(set[tier][i], k, name, sizeof(name)),
+			       NFT_REG32_00, -1, false);
+		x_verdict(&rb, NFT_GOTO, chains[C_PASSED].name);
+		rule_end(bt, &rb, "saddr . daddr . meta l4proto . th dport, learnt");
+	}
+	if (!deny)
+		return;
+	rb = rule_start_in(T_INET, chain);
+	x_verdict(&rb, NFT_GOTO, chains[C_DENY_OUT].name);
+	rule_end(bt, &rb, "deny");
+}
+
+/* The sets and chains of each place k of each tier's rules with domain names. */
+static void rules_dns(struct batch *bt, const struct ruleset_input *in)
+{
+	static const enum set_id set[2][2] = { { S_DNS4_A, S_DNS6_A }, { S_DNS4_B, S_DNS6_B } };
+
+	for (int t = 0; t < 2; t++)
+		for (uint32_t k = 1; k <= in->plan->ndomains[t]; k++) {
+			batch_set(bt, set[t][0], k, false);
+			batch_set(bt, set[t][1], k, false);
+			if (t == 0)	/* in the Baseline tier nothing follows: no chain goes on */
+				rules_dns_chain(bt, t, k, false);
+			rules_dns_chain(bt, t, k, true);
+		}
+}
+
 static void rules_inet(struct batch *bt, const struct ruleset_input *in)
 {
 	uint16_t g = in->nflog_group;
 
+	if (in->plan->ndomains[0] || in->plan->ndomains[1])
+		rules_dns_queue(bt, in);
 	rules_base(bt, C_FORWARD, g);
 	rules_base(bt, C_INPUT, g);
 	rules_dir(bt, C_INGRESS, false);
@@ -484,10 +592,17 @@ static void rules_inet(struct batch *bt, const struct ruleset_input *in)
 		rule_log(bt, C_UNKNOWN, NULL, g, NFT_CONTINUE);
 	else
 		rule_log(bt, C_UNKNOWN, NFT_PREFIX_DROP_UNKNOWN, g, NF_DROP);
+	/* an egress chain's way to allow from a chain it jumped to: what the base chains do */
+	rules_pass_log(bt, C_PASSED, g);
+	rule_log(bt, C_PASSED, NULL, g, NF_ACCEPT);
+	rules_dns(bt, in);
 }
 
-/* ct mark . meta l4proto . th dport (from = 1) or meta l4proto . th dport in a per_ident set. */
-static void x_allow(struct rb *rb, enum set_id s, uint32_t owner, bool from)
+/*
+ * ct mark . meta l4proto . th dport (from = 1) or meta l4proto . th dport, looked up in a
+ * per_ident set (then return: the direction is allowed) or, vmap, its verdict map.
+ */
+static void x_allow(struct rb *rb, enum set_id s, uint32_t owner, bool from, bool vmap)
 {
 	uint32_t r = NFT_REG32_00;
 	char name[32];
@@ -511,43 +626,65 @@ static void x_allow(struct rb *rb, enum set_id s, uint32_t owner, bool from)
 	}
 	x_meta(rb, NFT_META_L4PROTO, r);
 	x_payload(rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, r + 1);
-	x_lookup_named(rb, schema_set_name(s, owner, name, sizeof(name)), NFT_REG32_00, -1, false);
-	x_verdict(rb, NFT_RETURN, NULL);
+	x_lookup_named(rb, schema_set_name(s, owner, name, sizeof(name)), NFT_REG32_00,
+		       vmap ? NFT_REG_VERDICT : -1, false);
+	if (!vmap)
+		x_verdict(rb, NFT_RETURN, NULL);
 }
 
+/*
+ * An identity chain, in the order of the tiers (include/moat/plan.h): the peer's identity
+ * into the mark; the Admin tier's verdict map (return: allowed; goto deny; no element: on);
+ * where NetworkPolicy isolates, its two sets, else deny (or, monitor, count and pass); where
+ * it does not, the Baseline tier's verdict map. The chain's end returns: allowed.
+ */
 void rules_owner_add(struct batch *bt, const struct owner *o)
 {
-	enum set_id peer = o->egress ? S_TO : S_FROM, any = o->egress ? S_OUT_ANY : S_IN_ANY;
+	enum set_id v[OWNER_SETS_MAX];
+	size_t n = owner_sets(o, v);
 	char chain[32];
 	struct rb rb;
 
 	snprintf(chain, sizeof(chain), o->egress ? "out_%u" : "in_%u", o->id);
-	batch_set(bt, peer, o->id, false);
-	batch_set(bt, any, o->id, false);
+	for (size_t k = 0; k < n; k++)
+		batch_set(bt, v[k], o->id, false);
 	batch_chain(bt, T_INET, chain, -1, 0, false);
 	rb = rule_start_in(T_INET, chain);
 	x_verdict(&rb, NFT_JUMP, chains[o->egress ? C_PEER_DST : C_PEER_SRC].name);
 	rule_end(bt, &rb, "the peer's identity");
+	for (size_t k = 0; k < n; k++) {
+		bool any = v[k] == S_IN_ANY || v[k] == S_OUT_ANY;
+
+		rb = rule_start_in(T_INET, chain);
+		x_allow(&rb, v[k], o->id, !any, sets[v[k]].fmt == F_TIER);
+		rule_end(bt, &rb, any ? "meta l4proto . th dport" : "ct mark . meta l4proto . th dport");
+	}
+	if (!(o->shape & OWNER_ISO))
+		return;
 	rb = rule_start_in(T_INET, chain);
-	x_allow(&rb, peer, o->id, true);
-	rule_end(bt, &rb, "ct mark . meta l4proto . th dport");
-	rb = rule_start_in(T_INET, chain);
-	x_allow(&rb, any, o->id, false);
-	rule_end(bt, &rb, "meta l4proto . th dport");
-	rb = rule_start_in(T_INET, chain);
-	x_verdict(&rb, NFT_JUMP, chains[o->monitor ? (o->egress ? C_MON_OUT : C_MON_IN)
-					       : (o->egress ? C_DENY_OUT : C_DENY_IN)].name);
-	rule_end(bt, &rb, o->monitor ? "monitor" : "deny");
+	x_verdict(&rb, NFT_JUMP, chains[o->shape & OWNER_MONITOR ?
+					(o->egress ? C_MON_OUT : C_MON_IN) :
+					(o->egress ? C_DENY_OUT : C_DENY_IN)].name);
+	rule_end(bt, &rb, o->shape & OWNER_MONITOR ? "monitor" : "deny");
+}
+
+size_t rules_owner_count(const struct owner *o)
+{
+	enum set_id v[OWNER_SETS_MAX];
+
+	return 1 + owner_sets(o, v) + !!(o->shape & OWNER_ISO);
 }
 
 void rules_owner_del(struct batch *bt, const struct owner *o)
 {
+	enum set_id v[OWNER_SETS_MAX];
+	size_t n = owner_sets(o, v);
 	char chain[32];
 
 	snprintf(chain, sizeof(chain), o->egress ? "out_%u" : "in_%u", o->id);
 	batch_chain(bt, T_INET, chain, -1, 0, true);
-	batch_set(bt, o->egress ? S_TO : S_FROM, o->id, true);
-	batch_set(bt, o->egress ? S_OUT_ANY : S_IN_ANY, o->id, true);
+	for (size_t k = 0; k < n; k++)
+		batch_set(bt, v[k], o->id, true);
 }
 
 /*

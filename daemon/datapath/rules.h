@@ -1,6 +1,6 @@
 /*
  * The rules of the two moat tables (the shape is in ruleset.h): the base chains' rules, and
- * per isolated identity its chain, two sets and four rules. Each call appends to a batch.
+ * per identity chain its sets and rules. Each call appends to a batch.
  */
 #ifndef MOAT_DATAPATH_RULES_H
 #define MOAT_DATAPATH_RULES_H
@@ -9,15 +9,16 @@
 #include "elements.h"
 #include "ruleset.h"
 
-/* Rules of an identity chain: rules_owner_add writes this many. */
-#define RULES_PER_OWNER 4
+/* rules_owner_count - how many rules rules_owner_add writes for o. */
+size_t rules_owner_count(const struct owner *o);
 
 /* rules_add - every rule of the base and shared chains of both tables, for in's mode and
  * NFLOG group (the tables, sets and chains must be in bt already). */
 void rules_add(struct batch *bt, const struct ruleset_input *in);
 
-/* rules_owner_add - an isolated identity's sets, chain and rules: what it lets in (or out),
- * else deny (or, monitor, count and pass). */
+/* rules_owner_add - an identity chain's sets, chain and rules (its shape says which): the
+ * tiers and NetworkPolicy in evaluation order, ending in deny (or, monitor, count) where
+ * NetworkPolicy isolates. */
 void rules_owner_add(struct batch *bt, const struct owner *o);
 
 /* rules_owner_del - delete an identity's chain (its rules go with it), then its sets. Its

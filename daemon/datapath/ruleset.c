@@ -23,7 +23,8 @@ struct ruleset {
 	struct nfsock *nl, *watch;
 	bool applied;
 	enum moat_mode mode;
-	uint16_t group;
+	uint16_t group, dns_queue;
+	uint32_t ndomains[2];		/* the per_domain sets and chains of each tier */
 	struct elemset *cur;		/* what the kernel holds */
 	struct ownerv owners;		/* the identity chains the kernel holds, sorted */
 	unsigned nrules[T_COUNT];
@@ -103,7 +104,7 @@ static bool owner_in(const struct ownerv *o, uint32_t id, bool egress)
 /* Is e in a set of a chain in gone (its set goes whole, with the chain)? */
 static bool in_gone_set(enum set_id s, const struct elem *e, const struct ownerv *gone)
 {
-	return sets[s].per_ident && owner_in(gone, e->owner, s == S_TO || s == S_OUT_ANY);
+	return sets[s].per_ident && owner_in(gone, e->owner, sets[s].egress);
 }
 
 static int owner_cmp_v(const void *a, const void *b)
@@ -119,9 +120,9 @@ static int owners_update(struct ownerv *o, const struct ownerv *gone, const stru
 
 	for (size_t i = 0; i < o->n && !ret; i++)
 		if (!owner_in(gone, o->v[i].id, o->v[i].egress))
-			ret = ownerv_push(&n, o->v[i].id, o->v[i].egress, o->v[i].monitor);
+			ret = ownerv_push(&n, o->v[i].id, o->v[i].egress, o->v[i].shape);
 	for (size_t i = 0; i < added->n && !ret; i++)
-		ret = ownerv_push(&n, added->v[i].id, added->v[i].egress, added->v[i].monitor);
+		ret = ownerv_push(&n, added->v[i].id, added->v[i].egress, added->v[i].shape);
 	if (ret) {
 		free(n.v);
 		return ret;
@@ -131,6 +132,16 @@ static int owners_update(struct ownerv *o, const struct ownerv *gone, const stru
 	free(o->v);
 	*o = n;
 	return 0;
+}
+
+/* The rules of the chains o, which go with them. */
+static unsigned owners_rules(const struct ownerv *o)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < o->n; i++)
+		n += rules_owner_count(&o->v[i]);
+	return n;
 }
 
 /* Sends bt; on success counts what it did. */
@@ -162,7 +173,7 @@ static void batch_full(struct batch *bt, const struct ruleset_input *in,
 		batch_table(bt, t, NFT_MSG_NEWTABLE);
 	}
 	for (int s = 0; s < S_COUNT; s++)
-		if (!sets[s].per_ident)
+		if (!sets[s].per_ident && !sets[s].per_domain)
 			batch_set(bt, s, 0, false);
 	for (int c = 0; c < C_COUNT; c++)
 		batch_chain(bt, chains[c].t, chains[c].name, chains[c].hook, chains[c].prio, false);
@@ -261,7 +272,9 @@ int ruleset_apply(struct ruleset *rs, const struct ruleset_input *in, bool full,
 	struct batch bt = { 0 };
 	int ret;
 
-	if (!rs->applied || rs->mode != in->mode || rs->group != in->nflog_group)
+	if (!rs->applied || rs->mode != in->mode || rs->group != in->nflog_group ||
+	    rs->dns_queue != in->dns_queue ||
+	    memcmp(rs->ndomains, in->plan->ndomains, sizeof(rs->ndomains)))
 		full = true;
 	ret = build(in, &set, v);
 	if (!ret)
@@ -279,7 +292,7 @@ int ruleset_apply(struct ruleset *rs, const struct ruleset_input *in, bool full,
 	if (!ret)
 		ret = send(rs, &bt, full, diags);
 	if (!ret) {
-		rs->nrules[T_INET] -= full ? 0 : gone.n * RULES_PER_OWNER;
+		rs->nrules[T_INET] -= full ? 0 : owners_rules(&gone);
 		elemset_free(rs->cur);
 		rs->cur = set, set = NULL;
 		free(rs->owners.v);
@@ -287,6 +300,8 @@ int ruleset_apply(struct ruleset *rs, const struct ruleset_input *in, bool full,
 		rs->applied = true;
 		rs->mode = in->mode;
 		rs->group = in->nflog_group;
+		rs->dns_queue = in->dns_queue;
+		memcpy(rs->ndomains, in->plan->ndomains, sizeof(rs->ndomains));
 	}
 	batch_free(&bt);
 	elemset_free(set);
@@ -389,7 +404,7 @@ int ruleset_apply_change(struct ruleset *rs, const struct moat_plan *plan,
 	if (!ret)
 		ret = owners_update(&rs->owners, &ogone, &oadded);
 	if (!ret) {
-		rs->nrules[T_INET] -= ogone.n * RULES_PER_OWNER;
+		rs->nrules[T_INET] -= owners_rules(&ogone);
 		undo = false;
 	}
 	if (undo)
@@ -430,6 +445,31 @@ int ruleset_flush(struct ruleset *rs, struct moat_diags *diags)
 	return ret;
 }
 
+/* ---- egress by DNS name ---- */
+
+int ruleset_dns_add(struct ruleset *rs, const struct ruleset_dns *v, size_t n,
+		    struct moat_diags *diags)
+{
+	struct elemv e[S_COUNT] = { { 0 } };
+	struct batch bt = { 0 };
+	int ret = rs->applied ? 0 : -ENODATA;
+
+	for (size_t i = 0; i < n && !ret; i++)
+		ret = elements_dns(&v[i], rs->ndomains[v[i].tier], e);
+	if (!ret)
+		ret = batch_init(&bt, rs->nl->seq);
+	for (int s = 0; s < S_COUNT && !ret; s++)
+		batch_elems(&bt, s, e[s].v, e[s].n, false);
+	if (!ret) {
+		ret = bt.err;
+		if (!ret && bt.nrecs)
+			ret = nfsock_send(rs->nl, &bt, diags);
+	}
+	batch_free(&bt);
+	elemvs_free(e);
+	return ret;
+}
+
 /* ---- verify ---- */
 
 static int verify_set(struct ruleset *rs, enum set_id s, uint32_t owner, char *why,
@@ -462,15 +502,16 @@ static int verify(struct ruleset *rs, char *why, size_t whylen)
 			return 1;
 		}
 	}
-	for (int s = 0; s < S_COUNT && !ret; s++)
-		if (!sets[s].per_ident)
+	for (int s = 0; s < S_COUNT && !ret; s++)	/* per_domain ones are learnt */
+		if (!sets[s].per_ident && !sets[s].per_domain)
 			ret = verify_set(rs, s, 0, why, whylen);
 	for (size_t i = 0; i < rs->owners.n && !ret; i++) {
 		const struct owner *o = &rs->owners.v[i];
+		enum set_id v[OWNER_SETS_MAX];
+		size_t n = owner_sets(o, v);
 
-		ret = verify_set(rs, o->egress ? S_TO : S_FROM, o->id, why, whylen);
-		if (!ret)
-			ret = verify_set(rs, o->egress ? S_OUT_ANY : S_IN_ANY, o->id, why, whylen);
+		for (size_t k = 0; k < n && !ret; k++)
+			ret = verify_set(rs, v[k], o->id, why, whylen);
 	}
 	return ret;
 }

@@ -50,6 +50,7 @@
 
 #define NFT_TABLE_NAME "moat"
 #define NFT_DEFAULT_NFLOG_GROUP 1
+#define NFT_DEFAULT_DNS_QUEUE 53
 
 /* NFLOG prefixes (the flow reader's contract) and how much of each packet is copied. */
 #define NFT_PREFIX_PASS "moat:pass"		/* a new connection passed (allowed, or monitor) */
@@ -69,6 +70,22 @@ struct ruleset_input {
 	size_t nmanaged;
 	enum moat_mode mode;		/* global: MONITOR makes chain unknown log and return */
 	uint16_t nflog_group;		/* NFLOG group of every log rule (NFT_DEFAULT_NFLOG_GROUP) */
+	uint16_t dns_queue;		/* NFQUEUE of DNS replies to endpoints, when the plan has
+					 * rules with domain names (NFT_DEFAULT_DNS_QUEUE) */
+};
+
+/*
+ * What the node learnt from a DNS answer: the endpoint at src resolved dst through a rule
+ * with domain names, the j-th (from 1) of its tier's; the protocols and ports that rule
+ * allows (one range of each; a rule with several gives several); how long it holds.
+ */
+struct ruleset_dns {
+	enum moat_tier tier;
+	uint32_t j;
+	struct moat_addr src, dst;
+	uint8_t proto_lo, proto_hi;
+	uint16_t port_lo, port_hi;
+	uint32_t timeout_ms;
 };
 
 /* What the last successful ruleset_apply or ruleset_flush sent. */
@@ -123,6 +140,17 @@ int ruleset_apply(struct ruleset *rs, const struct ruleset_input *in, bool full,
 int ruleset_apply_change(struct ruleset *rs, const struct moat_plan *plan,
 			 const struct moat_plan_delta *d, const size_t *gone, size_t ngone,
 			 const struct moat_endpoint *come, size_t ncome, struct moat_diags *diags);
+
+/*
+ * ruleset_dns_add - put what the node learnt, v[0..n), in the kernel's sets (for each, the
+ * sets of its tier's places j and after: dns4_<t><k> or dns6_<t><k>), each element for its
+ * timeout (an element there already gets the new one), in one batch; returns when the kernel
+ * has them, so a connection the answer lets through is allowed from then on. -ENODATA when
+ * nothing was applied yet (a full apply empties those sets: the caller adds what it knows
+ * again after one). Errors in diags.
+ */
+int ruleset_dns_add(struct ruleset *rs, const struct ruleset_dns *v, size_t n,
+		    struct moat_diags *diags);
 
 /*
  * ruleset_flush - delete table inet moat and table bridge moat in one batch (absent tables

@@ -20,6 +20,8 @@ const struct table_desc tbls[T_COUNT] = {
 #define CAT (NFT_SET_INTERVAL | NFT_SET_CONCAT)
 #define PEER_KEY CAT3(TYPE_MARK, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 12
 #define ANY_KEY CAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8
+#define DNS4_KEY CAT4(TYPE_IPADDR, TYPE_IPADDR, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 16
+#define DNS6_KEY CAT4(TYPE_IP6ADDR, TYPE_IP6ADDR, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 40
 
 
 const struct set_desc sets[S_COUNT] = {
@@ -38,8 +40,29 @@ const struct set_desc sets[S_COUNT] = {
 		"out_%u" },
 	[S_FROM] = { "in_%u_from", T_INET, CAT, PEER_KEY, 0, 0, {4, 1, 2}, 0, F_PEER, NULL, true },
 	[S_IN_ANY] = { "in_%u_any", T_INET, CAT, ANY_KEY, 0, 0, {1, 2}, 0, F_ANY, NULL, true },
-	[S_TO] = { "out_%u_to", T_INET, CAT, PEER_KEY, 0, 0, {4, 1, 2}, 0, F_PEER, NULL, true },
-	[S_OUT_ANY] = { "out_%u_any", T_INET, CAT, ANY_KEY, 0, 0, {1, 2}, 0, F_ANY, NULL, true },
+	[S_TO] = { "out_%u_to", T_INET, CAT, PEER_KEY, 0, 0, {4, 1, 2}, 0, F_PEER, NULL, true,
+		true },
+	[S_OUT_ANY] = { "out_%u_any", T_INET, CAT, ANY_KEY, 0, 0, {1, 2}, 0, F_ANY, NULL, true,
+		true },
+	/* what sources resolved through a tier's first k rules with domain names, with the ports
+	 * those rules allow */
+	[S_DNS4_A] = { "dns4_a%u", T_INET, CAT | NFT_SET_TIMEOUT, DNS4_KEY, 0, 0, {4, 4, 1, 2}, 4,
+		F_DNS, NULL, false, false, true },
+	[S_DNS6_A] = { "dns6_a%u", T_INET, CAT | NFT_SET_TIMEOUT, DNS6_KEY, 0, 0, {16, 16, 1, 2},
+		16, F_DNS, NULL, false, false, true },
+	[S_DNS4_B] = { "dns4_b%u", T_INET, CAT | NFT_SET_TIMEOUT, DNS4_KEY, 0, 0, {4, 4, 1, 2}, 4,
+		F_DNS, NULL, false, false, true },
+	[S_DNS6_B] = { "dns6_b%u", T_INET, CAT | NFT_SET_TIMEOUT, DNS6_KEY, 0, 0, {16, 16, 1, 2},
+		16, F_DNS, NULL, false, false, true },
+	/* an identity's tier lists: what the first matching rule of a tier decides */
+	[S_ADMIN_IN] = { "in_%u_admin", T_INET, MAP | CAT, PEER_KEY, NFT_DATA_VERDICT, 0, {4, 1, 2},
+		0, F_TIER, "deny_in", true },
+	[S_ADMIN_OUT] = { "out_%u_admin", T_INET, MAP | CAT, PEER_KEY, NFT_DATA_VERDICT, 0,
+		{4, 1, 2}, 0, F_TIER, "deny_out", true, true },
+	[S_BASE_IN] = { "in_%u_base", T_INET, MAP | CAT, PEER_KEY, NFT_DATA_VERDICT, 0, {4, 1, 2},
+		0, F_TIER, "deny_in", true },
+	[S_BASE_OUT] = { "out_%u_base", T_INET, MAP | CAT, PEER_KEY, NFT_DATA_VERDICT, 0,
+		{4, 1, 2}, 0, F_TIER, "deny_out", true, true },
 	[S_SELF4] = { "self4", T_INET, 0, CAT2(TYPE_IPADDR, TYPE_IPADDR), 8, 0, 0, {0}, 4,
 		F_ADDR2 },
 	[S_SELF6] = { "self6", T_INET, 0, CAT2(TYPE_IP6ADDR, TYPE_IP6ADDR), 32, 0, 0, {0}, 16,
@@ -82,6 +105,7 @@ const struct chain_desc chains[C_COUNT] = {
 	[C_MON_IN] = { "monitor_in", T_INET, -1, 0 },
 	[C_MON_OUT] = { "monitor_out", T_INET, -1, 0 },
 	[C_UNKNOWN] = { "unknown", T_INET, -1, 0 },
+	[C_PASSED] = { "passed", T_INET, -1, 0 },
 	[C_PREROUTING] = { "prerouting", T_BRIDGE, NF_BR_PRE_ROUTING, -300 },
 	[C_STRANGER] = { "stranger", T_BRIDGE, -1, 0 },
 	[C_SPOOF] = { "spoof", T_BRIDGE, -1, 0 },
@@ -118,7 +142,7 @@ static void fmt_mac(char *b, size_t len, const uint8_t *m)
 void schema_elem_format(enum set_id s, const struct elem *e, char *b, size_t len)
 {
 	const struct set_desc *d = &sets[s];
-	char a[INET6_ADDRSTRLEN], t[64], c[32];
+	char a[INET6_ADDRSTRLEN], t[64], c[INET6_ADDRSTRLEN];
 	uint32_t x;
 
 	memcpy(&x, e->key, 4);
@@ -145,6 +169,18 @@ void schema_elem_format(enum set_id s, const struct elem *e, char *b, size_t len
 	case F_ANY:
 		fmt_tail(t, sizeof(t), e, 0);
 		snprintf(b, len, "%s", t);
+		break;
+	case F_TIER:
+		fmt_tail(t, sizeof(t), e, 4);
+		snprintf(b, len, "ident %u %s : %s (domains %u)", ntohl(x), t,
+			 (e->data & 0xff) == TIER_ACCEPT ? "return" : "deny",
+			 e->data >> TIER_K_SHIFT);
+		break;
+	case F_DNS:
+		fmt_addr(a, sizeof(a), e->key, d->alen);
+		fmt_addr(c, sizeof(c), e->key + d->alen, d->alen);
+		fmt_tail(t, sizeof(t), e, 2 * d->alen);
+		snprintf(b, len, "%s . %s %s", a, c, t);
 		break;
 	case F_ADDR:
 		fmt_addr(b, len, e->key, d->alen);

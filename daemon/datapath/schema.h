@@ -25,7 +25,8 @@ enum tbl { T_INET, T_BRIDGE, T_COUNT };
 
 enum set_id {
 	S_EP4, S_EP6, S_NET4, S_NET6, S_MANAGED4, S_MANAGED6, S_IN_IDS, S_OUT_IDS,
-	S_FROM, S_IN_ANY, S_TO, S_OUT_ANY, S_SELF4, S_SELF6,
+	S_FROM, S_IN_ANY, S_TO, S_OUT_ANY, S_ADMIN_IN, S_ADMIN_OUT, S_BASE_IN, S_BASE_OUT,
+	S_DNS4_A, S_DNS6_A, S_DNS4_B, S_DNS6_B, S_SELF4, S_SELF6,
 	S_PORTS, S_ISO_PORTS, S_MAC_PORTS, S_MACS, S_SRC4, S_SRC6, S_OWN4, S_OWN6, S_ND_TARGETS,
 	S_ND_TYPES,
 	S_ETHERS, S_ADDRS4, S_ADDRS6, S_ND_ADDRS, S_COUNT
@@ -34,7 +35,7 @@ enum set_id {
 /* How an element of a set reads in an error message. */
 enum fmt {
 	F_ADDR_MARK, F_RANGE, F_VMAP, F_PEER, F_ANY, F_ADDR, F_ADDR2, F_IFNAME, F_IF_ADDR, F_MAC,
-	F_IF_MAC, F_IF_MAC_ADDR, F_BYTE
+	F_IF_MAC, F_IF_MAC_ADDR, F_BYTE, F_TIER, F_DNS
 };
 
 #define KEY_MAX 40		/* own6: ifname 16, MAC 6 (+2), IPv6 16 */
@@ -52,13 +53,18 @@ struct set_desc {
 	uint8_t fields[4];		/* pipapo: unpadded field lengths of the concatenation */
 	uint8_t alen;			/* address length inside the key, for formatting */
 	enum fmt fmt;
-	const char *jump;		/* verdict maps: element data d goes to chain jump % d */
+	const char *jump;		/* verdict maps: element data d goes to chain jump % d;
+					 * F_TIER: data TIER_DENY goes to chain jump, TIER_ACCEPT
+					 * returns (the direction is allowed) */
 	bool per_ident;
+	bool egress;			/* per_ident: a set of an identity's egress chain */
+	bool per_domain;		/* one per place k of a tier's rules with domain names, named
+					 * by printf-ing k: what the node learnt, with timeouts */
 };
 
 enum chain_id {
 	C_FORWARD, C_INPUT, C_INGRESS, C_EGRESS, C_PEER_SRC, C_PEER_DST, C_DENY_IN, C_DENY_OUT,
-	C_MON_IN, C_MON_OUT, C_UNKNOWN, C_PREROUTING, C_STRANGER, C_SPOOF, C_BR_FORWARD,
+	C_MON_IN, C_MON_OUT, C_UNKNOWN, C_PASSED, C_PREROUTING, C_STRANGER, C_SPOOF, C_BR_FORWARD,
 	C_MISDIRECTED, C_COUNT
 };
 
@@ -69,12 +75,21 @@ enum chain_id {
  * Elements compare with memcmp over the whole struct (always zero-initialised), so a changed
  * map value is a delete plus an add.
  */
+/*
+ * A tier map element's data: what it does; for the TIER_DNS_* ones first the learnt
+ * addresses of the tier's first k rules with domain names (k = data >> TIER_K_SHIFT): jump
+ * dns_a<k> and on (Admin), or go to dns_<t><k>_deny.
+ */
+enum { TIER_ACCEPT, TIER_DENY, TIER_DNS_ON, TIER_DNS_DENY };
+#define TIER_K_SHIFT 8
+
 struct elem {
 	uint32_t owner;
 	uint8_t key[KEY_MAX];
 	uint8_t key_end[KEY_MAX];
 	uint32_t data;
 	uint32_t flags;
+	uint32_t timeout_ms;		/* per_domain sets: how long the element lives */
 };
 
 

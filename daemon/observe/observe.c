@@ -193,20 +193,26 @@ static void side_init(struct observe *o, const struct moat_addr *a, struct side 
 						    labels_json(&s->e->labels), "group", group));
 }
 
-/* Appends "ns/name" of policy p unless it is there already. */
+/* Appends one name to the comma-separated names in buf unless it is there already. */
+static void name_put(char *buf, size_t len, const char *one)
+{
+	size_t at = strlen(buf);
+
+	if (!strstr(buf, one))
+		snprintf(buf + at, len - at, "%s%s", at ? ", " : "", one);
+}
+
+/* Appends "ns/name" of policy p. */
 static void policy_put(const struct moat_plan *plan, uint32_t p, char *buf, size_t len)
 {
 	const struct moat_netpol *pol;
 	char one[512];
-	size_t at = strlen(buf);
 
 	if (p >= plan->ps->npols)
 		return;
 	pol = &plan->ps->pols[p];
 	snprintf(one, sizeof(one), "%s/%s", pol->namespace, pol->name);
-	if (strstr(buf, one))
-		return;
-	snprintf(buf + at, len - at, "%s%s", at ? ", " : "", one);
+	name_put(buf, len, one);
 }
 
 static void isolating_put(const struct moat_plan *plan, const struct moat_addr *a, bool egress,
@@ -219,6 +225,24 @@ static void isolating_put(const struct moat_plan *plan, const struct moat_addr *
 		policy_put(plan, pols[i], buf, len);
 }
 
+/* Appends what decided one direction of v: "<tier>/<policy>/<rule>" for a tier's rule, the
+ * allowing rule's policy, or (denied by NetworkPolicy) the isolating policies. */
+static void decider_put(const struct moat_plan *plan, const struct moat_verdict *v,
+			const struct capture_record *r, bool egress, char *buf, size_t len)
+{
+	enum moat_decider by = egress ? v->out_by : v->in_by;
+	const struct moat_cnp_ref *ref = egress ? &v->out_cnp : &v->in_cnp;
+	char one[400];
+
+	if ((by == MOAT_BY_ADMIN || by == MOAT_BY_BASELINE) && ref->policy < plan->ps->ncnps)
+		name_put(buf, len, moat_cnp_rule_format(&plan->ps->cnps[ref->policy], egress,
+							ref->rule, one, sizeof(one)));
+	else if (by == MOAT_BY_NETPOL && (egress ? v->out_ok : v->in_ok))
+		policy_put(plan, (egress ? v->out_rule : v->in_rule).policy, buf, len);
+	else if (by == MOAT_BY_NETPOL)
+		isolating_put(plan, egress ? &r->saddr : &r->daddr, egress, buf, len);
+}
+
 /* A passed connection: allowed (by which rules' policies) or a violation (of which). */
 static unsigned decide_pass(const struct moat_plan *plan, const struct capture_record *r,
 			    char *buf, size_t len)
@@ -226,18 +250,24 @@ static unsigned decide_pass(const struct moat_plan *plan, const struct capture_r
 	struct moat_verdict v;
 
 	moat_plan_decide(plan, &r->saddr, &r->daddr, r->proto, r->dport, &v);
-	if (v.kind == MOAT_ALLOW) {
-		if (v.out_iso)
-			policy_put(plan, v.out_rule.policy, buf, len);
-		if (v.in_iso)
-			policy_put(plan, v.in_rule.policy, buf, len);
-		return FLOW_ALLOWED;
-	}
-	if (!v.out_ok)
-		isolating_put(plan, &r->saddr, true, buf, len);
-	if (!v.in_ok)
-		isolating_put(plan, &r->daddr, false, buf, len);
-	return FLOW_VIOLATION;	/* it went through: monitor mode, or a plan newer than the packet */
+	for (int egress = 1; egress >= 0; egress--)
+		if (v.kind == MOAT_ALLOW || !(egress ? v.out_ok : v.in_ok))
+			decider_put(plan, &v, r, egress, buf, len);
+	/* not allowed, yet it went through: monitor mode, or a plan newer than the packet */
+	return v.kind == MOAT_ALLOW ? FLOW_ALLOWED : FLOW_VIOLATION;
+}
+
+/* A dropped connection: what denied the direction that dropped it. */
+static void decide_drop(const struct moat_plan *plan, const struct capture_record *r,
+			bool egress, char *buf, size_t len)
+{
+	struct moat_verdict v;
+
+	moat_plan_decide(plan, &r->saddr, &r->daddr, r->proto, r->dport, &v);
+	if (egress ? v.out_ok : v.in_ok)	/* a plan newer than the packet: who isolated it */
+		isolating_put(plan, egress ? &r->saddr : &r->daddr, egress, buf, len);
+	else
+		decider_put(plan, &v, r, egress, buf, len);
 }
 
 /* The verdict of a record and the deciding policies (a held name, 0 for none). */
@@ -249,10 +279,8 @@ static unsigned decide(struct observe *o, const struct capture_record *r, uint32
 
 	if (r->kind == CAPTURE_PASS)
 		verdict = plan ? decide_pass(plan, r, buf, sizeof(buf)) : FLOW_ALLOWED;
-	else if (r->kind == CAPTURE_DROP_IN && plan)
-		isolating_put(plan, &r->daddr, false, buf, sizeof(buf));
-	else if (r->kind == CAPTURE_DROP_OUT && plan)
-		isolating_put(plan, &r->saddr, true, buf, sizeof(buf));
+	else if ((r->kind == CAPTURE_DROP_IN || r->kind == CAPTURE_DROP_OUT) && plan)
+		decide_drop(plan, r, r->kind == CAPTURE_DROP_OUT, buf, sizeof(buf));
 	*policy = buf[0] ? names_get(o->names, buf, strlen(buf)) : 0;
 	return verdict;
 }

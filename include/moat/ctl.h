@@ -14,10 +14,13 @@
  *
  * status
  *   -> {mode: "enforce"|"monitor", runtime, runtime_up, policy_dir, policies, endpoints,
- *       containers, identities, elements: {addresses, nets, allow_in, allow_out},
+ *       containers, identities, elements: {addresses, nets, allow_in, allow_out, admin,
+ *       baseline},
  *       managed_subnets, applies, apply_errors,
  *       last_apply: {full, msgs, added, deleted, ms, us}, changes: {delta, whole},
  *       repairs, revoked, event_to_enforced: {count, p50_us, p99_us, max_us}, uptime_s,
+ *       dns: {replies, learnt, addresses, remembered, untrusted, malformed, add_errors,
+ *             p50_us, p99_us},
  *       sweeps: {none, later, now},
  *       capture: {group, records, ignored, malformed, read_errors, drops, buffer_bytes}
  *                (or {group, error}),

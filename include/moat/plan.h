@@ -13,6 +13,12 @@
  *            or (proto, port) in D's in_any list;
  *   egress:  if ident(S) is egress-isolated, it needs (ident(D), proto, port) in S's out list,
  *            or (proto, port) in S's out_any list.
+ * With cluster-wide policies (policy.h) each direction first looks (peer, proto, port) up in
+ * its identity's Admin list: ACCEPT allows the direction and DENY denies it, final; else
+ * (nothing, or a Pass, matched) NetworkPolicy decides as above where the identity is isolated
+ * in that direction; elsewhere its Baseline list: DENY denies; else the direction is allowed.
+ * The tier lists hold the enforced policies only: monitor-mode ones change nothing that
+ * passes (moat_plan_decide finds what they say from their rules).
  * Replies of an allowed connection always pass (conntrack). The elements of one list never
  * overlap: the compiler merges port ranges per peer.
  *
@@ -32,22 +38,50 @@
 #include "moat/endpoint.h"
 #include "moat/policy.h"
 
-/* One element of an allow list: the peer (0 in the *_any lists), protocols and ports. */
+/*
+ * One element of a list: the peer (0 in the *_any lists), protocols and ports, and what it
+ * decides: ACCEPT in the NetworkPolicy lists; ACCEPT or DENY in the tier lists, or with
+ * domains set (Admin and Baseline egress), first the tier's rules with domainNames peers up
+ * to the domains-th of the tier (their place among such rules, from 1): when the source
+ * resolved the destination through one of them (of the owner's, whose ports hold the
+ * connection), allowed; else action (DENY; PASS: no decision, the evaluation goes on).
+ */
 struct moat_plan_allow {
 	uint32_t peer;
 	uint8_t proto_lo, proto_hi;
 	uint16_t port_lo, port_hi;
+	uint8_t action;			/* enum moat_action */
+	uint16_t domains;
 };
 
+/*
+ * An identity's lists. The NetworkPolicy ones (IN, IN_ANY, OUT, OUT_ANY) say what it lets in
+ * and out when isolated. The tier lists (ADMIN_*, BASELINE_*) hold, per peer, protocol and
+ * port, what the first matching rule of the tier's enforced policies that select it decides
+ * (the compiler resolves rule order: elements never overlap); where none matches, or a Pass
+ * does, there is no element and the evaluation goes on (plan.h, the model).
+ */
 enum moat_allow_list { MOAT_ALLOW_IN, MOAT_ALLOW_IN_ANY, MOAT_ALLOW_OUT, MOAT_ALLOW_OUT_ANY,
+		       MOAT_ADMIN_IN, MOAT_ADMIN_OUT, MOAT_BASELINE_IN, MOAT_BASELINE_OUT,
 		       MOAT_ALLOW_LISTS };
+
+/* moat_list_egress - is list l about the owner's egress? */
+static inline bool moat_list_egress(enum moat_allow_list l)
+{
+	return l == MOAT_ALLOW_OUT || l == MOAT_ALLOW_OUT_ANY || l == MOAT_ADMIN_OUT ||
+	       l == MOAT_BASELINE_OUT;
+}
 
 struct moat_plan_ident {
 	uint32_t id;
 	bool in_iso, out_iso;
 	enum moat_mode in_mode, out_mode;	/* MONITOR: deny is reported, not dropped */
+	/* Is it a subject of an enforced policy of the tier with rules of the direction (its
+	 * tier list is consulted, even when empty)? [0] ingress, [1] egress. */
+	bool admin[2], baseline[2];
 	/* What it lets in (from a peer, from anyone) and out (to a peer, to anywhere) when
-	 * isolated in that direction: sorted by peer, then protocol and port; empty when not. */
+	 * isolated in that direction, and its tier lists: sorted by peer, then protocol and
+	 * port; empty when not isolated, or not a subject. */
 	struct moat_plan_allow *allow[MOAT_ALLOW_LISTS];
 	uint32_t nallow[MOAT_ALLOW_LISTS];
 };
@@ -85,6 +119,15 @@ struct moat_plan {
 					 * alone (no ipBlock applied), for when it has no address
 					 * in the peer's family */
 	enum moat_mode mode;		/* the global mode the plan was compiled for */
+	uint32_t ndomains[2];		/* rules with domainNames peers, Admin and Baseline tier */
+	/*
+	 * What the node learnt from DNS answers, for verdicts on addresses: did the endpoint at
+	 * src resolve a name that domain (policy.h: lowercase, "*.example.com" for a wildcard)
+	 * matches to dst, unexpired? The caller sets it (moatd does); NULL: never (offline).
+	 */
+	bool (*resolved)(void *ctx, const struct moat_addr *src, const struct moat_addr *dst,
+			 const char *domain);
+	void *resolved_ctx;
 	const struct moat_policy_set *ps;	/* borrowed: must outlive the plan */
 	const struct moat_endpoint_set *es;	/* borrowed: must outlive the plan; a delta
 						 * commit follows the changes made to it */
@@ -166,6 +209,19 @@ void moat_plan_delta_free(struct moat_plan_delta *d);
 const struct moat_plan_ident *moat_plan_delta_ident(const struct moat_plan *plan,
 						    const struct moat_plan_delta *d, uint32_t id);
 
+/*
+ * moat_plan_domains - the rules with domain names that the egress of the endpoint address src
+ * consults (of enforced cluster-wide policies whose subject it is) with a name that qname
+ * matches (a name a resolver answered for: any case, with or without its final dot), in
+ * evaluation order: fn(ctx, tier, j, rule) for each, j the rule's place among its tier's
+ * rules with domain names (from 1). Returns how many. For learning from DNS answers.
+ */
+size_t moat_plan_domains(const struct moat_plan *plan, const struct moat_addr *src,
+			 const char *qname,
+			 void (*fn)(void *ctx, enum moat_tier tier, uint32_t j,
+				    const struct moat_cnp_rule *rule),
+			 void *ctx);
+
 /* moat_plan_ident_of - identity of an address: exact endpoint address, else its net range. */
 uint32_t moat_plan_ident_of(const struct moat_plan *plan, const struct moat_addr *a);
 
@@ -178,13 +234,30 @@ const struct moat_plan_ident *moat_plan_ident_get(const struct moat_plan *plan, 
 
 enum moat_verdict_kind { MOAT_ALLOW, MOAT_DENY, MOAT_VIOLATION /* denied, but monitor mode */ };
 
+/* Who decided a direction: nothing (allowed), a tier, or NetworkPolicy isolation. */
+enum moat_decider { MOAT_BY_DEFAULT, MOAT_BY_ADMIN, MOAT_BY_NETPOL, MOAT_BY_BASELINE };
+
+/* A rule of a cluster-wide policy: ps->cnps[policy].in[rule] (ingress) or .out[rule]. */
+struct moat_cnp_ref {
+	uint32_t policy, rule;		/* UINT32_MAX: none */
+};
+
+/*
+ * A verdict, per direction (the destination's ingress, the source's egress) as the policies
+ * say it, every policy counted (monitor-mode ones too); kind also says what passes.
+ */
 struct moat_verdict {
-	enum moat_verdict_kind kind;
+	enum moat_verdict_kind kind;	/* DENY: dropped; VIOLATION: passes (monitor mode) though
+					 * the policies deny it */
 	uint32_t src_ident, dst_ident;
-	bool in_iso, out_iso;		/* is the destination isolated for ingress, the source for egress */
-	bool in_ok, out_ok;		/* did that direction allow it (true when not isolated) */
-	struct moat_rule_ref in_rule, out_rule;	/* the first rule that allowed it, when isolated and ok;
-						 * policy and rule are UINT32_MAX otherwise */
+	bool in_iso, out_iso;		/* is the destination isolated for ingress, the source for
+					 * egress, by NetworkPolicy */
+	bool in_ok, out_ok;		/* did that direction allow it */
+	enum moat_decider in_by, out_by;	/* who decided */
+	struct moat_rule_ref in_rule, out_rule;	/* by NETPOL and ok: the first rule that allowed
+						 * it; policy and rule are UINT32_MAX otherwise */
+	struct moat_cnp_ref in_cnp, out_cnp;	/* by ADMIN or BASELINE: the deciding rule */
+	struct moat_cnp_ref in_pass, out_pass;	/* the Admin Pass rule that handed it on */
 	bool loopback;			/* an endpoint to itself: never leaves its namespace, so
 					 * kind is ALLOW whatever the sets say (the rest tells) */
 };

@@ -233,8 +233,23 @@ const char *moat_cnp_kind_name(enum moat_cnp_kind kind);
  * ClusterNetworkPolicy, "Allow" in the v1alpha1 kinds; "Deny", "Pass"). */
 const char *moat_cnp_action_name(enum moat_cnp_kind kind, enum moat_action action);
 
+/*
+ * moat_domain_match - does a domainNames pattern (as struct moat_peer holds it) match name, a
+ * name a resolver was asked for (any case, with or without its final dot)? "example.com"
+ * matches that name only, "*.example.com" every name under example.com, not example.com.
+ */
+bool moat_domain_match(const char *pattern, const char *name);
+
 /* moat_tier_name - "Admin" or "Baseline". */
 const char *moat_tier_name(enum moat_tier tier);
+
+/*
+ * moat_cnp_rule_format - how flows, alerts and metrics name rule (an index into c's in, or
+ * out when egress): "<tier>/<policy>/<rule name>", "#<index>" for a rule without a name, into
+ * buf (at least 400 bytes for any name). Returns buf.
+ */
+char *moat_cnp_rule_format(const struct moat_cnp *c, bool egress, uint32_t rule, char *buf,
+			   size_t len);
 
 /* moat_selector_match - does sel select labels? An empty selector selects all. */
 bool moat_selector_match(const struct moat_selector *sel, const struct moat_labels *labels);

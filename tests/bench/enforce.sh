@@ -13,6 +13,9 @@
 #                       established accept); Moat's ruleset at 10 .. 100,000 addresses; a
 #                       naive one-rule-per-pair iptables ruleset (nft and legacy) for the same
 #                       policy
+#   tiers               the same throughput with BENCH_TIERS Admin and as many Baseline
+#                       ClusterNetworkPolicies (every endpoint their subject) beside the
+#                       NetworkPolicies, at N endpoints, and the apply that loads them
 #   moatd RSS           VmRSS / VmHWM
 #   many endpoints      the same at BENCH_MANY endpoints of one address each
 # Targets are printed beside the figures, never asserted: timing on a shared machine is noise
@@ -42,7 +45,7 @@
 # Usage (root): B=build tests/bench/enforce.sh     (make bench runs it)
 #   BENCH_ENDPOINTS=1000 BENCH_CHANGES=200 BENCH_CHANGES_BIG=20 BENCH_SECONDS=2 BENCH_RUNS=5
 #   BENCH_SIZES="1000 10000 100000 10" BENCH_PER=100 BENCH_MANY=10000
-#   BENCH_IPTABLES="nft legacy"
+#   BENCH_IPTABLES="nft legacy" BENCH_TIERS=100
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -58,6 +61,7 @@ PER=${BENCH_PER:-100}
 MANY=${BENCH_MANY:-10000}
 STEP=${BENCH_STEP:-30000}
 IPTABLES=${BENCH_IPTABLES:-"nft legacy"}
+TIERS=${BENCH_TIERS:-100}
 # Debian's python3 (tests/deps.sh): a pyenv shim first in PATH costs seconds per start.
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
@@ -280,6 +284,25 @@ events() {
 	result "{\"kind\":\"events\",\"conntrack\":$ct,$(inb "${PROBE[@]}" events "$SOCK" "$MOATD_PID" "$EP" $(shape "$1") "$2" "$([ "${3:-}" = json ] && echo json || echo yaml)" | sed 's/^{//')"
 }
 
+# tiers - BENCH_TIERS Admin and Baseline policies added to the policy directory: the apply
+# (compile and batch), the elements, then throughput; then they go again.
+tiers() {
+	local st before
+	"${GEN[@]}" tiers "$D/policies/zz-tiers.yaml" "$TIERS"
+	before=$(status_json | jget 'd["applies"]')
+	"$B/moat" --socket "$SOCK" policy reload >/dev/null
+	st=$("${PROBE[@]}" wait "$SOCK" "$before" 600)
+	log "tiers: $TIERS Admin and $TIERS Baseline policies applied in $(jget 'd["last_apply"]["ms"]' <<<"$st") ms"
+	result "{\"kind\":\"tiers\",\"policies\":$((2 * TIERS)),\"last_apply\":$(jget 'json.dumps(d["last_apply"])' <<<"$st"),$(sizes <<<"$st"),$(rss)}"
+	reach_expect "$CLI" 8001 timeout
+	reach_expect "$CLI" 8000 open
+	measure moat-tiers "$(sizes <<<"$st"),\"tiers\":$((2 * TIERS))"
+	rm "$D/policies/zz-tiers.yaml"
+	before=$(status_json | jget 'd["applies"]')
+	"$B/moat" --socket "$SOCK" policy reload >/dev/null
+	"${PROBE[@]}" wait "$SOCK" "$before" 600 >/dev/null
+}
+
 full() {
 	result "{\"kind\":\"full\",$("${PROBE[@]}" full "$SOCK" "$MOATD_PID" | sed 's/^{//; s/}$//'),$(rss)}"
 }
@@ -348,6 +371,7 @@ main() {
 	events "$N" "$CHANGES" json
 	full
 	events "$N" "$CHANGES_BIG" fill
+	tiers
 	local cur=$N
 	for size in $SIZES; do
 		endpoints_grow "$cur" "$size"

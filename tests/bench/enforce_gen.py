@@ -23,6 +23,8 @@ Usage: enforce_gen.py policies DIR
        enforce_gen.py endpoints-dir DIR N PER_FILE   (N endpoints of one address, no interface,
                                                       in JSON files of PER_FILE each)
        enforce_gen.py naive FILE REAL [INDEX,...]
+       enforce_gen.py tiers FILE N      (N Admin and N Baseline ClusterNetworkPolicies, every
+                                         endpoint their subject: tiers_doc)
 """
 import json
 import os
@@ -136,6 +138,36 @@ def write_policies(d):
             f.write("---\n".join(docs))
 
 
+def tiers_doc(k, tier):
+    """Cluster-wide policy k of tier: every endpoint its subject, rules that name other apps'
+    ports, so that each packet goes through both tiers' maps and none decides the benchmark's
+    pair (app99 -> app0 on 5201 and 8000-8009): the Admin tier passes it on, the Baseline
+    tier is not reached (NetworkPolicy isolates both ends)."""
+    app, port = (k + 1) % APPS, 9000 + k
+    pods = "{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: app%d}}}}" % app
+    admin = tier == "Admin"
+    return "".join([
+        "apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\n",
+        "metadata: {name: %s-%d}\n" % (tier.lower(), k),
+        "spec:\n  tier: %s\n  priority: %d\n  subject: {namespaces: {}}\n" % (tier, k),
+        "  ingress:\n",
+        "    - {action: Deny, from: [%s], protocols: [{tcp: {destinationPort: {number: %d}}}]}\n"
+        % (pods, port),
+        "    - {action: %s, from: [{namespaces: {}}], protocols: [{tcp: {destinationPort: "
+        "{range: {start: 5000, end: 8999}}}}]}\n" % ("Pass" if admin else "Accept"),
+        "  egress:\n",
+        "    - {action: Deny, to: [%s], protocols: [{udp: {destinationPort: {number: %d}}}]}\n"
+        % (pods, port),
+        "    - {action: Deny, to: [{networks: [192.0.2.%d/32]}]}\n" % k,
+    ])
+
+
+def write_tiers(path, n):
+    """n Admin and n Baseline cluster-wide policies in one file."""
+    docs = [tiers_doc(k, t) for t in ("Admin", "Baseline") for k in range(n)]
+    write_atomic(path, "---\n".join(docs))
+
+
 def naive_rules(real, only=None):
     """iptables-restore input for the same policy over the real endpoints present."""
     present = sorted(only if only is not None else range(real))
@@ -190,6 +222,8 @@ def main(argv):
         write_atomic(argv[2], endpoints_text(eps, "json" if argv[2].endswith(".json") else "yaml"))
     elif argv[1] == "endpoints-dir":
         write_dir(argv[2], int(argv[3]), int(argv[4]))
+    elif argv[1] == "tiers":
+        write_tiers(argv[2], int(argv[3]))
     elif argv[1] == "naive":
         rules = naive_rules(int(argv[3]), only(4))
         write_atomic(argv[2], rules)

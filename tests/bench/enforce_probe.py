@@ -389,6 +389,9 @@ def report_tput(rows, env):
         if "elements" in r:
             e = r["elements"]
             what = "%d allow elements, %d nets" % (e["allow_in"] + e["allow_out"], e["nets"])
+            if "tiers" in r:
+                what = "+%d tier policies, %d elements" % (
+                    r["tiers"], e.get("admin", 0) + e.get("baseline", 0))
         elif "floor" in r:
             what = "ct state established accept"
         elif "rules" in r:
@@ -400,6 +403,18 @@ def report_tput(rows, env):
         print(row % (r["label"], size(r), what, "%.2f" % max(r["gbit"]),
                      "%.2f" % max(r["gbit_ref"]), "%.2f" % gr, int(max(r["conn"])),
                      int(max(r["conn_ref"])), "%.2f" % cr))
+
+
+def report_tiers(rows):
+    print("\nCluster-wide policies beside the NetworkPolicies: their apply (compile and batch), "
+          "their elements (throughput: moat-tiers above)")
+    row = "  %-13s %8s %8s %6s %8s %12s %12s"
+    print(row % ("endpts/addrs", "policies", "apply ms", "full", "msgs", "Admin elems",
+                 "Base elems"))
+    for r in rows:
+        a, e = r["last_apply"], r["elements"]
+        print(row % (size(r), r["policies"], a["ms"], "yes" if a["full"] else "no", a["msgs"],
+                     e.get("admin", 0), e.get("baseline", 0)))
 
 
 def report_rss(rows):
@@ -427,6 +442,7 @@ def cmd_report(path):
     report_resync(kind("cold"), kind("full"))
     report_grow(kind("grow"))
     report_tput(kind("tput"), env)
+    report_tiers(kind("tiers"))
     when = {"cold": "after cold start", "full": "after two full applies",
             "grow": "after the file was replaced"}
     report_rss([dict(r, when=when[r["kind"]]) for r in rows if r["kind"] in when])

@@ -18,3 +18,5 @@ echo "== enforce.sh"
 B=$B tests/bench/enforce.sh
 echo "== matrix.sh"
 B=$B tests/bench/matrix.sh
+echo "== dns.sh"
+B=$B tests/bench/dns.sh

@@ -35,7 +35,7 @@ normalize() {	# drops comments and blank lines, squeezes spaces
 	grep -v '^[[:space:]]*#' | grep -v '^[[:space:]]*$' | tr -s ' \t' '  ' | sed 's/ *$//'
 }
 
-for dir in cases/*/; do
+for dir in cases/*/ tiers/*/; do
 	name=$(basename "$dir")
 	case "$name" in *"${ONLY:-}"*) ;; *) continue ;; esac
 	eps=$dir/endpoints.yaml

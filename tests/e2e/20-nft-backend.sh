@@ -1,9 +1,10 @@
 #!/bin/bash
-# The nftables backend (daemon/datapath/nft.c) driven directly through tests/e2e/nft_apply, with real
-# packets between network namespaces; no Docker, no moatd. Covers: reachability equal to
+# The nftables backend (daemon/datapath/) driven directly through tests/e2e/nft_apply, with
+# real packets between network namespaces; no Docker, no moatd. Covers: reachability equal to
 # `moat policy matrix` (TCP v4/v6, UDP v4/v6) after full and incremental applies (own policies
 # and a run of conformance cases), incremental paths (same-identity endpoint, new identity
-# chain, its removal, a mode change falling back to full), incremental == fresh full (`nft
+# chain, its removal, a mode change falling back to full), the tier conformance cases (ICMP
+# too), incremental == fresh full (`nft
 # list` of a second namespace fed the same inputs with full applies only), tamper detection
 # and repair, foreign tables untouched, fail-closed unknown addresses (and monitor mode),
 # bridge anti-spoofing (IPv4, IPv6, ARP, router advertisements; ND still works), revoke.
@@ -102,10 +103,18 @@ topology() {
 		ip -n "$P$n" link set eth0 up
 		ag serve "$P$n" "$D" "$n" || fail "servers in $P$n: $AG_OUT"
 		echo "${n:0:1}/${n:1:1} $P$n ${V4[$n]} ${V6[$n]}" >>"$D/map"
+		echo "${n:0:1}/${n:1:1} $P$n ${V4[$n]} -" >>"$D/map4"
 	done
 }
 
 # ---- inputs ------------------------------------------------------------------------------
+
+# eps_v4 FILE: the conformance topology as tests/conformance/endpoints.yaml has it (IPv4 only).
+eps_v4() {
+	eps "$1"
+	sed -i 's/, "fd00::[0-9:]*"\]/]/' "$1"
+	! grep -q fd00 "$1" || fail "eps_v4: IPv6 addresses left in $1"
+}
 
 # eps FILE [E_LINE]: the four endpoints of the conformance topology, and x/e when given.
 eps() {
@@ -304,12 +313,13 @@ stat_field() { echo "$STATS" | sed -n "s/.* $1=\([0-9]*\).*/\1/p"; }
 
 # ---- checks ------------------------------------------------------------------------------
 
-# matrix POLICY EPS [--mode monitor]: real packets agree with `moat policy matrix`.
+# matrix POLICY EPS [--mode monitor]: real packets agree with `moat policy matrix` (MAP and
+# PORTS in the environment: other addresses and ports than the defaults).
 matrix() {
 	# nft_apply revokes nothing: a UDP probe reusing a source port of an earlier case would
 	# ride that case's conntrack entry (moatd's revocation is tested in 30-moatd-enforce.sh).
 	in_ns r conntrack -F >/dev/null 2>&1 || true
-	ag matrix "$MOAT" "$1" "$2" "$D/map" "$PORTS" "${@:3}" ||
+	ag matrix "$MOAT" "$1" "$2" "${MAP:-$D/map}" "$PORTS" "${@:3}" ||
 		fail "reachability differs from moat policy matrix (${1#"$D/"}, ${2#"$D/"}):"$'\n'"$AG_OUT"
 	log "${AG_OUT%%$'\n'*}"
 }
@@ -484,6 +494,23 @@ for c in ${NT_CASES:-02-deny-all-ingress net1 net2 22-port-tcp 11-namespace-and-
 	matrix "$pol" "$D/eps0.yaml"
 done
 case $STATS in "ok apply incr "*) same_as_full "after the conformance cases" ;; esac
+
+# The tier cases (tests/conformance/tiers, which tiers_model holds to the reference model) in
+# their topology, IPv4 only as they are, each an incremental apply of the next: real packets
+# of every port a case names (ICMP too; SCTP, which this kernel lacks, offline only) agree
+# with the matrix. Cases with a topology of their own are checked offline only.
+eps_v4 "$D/eps-v4.yaml"
+ntier=0
+for dir in "$E2E_ROOT"/tests/conformance/tiers/${NT_TIERS:-*}/; do
+	[ ! -f "$dir/endpoints.yaml" ] || continue
+	apply incr "$dir/policies.yaml" "$D/eps-v4.yaml"
+	MAP=$D/map4 PORTS=$(awk '$1 == "port" { print $2 }' "$dir/expected.txt" | paste -sd,) \
+		matrix "$dir/policies.yaml" "$D/eps-v4.yaml"
+	ntier=$((ntier + 1))
+done
+[ "$ntier" -ge 40 ] || [ -n "${NT_TIERS:-}" ] || fail "only $ntier tier cases ran live"
+case $STATS in "ok apply incr "*) same_as_full "after the tier cases" ;; esac
+log "$ntier tier cases: real packets agree with the matrix"
 
 # ---- 4. tamper ---------------------------------------------------------------------------
 

@@ -7,13 +7,16 @@ and crafts in every namespace and Python starts once per test, not once per chec
 
   packets.py agent                        commands on stdin, one per line; after each, its
                                           output then "done RC"
-  serve NETNS DIR NAME                    TCP echo on 80, 81, 8080, UDP echo on 53, 80 (v4+v6),
+  serve NETNS DIR NAME                    TCP echo on TCP_PORTS, UDP echo on UDP_PORTS (v4+v6),
                                           UDP 9999 appends what it gets to DIR/sink-NAME;
                                           DIR/ready-NAME once listening
   probe NETNS TIMEOUT T...                T = PROTO,ADDR,PORT: "T ok|fail" per target, all at once
+                                          (PROTO icmp: an echo request, PORT ignored)
   matrix MOAT POL EPS MAP PORTS [ARGS]    real reachability between every pair of endpoints of
                                           EPS, both families, against `moat policy matrix ARGS`;
-                                          MAP lines "ns/name NETNS V4 V6", PORTS "80/tcp,53/udp"
+                                          MAP lines "ns/name NETNS V4 V6" (V6 "-": IPv4 only),
+                                          PORTS "80/tcp,53/udp,icmp" (sctp is skipped: this
+                                          kernel has none)
   craft NETNS udp DSTMAC SRC DST PORT DATA [SRCMAC]   a UDP frame with any source address
                                           (and source MAC: eth0's by default)
   craft NETNS arp SENDER_IP TARGET_IP        a broadcast who-has claiming SENDER_IP
@@ -37,8 +40,8 @@ import sys
 import threading
 import time
 
-TCP_PORTS = (80, 81, 8080)
-UDP_PORTS = (53, 80)
+TCP_PORTS = (53, 80, 81, 7999, 8000, 8080, 8100, 8101, 9000)
+UDP_PORTS = (53, 80, 5000)
 SINK_PORT = 9999
 CLONE_NEWNET = 0x40000000
 libc = ctypes.CDLL(None, use_errno=True)
@@ -127,9 +130,34 @@ def cmd_serve(argv):
 
 # ---- probes ----
 
+def ping_one(fam, addr, timeout):
+    """One ICMP echo request; True when its reply (our id and token) comes back."""
+    v6 = fam == socket.AF_INET6
+    proto = socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP
+    tok, ident = os.urandom(8), int.from_bytes(os.urandom(2), "big")
+    hdr = struct.pack("!BBHHH", 128 if v6 else 8, 0, 0, ident, 1)
+    with socket.socket(fam, socket.SOCK_RAW, proto) as s:
+        s.settimeout(timeout)
+        # the kernel sums ICMPv6 itself (it needs the pseudo-header); ICMP is ours to sum
+        pkt = hdr + tok if v6 else hdr[:2] + struct.pack("!H", csum(hdr + tok)) + hdr[4:] + tok
+        s.sendto(pkt, (addr, 0))
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                d = s.recv(2048)
+            except OSError:
+                return False
+            icmp = d if v6 else d[(d[0] & 15) * 4:]
+            if icmp[0] == (129 if v6 else 0) and icmp[4:6] == hdr[4:6] and icmp[8:16] == tok:
+                return True
+    return False
+
+
 def probe_one(netns, proto, addr, port, timeout):
     enter(netns)
     fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    if proto == "icmp":
+        return ping_one(fam, addr, timeout)
     tok = os.urandom(8).hex().encode()
     s = socket.socket(fam, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
     s.settimeout(timeout)
@@ -186,9 +214,10 @@ def cmd_matrix(argv):
     for src in names:
         for dst in names:
             for port in ports if dst != src else ():	# self never leaves its namespace
-                num, proto = port.split("/")
+                num, proto = port.split("/") if "/" in port else ("0", port)
                 for fam, a in (("v4", where[dst][1]), ("v6", where[dst][2])):
-                    probes[(src, dst, port, fam)] = (where[src][0], proto, a, int(num))
+                    if a != "-" and proto != "sctp":
+                        probes[(src, dst, port, fam)] = (where[src][0], proto, a, int(num))
     got = probe_all(list(probes.values()), 1.0)
     # A pass that moat denies is never a fluke; a drop that it allows may be a busy machine.
     again = [p for k, p in probes.items() if not got[p] and want[k[:3]] != "deny"]

@@ -171,7 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	{
 		struct model_env env = { ps, es, MOAT_MODE_ENFORCE };
 
-		tier_check(&env, 24);	/* the compiler has no tiers yet: the model on its own */
+		tier_check(&env, 24);	/* the model's own decisions hold together too */
 	}
 	moat_plan_free(plan);
 	moat_endpoint_set_free(es);

@@ -2,10 +2,10 @@
  * A reference model of NetworkPolicy semantics, and of the cluster-wide tiers around it
  * (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy), as moat-policy(5)
  * states them, evaluated directly on parsed policies and endpoints with none of the
- * compiler's atoms, identities or sets; model_check compares a compiled plan's verdicts with
- * the NetworkPolicy part, tier_decide is the whole evaluation (tests/unit/tiers_model.c holds
- * the tier conformance cases to it). For the fuzz harnesses and tests (static functions, one
- * includer per program).
+ * compiler's atoms, identities or sets. tier_decide is the whole evaluation; model_check
+ * compares a compiled plan's verdicts with it, and tests/unit/tiers_model.c holds the tier
+ * conformance cases to both. For the fuzz harnesses and tests (static functions, one includer
+ * per program).
  */
 #ifndef MOAT_FUZZ_MODEL_H
 #define MOAT_FUZZ_MODEL_H
@@ -210,184 +210,6 @@ static const char *side_name(const struct side *s, char *buf, size_t len)
 		moat_addr_format(s->a, a, sizeof(a));
 	snprintf(buf, len, "%s/%s@%s", s->e ? s->e->namespace : "", s->e ? s->e->name : "", a);
 	return buf;
-}
-
-/* The plan's verdict v must be the model's; the rules it names must allow the connection. */
-static void verdict_compare(const struct moat_plan *plan, const struct side *src,
-			    const struct side *dst, uint8_t proto, uint16_t port,
-			    const struct moat_verdict *v)
-{
-	const struct moat_policy_set *ps = plan->ps;
-	const struct model_env env = model_env_of(plan);
-	uint16_t mport = proto_has_ports(proto) ? port : 0;
-	struct dir_model in = dir_decide(&env, false, src, dst, proto, mport);
-	struct dir_model out = dir_decide(&env, true, src, dst, proto, mport);
-	enum moat_verdict_kind kind = in.ok && out.ok ? MOAT_ALLOW
-		: (!in.ok && in.enforced) || (!out.ok && out.enforced) ? MOAT_DENY : MOAT_VIOLATION;
-	char a[256], b[256];
-
-	if (v->in_iso != in.iso || v->in_ok != in.ok || v->out_iso != out.iso ||
-	    v->out_ok != out.ok || v->kind != kind) {
-		fprintf(stderr, "%s -> %s proto %u port %u: plan in %d/%d out %d/%d kind %d, "
-			"model in %d/%d out %d/%d kind %d\n", side_name(src, a, sizeof(a)),
-			side_name(dst, b, sizeof(b)), proto, port, v->in_iso, v->in_ok,
-			v->out_iso, v->out_ok, v->kind, in.iso, in.ok, out.iso, out.ok, kind);
-		abort();
-	}
-	if (v->in_iso && v->in_ok) {
-		const struct moat_netpol *p = &ps->pols[v->in_rule.policy];
-
-		FUZZ_CHECK(v->in_rule.policy < ps->npols && !v->in_rule.egress);
-		FUZZ_CHECK(v->in_rule.rule < p->nin);
-		FUZZ_CHECK(rule_ok(&env, p, &p->in[v->in_rule.rule], false, src, dst, proto, mport));
-	}
-	if (v->out_iso && v->out_ok) {
-		const struct moat_netpol *p = &ps->pols[v->out_rule.policy];
-
-		FUZZ_CHECK(v->out_rule.policy < ps->npols && v->out_rule.egress);
-		FUZZ_CHECK(v->out_rule.rule < p->nout);
-		FUZZ_CHECK(rule_ok(&env, p, &p->out[v->out_rule.rule], true, src, dst, proto, mport));
-	}
-}
-
-/* ---- what to ask: every address pair of a family, endpoints and outside addresses ---- */
-
-#define MAX_PROBES 24
-
-struct probe {
-	uint8_t proto;
-	uint16_t port;
-};
-
-/* The edges of each numbered port range of ports into pr[*n...] while there is room. */
-static void probe_edges(struct probe *pr, size_t *n, const struct moat_port *ports, size_t nports)
-{
-	for (size_t k = 0; k < nports && *n + 4 <= MAX_PROBES; k++) {
-		const struct moat_port *q = &ports[k];
-		uint16_t hi = q->end_port > q->port ? q->end_port : q->port;
-
-		if (q->name || !q->port)
-			continue;
-		pr[(*n)++] = (struct probe){ q->proto, q->port };
-		pr[(*n)++] = (struct probe){ q->proto, (uint16_t)(q->port - 1) };
-		pr[(*n)++] = (struct probe){ q->proto, hi };
-		pr[(*n)++] = (struct probe){ q->proto, (uint16_t)(hi + 1) };
-	}
-}
-
-/* Fixed probes, then the edges of every port range the policies write (where merging errs). */
-static size_t probes_make(const struct moat_policy_set *ps, bool v6, struct probe *pr)
-{
-	static const struct probe fixed[] = { { IPPROTO_TCP, 80 }, { IPPROTO_TCP, 8080 },
-					      { IPPROTO_UDP, 53 }, { IPPROTO_SCTP, 9000 },
-					      { IPPROTO_TCP, 1 }, { IPPROTO_UDP, 65535 } };
-	size_t n = 0;
-
-	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-		pr[n++] = fixed[i];
-	pr[n++] = (struct probe){ v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP, 0 };
-	for (size_t i = 0; i < ps->npols; i++) {
-		for (size_t r = 0; r < ps->pols[i].nin; r++)
-			probe_edges(pr, &n, ps->pols[i].in[r].ports, ps->pols[i].in[r].nports);
-		for (size_t r = 0; r < ps->pols[i].nout; r++)
-			probe_edges(pr, &n, ps->pols[i].out[r].ports, ps->pols[i].out[r].nports);
-	}
-	for (size_t i = 0; i < ps->ncnps; i++) {
-		for (size_t r = 0; r < ps->cnps[i].nin; r++)
-			probe_edges(pr, &n, ps->cnps[i].in[r].ports, ps->cnps[i].in[r].nports);
-		for (size_t r = 0; r < ps->cnps[i].nout; r++)
-			probe_edges(pr, &n, ps->cnps[i].out[r].ports, ps->cnps[i].out[r].nports);
-	}
-	return n;
-}
-
-static const char *const outside[] = { "8.8.8.8", "10.0.1.9", "10.0.3.7", "192.168.1.1",
-				       "fd00::1:9", "2001:db8::1", "::" };
-#define NOUTSIDE (sizeof(outside) / sizeof(outside[0]))
-
-static bool is_endpoint_addr(const struct moat_endpoint_set *es, const struct moat_addr *a)
-{
-	for (size_t i = 0; i < es->n; i++)
-		for (size_t k = 0; k < es->v[i].nips; k++)
-			if (!memcmp(&es->v[i].ips[k], a, sizeof(*a)))
-				return true;
-	return false;
-}
-
-/*
- * Up to max addresses the model knows: endpoint addresses, then the outside ones (but those
- * an endpoint has: the input may give an endpoint one of them, and then it is not outside).
- */
-static size_t sides_make(const struct moat_endpoint_set *es, struct side *v, size_t max,
-			 struct moat_addr *out)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < es->n; i++)
-		for (size_t k = 0; k < es->v[i].nips && n + NOUTSIDE < max; k++)
-			v[n++] = (struct side){ &es->v[i], &es->v[i].ips[k] };
-	for (size_t i = 0; i < NOUTSIDE; i++) {
-		FUZZ_CHECK(!moat_addr_parse(outside[i], &out[i]));
-		if (!is_endpoint_addr(es, &out[i]))
-			v[n++] = (struct side){ NULL, &out[i] };
-	}
-	return n;
-}
-
-static void model_check_pair(const struct moat_plan *p, const struct side *a,
-			     const struct side *b, const struct probe *pr, size_t npr)
-{
-	struct moat_verdict v;
-
-	for (size_t k = 0; k < npr; k++) {
-		moat_plan_decide(p, a->a, b->a, pr[k].proto, pr[k].port, &v);
-		verdict_compare(p, a, b, pr[k].proto, pr[k].port, &v);
-	}
-}
-
-/* Endpoints without a family in common are decided on labels alone (no ipBlock applies). */
-static void model_check_labels(const struct moat_plan *p, size_t i, size_t j,
-			       const struct probe *pr, size_t npr)
-{
-	const struct moat_endpoint_set *es = p->es;
-	struct side a = { &es->v[i], NULL }, b = { &es->v[j], NULL };
-	struct moat_verdict v;
-
-	for (size_t x = 0; x < a.e->nips; x++)
-		for (size_t y = 0; y < b.e->nips; y++)
-			if (a.e->ips[x].family == b.e->ips[y].family)
-				return;
-	for (size_t k = 0; k < npr; k++) {
-		moat_plan_decide_endpoints(p, i, j, pr[k].proto, pr[k].port, &v);
-		FUZZ_CHECK(v.loopback == (i == j));
-		FUZZ_CHECK(!v.loopback || v.kind == MOAT_ALLOW);
-		if (i != j)
-			verdict_compare(p, &a, &b, pr[k].proto, pr[k].port, &v);
-	}
-}
-
-/*
- * model_check - every verdict of plan for pairs of up to max_sides addresses (endpoint
- * addresses first, then a few outside ones), and for the first 16 endpoints' pairs decided on
- * labels, must be the model's. Aborts with the pair on the first disagreement.
- */
-static void model_check(const struct moat_plan *p, size_t max_sides)
-{
-	struct side sides[64];
-	struct moat_addr outs[NOUTSIDE];
-	struct probe pr[2][MAX_PROBES];
-	size_t npr[2] = { probes_make(p->ps, false, pr[0]), probes_make(p->ps, true, pr[1]) };
-	size_t n = sides_make(p->es, sides, max_sides < 64 ? max_sides : 64, outs);
-
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < n; j++)
-			if (sides[i].a->family == sides[j].a->family)
-				model_check_pair(p, &sides[i], &sides[j],
-						 pr[sides[i].a->family == AF_INET6],
-						 npr[sides[i].a->family == AF_INET6]);
-	for (size_t i = 0; i < p->es->n && i < 16; i++)
-		for (size_t j = 0; j < p->es->n && j < 16; j++)
-			model_check_labels(p, i, j, pr[0], npr[0]);
 }
 
 /* ---- the tiers: Admin, NetworkPolicy, Baseline, allow (moat-policy(5), TIERS) ---- */
@@ -628,6 +450,221 @@ static struct tier_verdict tier_decide_endpoints(const struct model_env *env, si
 	if (worst.loopback)
 		worst.kind = MOAT_ALLOW;
 	return worst;
+}
+
+/* The plan's decider for one of the model's. */
+static enum moat_decider model_decider(enum model_by by)
+{
+	static const enum moat_decider of[] = { [MODEL_BY_ADMIN] = MOAT_BY_ADMIN,
+		[MODEL_BY_NETPOL] = MOAT_BY_NETPOL, [MODEL_BY_BASELINE] = MOAT_BY_BASELINE,
+		[MODEL_BY_DEFAULT] = MOAT_BY_DEFAULT };
+
+	return of[by];
+}
+
+static bool same_ref(const struct moat_cnp_ref *r, size_t policy, size_t rule)
+{
+	return policy == SIZE_MAX ? r->policy == UINT32_MAX
+				  : r->policy == policy && r->rule == rule;
+}
+
+/* One direction of the plan's verdict against the model's: who decided, with which rule. */
+static bool dir_same(bool iso, bool ok, enum moat_decider by, const struct moat_cnp_ref *cnp,
+		     const struct moat_cnp_ref *pass, const struct dir_model *np,
+		     const struct tier_dir *t)
+{
+	bool tier = t->by == MODEL_BY_ADMIN || t->by == MODEL_BY_BASELINE;
+
+	return iso == np->iso && ok == t->ok && by == model_decider(t->by) &&
+	       same_ref(cnp, tier ? t->policy : SIZE_MAX, t->rule) &&
+	       same_ref(pass, t->pass_policy, t->pass_rule);
+}
+
+/*
+ * The plan's verdict v must be the model's (tier_decide: NetworkPolicy alone when there are
+ * no cluster-wide policies): its kind, and per direction who decided, with which cluster-wide
+ * rule; a NetworkPolicy rule it names must allow the connection.
+ */
+static void verdict_compare(const struct moat_plan *plan, const struct side *src,
+			    const struct side *dst, uint8_t proto, uint16_t port,
+			    const struct moat_verdict *v)
+{
+	const struct moat_policy_set *ps = plan->ps;
+	const struct model_env env = model_env_of(plan);
+	uint16_t mport = proto_has_ports(proto) ? port : 0;
+	struct dir_model in = dir_decide(&env, false, src, dst, proto, mport);
+	struct dir_model out = dir_decide(&env, true, src, dst, proto, mport);
+	struct tier_verdict t = tier_decide(&env, src, dst, proto, port);
+	char a[256], b[256];
+
+	if (!dir_same(v->in_iso, v->in_ok, v->in_by, &v->in_cnp, &v->in_pass, &in, &t.in) ||
+	    !dir_same(v->out_iso, v->out_ok, v->out_by, &v->out_cnp, &v->out_pass, &out, &t.out) ||
+	    v->kind != t.kind) {
+		fprintf(stderr, "%s -> %s proto %u port %u: plan in %d/%d by %d (%u.%u) out %d/%d "
+			"by %d (%u.%u) kind %d, model in %d/%d by %d (%zd.%zd) out %d/%d by %d "
+			"(%zd.%zd) kind %d\n", side_name(src, a, sizeof(a)),
+			side_name(dst, b, sizeof(b)), proto, port, v->in_iso, v->in_ok, v->in_by,
+			v->in_cnp.policy, v->in_cnp.rule, v->out_iso, v->out_ok, v->out_by,
+			v->out_cnp.policy, v->out_cnp.rule, v->kind, in.iso, t.in.ok,
+			model_decider(t.in.by), (ssize_t)t.in.policy, (ssize_t)t.in.rule, out.iso,
+			t.out.ok, model_decider(t.out.by), (ssize_t)t.out.policy,
+			(ssize_t)t.out.rule, t.kind);
+		abort();
+	}
+	if (v->in_by == MOAT_BY_NETPOL && v->in_ok) {
+		const struct moat_netpol *p = &ps->pols[v->in_rule.policy];
+
+		FUZZ_CHECK(v->in_rule.policy < ps->npols && !v->in_rule.egress);
+		FUZZ_CHECK(v->in_rule.rule < p->nin);
+		FUZZ_CHECK(rule_ok(&env, p, &p->in[v->in_rule.rule], false, src, dst, proto, mport));
+	}
+	if (v->out_by == MOAT_BY_NETPOL && v->out_ok) {
+		const struct moat_netpol *p = &ps->pols[v->out_rule.policy];
+
+		FUZZ_CHECK(v->out_rule.policy < ps->npols && v->out_rule.egress);
+		FUZZ_CHECK(v->out_rule.rule < p->nout);
+		FUZZ_CHECK(rule_ok(&env, p, &p->out[v->out_rule.rule], true, src, dst, proto, mport));
+	}
+}
+
+/* ---- what to ask: every address pair of a family, endpoints and outside addresses ---- */
+
+#define MAX_PROBES 24
+
+struct probe {
+	uint8_t proto;
+	uint16_t port;
+};
+
+/* The edges of each numbered port range of ports into pr[*n...] while there is room. */
+static void probe_edges(struct probe *pr, size_t *n, const struct moat_port *ports, size_t nports)
+{
+	for (size_t k = 0; k < nports && *n + 4 <= MAX_PROBES; k++) {
+		const struct moat_port *q = &ports[k];
+		uint16_t hi = q->end_port > q->port ? q->end_port : q->port;
+
+		if (q->name || !q->port)
+			continue;
+		pr[(*n)++] = (struct probe){ q->proto, q->port };
+		pr[(*n)++] = (struct probe){ q->proto, (uint16_t)(q->port - 1) };
+		pr[(*n)++] = (struct probe){ q->proto, hi };
+		pr[(*n)++] = (struct probe){ q->proto, (uint16_t)(hi + 1) };
+	}
+}
+
+/* Fixed probes, then the edges of every port range the policies write (where merging errs). */
+static size_t probes_make(const struct moat_policy_set *ps, bool v6, struct probe *pr)
+{
+	static const struct probe fixed[] = { { IPPROTO_TCP, 80 }, { IPPROTO_TCP, 8080 },
+					      { IPPROTO_UDP, 53 }, { IPPROTO_SCTP, 9000 },
+					      { IPPROTO_TCP, 1 }, { IPPROTO_UDP, 65535 } };
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		pr[n++] = fixed[i];
+	pr[n++] = (struct probe){ v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP, 0 };
+	for (size_t i = 0; i < ps->npols; i++) {
+		for (size_t r = 0; r < ps->pols[i].nin; r++)
+			probe_edges(pr, &n, ps->pols[i].in[r].ports, ps->pols[i].in[r].nports);
+		for (size_t r = 0; r < ps->pols[i].nout; r++)
+			probe_edges(pr, &n, ps->pols[i].out[r].ports, ps->pols[i].out[r].nports);
+	}
+	for (size_t i = 0; i < ps->ncnps; i++) {
+		for (size_t r = 0; r < ps->cnps[i].nin; r++)
+			probe_edges(pr, &n, ps->cnps[i].in[r].ports, ps->cnps[i].in[r].nports);
+		for (size_t r = 0; r < ps->cnps[i].nout; r++)
+			probe_edges(pr, &n, ps->cnps[i].out[r].ports, ps->cnps[i].out[r].nports);
+	}
+	return n;
+}
+
+static const char *const outside[] = { "8.8.8.8", "10.0.1.9", "10.0.3.7", "192.168.1.1",
+				       "fd00::1:9", "2001:db8::1", "::" };
+#define NOUTSIDE (sizeof(outside) / sizeof(outside[0]))
+
+static bool is_endpoint_addr(const struct moat_endpoint_set *es, const struct moat_addr *a)
+{
+	for (size_t i = 0; i < es->n; i++)
+		for (size_t k = 0; k < es->v[i].nips; k++)
+			if (!memcmp(&es->v[i].ips[k], a, sizeof(*a)))
+				return true;
+	return false;
+}
+
+/*
+ * Up to max addresses the model knows: endpoint addresses, then the outside ones (but those
+ * an endpoint has: the input may give an endpoint one of them, and then it is not outside).
+ */
+static size_t sides_make(const struct moat_endpoint_set *es, struct side *v, size_t max,
+			 struct moat_addr *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < es->n; i++)
+		for (size_t k = 0; k < es->v[i].nips && n + NOUTSIDE < max; k++)
+			v[n++] = (struct side){ &es->v[i], &es->v[i].ips[k] };
+	for (size_t i = 0; i < NOUTSIDE; i++) {
+		FUZZ_CHECK(!moat_addr_parse(outside[i], &out[i]));
+		if (!is_endpoint_addr(es, &out[i]))
+			v[n++] = (struct side){ NULL, &out[i] };
+	}
+	return n;
+}
+
+static void model_check_pair(const struct moat_plan *p, const struct side *a,
+			     const struct side *b, const struct probe *pr, size_t npr)
+{
+	struct moat_verdict v;
+
+	for (size_t k = 0; k < npr; k++) {
+		moat_plan_decide(p, a->a, b->a, pr[k].proto, pr[k].port, &v);
+		verdict_compare(p, a, b, pr[k].proto, pr[k].port, &v);
+	}
+}
+
+/* Endpoints without a family in common are decided on labels alone (no ipBlock applies). */
+static void model_check_labels(const struct moat_plan *p, size_t i, size_t j,
+			       const struct probe *pr, size_t npr)
+{
+	const struct moat_endpoint_set *es = p->es;
+	struct side a = { &es->v[i], NULL }, b = { &es->v[j], NULL };
+	struct moat_verdict v;
+
+	for (size_t x = 0; x < a.e->nips; x++)
+		for (size_t y = 0; y < b.e->nips; y++)
+			if (a.e->ips[x].family == b.e->ips[y].family)
+				return;
+	for (size_t k = 0; k < npr; k++) {
+		moat_plan_decide_endpoints(p, i, j, pr[k].proto, pr[k].port, &v);
+		FUZZ_CHECK(v.loopback == (i == j));
+		FUZZ_CHECK(!v.loopback || v.kind == MOAT_ALLOW);
+		if (i != j)
+			verdict_compare(p, &a, &b, pr[k].proto, pr[k].port, &v);
+	}
+}
+
+/*
+ * model_check - every verdict of plan for pairs of up to max_sides addresses (endpoint
+ * addresses first, then a few outside ones), and for the first 16 endpoints' pairs decided on
+ * labels, must be the model's. Aborts with the pair on the first disagreement.
+ */
+static void model_check(const struct moat_plan *p, size_t max_sides)
+{
+	struct side sides[64];
+	struct moat_addr outs[NOUTSIDE];
+	struct probe pr[2][MAX_PROBES];
+	size_t npr[2] = { probes_make(p->ps, false, pr[0]), probes_make(p->ps, true, pr[1]) };
+	size_t n = sides_make(p->es, sides, max_sides < 64 ? max_sides : 64, outs);
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++)
+			if (sides[i].a->family == sides[j].a->family)
+				model_check_pair(p, &sides[i], &sides[j],
+						 pr[sides[i].a->family == AF_INET6],
+						 npr[sides[i].a->family == AF_INET6]);
+	for (size_t i = 0; i < p->es->n && i < 16; i++)
+		for (size_t j = 0; j < p->es->n && j < 16; j++)
+			model_check_labels(p, i, j, pr[0], npr[0]);
 }
 
 /* A decision names a rule that exists, matches, selects the right side and says so. */

@@ -176,7 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	verdicts_check(p1);
 	verdicts_check(p2);
 	reports_check(p1);
-	if (ps->ncnps) {	/* the compiler has no tiers yet: the tier model on its own */
+	if (ps->ncnps) {	/* the model's own decisions hold together too */
 		struct model_env env = { ps, es, MOAT_MODE_ENFORCE };
 
 		tier_check(&env, 32);

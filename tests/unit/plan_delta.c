@@ -20,7 +20,8 @@
 #include "moat/plan.h"
 
 /* Policies that exercise every kind of atom: selectors with expressions, namespace
- * selectors, ipBlocks with excepts, named ports to a peer and to anyone, both directions. */
+ * selectors, ipBlocks with excepts, named ports to a peer and to anyone, both directions;
+ * and both tiers, with every action, port ranges, a named port of any protocol, networks. */
 static const char policies[] =
 	"apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {team: red}}\n---\n"
 	"apiVersion: v1\nkind: Namespace\nmetadata: {name: y, labels: {team: blue}}\n---\n"
@@ -41,7 +42,22 @@ static const char policies[] =
 	"  ingress: [{from: [{namespaceSelector: {}, podSelector: {matchExpressions: [{key: app, operator: NotIn, values: [d]}]}}]}]\n"
 	"  egress: [{to: [{namespaceSelector: {matchLabels: {team: red}}}]}]\n---\n"
 	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny-d, namespace: y}\n"
-	"spec:\n  podSelector: {matchExpressions: [{key: app, operator: DoesNotExist}]}\n";
+	"spec:\n  podSelector: {matchExpressions: [{key: app, operator: DoesNotExist}]}\n---\n"
+	"apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\n"
+	"metadata: {name: guard}\nspec:\n  tier: Admin\n  priority: 5\n"
+	"  subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {tier: db}}}}\n"
+	"  ingress:\n"
+	"    - {action: Pass, from: [{pods: {namespaceSelector: {matchLabels: {team: red}}, podSelector: {matchLabels: {app: a}}}}]}\n"
+	"    - {action: Deny, from: [{namespaces: {}}], protocols: [{tcp: {destinationPort: {range: {start: 9000, end: 9005}}}}, {destinationNamedPort: http}]}\n"
+	"    - {action: Accept, from: [{namespaces: {matchLabels: {team: blue}}}]}\n"
+	"  egress:\n"
+	"    - {action: Deny, to: [{networks: [10.0.0.0/9, 'fd00::/17']}], protocols: [{udp: {destinationPort: {number: 53}}}]}\n"
+	"    - {action: Accept, to: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: c}}}}]}\n---\n"
+	"apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\n"
+	"metadata: {name: floor}\nspec:\n  tier: Baseline\n  priority: 1\n"
+	"  subject: {namespaces: {matchLabels: {team: blue}}}\n"
+	"  ingress: [{action: Deny, from: [{namespaces: {}}], protocols: [{tcp: {destinationPort: {number: 80}}}]}]\n"
+	"  egress: [{action: Deny, to: [{namespaces: {matchLabels: {team: red}}}]}]\n";
 
 static unsigned rnd_state;
 
@@ -97,7 +113,7 @@ static void gen_endpoint(struct gen *g, unsigned k, unsigned addr_of)
 static bool same_allow(const struct moat_plan_allow *x, const struct moat_plan_allow *y)
 {
 	return x->peer == y->peer && x->proto_lo == y->proto_lo && x->proto_hi == y->proto_hi &&
-	       x->port_lo == y->port_lo && x->port_hi == y->port_hi;
+	       x->port_lo == y->port_lo && x->port_hi == y->port_hi && x->action == y->action;
 }
 
 static bool same_ident(const struct moat_plan *a, const struct moat_plan *b, size_t i)
@@ -106,7 +122,9 @@ static bool same_ident(const struct moat_plan *a, const struct moat_plan *b, siz
 	const uint32_t *pa, *pb;
 
 	if (x->id != y->id || x->in_iso != y->in_iso || x->out_iso != y->out_iso ||
-	    x->in_mode != y->in_mode || x->out_mode != y->out_mode)
+	    x->in_mode != y->in_mode || x->out_mode != y->out_mode ||
+	    memcmp(x->admin, y->admin, sizeof(x->admin)) ||
+	    memcmp(x->baseline, y->baseline, sizeof(x->baseline)))
 		return false;
 	for (int d = 0; d < 2; d++) {
 		size_t n = moat_plan_isolating(a, x->id, d, &pa);
@@ -177,7 +195,7 @@ static const struct moat_cidr managed[] = { { AF_INET, 16, { 10, 0 } } };
 
 static struct elemset *elems_whole(const struct moat_plan *plan)
 {
-	struct ruleset_input in = { plan, plan->es, managed, 1, plan->mode, 1 };
+	struct ruleset_input in = { plan, plan->es, managed, 1, plan->mode, 1, 53 };
 	struct elemv v[S_COUNT] = { { 0 } };
 	struct elemset *set = NULL;
 

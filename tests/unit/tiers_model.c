@@ -3,8 +3,9 @@
  * tests/conformance/tiers/ (NAME/policies.yaml, NAME/expected.txt, and NAME/endpoints.yaml
  * or tests/conformance/endpoints.yaml; the format of tests/conformance/run.sh) must load,
  * hold cluster-wide policies, and have the truth table the model (tests/fuzz/model.h,
- * tier_decide_endpoints) gives. The cases and the model hold each other until the compiler
- * has tiers and run.sh checks the same cases on the compiled path.
+ * tier_decide_endpoints) gives, and the compiled plan must decide every address pair of the
+ * case as the model does (model_check: the verdict, who decided and with which rule);
+ * run.sh checks the same cases through `moat policy matrix`.
  * The examples of policy/examples/ are held to what their comments say the same way.
  * Usage: tiers_model [DIR] (default tests/conformance/tiers, from the top of the tree).
  */
@@ -166,6 +167,21 @@ static int expected_check(const struct kase *k, const char *dir, bool *ok)
 	return nports;
 }
 
+/* The compiled plan, in either global mode, decides every pair as the model does (model_check
+ * aborts on the first disagreement, naming it). */
+static void plans_check(const struct kase *k)
+{
+	for (int m = 0; m < 2; m++) {
+		struct moat_plan *plan = NULL;
+
+		CHECK(moat_plan_compile(k->ps, k->es, m ? MOAT_MODE_MONITOR : MOAT_MODE_ENFORCE, NULL,
+					&plan) == 0);
+		if (plan)
+			model_check(plan, 64);
+		moat_plan_free(plan);
+	}
+}
+
 static bool case_check(const char *dir, const char *name)
 {
 	struct kase k = { 0 };
@@ -182,6 +198,7 @@ static bool case_check(const char *dir, const char *name)
 		ok = false;
 	}
 	ret = expected_check(&k, dir, &ok);
+	plans_check(&k);
 	if (ret <= 0 || !ok)
 		fprintf(stderr, "%s: FAIL%s\n", name, ret < 0 ? ": no expected.txt" : "");
 	kase_free(&k);
