@@ -22,6 +22,10 @@
 #define COPY_RANGE 0xffff
 #define RCVBUF_BYTES (8 << 20)
 #define QUEUE_FLAGS (NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO)
+/* Packets held before fail-open lets the next ones through unseen (the kernel's default is
+ * 1024; a burst of container starts asks more at once). Each held packet is ~2 KiB of the
+ * receive buffer. */
+#define QUEUE_MAXLEN 4096
 #define VERDICT_MSG_LEN (MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg)) + \
 			 MNL_ATTR_HDRLEN + MNL_ALIGN(sizeof(struct nfqnl_msg_verdict_hdr)))
 #define VERDICTS_MAX 64
@@ -182,6 +186,7 @@ static uint32_t config_send(struct dnsq *q)
 
 	mnl_attr_put(nlh, NFQA_CFG_CMD, sizeof(cmd), &cmd);
 	mnl_attr_put(nlh, NFQA_CFG_PARAMS, sizeof(params), &params);
+	mnl_attr_put_u32(nlh, NFQA_CFG_QUEUE_MAXLEN, htonl(QUEUE_MAXLEN));
 	mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(QUEUE_FLAGS));
 	mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(QUEUE_FLAGS));
 	return mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len) < 0 ? 0 : nlh->nlmsg_seq;
