@@ -38,8 +38,9 @@ struct dnsq {
 	uint32_t seq;
 	struct dnsq_stats st;
 	size_t vlen, nv;		/* verdict messages waiting in vbuf */
-	uint8_t vbuf[VERDICTS_MAX * VERDICT_MSG_LEN];
-	uint8_t rbuf[RECV_BUF];
+	/* netlink headers are written and read in place */
+	_Alignas(8) uint8_t vbuf[VERDICTS_MAX * VERDICT_MSG_LEN];
+	_Alignas(8) uint8_t rbuf[RECV_BUF];
 };
 
 /* A message header for queue q: type, flags, the next sequence number. */
@@ -299,7 +300,7 @@ void dnsq_free(struct dnsq *q)
 	if (!q)
 		return;
 	if (q->nl) {
-		dnsq_read(q, ~0u, NULL, NULL);
+		dnsq_read(q, QUEUE_MAXLEN, NULL, NULL);
 		mnl_socket_close(q->nl);
 	}
 	free(q);
