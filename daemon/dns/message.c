@@ -5,7 +5,9 @@
  * owned by a name of the chain. Records may come in any order, so one walk cannot decide.
  *
  * Work is bounded by the message: a name is at most 127 labels and 127 compression hops,
- * and each record's owner is decoded at most twice.
+ * and each record's owner is walked twice (checked, then looked up in the chain unless the
+ * previous owner had the same labels). A hostile 64 KiB message of 255-byte owners costs
+ * about 2.5 ms of CPU; a typical reply under 1 us.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -22,6 +24,7 @@
 #define LABEL_MAX 63
 #define HOPS_MAX 127
 #define TTL_MAX 0x7fffffffu	/* RFC 2181 8: a TTL with the top bit set means 0 */
+#define ADDR_SLOTS 128		/* the addresses kept, hashed (twice DNS_MAX_ANSWERS) */
 
 /* The address records, by type: their family and the size of their data (class IN). */
 static const struct {
@@ -56,6 +59,9 @@ struct scan {
 	uint32_t hash[DNS_MAX_CHAIN];
 	uint32_t ttl[DNS_MAX_CHAIN];	/* min TTL of the CNAMEs leading to name[i] */
 	size_t n;
+	size_t memo_off;		/* the last owner's labels looked up in the chain, */
+	int memo_at;			/* and where it is there (-1: not) */
+	uint8_t slot[ADDR_SLOTS];	/* 1 + index of an address in the reply; 0: free */
 };
 
 static uint16_t get16(const uint8_t *p)
@@ -68,27 +74,34 @@ static uint32_t get32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static uint32_t name_hash(const char *s)
+static uint32_t fnv1a(const void *p, size_t n)
 {
-	uint32_t h = 2166136261u;	/* FNV-1a */
+	uint32_t h = 2166136261u;
 
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 16777619u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ ((const uint8_t *)p)[i]) * 16777619u;
 	return h;
 }
 
-/* Appends one label to text at *t, lowercase; a '.' or NUL inside it would make its text
- * read as another name. */
+static uint32_t name_hash(const char *s)
+{
+	return fnv1a(s, strlen(s));
+}
+
+/* Appends one label to text at *t (NULL: only checks it), lowercase; a '.' or NUL inside
+ * it would make its text read as another name. */
 static int label_copy(const uint8_t *l, size_t n, char *text, size_t *t)
 {
-	if (memchr(l, '.', n) || memchr(l, 0, n))
-		return -EINVAL;
-	if (!text)
-		return 0;
-	if (*t)
+	if (text && *t)
 		text[(*t)++] = '.';
-	for (size_t i = 0; i < n; i++)
-		text[(*t)++] = (char)(l[i] >= 'A' && l[i] <= 'Z' ? l[i] + 32 : l[i]);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = l[i];
+
+		if (c == '.' || !c)
+			return -EINVAL;
+		if (text)
+			text[(*t)++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+	}
 	return 0;
 }
 
@@ -200,7 +213,8 @@ static int answers_check(const uint8_t *m, size_t len, size_t off, unsigned an, 
 	for (unsigned i = 0; i < an; i++) {
 		if (rr_read(m, len, &off, &rr))
 			return -EINVAL;
-		if (rr.type == DNS_TYPE_CNAME && cname_note(m, len, &rr, s))
+		if (rr.type == DNS_TYPE_CNAME && rr.class == DNS_CLASS_IN &&
+		    cname_note(m, len, &rr, s))
 			return -EINVAL;
 	}
 	return 0;
@@ -248,44 +262,76 @@ static void chain_follow(const uint8_t *m, size_t len, struct scan *s)
 	}
 }
 
-static void answer_add(struct dns_reply *r, const struct moat_addr *a, uint32_t ttl)
+/* Keeps a once (found by its hash among what is kept), with its largest TTL. */
+static void answer_add(struct dns_reply *r, struct scan *s, const struct moat_addr *a,
+		       uint32_t ttl)
 {
-	for (size_t i = 0; i < r->n; i++)
-		if (!moat_addr_cmp(&r->v[i].addr, a)) {
-			r->v[i].ttl = ttl > r->v[i].ttl ? ttl : r->v[i].ttl;
+	size_t i = fnv1a(a, sizeof(*a)) % ADDR_SLOTS;
+
+	for (; s->slot[i]; i = (i + 1) % ADDR_SLOTS) {
+		struct dns_answer *v = &r->v[s->slot[i] - 1];
+
+		if (!moat_addr_cmp(&v->addr, a)) {
+			v->ttl = ttl > v->ttl ? ttl : v->ttl;
 			return;
 		}
+	}
 	if (r->n == DNS_MAX_ANSWERS) {
 		r->dropped++;
 		return;
 	}
 	r->v[r->n++] = (struct dns_answer){ *a, ttl };
+	s->slot[i] = (uint8_t)r->n;
+}
+
+/* Where the labels of a name checked already begin, past the pointers it starts with:
+ * owners are mostly a pointer to the same few names. */
+static size_t labels_start(const uint8_t *m, size_t off)
+{
+	while ((m[off] & 0xc0) == 0xc0)
+		off = (size_t)(m[off] & 0x3f) << 8 | m[off + 1];
+	return off;
+}
+
+/* Where owner is in the chain (-1: not), remembered for the next owner of those labels. */
+static int chain_of_owner(const uint8_t *m, size_t len, size_t owner, struct scan *s)
+{
+	char text[DNS_NAME_MAX];
+	size_t start = labels_start(m, owner), end;
+
+	if (start != s->memo_off) {
+		s->memo_off = start;
+		s->memo_at = name_read(m, len, owner, text, &end) ? -1 :
+			     chain_find(s, text, name_hash(text));
+	}
+	return s->memo_at;
 }
 
 /* An A or AAAA record of class IN owned by a name of the chain: its address is learned. */
-static void address_take(const uint8_t *m, size_t len, const struct rr *rr,
-			 const struct scan *s, struct dns_reply *r)
+static void address_take(const uint8_t *m, size_t len, const struct rr *rr, struct scan *s,
+			 struct dns_reply *r)
 {
-	struct moat_addr a = { 0 };
-	char owner[DNS_NAME_MAX];
-	size_t end, size;
+	struct moat_addr a;
+	size_t size;
 	int at;
 
+	memset(&a, 0, sizeof(a));	/* hashed and compared whole */
 	a.family = addr_family(rr->type, &size);
 	if (!a.family || rr->class != DNS_CLASS_IN ||
-	    name_read(m, len, rr->owner, owner, &end) ||
-	    (at = chain_find(s, owner, name_hash(owner))) < 0)
+	    (at = chain_of_owner(m, len, rr->owner, s)) < 0)
 		return;
 	memcpy(a.a, m + rr->rdata, rr->rdlen);
-	answer_add(r, &a, rr->ttl < s->ttl[at] ? rr->ttl : s->ttl[at]);
+	answer_add(r, s, &a, rr->ttl < s->ttl[at] ? rr->ttl : s->ttl[at]);
 }
 
 /* Second walk (the section is known good): the chain's addresses. */
 static void answers_collect(const uint8_t *m, size_t len, size_t off, unsigned an,
-			    const struct scan *s, struct dns_reply *r)
+			    struct scan *s, struct dns_reply *r)
 {
 	struct rr rr;
 
+	s->memo_off = SIZE_MAX;
+	memset(s->slot, 0, sizeof(s->slot));
 	for (unsigned i = 0; i < an && !rr_read(m, len, &off, &rr); i++)
 		address_take(m, len, &rr, s, r);
 }

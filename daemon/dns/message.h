@@ -48,13 +48,14 @@ struct dns_reply {
 /*
  * dns_reply_parse - the addresses the question's name resolves to, from one DNS message.
  * The message must be a standard query's response (QR set, opcode 0) with exactly one
- * question. From the question's name the CNAME records of the answer section are followed
- * (in any order, at most DNS_MAX_CHAIN names, a loop ends the chain); the A and AAAA records
- * of class IN owned by a name of that chain are collected, each with the smallest TTL on its
- * way (a TTL above 2^31-1 counts as 0, RFC 2181). Records owned by any other name are
- * ignored: a resolver may add what nobody asked, and that is never learned. A repeated
- * address is kept once, with its largest TTL. The authority and additional sections, and
- * anything after the answer section, are not read.
+ * question. From the question's name the CNAME records (class IN) of the answer section
+ * are followed (in any order, at most DNS_MAX_CHAIN names, a loop ends the chain); the A
+ * and AAAA records of class IN owned by a name of that chain are collected, each with the
+ * smallest TTL on its way (a TTL above 2^31-1 counts as 0, RFC 2181). Records owned by any
+ * other name are ignored: a resolver may add what nobody asked, and that is never learned.
+ * A repeated address is kept once, with its largest TTL. The authority and additional
+ * sections, and anything after the answer section, are not read. The rcode is only
+ * reported: an NXDOMAIN's answer section is read like any other.
  *
  * Names are compared and returned lowercase (ASCII), without the final dot. Compression
  * pointers must point before the start of the labels they are read from (so never forward,

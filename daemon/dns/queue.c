@@ -22,6 +22,10 @@
 #define COPY_RANGE 0xffff
 #define RCVBUF_BYTES (8 << 20)
 #define QUEUE_FLAGS (NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO)
+/* Packets held before fail-open lets the next ones through unseen (the kernel's default is
+ * 1024; a burst of container starts asks more at once). Each held packet is ~2 KiB of the
+ * receive buffer. */
+#define QUEUE_MAXLEN 4096
 #define VERDICT_MSG_LEN (MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg)) + \
 			 MNL_ATTR_HDRLEN + MNL_ALIGN(sizeof(struct nfqnl_msg_verdict_hdr)))
 #define VERDICTS_MAX 64
@@ -34,8 +38,9 @@ struct dnsq {
 	uint32_t seq;
 	struct dnsq_stats st;
 	size_t vlen, nv;		/* verdict messages waiting in vbuf */
-	uint8_t vbuf[VERDICTS_MAX * VERDICT_MSG_LEN];
-	uint8_t rbuf[RECV_BUF];
+	/* netlink headers are written and read in place */
+	_Alignas(8) uint8_t vbuf[VERDICTS_MAX * VERDICT_MSG_LEN];
+	_Alignas(8) uint8_t rbuf[RECV_BUF];
 };
 
 /* A message header for queue q: type, flags, the next sequence number. */
@@ -182,6 +187,7 @@ static uint32_t config_send(struct dnsq *q)
 
 	mnl_attr_put(nlh, NFQA_CFG_CMD, sizeof(cmd), &cmd);
 	mnl_attr_put(nlh, NFQA_CFG_PARAMS, sizeof(params), &params);
+	mnl_attr_put_u32(nlh, NFQA_CFG_QUEUE_MAXLEN, htonl(QUEUE_MAXLEN));
 	mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(QUEUE_FLAGS));
 	mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(QUEUE_FLAGS));
 	return mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len) < 0 ? 0 : nlh->nlmsg_seq;
@@ -294,7 +300,7 @@ void dnsq_free(struct dnsq *q)
 	if (!q)
 		return;
 	if (q->nl) {
-		dnsq_read(q, ~0u, NULL, NULL);
+		dnsq_read(q, QUEUE_MAXLEN, NULL, NULL);
 		mnl_socket_close(q->nl);
 	}
 	free(q);

@@ -5,7 +5,7 @@
  * time the container connects.
  *
  * Held packets: the kernel holds each packet until its verdict. With NFQA_CFG_F_FAIL_OPEN a
- * full queue (1024 packets) or a full socket lets packets through unseen: a reply not
+ * full queue (4096 packets) or a full socket lets packets through unseen: a reply not
  * learned from, so its container's connection is refused, never wrongly allowed. When the
  * socket closes, the packets it still holds are dropped by the kernel (the client asks
  * again); when no socket is bound, the rule decides: `queue ... bypass` lets them through.
@@ -23,7 +23,7 @@ struct dnsq_packet {
 	uint16_t hw_proto;	/* host order: ETH_P_IP, ETH_P_IPV6 */
 	uint8_t hook;		/* NF_INET_LOCAL_IN, NF_INET_FORWARD, ... */
 	const uint8_t *l3;	/* from the network header; NULL when the kernel sent none */
-	size_t len;		/* bytes at l3 (at most 0xffff, the copy range) */
+	size_t len;		/* bytes at l3 (at most the copy range, 65531) */
 	size_t wire_len;	/* the packet's length: > len when the copy range cut it */
 };
 
@@ -47,12 +47,16 @@ struct dnsq_stats {
 
 /*
  * dnsq_open - bind NFQUEUE queue_num of the calling thread's network namespace: whole
- * packets (copy range 0xffff), fail-open, GSO packets unsegmented (their checksums may be
- * unset: they are read, never changed), a receive buffer of 8 MiB (past rmem_max when
- * root), no ENOBUFS errors, non-blocking. Packets queued while binding are accepted
- * unseen. Returns 0 and *out (free with dnsq_free), or -errno: -EPERM without CAP_NET_ADMIN
- * or when another socket holds the queue; -EOPNOTSUPP for a kernel without a flag;
- * -EPROTO when the kernel did not answer.
+ * packets (copy range 0xffff; the kernel caps it at 65531), at most 4096 held before
+ * fail-open, GSO packets unsegmented (their checksums may be unset: they are read, never
+ * changed), a receive buffer of 8 MiB (past rmem_max when root), no ENOBUFS errors,
+ * non-blocking. Packets queued while binding are accepted unseen. Returns 0 and *out (free
+ * with dnsq_free), or -errno: -EPERM without CAP_NET_ADMIN or when another socket holds
+ * the queue; -EOPNOTSUPP for a kernel without a flag; -EPROTO when the kernel did not
+ * answer.
+ *
+ * Trap: the ruleset's side is a `queue` statement (nft_queue, CONFIG_NFT_QUEUE), which
+ * some kernels lack; the xt NFQUEUE target through nft_compat feeds the same queue.
  */
 int dnsq_open(uint16_t queue_num, struct dnsq **out);
 

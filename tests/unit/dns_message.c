@@ -184,8 +184,11 @@ static void test_unrelated_ignored(void)
 {
 	struct msg m;
 
-	hdr(&m, 0x8180, 1, 6);
+	hdr(&m, 0x8180, 1, 8);
 	question(&m, "a.example.com", DNS_TYPE_A);
+	rr_head(&m, "a.example.com", DNS_TYPE_CNAME, 3, 300, 12);	/* a CNAME of class CH */
+	name(&m, "ch.example");
+	rr_addr(&m, "ch.example", 300, "203.0.113.68");
 	rr_addr(&m, "evil.com", 300, "203.0.113.66");			/* another name */
 	rr_addr(&m, "b.a.example.com", 300, "203.0.113.67");		/* a name below */
 	rr_cname(&m, "evil.com", 300, "a.example.com");			/* a CNAME into the chain */
