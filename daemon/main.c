@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "config.h"
 #include "ctl.h"
+#include "lock.h"
 #include "log.h"
 #include "metrics.h"
 #include "loop.h"
@@ -71,15 +73,27 @@ static int http_start(struct loop *loop, const struct config *cfg, struct comman
 	return ret;
 }
 
+/* The state directory's lock, first: a second moatd stops before it touches anything. */
+static int lock_or_refuse(const struct config *cfg)
+{
+	char why[1024];
+	int fd = lock_take(cfg->state_dir, cfg->socket, why, sizeof(why));
+
+	if (fd < 0)
+		log_error("%s; not starting", why);
+	return fd;
+}
+
 static int run(const struct config *cfg)
 {
+	int lock = lock_or_refuse(cfg);
 	struct loop *loop = NULL;
 	struct node *node = NULL;
 	struct ctl_server *ctl = NULL;
 	struct metrics *metrics = NULL;
 	struct commands cmds = { .cfg = cfg };
 	struct web *web = NULL;
-	int ret = loop_new(&loop);
+	int ret = lock < 0 ? lock : loop_new(&loop);
 
 	if (!ret)
 		ret = node_new(cfg, &node);
@@ -107,6 +121,8 @@ static int run(const struct config *cfg)
 	ctl_server_free(ctl);
 	node_free(node);
 	loop_free(loop);
+	if (lock >= 0)
+		close(lock);
 	return ret;
 }
 
