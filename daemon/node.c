@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "node.h"
+#include "runtime/netns.h"
 #include "runtime/runtime.h"
 
 #define SWEEP_AFTER_MS 50
@@ -39,6 +40,8 @@ struct node {
 	uint64_t started_ms, applies, apply_errors, repairs, revoked, last_apply_us;
 	uint64_t deltas, wholes, sweeps[3];
 	struct latency enforced;	/* from a runtime event or file change to the kernel */
+	struct moat_addr *node_addrs;	/* the node's own, which no bridge port may claim */
+	size_t nnode_addrs;
 };
 
 /*
@@ -165,7 +168,7 @@ static int commit_whole(struct node *n, struct moat_policy_set *ps, enum moat_mo
 		ret = moat_plan_compile(ps, es, mode, n->plan, &plan);
 	if (!ret) {
 		struct ruleset_input in = { plan, es, es->subnets, es->nsubnets, mode,
-					    n->cfg->nflog_group };
+					    n->cfg->nflog_group, n->node_addrs, n->nnode_addrs };
 
 		need = whole_need(n, ps, es, mode);
 		ret = ruleset_apply(n->rs, &in, full, diags);
@@ -226,6 +229,31 @@ static void whole_schedule(struct node *n)
 	id = loop_timer_add(n->loop, 0, 0, whole_tick, n);
 	if (id > 0)
 		n->whole_timer = id;
+}
+
+/* ---- the node's own addresses ---- */
+
+/*
+ * Reads the node's addresses again (a new network's bridge brings its gateway). Returns 1
+ * when they changed (the ruleset must follow), 0 when not, or -errno (the old ones stay).
+ */
+static int node_addrs_refresh(struct node *n)
+{
+	struct moat_addr *v = NULL;
+	size_t k = 0;
+	int ret = netns_self_addrs(&v, &k);
+
+	if (ret < 0) {
+		log_warn("reading the node's own addresses: %s", strerror(-ret));
+		return ret;
+	}
+	if (k == n->nnode_addrs && (!k || !memcmp(v, n->node_addrs, k * sizeof(*v)))) {
+		free(v);
+		return 0;
+	}
+	free(n->node_addrs);
+	n->node_addrs = v, n->nnode_addrs = k;
+	return 1;
 }
 
 /* ---- changes ---- */
@@ -301,6 +329,13 @@ static void endpoints_changed(void *data, uint64_t t0)
 
 	if (n->runtime && !runtime_synced(n->runtime))
 		return;		/* the first listing commits everything at once */
+	/* a container's network may be new, and its bridge's gateway with it: one dump of the
+	 * node's addresses, whatever the number of endpoints */
+	if (n->plan && node_addrs_refresh(n) > 0) {
+		if (!commit_whole_logged(n, false))
+			latency_add(&n->enforced, loop_now_us() - t0);
+		return;
+	}
 	if (commit_change(n) > 0)
 		latency_add(&n->enforced, loop_now_us() - t0);
 }
@@ -353,6 +388,7 @@ void node_free(struct node *n)
 	moat_policy_set_free(n->ps);
 	ruleset_free(n->rs);
 	revocation_free(&n->revocation);
+	free(n->node_addrs);
 	free(n);
 }
 
@@ -400,6 +436,8 @@ static void resync_tick(struct loop *loop, void *data)
 
 	if (n->runtime)
 		runtime_resync(n->runtime);
+	if (node_addrs_refresh(n) > 0 && n->plan)
+		commit_whole_logged(n, false);
 	if (!ruleset_in_sync(n, "periodic check")) {
 		n->repairs++;
 		commit_whole_logged(n, true);
@@ -419,6 +457,7 @@ int node_start(struct node *n, struct loop *loop)
 	int ret = 0;
 
 	n->loop = loop;
+	node_addrs_refresh(n);
 	if (n->file && epfile_read(n->file) < 0)
 		log_warn("out of memory reading %s; reading it again later", n->cfg->endpoints_file);
 	if (n->runtime)

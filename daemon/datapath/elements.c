@@ -410,6 +410,25 @@ static int build_nd(struct elemv *v)
 	return 0;
 }
 
+/* The node's own addresses, which no port may claim (the ND one keyed as the target reads). */
+static int build_node(const struct ruleset_input *in, struct elemv *v)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < in->nnode && !ret; i++) {
+		const struct moat_addr *a = &in->node[i];
+		struct elem e = {0};
+
+		if (a->family != AF_INET && a->family != AF_INET6)
+			continue;
+		memcpy(e.key, a->a, alen_of(a->family));
+		ret = elemv_push(&v[a->family == AF_INET ? S_NODE4 : S_NODE6], &e);
+		if (!ret && a->family == AF_INET6)
+			ret = elemv_push(&v[S_NODE_ND], &e);
+	}
+	return ret;
+}
+
 int elements_shared(const struct ruleset_input *in, struct elemv *v)
 {
 	int ret = build_nets(in->plan, v);
@@ -418,6 +437,8 @@ int elements_shared(const struct ruleset_input *in, struct elemv *v)
 		ret = build_managed(in, v);
 	if (!ret)
 		ret = build_nd(v);
+	if (!ret)
+		ret = build_node(in, v);
 	return ret;
 }
 

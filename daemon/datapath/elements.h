@@ -48,7 +48,8 @@ void elemvs_free(struct elemv *v);
 /*
  * Each appends to v[S_COUNT] what one part puts in the sets, 0 or -ENOMEM (v then holds a
  * part of it: elemvs_free it):
- *   elements_shared    nets (from the plan's policies), managed subnets, ND types
+ *   elements_shared    nets (from the plan's policies), managed subnets, ND types, the
+ *                      node's addresses
  *   elements_ident     an identity's allow lists, in its own sets (none of a direction it is
  *                      not isolated in)
  *   elements_allow     one element of owner's list l

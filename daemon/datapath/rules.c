@@ -593,15 +593,6 @@ static void rules_bridge_nd(struct batch *bt, enum chain_id c)
 	static const uint8_t ll_mask[16] = { 0xff, 0xc0 }, ll[16] = { 0xfe, 0x80 }, any[16];
 	struct rb rb;
 
-	for (int i = 0; i < 2; i++) {
-		rb = rule_start(c);
-		x_ethertype(&rb, 0x86dd);
-		x_l4proto(&rb, IPPROTO_ICMPV6);
-		x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
-		x_cmp8(&rb, NFT_REG_1, NFT_CMP_EQ, i ? 137 : 134);
-		x_verdict(&rb, NFT_JUMP, "spoof");
-		rule_end(bt, &rb, i ? "redirect from a container" : "router advertisement");
-	}
 	/*
 	 * A neighbour advertisement may announce only the sender's own addresses, or else one
 	 * container could make another send it a third's traffic. Link-local targets cannot be
@@ -751,6 +742,60 @@ static void rules_bridge_stranger(struct batch *bt)
  * other ethertype (VLAN tags included) from a managed port are dropped: they could carry
  * addresses this chain does not check.
  */
+/*
+ * What no port may do, known or not (a stranger too): speak for the node, whose addresses
+ * are the bridges' gateways (as source, so no ICMP error or redirect comes "from the
+ * gateway"; in ARP, gratuitous or not; as a neighbour advertisement's target, link-local
+ * included), or advertise routes and redirect. Else any container could make its neighbours
+ * send it what they send to the gateway.
+ */
+static void rules_bridge_claims(struct batch *bt)
+{
+	static const struct { uint16_t ethertype; uint8_t proto, type; const char *what; } icmp[] = {
+		{ 0x86dd, IPPROTO_ICMPV6, 134, "router advertisement" },
+		{ 0x86dd, IPPROTO_ICMPV6, 137, "ICMPv6 redirect" },
+		{ 0x0800, IPPROTO_ICMP, 5, "ICMP redirect" },
+	};
+	static const struct { uint16_t ethertype; uint32_t off, len; enum set_id s; const char *what; }
+	claims[] = {
+		{ 0x0800, 12, 4, S_NODE4, "ip saddr of the node" },
+		{ 0x86dd, 8, 16, S_NODE6, "ip6 saddr of the node" },
+		{ 0x0806, 14, 4, S_NODE4, "arp saddr ip of the node" },
+	};
+	enum chain_id c = C_PREROUTING;
+	struct rb rb;
+
+	for (size_t i = 0; i < sizeof(icmp) / sizeof(icmp[0]); i++) {
+		rb = rule_start(c);
+		x_ethertype(&rb, icmp[i].ethertype);
+		x_l4proto(&rb, icmp[i].proto);
+		x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
+		x_cmp8(&rb, NFT_REG_1, NFT_CMP_EQ, icmp[i].type);
+		x_verdict(&rb, NFT_JUMP, "spoof");
+		rule_end(bt, &rb, icmp[i].what);
+	}
+	for (size_t i = 0; i < sizeof(claims) / sizeof(claims[0]); i++) {
+		rb = rule_start(c);
+		if (claims[i].ethertype == 0x0806)
+			x_arp_ether_ip(&rb);
+		else
+			x_ethertype(&rb, claims[i].ethertype);
+		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, claims[i].off, claims[i].len, NFT_REG_1);
+		x_lookup(&rb, claims[i].s, NFT_REG_1, -1, false);
+		x_verdict(&rb, NFT_JUMP, "spoof");
+		rule_end(bt, &rb, claims[i].what);
+	}
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x86dd);
+	x_l4proto(&rb, IPPROTO_ICMPV6);
+	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
+	x_cmp8(&rb, NFT_REG_1, NFT_CMP_EQ, 136);
+	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, NFT_REG_1);
+	x_lookup(&rb, S_NODE_ND, NFT_REG_1, -1, false);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "neighbour advertisement for the node's address");
+}
+
 static void rules_bridge(struct batch *bt, const struct ruleset_input *in)
 {
 	enum chain_id c = C_PREROUTING;
@@ -772,6 +817,7 @@ static void rules_bridge(struct batch *bt, const struct ruleset_input *in)
 	x_cmp8(&rb, NFT_REG_1, NFT_CMP_NEQ, IPPROTO_ICMPV6);
 	x_port_mac_addr(&rb, 8, 16, S_OWN6);
 	rule_end(bt, &rb, "iifname . ether saddr . ip6 saddr, not ICMPv6");
+	rules_bridge_claims(bt);
 	rb = rule_start(c);
 	x_meta(&rb, NFT_META_IIFNAME, NFT_REG_1);
 	x_lookup(&rb, S_PORTS, NFT_REG_1, -1, true);
@@ -787,6 +833,16 @@ static void rules_bridge(struct batch *bt, const struct ruleset_input *in)
 	x_lookup(&rb, S_MACS, NFT_REG32_00, -1, true);
 	x_verdict(&rb, NFT_JUMP, "spoof");
 	rule_end(bt, &rb, "iifname . ether saddr");
+	/* and ARP's own copy of it: a reply naming another's MAC diverts traffic as well */
+	rb = rule_start(c);
+	x_arp_ether_ip(&rb);
+	x_meta(&rb, NFT_META_IIFNAME, NFT_REG_1);
+	x_lookup(&rb, S_MAC_PORTS, NFT_REG_1, -1, false);
+	x_meta(&rb, NFT_META_IIFNAME, NFT_REG32_00);
+	x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, 8, 6, NFT_REG32_04);
+	x_lookup(&rb, S_MACS, NFT_REG32_00, -1, true);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "iifname . arp saddr ether");
 	rules_bridge_nd(bt, c);
 	rb = rule_start(c);
 	x_ethertype(&rb, 0x0800);

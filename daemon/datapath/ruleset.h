@@ -18,7 +18,11 @@
  *                       in monitor mode). Chains peer_src/peer_dst put the peer's identity in
  *                       the connection's mark; unknown drops (or, in monitor mode, counts).
  *   table bridge moat   anti-spoofing on the containers' veths: sets ports, src4, src6,
- *                       nd_types; base chain prerouting (priority -300), chain spoof.
+ *                       nd_types; base chain prerouting (priority -300), chain spoof. On
+ *                       every port, known or not: no router advertisement or redirect, and
+ *                       nothing that claims an address of the node (sets node4, node6,
+ *                       node_nd: the gateways) as its source, in ARP or in a neighbour
+ *                       advertisement.
  *
  * Each packet of a new connection costs a constant number of lookups whatever the number of
  * endpoints and policies: per direction an identity map and a verdict map, two identity maps,
@@ -69,6 +73,10 @@ struct ruleset_input {
 	size_t nmanaged;
 	enum moat_mode mode;		/* global: MONITOR makes chain unknown log and return */
 	uint16_t nflog_group;		/* NFLOG group of every log rule (NFT_DEFAULT_NFLOG_GROUP) */
+	const struct moat_addr *node;	/* the node's own addresses in moatd's namespace (its
+					 * bridges' gateways among them): no bridge port may claim
+					 * them (source, ARP, neighbour advertisement) */
+	size_t nnode;
 };
 
 /* What the last successful ruleset_apply or ruleset_flush sent. */

@@ -68,6 +68,11 @@ const struct set_desc sets[S_COUNT] = {
 	[S_ADDRS6] = { "addrs6", T_BRIDGE, 0, TYPE_IP6ADDR, 16, 0, 0, {0}, 16, F_ADDR },
 	/* addrs6 again, keyed as the raw ICMPv6 target field reads */
 	[S_ND_ADDRS] = { "nd_addrs", T_BRIDGE, 0, TYPE_INTEGER, 16, 0, 0, {0}, 16, F_ADDR },
+	/* the node's own addresses (its bridges' gateways among them, link-local included),
+	 * which no port may claim */
+	[S_NODE4] = { "node4", T_BRIDGE, 0, TYPE_IPADDR, 4, 0, 0, {0}, 4, F_ADDR },
+	[S_NODE6] = { "node6", T_BRIDGE, 0, TYPE_IP6ADDR, 16, 0, 0, {0}, 16, F_ADDR },
+	[S_NODE_ND] = { "node_nd", T_BRIDGE, 0, TYPE_INTEGER, 16, 0, 0, {0}, 16, F_ADDR },
 };
 
 const struct chain_desc chains[C_COUNT] = {

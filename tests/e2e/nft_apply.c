@@ -66,7 +66,8 @@ static int cmd_apply(struct state *st, const char *how, const char *pol, const c
 		ret = moat_endpoint_set_load(eps, &es, &diags);
 	if (!ret)
 		ret = moat_plan_compile(ps, es, st->mode, st->plan, &plan);
-	in = (struct ruleset_input){ plan, es, st->managed, st->nmanaged, st->mode, st->group };
+	in = (struct ruleset_input){ plan, es, st->managed, st->nmanaged, st->mode, st->group,
+				    NULL, 0 };
 	if (!ret)
 		ret = ruleset_apply(st->nft, &in, !strcmp(how, "full"), &diags);
 	moat_diags_print(&diags, stderr);
