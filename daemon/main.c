@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "brnf.h"
 #include "commands.h"
 #include "config.h"
 #include "ctl.h"
@@ -84,6 +85,17 @@ static int lock_or_refuse(const struct config *cfg)
 	return fd;
 }
 
+/* Bridged traffic must reach the policies before any policy is said to be enforced. */
+static int bridge_hooks(void)
+{
+	char why[512];
+	int ret = brnf_ensure(why, sizeof(why));
+
+	if (ret)
+		log_error("%s; not starting", why);
+	return ret;
+}
+
 static int run(const struct config *cfg)
 {
 	int lock = lock_or_refuse(cfg);
@@ -93,8 +105,10 @@ static int run(const struct config *cfg)
 	struct metrics *metrics = NULL;
 	struct commands cmds = { .cfg = cfg };
 	struct web *web = NULL;
-	int ret = lock < 0 ? lock : loop_new(&loop);
+	int ret = lock < 0 ? lock : bridge_hooks();
 
+	if (!ret)
+		ret = loop_new(&loop);
 	if (!ret)
 		ret = node_new(cfg, &node);
 	if (!ret)
