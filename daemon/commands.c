@@ -70,6 +70,22 @@ static json_t *elements_json(const struct moat_plan *p)
 			 (json_int_t)(p ? p->nallow[MOAT_ALLOW_OUT] + p->nallow[MOAT_ALLOW_OUT_ANY] : 0));
 }
 
+/* Endpoints whose own traffic never crosses the node's hooks, with why: never "enforce". */
+static json_t *not_enforced_json(const struct moat_endpoint_set *es)
+{
+	json_t *arr = json_array();
+	char name[512];
+
+	for (size_t i = 0; arr && i < es->n; i++) {
+		if (!es->v[i].unenforced)
+			continue;
+		snprintf(name, sizeof(name), "%s/%s", es->v[i].namespace, es->v[i].name);
+		json_array_append_new(arr, json_pack("{s:s,s:s}", "name", name, "reason",
+						     es->v[i].unenforced));
+	}
+	return arr;
+}
+
 static json_t *cmd_status(struct commands *c, json_t *req, struct ctl_conn *conn)
 {
 	struct node_status st;
@@ -97,6 +113,8 @@ static json_t *cmd_status(struct commands *c, json_t *req, struct ctl_conn *conn
 		      (json_int_t)st.sweeps[REVOCATION_NOW]);
 	if (j)
 		observe_status(node_observe(c->node), j);
+	if (j)
+		json_object_set_new(j, "not_enforced", not_enforced_json(st.es));
 	return j;
 }
 

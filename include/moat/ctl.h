@@ -19,6 +19,8 @@
  *       last_apply: {full, msgs, added, deleted, ms, us}, changes: {delta, whole},
  *       repairs, revoked, event_to_enforced: {count, p50_us, p99_us, max_us}, uptime_s,
  *       sweeps: {none, later, now},
+ *       not_enforced: [{name: "ns/name", reason}] (endpoints whose own traffic never
+ *                crosses this node's hooks: macvlan, ipvlan, overlay, none),
  *       capture: {group, records, ignored, malformed, read_errors, drops, buffer_bytes}
  *                (or {group, error}),
  *       flows: {count, cap, evicted, bytes, names},
