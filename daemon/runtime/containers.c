@@ -195,6 +195,9 @@ static char *entry_fingerprint(const struct containers *t, const struct entry *e
 		fprintf(f, "i%s %02x%02x%02x%02x%02x%02x\n", e->ifaces[i], e->macs[i][0],
 			e->macs[i][1], e->macs[i][2], e->macs[i][3], e->macs[i][4], e->macs[i][5]);
 	fprintf(f, "u%s\n", e->unenforced ? e->unenforced : "");
+	for (size_t i = 0; i < e->ct->npublished; i++)
+		fprintf(f, "p%u %u %u\n", e->ct->published[i].proto, e->ct->published[i].host_port,
+			e->ct->published[i].port);
 	fclose(f);
 	return buf;
 }
@@ -360,7 +363,8 @@ static int entry_endpoint(const struct containers *t, const struct entry *e, con
 		.labels = e->ct->labels, .ips = ips, .ifaces = e->ifaces, .nifaces = e->nifaces,
 		.macs = e->macs,
 		.host_network = e->ct->netmode == DOCKER_NETMODE_HOST, .ports = ports,
-		.unenforced = e->unenforced,
+		.unenforced = e->unenforced, .published = e->ct->published,
+		.npublished = e->ct->npublished,
 		.nports = named_ports(&e->ct->labels, ports, 32),
 	};
 
