@@ -27,6 +27,9 @@ struct config {
 	char *web_root;		/* the web UI's files */
 	enum moat_mode mode;
 	bool kubernetes;	/* trust io.kubernetes.pod.namespace labels */
+	bool host_policy;	/* --host-access policy: the node's own connections to
+				 * endpoints are policed, endpoints reach only its published
+				 * ports (datapath/ruleset.h, RULESET_HOST_POLICY); else allow */
 	bool flush;
 	bool help;
 	unsigned nflog_group;
@@ -34,6 +37,7 @@ struct config {
 	unsigned flow_cap;	/* flows remembered (daemon/observe/flows.h) */
 	unsigned baseline_cap;	/* flows a learned baseline holds (daemon/observe/learn.h) */
 	unsigned alert_rate;	/* alerts per second (daemon/observe/alerts.h); 0: unlimited */
+	unsigned log_rate;	/* drop records per second per source the kernel logs; 0: all */
 };
 
 /*

@@ -167,8 +167,12 @@ static int commit_whole(struct node *n, struct moat_policy_set *ps, enum moat_mo
 	if (!ret)
 		ret = moat_plan_compile(ps, es, mode, n->plan, &plan);
 	if (!ret) {
-		struct ruleset_input in = { plan, es, es->subnets, es->nsubnets, mode,
-					    n->cfg->nflog_group, n->node_addrs, n->nnode_addrs };
+		struct ruleset_input in = {
+			.plan = plan, .es = es, .managed = es->subnets, .nmanaged = es->nsubnets,
+			.mode = mode, .nflog_group = n->cfg->nflog_group, .node = n->node_addrs,
+			.nnode = n->nnode_addrs, .log_rate = n->cfg->log_rate,
+			.host_access = n->cfg->host_policy ? RULESET_HOST_POLICY : RULESET_HOST_ALLOW,
+		};
 
 		need = whole_need(n, ps, es, mode);
 		ret = ruleset_apply(n->rs, &in, full, diags);
@@ -532,9 +536,15 @@ json_t *node_containers(const struct node *n)
 	return n->runtime ? runtime_dump(n->runtime) : json_array();
 }
 
+int node_unlogged(const struct node *n, uint64_t *v)
+{
+	return ruleset_unlogged(n->rs, v);
+}
+
 void node_metrics(FILE *out, void *node)
 {
 	const struct node *n = node;
+	uint64_t unlogged;
 	const struct moat_plan *p = n->plan;
 
 	metrics_gauge(out, "moat_endpoints", "Endpoints Moat enforces (containers and file)",
@@ -556,5 +566,9 @@ void node_metrics(FILE *out, void *node)
 	metrics_histogram(out, "moat_event_to_enforced_seconds",
 			  "From a runtime event or endpoints-file change to the kernel's ack",
 			  &n->enforced);
+	if (!node_unlogged(n, &unlogged))
+		metrics_counter(out, "moat_drops_unlogged_total",
+				"Dropped packets not logged: their source was over --log-rate",
+				unlogged);
 	observe_metrics(out, n->obs);
 }

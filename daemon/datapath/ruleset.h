@@ -34,8 +34,9 @@
  * identity chain decides); it is left holding an identity. Other software on the node must
  * not rely on ct mark of those connections.
  *
- * Drops are logged to an NFLOG group with the NFT_PREFIX_* prefixes below, and so is the
- * first packet of every connection that passed with an endpoint at either end.
+ * Drops are logged to an NFLOG group with the NFT_PREFIX_* prefixes below, at most log_rate
+ * a second per source (meters limit4, limit6, limit_ports; counter "unlogged" for the rest),
+ * and so is the first packet of every connection that passed with an endpoint at either end.
  *
  * Foreign tables are never touched: every message names table "moat" of family inet or bridge.
  */
@@ -54,6 +55,7 @@
 
 #define NFT_TABLE_NAME "moat"
 #define NFT_DEFAULT_NFLOG_GROUP 1
+#define NFT_DEFAULT_LOG_RATE 20		/* drop records a second per source (log_rate) */
 
 /* NFLOG prefixes (the flow reader's contract) and how much of each packet is copied. */
 #define NFT_PREFIX_PASS "moat:pass"		/* a new connection passed (allowed, or monitor) */
@@ -64,6 +66,14 @@
 #define NFT_LOG_SNAPLEN 128
 
 struct ruleset;
+
+/*
+ * What the node's own connections to endpoints may do. ALLOW: everything (Kubernetes' rule:
+ * the node reaches its own pods; no output hook). POLICY: they are a peer like any other
+ * address (an ipBlock must allow the node's), and endpoints reach the node only on ports it
+ * publishes for endpoints (their egress decides the rest of their traffic to it as before).
+ */
+enum ruleset_host { RULESET_HOST_ALLOW, RULESET_HOST_POLICY };
 
 /* What one apply programs. Everything is borrowed for the duration of the call only. */
 struct ruleset_input {
@@ -77,6 +87,10 @@ struct ruleset_input {
 					 * bridges' gateways among them): no bridge port may claim
 					 * them (source, ARP, neighbour advertisement) */
 	size_t nnode;
+	uint32_t log_rate;		/* drop records a second per source (address, or bridge
+					 * port), bursts of twice that; past it drops are counted,
+					 * not logged (ruleset_unlogged). 0: every drop logged */
+	enum ruleset_host host_access;
 };
 
 /* What the last successful ruleset_apply or ruleset_flush sent. */
@@ -138,6 +152,13 @@ int ruleset_apply_change(struct ruleset *rs, const struct moat_plan *plan,
  * diags.
  */
 int ruleset_flush(struct ruleset *rs, struct moat_diags *diags);
+
+/*
+ * ruleset_unlogged - drops the log limit kept out of the NFLOG group since ruleset_new (the
+ * named counters "unlogged" of both tables, plus what they held before each full apply
+ * recreated them). 0 and *n, or -errno (-ENODATA: nothing applied yet).
+ */
+int ruleset_unlogged(struct ruleset *rs, uint64_t *n);
 
 /* ruleset_watch_fd - the notification socket, for the caller's epoll (EPOLLIN). Owned by rs. */
 int ruleset_watch_fd(const struct ruleset *rs);
