@@ -191,6 +191,27 @@ static void p_not_enforced(json_t *v, json_t *s)
 	}
 }
 
+static void p_drop_log(json_t *v, json_t *s)
+{
+	json_t *u = json_object_get(v, "unlogged");
+
+	if (!num(v, "rate"))
+		printf("every drop logged (no --log-rate)");
+	else if (json_is_integer(u))
+		printf("at most %lld a second per source; %lld drops over it counted, not logged",
+		       num(v, "rate"), (long long)json_integer_value(u));
+	else
+		printf("at most %lld a second per source", num(v, "rate"));
+}
+
+static void p_host_access(json_t *v, json_t *s)
+{
+	char b[1024];
+
+	printf("%s, %lld published ports: %s", str(v, "mode"), num(v, "published"),
+	       esc(v, "note", b, sizeof(b)));
+}
+
 static void p_uptime(json_t *v, json_t *s)
 {
 	long long t = (long long)json_integer_value(v);
@@ -219,6 +240,8 @@ static const struct field {
 	{ "event_to_enforced", "event to enforced", p_enforced, NULL },
 	{ "revoked", "revoked", p_revoked, "sweeps" },
 	{ "capture", "capture", p_capture, NULL },
+	{ "drop_log", "drop log", p_drop_log, NULL },
+	{ "host_access", "host access", p_host_access, NULL },
 	{ "flows", "flows", p_flows, NULL },
 	{ "learning", "learning", p_learning, NULL },
 	{ "alerts", "alerts", p_alerts, NULL },

@@ -13,6 +13,14 @@
 #define MOAT_WEB_ROOT "/usr/local/share/moat/web"
 #endif
 
+/* What --host-access means, for the log at start and moat status. */
+#define HOST_ALLOW_NOTE "the node reaches its containers; containers reach the node as their " \
+	"egress policy allows; published ports as the container's ingress policy allows"
+#define HOST_POLICY_NOTE "the node reaches a container only when its policy allows the " \
+	"node's addresses (ipBlock); containers reach only the node's published ports. Docker's " \
+	"userland proxy connects to containers from the node: with it, a published port reaches " \
+	"only containers whose policy allows the node; run dockerd with --userland-proxy=false"
+
 struct config {
 	char *config_file;
 	char *runtime;		/* "unix:///var/run/docker.sock", or "none" */
