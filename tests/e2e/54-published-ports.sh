@@ -152,9 +152,12 @@ assert "--userland-proxy=false" in h["note"], h' || e2e_fail "moat status does n
 	policy 198.51.100.0/24
 	moat policy reload >/dev/null
 	expect_fail "the node -> db:81 again" node_ok "$DB4" 81
-	ns nft list ruleset >"$D/ruleset.$proxy" || e2e_fail "nft list ruleset failed"
+	{ ns nft list table inet moat && ns nft list table bridge moat; } >"$D/ruleset.$proxy" ||
+		e2e_fail "nft list failed"
 	grep -q 'meta l4proto . th dport @published jump published' "$D/ruleset.$proxy" ||
 		e2e_fail "the published ports' rule is not listed"
+	grep -q 'hook output priority' "$D/ruleset.$proxy" || e2e_fail "no output chain under policy"
+	ns nft -c -f "$D/ruleset.$proxy" || e2e_fail "nft -f refuses what nft list printed"
 	moatd_stop
 	e2e_dockerd_stop || true	# its waits may time out; what is left, cleanup kills
 }

@@ -25,7 +25,8 @@ import sys
 IDENT_CHAIN = re.compile(r"(?<![A-Za-z0-9])(in|out)_(\d+)(?![0-9])")
 CHAIN_MAPS = ("in_ids", "out_ids")
 IDENT_MAPS = ("ep4", "ep6", "net4", "net6")
-PEER_SET = re.compile(r"^(in|out)_\d+_(from|to)$")
+# sets whose elements start with a peer's identity: identity chains' lists, published ports'
+PEER_SET = re.compile(r"^((in|out)_\d+_(from|to)|pub_from)$")
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 RAW6 = re.compile(r"^0x[0-9a-f]{32}$")	# an IPv6 address in a raw-payload set (nd_targets)
 
