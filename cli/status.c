@@ -172,6 +172,49 @@ static void p_alerts(json_t *v, json_t *s)
 	       num(v, "rate"), num(v, "write_errors"), esc(v, "file", path, sizeof(path)));
 }
 
+/* Endpoints Moat lists but cannot enforce, each with why; the first few by name. */
+static void p_not_enforced(json_t *v, json_t *s)
+{
+	char n[512], r[512];
+	size_t i, shown = 8;
+	json_t *e;
+
+	if (!json_array_size(v)) {
+		printf("none: every endpoint's traffic crosses this node's hooks");
+		return;
+	}
+	printf("%zu endpoints:", json_array_size(v));
+	json_array_foreach(v, i, e) {
+		if (i == shown) {
+			printf(" and %zu more (moat endpoints)", json_array_size(v) - shown);
+			break;
+		}
+		printf("%s %s (%s)", i ? ";" : "", esc(e, "name", n, sizeof(n)),
+		       esc(e, "reason", r, sizeof(r)));
+	}
+}
+
+static void p_drop_log(json_t *v, json_t *s)
+{
+	json_t *u = json_object_get(v, "unlogged");
+
+	if (!num(v, "rate"))
+		printf("every drop logged (no --log-rate)");
+	else if (json_is_integer(u))
+		printf("at most %lld a second per source; %lld drops over it counted, not logged",
+		       num(v, "rate"), (long long)json_integer_value(u));
+	else
+		printf("at most %lld a second per source", num(v, "rate"));
+}
+
+static void p_host_access(json_t *v, json_t *s)
+{
+	char b[1024];
+
+	printf("%s, %lld published ports: %s", str(v, "mode"), num(v, "published"),
+	       esc(v, "note", b, sizeof(b)));
+}
+
 static void p_uptime(json_t *v, json_t *s)
 {
 	long long t = (long long)json_integer_value(v);
@@ -203,12 +246,15 @@ static const struct field {
 	{ "runtime", "runtime", p_runtime, "runtime_up" },
 	{ "policies", "policies", p_policies, "policy_dir" },
 	{ "endpoints", "endpoints", p_endpoints, "containers identities" },
+	{ "not_enforced", "not enforced", p_not_enforced, NULL },
 	{ "elements", "ruleset", p_elements, "managed_subnets" },
 	{ "applies", "applies", p_applies, "apply_errors repairs last_apply changes" },
 	{ "event_to_enforced", "event to enforced", p_enforced, NULL },
 	{ "revoked", "revoked", p_revoked, "sweeps" },
 	{ "dns", "dns", p_dns, NULL },
 	{ "capture", "capture", p_capture, NULL },
+	{ "drop_log", "drop log", p_drop_log, NULL },
+	{ "host_access", "host access", p_host_access, NULL },
 	{ "flows", "flows", p_flows, NULL },
 	{ "learning", "learning", p_learning, NULL },
 	{ "alerts", "alerts", p_alerts, NULL },

@@ -77,6 +77,44 @@ static json_t *elements_json(const struct moat_plan *p)
 			 lists(p, MOAT_BASELINE_IN, MOAT_BASELINE_OUT));
 }
 
+/* Endpoints whose own traffic never crosses the node's hooks, with why: never "enforce". */
+static json_t *not_enforced_json(const struct moat_endpoint_set *es)
+{
+	json_t *arr = json_array();
+	char name[512];
+
+	for (size_t i = 0; arr && i < es->n; i++) {
+		if (!es->v[i].unenforced)
+			continue;
+		snprintf(name, sizeof(name), "%s/%s", es->v[i].namespace, es->v[i].name);
+		json_array_append_new(arr, json_pack("{s:s,s:s}", "name", name, "reason",
+						     es->v[i].unenforced));
+	}
+	return arr;
+}
+
+/* The drop log's limit, and what it kept out (null before the first apply). */
+static json_t *drop_log_json(struct commands *c)
+{
+	uint64_t n;
+	int ret = node_unlogged(c->node, &n);
+
+	return json_pack("{s:I,s:o}", "rate", (json_int_t)c->cfg->log_rate, "unlogged",
+			 ret ? json_null() : json_integer((json_int_t)n));
+}
+
+/* What the node's own connections may do, the ports it publishes, and what that means. */
+static json_t *host_access_json(struct commands *c, const struct moat_endpoint_set *es)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < es->n; i++)
+		n += es->v[i].npublished;
+	return json_pack("{s:s,s:I,s:s}", "mode", c->cfg->host_policy ? "policy" : "allow",
+			 "published", (json_int_t)n, "note", c->cfg->host_policy ? HOST_POLICY_NOTE
+			 : HOST_ALLOW_NOTE);
+}
+
 static json_t *cmd_status(struct commands *c, json_t *req, struct ctl_conn *conn)
 {
 	struct node_status st;
@@ -112,6 +150,12 @@ static json_t *cmd_status(struct commands *c, json_t *req, struct ctl_conn *conn
 			"p99_us", (json_int_t)st.dns.p99_us));
 	if (j)
 		observe_status(node_observe(c->node), j);
+	if (j)
+		json_object_set_new(j, "not_enforced", not_enforced_json(st.es));
+	if (j)
+		json_object_set_new(j, "drop_log", drop_log_json(c));
+	if (j)
+		json_object_set_new(j, "host_access", host_access_json(c, st.es));
 	return j;
 }
 

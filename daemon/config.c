@@ -11,9 +11,10 @@
 
 #include "config.h"
 #include "log.h"
+#include "datapath/ruleset.h"
 #include "moat/ctl.h"
 
-enum opt_kind { OPT_STRING, OPT_BOOL, OPT_UINT, OPT_COUNT, OPT_MODE };
+enum opt_kind { OPT_STRING, OPT_BOOL, OPT_UINT, OPT_COUNT, OPT_MODE, OPT_HOST_ACCESS };
 
 struct option_def {
 	const char *name;
@@ -32,6 +33,7 @@ static const struct option_def options[] = {
 	OPT("socket", OPT_STRING, socket, "control socket (default " MOAT_CTL_DEFAULT_SOCKET ")"),
 	OPT("state-dir", OPT_STRING, state_dir, "state directory (default /var/lib/moat)"),
 	OPT("mode", OPT_MODE, mode, "enforce (drop what is not allowed) or monitor (report it)"),
+	OPT("host-access", OPT_HOST_ACCESS, host_policy, "the node's own connections to containers: allow (default) or policy (an ipBlock must allow the node; containers reach only its published ports)"),
 	OPT("kubernetes", OPT_BOOL, kubernetes, "trust io.kubernetes.pod.namespace labels (Kubernetes nodes only)"),
 	OPT("nflog-group", OPT_UINT, nflog_group, "NFLOG group for denied packets (default 1)"),
 	OPT("dns-queue", OPT_UINT, dns_queue, "NFQUEUE moatd reads DNS replies to endpoints from, for domainNames rules (default 53)"),
@@ -43,6 +45,7 @@ static const struct option_def options[] = {
 	OPT("flow-cap", OPT_COUNT, flow_cap, "flows remembered; the least recently seen go first (default 65536)"),
 	OPT("baseline-cap", OPT_COUNT, baseline_cap, "flows the learned baseline holds; past it new flows are counted, not learned (default 100000)"),
 	OPT("alert-rate", OPT_COUNT, alert_rate, "alerts per second on average, bursts of 10x (default 10; 0: no limit)"),
+	OPT("log-rate", OPT_COUNT, log_rate, "dropped packets logged per second per source address or bridge port; past it, counted (default 20; 0: all)"),
 	OPT("resync-interval", OPT_UINT, resync_seconds, "seconds between full reconciliations (default 30)"),
 	OPT("log-level", OPT_STRING, log_level, "debug, info, warn or error (default info)"),
 	OPT("log-format", OPT_STRING, log_format, "text or json (default text)"),
@@ -96,6 +99,11 @@ static int option_set(struct config *cfg, const struct option_def *o, const char
 		if (strcmp(val, "enforce") && strcmp(val, "monitor"))
 			return *why = "expected enforce or monitor", -EINVAL;
 		*(enum moat_mode *)field = strcmp(val, "enforce") ? MOAT_MODE_MONITOR : MOAT_MODE_ENFORCE;
+		return 0;
+	case OPT_HOST_ACCESS:
+		if (strcmp(val, "allow") && strcmp(val, "policy"))
+			return *why = "expected allow or policy", -EINVAL;
+		*(bool *)field = !strcmp(val, "policy");
 		return 0;
 	}
 	return -EINVAL;
@@ -166,6 +174,7 @@ static void config_defaults(struct config *cfg)
 	cfg->flow_cap = 65536;
 	cfg->baseline_cap = 100000;
 	cfg->alert_rate = 10;
+	cfg->log_rate = NFT_DEFAULT_LOG_RATE;
 }
 
 /* Applies argv; with only_config, just finds --config. */

@@ -13,6 +13,14 @@
 #define MOAT_WEB_ROOT "/usr/local/share/moat/web"
 #endif
 
+/* What --host-access means, for the log at start and moat status. */
+#define HOST_ALLOW_NOTE "the node reaches its containers; containers reach the node as their " \
+	"egress policy allows; published ports as the container's ingress policy allows"
+#define HOST_POLICY_NOTE "the node reaches a container only when its policy allows the " \
+	"node's addresses (ipBlock); containers reach only the node's published ports. Docker's " \
+	"userland proxy connects to containers from the node: with it, a published port reaches " \
+	"only containers whose policy allows the node; run dockerd with --userland-proxy=false"
+
 struct config {
 	char *config_file;
 	char *runtime;		/* "unix:///var/run/docker.sock", or "none" */
@@ -27,6 +35,9 @@ struct config {
 	char *web_root;		/* the web UI's files */
 	enum moat_mode mode;
 	bool kubernetes;	/* trust io.kubernetes.pod.namespace labels */
+	bool host_policy;	/* --host-access policy: the node's own connections to
+				 * endpoints are policed, endpoints reach only its published
+				 * ports (datapath/ruleset.h, RULESET_HOST_POLICY); else allow */
 	bool flush;
 	bool help;
 	unsigned nflog_group;
@@ -36,6 +47,7 @@ struct config {
 	unsigned flow_cap;	/* flows remembered (daemon/observe/flows.h) */
 	unsigned baseline_cap;	/* flows a learned baseline holds (daemon/observe/learn.h) */
 	unsigned alert_rate;	/* alerts per second (daemon/observe/alerts.h); 0: unlimited */
+	unsigned log_rate;	/* drop records per second per source the kernel logs; 0: all */
 };
 
 /*

@@ -5,10 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "brnf.h"
 #include "commands.h"
 #include "config.h"
 #include "ctl.h"
+#include "lock.h"
 #include "log.h"
 #include "metrics.h"
 #include "loop.h"
@@ -71,16 +74,41 @@ static int http_start(struct loop *loop, const struct config *cfg, struct comman
 	return ret;
 }
 
+/* The state directory's lock, first: a second moatd stops before it touches anything. */
+static int lock_or_refuse(const struct config *cfg)
+{
+	char why[1024];
+	int fd = lock_take(cfg->state_dir, cfg->socket, why, sizeof(why));
+
+	if (fd < 0)
+		log_error("%s; not starting", why);
+	return fd;
+}
+
+/* Bridged traffic must reach the policies before any policy is said to be enforced. */
+static int bridge_hooks(void)
+{
+	char why[512];
+	int ret = brnf_ensure(why, sizeof(why));
+
+	if (ret)
+		log_error("%s; not starting", why);
+	return ret;
+}
+
 static int run(const struct config *cfg)
 {
+	int lock = lock_or_refuse(cfg);
 	struct loop *loop = NULL;
 	struct node *node = NULL;
 	struct ctl_server *ctl = NULL;
 	struct metrics *metrics = NULL;
 	struct commands cmds = { .cfg = cfg };
 	struct web *web = NULL;
-	int ret = loop_new(&loop);
+	int ret = lock < 0 ? lock : bridge_hooks();
 
+	if (!ret)
+		ret = loop_new(&loop);
 	if (!ret)
 		ret = node_new(cfg, &node);
 	if (!ret)
@@ -100,6 +128,8 @@ static int run(const struct config *cfg)
 		log_info("running: mode %s, runtime %s, policies from %s, socket %s",
 			 cfg->mode == MOAT_MODE_ENFORCE ? "enforce" : "monitor", cfg->runtime,
 			 cfg->policy_dir, cfg->socket);
+		log_info("host access %s: %s", cfg->host_policy ? "policy" : "allow",
+			 cfg->host_policy ? HOST_POLICY_NOTE : HOST_ALLOW_NOTE);
 		ret = loop_run(loop);
 	}
 	metrics_free(metrics);
@@ -107,6 +137,8 @@ static int run(const struct config *cfg)
 	ctl_server_free(ctl);
 	node_free(node);
 	loop_free(loop);
+	if (lock >= 0)
+		close(lock);
 	return ret;
 }
 

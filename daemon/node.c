@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "node.h"
+#include "runtime/netns.h"
 #include "runtime/runtime.h"
 
 #define SWEEP_AFTER_MS 50
@@ -42,6 +43,8 @@ struct node {
 	uint64_t started_ms, applies, apply_errors, repairs, revoked, last_apply_us;
 	uint64_t deltas, wholes, sweeps[3];
 	struct latency enforced;	/* from a runtime event or file change to the kernel */
+	struct moat_addr *node_addrs;	/* the node's own, which no bridge port may claim */
+	size_t nnode_addrs;
 };
 
 /* The policy directory, all or nothing. */
@@ -152,8 +155,13 @@ static int commit_whole(struct node *n, struct moat_policy_set *ps, enum moat_mo
 	if (!ret)
 		ret = moat_plan_compile(ps, es, mode, n->plan, &plan);
 	if (!ret) {
-		struct ruleset_input in = { plan, es, es->subnets, es->nsubnets, mode,
-					    n->cfg->nflog_group, n->cfg->dns_queue };
+		struct ruleset_input in = {
+			.plan = plan, .es = es, .managed = es->subnets, .nmanaged = es->nsubnets,
+			.mode = mode, .nflog_group = n->cfg->nflog_group,
+			.dns_queue = n->cfg->dns_queue, .node = n->node_addrs,
+			.nnode = n->nnode_addrs, .log_rate = n->cfg->log_rate,
+			.host_access = n->cfg->host_policy ? RULESET_HOST_POLICY : RULESET_HOST_ALLOW,
+		};
 
 		need = whole_need(n, ps, es, mode);
 		ret = ruleset_apply(n->rs, &in, full, diags);
@@ -217,6 +225,31 @@ static void whole_schedule(struct node *n)
 	id = loop_timer_add(n->loop, 0, 0, whole_tick, n);
 	if (id > 0)
 		n->whole_timer = id;
+}
+
+/* ---- the node's own addresses ---- */
+
+/*
+ * Reads the node's addresses again (a new network's bridge brings its gateway). Returns 1
+ * when they changed (the ruleset must follow), 0 when not, or -errno (the old ones stay).
+ */
+static int node_addrs_refresh(struct node *n)
+{
+	struct moat_addr *v = NULL;
+	size_t k = 0;
+	int ret = netns_self_addrs(&v, &k);
+
+	if (ret < 0) {
+		log_warn("reading the node's own addresses: %s", strerror(-ret));
+		return ret;
+	}
+	if (k == n->nnode_addrs && (!k || !memcmp(v, n->node_addrs, k * sizeof(*v)))) {
+		free(v);
+		return 0;
+	}
+	free(n->node_addrs);
+	n->node_addrs = v, n->nnode_addrs = k;
+	return 1;
 }
 
 /* ---- changes ---- */
@@ -292,6 +325,13 @@ static void endpoints_changed(void *data, uint64_t t0)
 
 	if (n->runtime && !runtime_synced(n->runtime))
 		return;		/* the first listing commits everything at once */
+	/* a container's network may be new, and its bridge's gateway with it: one dump of the
+	 * node's addresses, whatever the number of endpoints */
+	if (n->plan && node_addrs_refresh(n) > 0) {
+		if (!commit_whole_logged(n, false))
+			latency_add(&n->enforced, loop_now_us() - t0);
+		return;
+	}
 	if (commit_change(n) > 0)
 		latency_add(&n->enforced, loop_now_us() - t0);
 }
@@ -378,6 +418,7 @@ void node_free(struct node *n)
 	moat_policy_set_free(n->ps);
 	ruleset_free(n->rs);
 	revocation_free(&n->revocation);
+	free(n->node_addrs);
 	free(n);
 }
 
@@ -425,6 +466,8 @@ static void resync_tick(struct loop *loop, void *data)
 
 	if (n->runtime)
 		runtime_resync(n->runtime);
+	if (node_addrs_refresh(n) > 0 && n->plan)
+		commit_whole_logged(n, false);
 	if (!ruleset_in_sync(n, "periodic check")) {
 		n->repairs++;
 		commit_whole_logged(n, true);
@@ -444,6 +487,7 @@ int node_start(struct node *n, struct loop *loop)
 	int ret = 0;
 
 	n->loop = loop;
+	node_addrs_refresh(n);
 	if (n->file && epfile_read(n->file) < 0)
 		log_warn("out of memory reading %s; reading it again later", n->cfg->endpoints_file);
 	if (n->runtime)
@@ -535,9 +579,15 @@ static void node_dns_metrics(FILE *out, const struct node *n)
 		      (double)d.remembered);
 }
 
+int node_unlogged(const struct node *n, uint64_t *v)
+{
+	return ruleset_unlogged(n->rs, v);
+}
+
 void node_metrics(FILE *out, void *node)
 {
 	const struct node *n = node;
+	uint64_t unlogged;
 	const struct moat_plan *p = n->plan;
 
 	metrics_gauge(out, "moat_endpoints", "Endpoints Moat enforces (containers and file)",
@@ -560,5 +610,9 @@ void node_metrics(FILE *out, void *node)
 			  "From a runtime event or endpoints-file change to the kernel's ack",
 			  &n->enforced);
 	node_dns_metrics(out, n);
+	if (!node_unlogged(n, &unlogged))
+		metrics_counter(out, "moat_drops_unlogged_total",
+				"Dropped packets not logged: their source was over --log-rate",
+				unlogged);
 	observe_metrics(out, n->obs);
 }

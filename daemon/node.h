@@ -80,6 +80,9 @@ struct observe *node_observe(const struct node *n);
 /* node_containers - the runtime's containers as JSON (an empty array without a runtime). */
 json_t *node_containers(const struct node *n);
 
+/* node_unlogged - drops the kernel did not log, their source over --log-rate (ruleset_unlogged). */
+int node_unlogged(const struct node *n, uint64_t *v);
+
 /* node_metrics - every node metric in the Prometheus text format (metrics_render_fn). */
 void node_metrics(FILE *out, void *node);
 

@@ -270,6 +270,11 @@ static int endpoint_copy(struct arena *mem, struct moat_endpoint *c, const struc
 		ret = ports_copy(mem, c, e);
 	if (!ret)
 		ret = ifaces_copy(mem, c, e);
+	if (!ret && e->npublished &&
+	    !(c->published = mem_dup(mem, e->published, e->npublished, sizeof(*c->published))))
+		ret = -ENOMEM;
+	if (!ret)
+		c->npublished = e->npublished;
 	return ret;
 }
 
@@ -403,8 +408,14 @@ bool moat_endpoint_equal(const struct moat_endpoint *a, const struct moat_endpoi
 	if (strcmp(a->name, b->name) || strcmp(a->namespace, b->namespace) ||
 	    !str_same(a->node, b->node) || !str_same(a->unenforced, b->unenforced) ||
 	    a->host_network != b->host_network || a->nips != b->nips || a->nports != b->nports ||
-	    a->nifaces != b->nifaces || !a->macs != !b->macs || !labels_equal(&a->labels, &b->labels))
+	    a->nifaces != b->nifaces || !a->macs != !b->macs || !labels_equal(&a->labels, &b->labels) ||
+	    a->npublished != b->npublished)
 		return false;
+	for (size_t i = 0; i < a->npublished; i++)
+		if (a->published[i].proto != b->published[i].proto ||
+		    a->published[i].host_port != b->published[i].host_port ||
+		    a->published[i].port != b->published[i].port)
+			return false;
 	for (size_t i = 0; i < a->nips; i++)
 		if (moat_addr_cmp(&a->ips[i], &b->ips[i]))
 			return false;

@@ -28,6 +28,7 @@
 #include <libnftnl/batch.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
+#include <libnftnl/object.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
@@ -147,7 +148,7 @@ static bool udata_typeof_expr(struct nftnl_udata_buf *u, uint8_t index, uint32_t
 }
 
 /*
- * "typeof iifname . @th,64,128" (nd_targets) or "typeof @th,64,128" (nd_addrs), the way
+ * "typeof iifname . @th,64,128" (nd_targets) or "typeof @th,64,128" (nd_addrs, node_nd), the way
  * nft 1.0 writes it (expression ids: concat 13, meta 9 with its key, payload 7 with
  * protocol 0, template 0, base 3 (transport), offset and length in bits), so that
  * `nft list` prints a set that `nft -f` takes back.
@@ -175,7 +176,7 @@ static void set_udata(struct nftnl_set *s, enum set_id id)
 	const struct set_desc *d = &sets[id];
 	bool key = d->key_type == TYPE_IFNAME || d->key_type == TYPE_MARK;
 	bool data = d->data_type == TYPE_MARK;
-	bool nd = id == S_ND_TARGETS || id == S_ND_ADDRS;
+	bool nd = id == S_ND_TARGETS || id == S_ND_ADDRS || id == S_NODE_ND;
 	struct nftnl_udata_buf *u;
 	bool ok;
 
@@ -225,6 +226,10 @@ void batch_set(struct batch *bt, enum set_id id, uint32_t owner, bool del)
 	}
 	if (!del)
 		set_udata(s, id);
+	if (!del && d->meter) {
+		nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, METER_TIMEOUT_MS);
+		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, METER_SIZE);
+	}
 	if (!del && d->fields[0]) {
 		uint8_t f[NFT_REG32_COUNT] = {0};
 
@@ -235,6 +240,25 @@ void batch_set(struct batch *bt, enum set_id id, uint32_t owner, bool del)
 	nftnl_set_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
 	batch_commit(bt, nlh, "%s set %s moat %s", del ? "delete" : "add", tbls[d->t].fname, name);
+}
+
+void batch_counter(struct batch *bt, enum tbl t, const char *name)
+{
+	struct nftnl_obj *o = nftnl_obj_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!o) {
+		bt->err = -ENOMEM;
+		return;
+	}
+	nftnl_obj_set_u32(o, NFTNL_OBJ_FAMILY, tbls[t].family);
+	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, NFT_TABLE_NAME);
+	nftnl_obj_set_str(o, NFTNL_OBJ_NAME, name);
+	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+	nlh = batch_hdr(bt, NFT_MSG_NEWOBJ, t, NLM_F_CREATE);
+	nftnl_obj_nlmsg_build_payload(nlh, o);
+	nftnl_obj_free(o);
+	batch_commit(bt, nlh, "add counter %s moat %s", tbls[t].fname, name);
 }
 
 /* Add (or delete, with its rules) a chain; hook < 0 for a regular chain. */
@@ -596,3 +620,43 @@ int nfsock_dump_count(struct nfsock *ctx, enum tbl t, const char *set, size_t *n
 	return ret < 0 ? -errno : 0;
 }
 
+
+static int counter_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_obj *o = nftnl_obj_alloc();
+
+	if (!o)
+		return MNL_CB_ERROR;
+	if (nftnl_obj_nlmsg_parse(nlh, o) == 0 && nftnl_obj_is_set(o, NFTNL_OBJ_CTR_PKTS))
+		*(uint64_t *)data = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS);
+	nftnl_obj_free(o);
+	return MNL_CB_OK;
+}
+
+int nfsock_counter_get(struct nfsock *ctx, enum tbl t, const char *name, uint64_t *pkts)
+{
+	struct nftnl_obj *o = nftnl_obj_alloc();
+	struct nlmsghdr *nlh;
+	uint32_t seq = ctx->seq++;
+	ssize_t len;
+	int ret;
+
+	if (!o)
+		return -ENOMEM;
+	*pkts = 0;
+	nlh = nftnl_nlmsg_build_hdr(ctx->buf, NFT_MSG_GETOBJ, tbls[t].family, NLM_F_ACK, seq);
+	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, NFT_TABLE_NAME);
+	nftnl_obj_set_str(o, NFTNL_OBJ_NAME, name);
+	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+	nftnl_obj_nlmsg_build_payload(nlh, o);
+	nftnl_obj_free(o);
+	if (mnl_socket_sendto(ctx->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	do {
+		len = mnl_socket_recvfrom(ctx->nl, ctx->buf, sizeof(ctx->buf));
+		if (len < 0)
+			return -errno;
+		ret = mnl_cb_run(ctx->buf, len, seq, ctx->portid, counter_cb, pkts);
+	} while (ret > 0);
+	return ret < 0 ? -errno : 0;
+}

@@ -77,6 +77,12 @@ int nfsock_send(struct nfsock *s, struct batch *bt, struct moat_diags *diags);
  */
 int nfsock_dump_count(struct nfsock *s, enum tbl t, const char *set, size_t *n);
 
+/*
+ * nfsock_counter_get - the packets the named counter object of table t counted. 0 and
+ * *pkts, -ENOENT when the table or counter does not exist, or -errno.
+ */
+int nfsock_counter_get(struct nfsock *s, enum tbl t, const char *name, uint64_t *pkts);
+
 /* batch_init - an empty batch whose messages are numbered from seq + 1. 0 or -ENOMEM. */
 int batch_init(struct batch *bt, uint32_t seq);
 
@@ -101,6 +107,9 @@ void batch_table(struct batch *bt, enum tbl t, uint16_t type);
 
 /* batch_set - add (or, del, delete) set id, or for a per_ident set the one of owner. */
 void batch_set(struct batch *bt, enum set_id id, uint32_t owner, bool del);
+
+/* batch_counter - add the named counter object name to table t. */
+void batch_counter(struct batch *bt, enum tbl t, const char *name);
 
 /* batch_chain - add (or delete, with its rules) a chain; hook < 0 for a regular chain. */
 void batch_chain(struct batch *bt, enum tbl t, const char *name, int hook, int prio, bool del);

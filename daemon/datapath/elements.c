@@ -424,6 +424,135 @@ int elements_endpoint(const struct moat_endpoint *ep, bool iso, struct elemv *v)
 	return ret;
 }
 
+/* ---- published ports ---- */
+
+const struct moat_addr *elements_published_addr(const struct moat_endpoint *ep)
+{
+	for (size_t i = 0; i < ep->nips; i++)
+		if (ep->ips[i].family == AF_INET)
+			return &ep->ips[i];
+	return ep->nips ? &ep->ips[0] : NULL;
+}
+
+/* proto . host port, at off of e's key (registers: the protocol, then the port). */
+static void pub_put(struct elem *e, int off, const struct moat_published *b)
+{
+	put_tail(e->key + off, b->proto, b->host_port);
+}
+
+static int pub_push(struct elemv *v, enum set_id s, const struct moat_published *b)
+{
+	struct elem e = { 0 };
+
+	pub_put(&e, 0, b);
+	return elemv_push(&v[s], &e);
+}
+
+int elements_pub_allow(const struct moat_published *b, enum moat_allow_list l,
+		       const struct moat_plan_allow *a, struct elemv *v)
+{
+	uint32_t peer = htonl(a->peer);	/* as x_allow turns the mark */
+	struct elem e = { 0 };
+
+	if ((l != MOAT_ALLOW_IN && l != MOAT_ALLOW_IN_ANY) || b->proto < a->proto_lo ||
+	    b->proto > a->proto_hi || b->port < a->port_lo || b->port > a->port_hi)
+		return 0;
+	if (l == MOAT_ALLOW_IN_ANY)
+		return pub_push(v, S_PUB_ANY, b);
+	memcpy(e.key, &peer, 4);
+	pub_put(&e, 4, b);
+	return elemv_push(&v[S_PUB_FROM], &e);
+}
+
+static bool allow_same(const struct moat_plan_allow *a, const struct moat_plan_allow *b)
+{
+	return a->peer == b->peer && a->proto_lo == b->proto_lo && a->proto_hi == b->proto_hi &&
+	       a->port_lo == b->port_lo && a->port_hi == b->port_hi;
+}
+
+/* Does d delete element a of owner's list l? */
+static bool allow_deleted(const struct moat_plan_delta *d, uint32_t owner,
+			  enum moat_allow_list l, const struct moat_plan_allow *a)
+{
+	for (size_t i = 0; d && i < d->nallow_del; i++)
+		if (d->allow_del[i].owner == owner && d->allow_del[i].list == l &&
+		    allow_same(&d->allow_del[i].allow, a))
+			return true;
+	return false;
+}
+
+/* One binding: its own elements, then what id's ingress lists (as d leaves them) make of it. */
+static int pub_binding(const struct moat_published *b, const struct moat_plan_ident *id,
+		       const struct moat_plan_delta *d, struct elemv *v)
+{
+	int ret = pub_push(v, S_PUBLISHED, b);
+
+	if (ret || !id || !id->in_iso)
+		return ret ? ret : pub_push(v, S_PUB_OPEN, b);
+	if (id->in_mode == MOAT_MODE_MONITOR)
+		ret = pub_push(v, S_PUB_MON, b);
+	for (int l = MOAT_ALLOW_IN; l <= MOAT_ALLOW_IN_ANY && !ret; l++)
+		for (uint32_t k = 0; k < id->nallow[l] && !ret; k++)
+			if (!allow_deleted(d, id->id, l, &id->allow[l][k]))
+				ret = elements_pub_allow(b, l, &id->allow[l][k], v);
+	for (size_t i = 0; d && i < d->nallow_add && !ret; i++)
+		if (d->allow_add[i].owner == id->id)
+			ret = elements_pub_allow(b, d->allow_add[i].list, &d->allow_add[i].allow, v);
+	return ret;
+}
+
+int elements_published(const struct moat_endpoint *ep, const struct moat_plan_ident *id,
+		       const struct moat_plan_delta *d, struct elemv *v)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < ep->npublished && !ret; i++)
+		ret = pub_binding(&ep->published[i], id, d, v);
+	return ret;
+}
+
+static int pub_cmp(const void *a, const void *b)
+{
+	const struct pub *x = a, *y = b;
+
+	if (x->ident != y->ident)
+		return x->ident < y->ident ? -1 : 1;
+	if (x->b.proto != y->b.proto)
+		return x->b.proto - y->b.proto;
+	if (x->b.host_port != y->b.host_port)
+		return x->b.host_port - y->b.host_port;
+	return x->b.port - y->b.port;
+}
+
+static int pubv_push(struct pubv *v, uint32_t ident, const struct moat_published *b)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 16;
+		struct pub *n = realloc(v->v, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		v->v = n;
+		v->cap = cap;
+	}
+	v->v[v->n++] = (struct pub){ ident, *b };
+	return 0;
+}
+
+/* ep's ports, its published address's identity found by ident_of (0: none). */
+static int pubv_add(struct pubv *o, const struct moat_endpoint *ep,
+		    const struct moat_plan_ident *(*ident_of)(const void *, const struct moat_addr *),
+		    const void *ctx)
+{
+	const struct moat_addr *a = ep->npublished ? elements_published_addr(ep) : NULL;
+	const struct moat_plan_ident *id = a ? ident_of(ctx, a) : NULL;
+	int ret = 0;
+
+	for (size_t i = 0; i < ep->npublished && !ret; i++)
+		ret = pubv_push(o, id ? id->id : 0, &ep->published[i]);
+	return ret;
+}
+
 /* Is endpoint ep ingress-isolated, its identities looked up by ident_of? */
 static bool endpoint_iso(const struct moat_endpoint *ep,
 			 const struct moat_plan_ident *(*ident_of)(const void *, const struct moat_addr *),
@@ -463,6 +592,25 @@ static int build_nd(struct elemv *v)
 	return 0;
 }
 
+/* The node's own addresses, which no port may claim (the ND one keyed as the target reads). */
+static int build_node(const struct ruleset_input *in, struct elemv *v)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < in->nnode && !ret; i++) {
+		const struct moat_addr *a = &in->node[i];
+		struct elem e = {0};
+
+		if (a->family != AF_INET && a->family != AF_INET6)
+			continue;
+		memcpy(e.key, a->a, alen_of(a->family));
+		ret = elemv_push(&v[a->family == AF_INET ? S_NODE4 : S_NODE6], &e);
+		if (!ret && a->family == AF_INET6)
+			ret = elemv_push(&v[S_NODE_ND], &e);
+	}
+	return ret;
+}
+
 int elements_shared(const struct ruleset_input *in, struct elemv *v)
 {
 	int ret = build_nets(in->plan, v);
@@ -471,7 +619,20 @@ int elements_shared(const struct ruleset_input *in, struct elemv *v)
 		ret = build_managed(in, v);
 	if (!ret)
 		ret = build_nd(v);
+	if (!ret)
+		ret = build_node(in, v);
 	return ret;
+}
+
+/* The published ports' elements of ep, its identities looked up by ident_of. */
+static int endpoint_published(const struct moat_endpoint *ep,
+			      const struct moat_plan_ident *(*ident_of)(const void *,
+									const struct moat_addr *),
+			      const void *ctx, const struct moat_plan_delta *d, struct elemv *v)
+{
+	const struct moat_addr *a = ep->npublished ? elements_published_addr(ep) : NULL;
+
+	return ep->npublished ? elements_published(ep, a ? ident_of(ctx, a) : NULL, d, v) : 0;
 }
 
 int elements_build(const struct ruleset_input *in, struct elemv *v)
@@ -486,6 +647,19 @@ int elements_build(const struct ruleset_input *in, struct elemv *v)
 	for (size_t i = 0; in->es && i < in->es->n && !ret; i++)
 		ret = elements_endpoint(&in->es->v[i],
 					endpoint_iso(&in->es->v[i], plan_ident_of, p), v);
+	for (size_t i = 0; in->es && i < in->es->n && !ret; i++)
+		ret = endpoint_published(&in->es->v[i], plan_ident_of, p, NULL, v);
+	return ret;
+}
+
+int pubv_build(const struct moat_plan *p, const struct moat_endpoint_set *es, struct pubv *o)
+{
+	int ret = 0;
+
+	for (size_t i = 0; es && i < es->n && !ret; i++)
+		ret = pubv_add(o, &es->v[i], plan_ident_of, p);
+	if (o->n > 1)
+		qsort(o->v, o->n, sizeof(*o->v), pub_cmp);
 	return ret;
 }
 
@@ -509,9 +683,106 @@ static const struct moat_plan_ident *delta_ident_of(const void *ctx, const struc
 	return NULL;
 }
 
+/* The published ports of the endpoints that go (pubs.h order), to tell them from those that stay. */
+static int pubs_gone(const struct moat_plan *plan, const size_t *gone, size_t ngone,
+		     struct pubv *o)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < ngone && !ret; i++)
+		ret = pubv_add(o, &plan->es->v[gone[i]], plan_ident_of, plan);
+	if (o->n > 1)
+		qsort(o->v, o->n, sizeof(*o->v), pub_cmp);
+	return ret;
+}
+
+/* The first of pubs with identity ident (binary search), or pubs->n. */
+static size_t pubs_first(const struct pubv *pubs, uint32_t ident)
+{
+	size_t lo = 0, hi = pubs->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (pubs->v[mid].ident < ident)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * A change o makes to the list of an identity that stays, for its published ports that stay
+ * (those of pubs not in gone: both sorted, so each port that goes is passed over once).
+ */
+static int pubs_follow(const struct pubv *pubs, const struct pubv *gone,
+		       const struct moat_plan_owned *o, struct elemv *v)
+{
+	size_t g = pubs_first(gone, o->owner);
+	int ret = 0;
+
+	for (size_t i = pubs_first(pubs, o->owner); i < pubs->n && !ret &&
+	     pubs->v[i].ident == o->owner; i++) {
+		if (g < gone->n && !pub_cmp(&gone->v[g], &pubs->v[i])) {
+			g++;
+			continue;
+		}
+		ret = elements_pub_allow(&pubs->v[i].b, o->list, &o->allow, v);
+	}
+	return ret;
+}
+
+/* What the change does to published ports: those that go and come, and those that stay. */
+static int published_change(const struct delta_view *dv, const size_t *gone, size_t ngone,
+			    const struct pubv *pubs, struct elemv *minus, struct elemv *plus)
+{
+	const struct moat_plan *plan = dv->plan;
+	const struct moat_plan_delta *d = dv->d;
+	struct pubv pg = { 0 };
+	int ret = pubs_gone(plan, gone, ngone, &pg);
+
+	for (size_t i = 0; i < ngone && !ret; i++)
+		ret = endpoint_published(&plan->es->v[gone[i]], plan_ident_of, plan, NULL, minus);
+	for (size_t i = 0; pubs && i < d->nallow_del && !ret; i++)
+		ret = pubs_follow(pubs, &pg, &d->allow_del[i], minus);
+	for (size_t i = 0; pubs && i < d->nallow_add && !ret; i++)
+		ret = pubs_follow(pubs, &pg, &d->allow_add[i], plus);
+	for (size_t i = 0; i < dv->ncome && !ret; i++)
+		ret = endpoint_published(&dv->come[i], delta_ident_of, dv, d, plus);
+	free(pg.v);
+	return ret;
+}
+
+int pubv_change(const struct pubv *cur, const struct moat_plan *plan,
+		const struct moat_plan_delta *d, const size_t *gone, size_t ngone,
+		const struct moat_endpoint *come, size_t ncome, struct pubv *o)
+{
+	struct delta_view dv = { plan, d, come, ncome };
+	struct pubv pg = { 0 };
+	size_t g = 0;
+	int ret = pubs_gone(plan, gone, ngone, &pg);
+
+	for (size_t i = 0; cur && i < cur->n && !ret; i++) {
+		while (g < pg.n && pub_cmp(&pg.v[g], &cur->v[i]) < 0)
+			g++;
+		if (g < pg.n && !pub_cmp(&pg.v[g], &cur->v[i]))
+			g++;
+		else
+			ret = pubv_push(o, cur->v[i].ident, &cur->v[i].b);
+	}
+	for (size_t i = 0; i < ncome && !ret; i++)
+		ret = pubv_add(o, &come[i], delta_ident_of, &dv);
+	if (!ret && o->n > 1)
+		qsort(o->v, o->n, sizeof(*o->v), pub_cmp);
+	free(pg.v);
+	return ret;
+}
+
 int elements_change(const struct moat_plan *plan, const struct moat_plan_delta *d,
 		    const size_t *gone, size_t ngone, const struct moat_endpoint *come,
-		    size_t ncome, struct elemv *minus, struct elemv *plus)
+		    size_t ncome, const struct pubv *pubs, struct elemv *minus,
+		    struct elemv *plus)
 {
 	struct delta_view dv = { plan, d, come, ncome };
 	int ret = 0;
@@ -538,6 +809,8 @@ int elements_change(const struct moat_plan *plan, const struct moat_plan_delta *
 				    moat_plan_delta_ident(plan, d, d->addrs_add[i].ident), plus);
 	for (size_t i = 0; i < ncome && !ret; i++)
 		ret = elements_endpoint(&come[i], endpoint_iso(&come[i], delta_ident_of, &dv), plus);
+	if (!ret)
+		ret = published_change(&dv, gone, ngone, pubs, minus, plus);
 	return ret;
 }
 

@@ -258,6 +258,8 @@ static const struct fam fams[2] = {
 	{ NFPROTO_IPV6, 16, 8, 24, S_EP6, S_NET6, S_MANAGED6, "ip6" },
 };
 
+static void x_allow(struct rb *rb, enum set_id s, uint32_t owner, bool from, bool vmap);
+
 /* "Self" is the endpoint whose isolation a direction checks; the peer is the other end. */
 static uint32_t self_off(const struct fam *f, bool egress)
 {
@@ -335,13 +337,81 @@ static void rules_related(struct batch *bt, enum chain_id c)
 	}
 }
 
+/* meta l4proto . th dport into registers 0 and 1, looked up in s (inv: not in it). */
+static void x_port_in(struct rb *rb, enum set_id s, bool inv)
+{
+	x_meta(rb, NFT_META_L4PROTO, NFT_REG32_00);
+	x_payload(rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
+	x_lookup(rb, s, NFT_REG32_00, -1, inv);
+}
+
+/*
+ * A new connection to the node: to a port it publishes for an endpoint, it is decided in
+ * chain published as the client to that endpoint; under host_policy, an endpoint reaches
+ * nothing else of the node (its services: sshd, metrics, the runtime's API over TCP).
+ */
+static void rules_input_node(struct batch *bt, bool host_policy)
+{
+	struct rb rb = rule_start(C_INPUT);
+
+	x_port_in(&rb, S_PUBLISHED, false);
+	x_verdict(&rb, NFT_JUMP, chains[C_PUBLISHED].name);
+	rule_end(bt, &rb, "meta l4proto . th dport @published jump published");
+	for (int f = 0; host_policy && f < 2; f++) {
+		rb = rule_start(C_INPUT);
+		x_nfproto(&rb, fams[f].nfproto);
+		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, fams[f].saddr, fams[f].alen, NFT_REG_1);
+		x_lookup(&rb, fams[f].ep, NFT_REG_1, -1, false);
+		x_port_in(&rb, S_PUBLISHED, true);
+		x_verdict(&rb, NFT_JUMP, chains[C_DENY_IN].name);
+		rule_end(bt, &rb, "an endpoint to the node, not a published port");
+	}
+}
+
+/*
+ * Chain published: a connection to a port the node publishes for an endpoint passes when
+ * that endpoint is not ingress-isolated, or its lists let the client (its identity, as for
+ * any ingress) in on the endpoint's own port; monitor mode counts and passes. One lookup per
+ * step, whatever the number of ports and endpoints (elements.h: published ports).
+ */
+static void rules_published(struct batch *bt)
+{
+	static const struct { enum set_id s; const char *what; } pass[] = {
+		{ S_PUB_OPEN, "to an endpoint not isolated" },
+		{ S_PUB_ANY, "what the endpoint lets in from anyone" },
+	};
+	enum chain_id c = C_PUBLISHED;
+	struct rb rb;
+
+	for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
+		rb = rule_start(c);
+		x_port_in(&rb, pass[i].s, false);
+		x_verdict(&rb, NFT_RETURN, NULL);
+		rule_end(bt, &rb, pass[i].what);
+	}
+	rb = rule_start(c);
+	x_verdict(&rb, NFT_JUMP, chains[C_PEER_SRC].name);
+	rule_end(bt, &rb, "the client's identity");
+	rb = rule_start(c);
+	x_allow(&rb, S_PUB_FROM, 0, true, false);
+	rule_end(bt, &rb, "ct mark . meta l4proto . th dport @pub_from");
+	rb = rule_start(c);
+	x_port_in(&rb, S_PUB_MON, false);
+	x_counter(&rb);
+	x_verdict(&rb, NFT_RETURN, NULL);
+	rule_end(bt, &rb, "monitor");
+	rb = rule_start(c);
+	x_verdict(&rb, NFT_JUMP, chains[C_DENY_IN].name);
+	rule_end(bt, &rb, "deny");
+}
+
 /*
  * Base chain preamble. Neighbour discovery and MLD are untracked by conntrack, so they would
  * meet the policy chains as new packets and break IPv6 between isolated containers; they are
  * link-local by design, and the hop limit proves it (255 for ND, 1 for MLD: a routed packet
  * arrives with at most 254).
  */
-static void rules_base(struct batch *bt, enum chain_id c, uint16_t group)
+static void rules_base(struct batch *bt, enum chain_id c, uint16_t group, bool host_policy)
 {
 	static const struct { uint8_t lo, hi, hoplimit; const char *what; } icmp6[] = {
 		{ 133, 137, 255, "neighbour discovery" },
@@ -350,11 +420,11 @@ static void rules_base(struct batch *bt, enum chain_id c, uint16_t group)
 	};
 	struct rb rb;
 
-	if (c == C_INPUT) {
+	if (c == C_INPUT || c == C_OUTPUT) {
 		uint32_t lo = 1;	/* loopback is ifindex 1 in every namespace */
 
 		rb = rule_start(c);
-		x_meta(&rb, NFT_META_IIF, NFT_REG_1);
+		x_meta(&rb, c == C_INPUT ? NFT_META_IIF : NFT_META_OIF, NFT_REG_1);
 		x_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &lo, 4);
 		x_verdict(&rb, NF_ACCEPT, NULL);
 		rule_end(bt, &rb, "the node's own traffic");
@@ -368,10 +438,12 @@ static void rules_base(struct batch *bt, enum chain_id c, uint16_t group)
 	x_ctstate(&rb, CT_RELATED);
 	x_verdict(&rb, NF_ACCEPT, NULL);
 	rule_end(bt, &rb, "ct state related");
-	rb = rule_start(c);
-	x_ctstate(&rb, CT_INVALID);
-	x_verdict(&rb, NF_DROP, NULL);
-	rule_end(bt, &rb, "ct state invalid");
+	if (c != C_OUTPUT) {	/* what the node sends is the node's business */
+		rb = rule_start(c);
+		x_ctstate(&rb, CT_INVALID);
+		x_verdict(&rb, NF_DROP, NULL);
+		rule_end(bt, &rb, "ct state invalid");
+	}
 	for (size_t i = 0; i < sizeof(icmp6) / sizeof(icmp6[0]); i++) {
 		rb = rule_start(c);
 		x_nfproto(&rb, NFPROTO_IPV6);
@@ -384,14 +456,18 @@ static void rules_base(struct batch *bt, enum chain_id c, uint16_t group)
 		x_verdict(&rb, NF_ACCEPT, NULL);
 		rule_end(bt, &rb, icmp6[i].what);
 	}
-	if (c == C_FORWARD) {
+	if (c == C_FORWARD || c == C_OUTPUT) {
 		rb = rule_start(c);
 		x_verdict(&rb, NFT_JUMP, "ingress");
 		rule_end(bt, &rb, "jump ingress");
 	}
-	rb = rule_start(c);
-	x_verdict(&rb, NFT_JUMP, "egress");
-	rule_end(bt, &rb, "jump egress");
+	if (c != C_OUTPUT) {	/* the node is no endpoint: no egress of its own */
+		rb = rule_start(c);
+		x_verdict(&rb, NFT_JUMP, "egress");
+		rule_end(bt, &rb, "jump egress");
+	}
+	if (c == C_INPUT)
+		rules_input_node(bt, host_policy);
 	rules_pass_log(bt, c, group);
 }
 
@@ -571,27 +647,131 @@ static void rules_dns(struct batch *bt, const struct ruleset_input *in)
 		}
 }
 
+/* The drop log's limit: rate records a second, bursts of twice that. */
+static struct nftnl_expr *limit_expr(uint32_t rate)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("limit");
+
+	if (e) {
+		nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, rate);
+		nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, 1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, 2 * rate);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, 0);
+	}
+	return e;
+}
+
+/* limit rate RATE/second burst 2*RATE packets: the rule goes on while under it. */
+static void x_limit(struct rb *rb, uint32_t rate)
+{
+	struct nftnl_expr *e;
+
+	if (rb->err)
+		return;
+	e = limit_expr(rate);
+	if (!e)
+		rb->err = -ENOMEM;
+	else
+		nftnl_rule_add_expr(rb->r, e);
+}
+
+/* update @s { <reg> limit rate ... }: the same, with a bucket per key (a meter). */
+static void x_meter(struct rb *rb, enum set_id s, uint32_t sreg, uint32_t rate)
+{
+	struct nftnl_expr *e = rb_expr(rb, "dynset"), *lim;
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, sreg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+	nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, sets[s].name);
+	lim = limit_expr(rate);
+	if (!lim)
+		rb->err = -ENOMEM;
+	else
+		nftnl_expr_set(e, NFTNL_EXPR_DYNSET_EXPR, lim, 0);
+}
+
+/* counter name "unlogged" */
+static void x_unlogged(struct rb *rb)
+{
+	struct nftnl_expr *e = rb_expr(rb, "objref");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
+		nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, UNLOGGED_COUNTER);
+	}
+}
+
+/* Whose bucket a drop takes its log record from. */
+enum log_key { LOG_BY_SADDR, LOG_BY_PORT, LOG_BY_NONE };
+
+/*
+ * A drop chain: counted, logged and dropped while the source's bucket lasts (its address in
+ * limit4/limit6, its port in limit_ports, or one bucket for all), else counted in
+ * "unlogged" and dropped. So a flood from one container costs the log rate, never the
+ * records, flows or alerts of the others. rate 0: every drop is logged.
+ */
+static void rule_drop(struct batch *bt, enum chain_id c, const char *prefix, uint16_t group,
+		      uint32_t rate, enum log_key key)
+{
+	for (int f = 0; rate && f < (key == LOG_BY_SADDR ? 2 : 1); f++) {
+		struct rb rb = rule_start(c);
+
+		if (key == LOG_BY_SADDR) {
+			x_nfproto(&rb, fams[f].nfproto);
+			x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, fams[f].saddr, fams[f].alen,
+				  NFT_REG_1);
+			x_meter(&rb, f ? S_LIMIT6 : S_LIMIT4, NFT_REG_1, rate);
+		} else if (key == LOG_BY_PORT) {
+			x_meta(&rb, NFT_META_IIFNAME, NFT_REG_1);
+			x_meter(&rb, S_LIMIT_PORTS, NFT_REG_1, rate);
+		} else {
+			x_limit(&rb, rate);
+		}
+		x_counter(&rb);
+		x_log(&rb, prefix, group);
+		x_verdict(&rb, NF_DROP, NULL);
+		rule_end(bt, &rb, prefix);
+	}
+	if (!rate) {
+		rule_log(bt, c, prefix, group, NF_DROP);
+		return;
+	}
+	struct rb rb = rule_start(c);
+
+	x_unlogged(&rb);
+	x_verdict(&rb, NF_DROP, NULL);
+	rule_end(bt, &rb, "unlogged");
+}
+
 static void rules_inet(struct batch *bt, const struct ruleset_input *in)
 {
 	uint16_t g = in->nflog_group;
 
+	bool host_policy = in->host_access == RULESET_HOST_POLICY;
+
 	if (in->plan->ndomains[0] || in->plan->ndomains[1])
 		rules_dns_queue(bt, in);
-	rules_base(bt, C_FORWARD, g);
-	rules_base(bt, C_INPUT, g);
+	rules_base(bt, C_FORWARD, g, host_policy);
+	rules_base(bt, C_INPUT, g, host_policy);
+	if (host_policy)
+		rules_base(bt, C_OUTPUT, g, host_policy);
+	rules_published(bt);
 	rules_dir(bt, C_INGRESS, false);
 	rules_dir(bt, C_EGRESS, true);
 	rules_peer(bt, C_PEER_SRC, true);
 	rules_peer(bt, C_PEER_DST, false);
-	rule_log(bt, C_DENY_IN, NFT_PREFIX_DROP_IN, g, NF_DROP);
-	rule_log(bt, C_DENY_OUT, NFT_PREFIX_DROP_OUT, g, NF_DROP);
+	rule_drop(bt, C_DENY_IN, NFT_PREFIX_DROP_IN, g, in->log_rate, LOG_BY_SADDR);
+	rule_drop(bt, C_DENY_OUT, NFT_PREFIX_DROP_OUT, g, in->log_rate, LOG_BY_SADDR);
 	/* Violations pass: the connection-start log reports them (userspace tells them apart). */
 	rule_log(bt, C_MON_IN, NULL, g, NFT_CONTINUE);
 	rule_log(bt, C_MON_OUT, NULL, g, NFT_CONTINUE);
 	if (in->mode == MOAT_MODE_MONITOR)
 		rule_log(bt, C_UNKNOWN, NULL, g, NFT_CONTINUE);
-	else
-		rule_log(bt, C_UNKNOWN, NFT_PREFIX_DROP_UNKNOWN, g, NF_DROP);
+	else	/* no endpoint's address: one bucket, which no endpoint's drops share */
+		rule_drop(bt, C_UNKNOWN, NFT_PREFIX_DROP_UNKNOWN, g, in->log_rate, LOG_BY_NONE);
 	/* an egress chain's way to allow from a chain it jumped to: what the base chains do */
 	rules_pass_log(bt, C_PASSED, g);
 	rule_log(bt, C_PASSED, NULL, g, NF_ACCEPT);
@@ -730,15 +910,6 @@ static void rules_bridge_nd(struct batch *bt, enum chain_id c)
 	static const uint8_t ll_mask[16] = { 0xff, 0xc0 }, ll[16] = { 0xfe, 0x80 }, any[16];
 	struct rb rb;
 
-	for (int i = 0; i < 2; i++) {
-		rb = rule_start(c);
-		x_ethertype(&rb, 0x86dd);
-		x_l4proto(&rb, IPPROTO_ICMPV6);
-		x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
-		x_cmp8(&rb, NFT_REG_1, NFT_CMP_EQ, i ? 137 : 134);
-		x_verdict(&rb, NFT_JUMP, "spoof");
-		rule_end(bt, &rb, i ? "redirect from a container" : "router advertisement");
-	}
 	/*
 	 * A neighbour advertisement may announce only the sender's own addresses, or else one
 	 * container could make another send it a third's traffic. Link-local targets cannot be
@@ -832,7 +1003,8 @@ static void rules_bridge_forward(struct batch *bt, const struct ruleset_input *i
 	rb = rule_start(c);
 	x_verdict(&rb, NFT_JUMP, "misdirected");
 	rule_end(bt, &rb, "not the container's own address");
-	rule_log(bt, C_MISDIRECTED, NFT_PREFIX_DROP_IN, in->nflog_group, NF_DROP);
+	rule_drop(bt, C_MISDIRECTED, NFT_PREFIX_DROP_IN, in->nflog_group, in->log_rate,
+		  LOG_BY_PORT);
 }
 
 /*
@@ -888,6 +1060,60 @@ static void rules_bridge_stranger(struct batch *bt)
  * other ethertype (VLAN tags included) from a managed port are dropped: they could carry
  * addresses this chain does not check.
  */
+/*
+ * What no port may do, known or not (a stranger too): speak for the node, whose addresses
+ * are the bridges' gateways (as source, so no ICMP error or redirect comes "from the
+ * gateway"; in ARP, gratuitous or not; as a neighbour advertisement's target, link-local
+ * included), or advertise routes and redirect. Else any container could make its neighbours
+ * send it what they send to the gateway.
+ */
+static void rules_bridge_claims(struct batch *bt)
+{
+	static const struct { uint16_t ethertype; uint8_t proto, type; const char *what; } icmp[] = {
+		{ 0x86dd, IPPROTO_ICMPV6, 134, "router advertisement" },
+		{ 0x86dd, IPPROTO_ICMPV6, 137, "ICMPv6 redirect" },
+		{ 0x0800, IPPROTO_ICMP, 5, "ICMP redirect" },
+	};
+	static const struct { uint16_t ethertype; uint32_t off, len; enum set_id s; const char *what; }
+	claims[] = {
+		{ 0x0800, 12, 4, S_NODE4, "ip saddr of the node" },
+		{ 0x86dd, 8, 16, S_NODE6, "ip6 saddr of the node" },
+		{ 0x0806, 14, 4, S_NODE4, "arp saddr ip of the node" },
+	};
+	enum chain_id c = C_PREROUTING;
+	struct rb rb;
+
+	for (size_t i = 0; i < sizeof(icmp) / sizeof(icmp[0]); i++) {
+		rb = rule_start(c);
+		x_ethertype(&rb, icmp[i].ethertype);
+		x_l4proto(&rb, icmp[i].proto);
+		x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
+		x_cmp8(&rb, NFT_REG_1, NFT_CMP_EQ, icmp[i].type);
+		x_verdict(&rb, NFT_JUMP, "spoof");
+		rule_end(bt, &rb, icmp[i].what);
+	}
+	for (size_t i = 0; i < sizeof(claims) / sizeof(claims[0]); i++) {
+		rb = rule_start(c);
+		if (claims[i].ethertype == 0x0806)
+			x_arp_ether_ip(&rb);
+		else
+			x_ethertype(&rb, claims[i].ethertype);
+		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, claims[i].off, claims[i].len, NFT_REG_1);
+		x_lookup(&rb, claims[i].s, NFT_REG_1, -1, false);
+		x_verdict(&rb, NFT_JUMP, "spoof");
+		rule_end(bt, &rb, claims[i].what);
+	}
+	rb = rule_start(c);
+	x_ethertype(&rb, 0x86dd);
+	x_l4proto(&rb, IPPROTO_ICMPV6);
+	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
+	x_cmp8(&rb, NFT_REG_1, NFT_CMP_EQ, 136);
+	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, NFT_REG_1);
+	x_lookup(&rb, S_NODE_ND, NFT_REG_1, -1, false);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "neighbour advertisement for the node's address");
+}
+
 static void rules_bridge(struct batch *bt, const struct ruleset_input *in)
 {
 	enum chain_id c = C_PREROUTING;
@@ -909,6 +1135,7 @@ static void rules_bridge(struct batch *bt, const struct ruleset_input *in)
 	x_cmp8(&rb, NFT_REG_1, NFT_CMP_NEQ, IPPROTO_ICMPV6);
 	x_port_mac_addr(&rb, 8, 16, S_OWN6);
 	rule_end(bt, &rb, "iifname . ether saddr . ip6 saddr, not ICMPv6");
+	rules_bridge_claims(bt);
 	rb = rule_start(c);
 	x_meta(&rb, NFT_META_IIFNAME, NFT_REG_1);
 	x_lookup(&rb, S_PORTS, NFT_REG_1, -1, true);
@@ -924,6 +1151,16 @@ static void rules_bridge(struct batch *bt, const struct ruleset_input *in)
 	x_lookup(&rb, S_MACS, NFT_REG32_00, -1, true);
 	x_verdict(&rb, NFT_JUMP, "spoof");
 	rule_end(bt, &rb, "iifname . ether saddr");
+	/* and ARP's own copy of it: a reply naming another's MAC diverts traffic as well */
+	rb = rule_start(c);
+	x_arp_ether_ip(&rb);
+	x_meta(&rb, NFT_META_IIFNAME, NFT_REG_1);
+	x_lookup(&rb, S_MAC_PORTS, NFT_REG_1, -1, false);
+	x_meta(&rb, NFT_META_IIFNAME, NFT_REG32_00);
+	x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, 8, 6, NFT_REG32_04);
+	x_lookup(&rb, S_MACS, NFT_REG32_00, -1, true);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "iifname . arp saddr ether");
 	rules_bridge_nd(bt, c);
 	rb = rule_start(c);
 	x_ethertype(&rb, 0x0800);
@@ -946,10 +1183,15 @@ static void rules_bridge(struct batch *bt, const struct ruleset_input *in)
 	rb = rule_start(c);
 	x_verdict(&rb, NFT_JUMP, "spoof");
 	rule_end(bt, &rb, "anything else from a managed port");
-	rule_log(bt, C_SPOOF, NFT_PREFIX_SPOOF, in->nflog_group, NF_DROP);
+	rule_drop(bt, C_SPOOF, NFT_PREFIX_SPOOF, in->nflog_group, in->log_rate, LOG_BY_PORT);
 	rules_bridge_forward(bt, in);
 }
 
+
+bool rules_chain_used(enum chain_id c, const struct ruleset_input *in)
+{
+	return c != C_OUTPUT || in->host_access == RULESET_HOST_POLICY;
+}
 
 void rules_add(struct batch *bt, const struct ruleset_input *in)
 {

@@ -12,6 +12,9 @@
 /* rules_owner_count - how many rules rules_owner_add writes for o. */
 size_t rules_owner_count(const struct owner *o);
 
+/* rules_chain_used - does in's ruleset have chain c (output: only with host_access POLICY)? */
+bool rules_chain_used(enum chain_id c, const struct ruleset_input *in);
+
 /* rules_add - every rule of the base and shared chains of both tables, for in's mode and
  * NFLOG group (the tables, sets and chains must be in bt already). */
 void rules_add(struct batch *bt, const struct ruleset_input *in);

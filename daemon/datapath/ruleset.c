@@ -27,8 +27,12 @@ struct ruleset {
 	uint32_t ndomains[2];		/* the per_domain sets and chains of each tier */
 	struct elemset *cur;		/* what the kernel holds */
 	struct ownerv owners;		/* the identity chains the kernel holds, sorted */
+	uint32_t log_rate;
+	enum ruleset_host host_access;
+	struct pubv pubs;		/* the published ports the kernel holds, by identity */
 	unsigned nrules[T_COUNT];
 	struct ruleset_stats stats;
+	uint64_t unlogged_base;		/* what the counters held before full applies reset them */
 };
 
 int ruleset_new(struct ruleset **out)
@@ -59,6 +63,7 @@ void ruleset_free(struct ruleset *rs)
 	nfsock_close(rs->watch);
 	elemset_free(rs->cur);
 	free(rs->owners.v);
+	free(rs->pubs.v);
 	free(rs);
 }
 
@@ -161,6 +166,40 @@ static int send(struct ruleset *rs, struct batch *bt, bool full, struct moat_dia
 	return ret;
 }
 
+/* ---- what the log limit kept out ---- */
+
+static int unlogged_read(struct ruleset *rs, uint64_t *n)
+{
+	uint64_t v;
+	int ret = 0;
+
+	*n = 0;
+	for (int t = 0; t < T_COUNT && !ret; t++) {
+		ret = nfsock_counter_get(rs->nl, t, UNLOGGED_COUNTER, &v);
+		*n += ret ? 0 : v;
+	}
+	return ret;
+}
+
+/* Before a full apply recreates the counters: what they hold so far. */
+static void unlogged_keep(struct ruleset *rs)
+{
+	uint64_t n;
+
+	if (rs->applied && !unlogged_read(rs, &n))
+		rs->unlogged_base += n;
+}
+
+int ruleset_unlogged(struct ruleset *rs, uint64_t *n)
+{
+	uint64_t v;
+	int ret = rs->applied ? unlogged_read(rs, &v) : -ENODATA;
+
+	if (!ret)
+		*n = rs->unlogged_base + v;
+	return ret;
+}
+
 /* ---- whole and by difference ---- */
 
 static void batch_full(struct batch *bt, const struct ruleset_input *in,
@@ -175,8 +214,12 @@ static void batch_full(struct batch *bt, const struct ruleset_input *in,
 	for (int s = 0; s < S_COUNT; s++)
 		if (!sets[s].per_ident && !sets[s].per_domain)
 			batch_set(bt, s, 0, false);
+	for (int t = 0; t < T_COUNT; t++)
+		batch_counter(bt, t, UNLOGGED_COUNTER);
 	for (int c = 0; c < C_COUNT; c++)
-		batch_chain(bt, chains[c].t, chains[c].name, chains[c].hook, chains[c].prio, false);
+		if (rules_chain_used(c, in))
+			batch_chain(bt, chains[c].t, chains[c].name, chains[c].hook,
+				    chains[c].prio, false);
 	rules_add(bt, in);
 	for (size_t i = 0; i < o->n; i++)
 		rules_owner_add(bt, &o->v[i]);
@@ -269,14 +312,20 @@ int ruleset_apply(struct ruleset *rs, const struct ruleset_input *in, bool full,
 	struct elemv v[S_COUNT] = { { 0 } }, del[S_COUNT] = { { 0 } }, add[S_COUNT] = { { 0 } };
 	struct ownerv o = { 0 }, gone = { 0 }, added = { 0 };
 	struct elemset *set = NULL;
+	struct pubv pubs = { 0 };
 	struct batch bt = { 0 };
 	int ret;
 
 	if (!rs->applied || rs->mode != in->mode || rs->group != in->nflog_group ||
 	    rs->dns_queue != in->dns_queue ||
-	    memcmp(rs->ndomains, in->plan->ndomains, sizeof(rs->ndomains)))
+	    memcmp(rs->ndomains, in->plan->ndomains, sizeof(rs->ndomains)) ||
+	    rs->log_rate != in->log_rate || rs->host_access != in->host_access)
 		full = true;
+	if (full)
+		unlogged_keep(rs);
 	ret = build(in, &set, v);
+	if (!ret)
+		ret = pubv_build(in->plan, in->es, &pubs);
 	if (!ret)
 		ret = elements_owners(in->plan, &o);
 	if (!ret && !full)
@@ -302,11 +351,15 @@ int ruleset_apply(struct ruleset *rs, const struct ruleset_input *in, bool full,
 		rs->group = in->nflog_group;
 		rs->dns_queue = in->dns_queue;
 		memcpy(rs->ndomains, in->plan->ndomains, sizeof(rs->ndomains));
+		rs->log_rate = in->log_rate;
+		rs->host_access = in->host_access;
+		free(rs->pubs.v);
+		rs->pubs = pubs, pubs = (struct pubv){ 0 };
 	}
 	batch_free(&bt);
 	elemset_free(set);
 	elemvs_free(v), elemvs_free(del), elemvs_free(add);
-	free(o.v), free(gone.v), free(added.v);
+	free(o.v), free(gone.v), free(added.v), free(pubs.v);
 	return ret;
 }
 
@@ -380,13 +433,16 @@ int ruleset_apply_change(struct ruleset *rs, const struct moat_plan *plan,
 	struct elemv minus[S_COUNT] = { { 0 } }, plus[S_COUNT] = { { 0 } };
 	struct elemv del[S_COUNT] = { { 0 } }, add[S_COUNT] = { { 0 } };
 	struct ownerv ogone = { 0 }, oadded = { 0 };
+	struct pubv pubs = { 0 };
 	struct batch bt = { 0 };
 	size_t done = 0;
 	bool undo = false;
 	int ret = rs->applied ? 0 : -ENODATA;
 
 	if (!ret)
-		ret = elements_change(plan, d, gone, ngone, come, ncome, minus, plus);
+		ret = elements_change(plan, d, gone, ngone, come, ncome, &rs->pubs, minus, plus);
+	if (!ret)
+		ret = pubv_change(&rs->pubs, plan, d, gone, ngone, come, ncome, &pubs);
 	if (!ret)
 		ret = elements_owners_of(d->idents_gone, d->nidents_gone, &ogone);
 	if (!ret)
@@ -406,12 +462,14 @@ int ruleset_apply_change(struct ruleset *rs, const struct moat_plan *plan,
 	if (!ret) {
 		rs->nrules[T_INET] -= owners_rules(&ogone);
 		undo = false;
+		free(rs->pubs.v);
+		rs->pubs = pubs, pubs = (struct pubv){ 0 };
 	}
 	if (undo)
 		parts_undo(rs->cur, minus, plus, done);
 	batch_free(&bt);
 	elemvs_free(minus), elemvs_free(plus), elemvs_free(del), elemvs_free(add);
-	free(ogone.v), free(oadded.v);
+	free(ogone.v), free(oadded.v), free(pubs.v);
 	return ret;
 }
 
@@ -423,6 +481,7 @@ int ruleset_flush(struct ruleset *rs, struct moat_diags *diags)
 	struct batch bt = { 0 };
 	int ret = elemset_new(&empty);
 
+	unlogged_keep(rs);
 	if (!ret)
 		ret = batch_init(&bt, rs->nl->seq);
 	for (int t = 0; !ret && t < T_COUNT; t++) {
@@ -436,6 +495,8 @@ int ruleset_flush(struct ruleset *rs, struct moat_diags *diags)
 		rs->cur = empty, empty = NULL;
 		free(rs->owners.v);
 		rs->owners = (struct ownerv){ 0 };
+		free(rs->pubs.v);
+		rs->pubs = (struct pubv){ 0 };
 		memset(rs->nrules, 0, sizeof(rs->nrules));
 		rs->applied = false;
 		rs->stats.added = 0;
@@ -503,7 +564,7 @@ static int verify(struct ruleset *rs, char *why, size_t whylen)
 		}
 	}
 	for (int s = 0; s < S_COUNT && !ret; s++)	/* per_domain ones are learnt */
-		if (!sets[s].per_ident && !sets[s].per_domain)
+		if (!sets[s].per_ident && !sets[s].per_domain && !sets[s].meter)
 			ret = verify_set(rs, s, 0, why, whylen);
 	for (size_t i = 0; i < rs->owners.n && !ret; i++) {
 		const struct owner *o = &rs->owners.v[i];

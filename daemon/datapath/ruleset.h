@@ -18,7 +18,11 @@
  *                       in monitor mode). Chains peer_src/peer_dst put the peer's identity in
  *                       the connection's mark; unknown drops (or, in monitor mode, counts).
  *   table bridge moat   anti-spoofing on the containers' veths: sets ports, src4, src6,
- *                       nd_types; base chain prerouting (priority -300), chain spoof.
+ *                       nd_types; base chain prerouting (priority -300), chain spoof. On
+ *                       every port, known or not: no router advertisement or redirect, and
+ *                       nothing that claims an address of the node (sets node4, node6,
+ *                       node_nd: the gateways) as its source, in ARP or in a neighbour
+ *                       advertisement.
  *
  * Each packet of a new connection costs a constant number of lookups whatever the number of
  * endpoints and policies: per direction an identity map and a verdict map, two identity maps,
@@ -30,8 +34,9 @@
  * identity chain decides); it is left holding an identity. Other software on the node must
  * not rely on ct mark of those connections.
  *
- * Drops are logged to an NFLOG group with the NFT_PREFIX_* prefixes below, and so is the
- * first packet of every connection that passed with an endpoint at either end.
+ * Drops are logged to an NFLOG group with the NFT_PREFIX_* prefixes below, at most log_rate
+ * a second per source (meters limit4, limit6, limit_ports; counter "unlogged" for the rest),
+ * and so is the first packet of every connection that passed with an endpoint at either end.
  *
  * Foreign tables are never touched: every message names table "moat" of family inet or bridge.
  */
@@ -51,6 +56,7 @@
 #define NFT_TABLE_NAME "moat"
 #define NFT_DEFAULT_NFLOG_GROUP 1
 #define NFT_DEFAULT_DNS_QUEUE 53
+#define NFT_DEFAULT_LOG_RATE 20		/* drop records a second per source (log_rate) */
 
 /* NFLOG prefixes (the flow reader's contract) and how much of each packet is copied. */
 #define NFT_PREFIX_PASS "moat:pass"		/* a new connection passed (allowed, or monitor) */
@@ -62,6 +68,14 @@
 
 struct ruleset;
 
+/*
+ * What the node's own connections to endpoints may do. ALLOW: everything (Kubernetes' rule:
+ * the node reaches its own pods; no output hook). POLICY: they are a peer like any other
+ * address (an ipBlock must allow the node's), and endpoints reach the node only on ports it
+ * publishes for endpoints (their egress decides the rest of their traffic to it as before).
+ */
+enum ruleset_host { RULESET_HOST_ALLOW, RULESET_HOST_POLICY };
+
 /* What one apply programs. Everything is borrowed for the duration of the call only. */
 struct ruleset_input {
 	const struct moat_plan *plan;
@@ -72,6 +86,14 @@ struct ruleset_input {
 	uint16_t nflog_group;		/* NFLOG group of every log rule (NFT_DEFAULT_NFLOG_GROUP) */
 	uint16_t dns_queue;		/* NFQUEUE of DNS replies to endpoints, when the plan has
 					 * rules with domain names (NFT_DEFAULT_DNS_QUEUE) */
+	const struct moat_addr *node;	/* the node's own addresses in moatd's namespace (its
+					 * bridges' gateways among them): no bridge port may claim
+					 * them (source, ARP, neighbour advertisement) */
+	size_t nnode;
+	uint32_t log_rate;		/* drop records a second per source (address, or bridge
+					 * port), bursts of twice that; past it drops are counted,
+					 * not logged (ruleset_unlogged). 0: every drop logged */
+	enum ruleset_host host_access;
 };
 
 /*
@@ -158,6 +180,13 @@ int ruleset_dns_add(struct ruleset *rs, const struct ruleset_dns *v, size_t n,
  * diags.
  */
 int ruleset_flush(struct ruleset *rs, struct moat_diags *diags);
+
+/*
+ * ruleset_unlogged - drops the log limit kept out of the NFLOG group since ruleset_new (the
+ * named counters "unlogged" of both tables, plus what they held before each full apply
+ * recreated them). 0 and *n, or -errno (-ENODATA: nothing applied yet).
+ */
+int ruleset_unlogged(struct ruleset *rs, uint64_t *n);
 
 /* ruleset_watch_fd - the notification socket, for the caller's epoll (EPOLLIN). Owned by rs. */
 int ruleset_watch_fd(const struct ruleset *rs);

@@ -18,6 +18,7 @@ const struct table_desc tbls[T_COUNT] = {
 #define MAP NFT_SET_MAP
 #define IVL NFT_SET_INTERVAL
 #define CAT (NFT_SET_INTERVAL | NFT_SET_CONCAT)
+#define METER (NFT_SET_EVAL | NFT_SET_TIMEOUT)
 #define PEER_KEY CAT3(TYPE_MARK, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 12
 #define ANY_KEY CAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8
 #define DNS4_KEY CAT4(TYPE_IPADDR, TYPE_IPADDR, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 16
@@ -91,6 +92,25 @@ const struct set_desc sets[S_COUNT] = {
 	[S_ADDRS6] = { "addrs6", T_BRIDGE, 0, TYPE_IP6ADDR, 16, 0, 0, {0}, 16, F_ADDR },
 	/* addrs6 again, keyed as the raw ICMPv6 target field reads */
 	[S_ND_ADDRS] = { "nd_addrs", T_BRIDGE, 0, TYPE_INTEGER, 16, 0, 0, {0}, 16, F_ADDR },
+	/* the node's own addresses (its bridges' gateways among them, link-local included),
+	 * which no port may claim */
+	[S_NODE4] = { "node4", T_BRIDGE, 0, TYPE_IPADDR, 4, 0, 0, {0}, 4, F_ADDR },
+	[S_NODE6] = { "node6", T_BRIDGE, 0, TYPE_IP6ADDR, 16, 0, 0, {0}, 16, F_ADDR },
+	[S_NODE_ND] = { "node_nd", T_BRIDGE, 0, TYPE_INTEGER, 16, 0, 0, {0}, 16, F_ADDR },
+	/* the drop log's buckets: per source address, per bridge port */
+	[S_LIMIT4] = { "limit4", T_INET, METER, TYPE_IPADDR, 4, 0, 0, {0}, 4, F_ADDR,
+		.meter = true },
+	[S_LIMIT6] = { "limit6", T_INET, METER, TYPE_IP6ADDR, 16, 0, 0, {0}, 16, F_ADDR,
+		.meter = true },
+	[S_LIMIT_PORTS] = { "limit_ports", T_BRIDGE, METER, TYPE_IFNAME, IFNAMSIZ, 0, 0, {0}, 0,
+		F_IFNAME, .meter = true },
+	/* published ports (proto . host port), and what their destinations' ingress lists make
+	 * of each: open (not isolated), monitor, anyone on it (any), the peers on it (from) */
+	[S_PUBLISHED] = { "published", T_INET, 0, ANY_KEY, 0, 0, {0}, 0, F_PORT },
+	[S_PUB_OPEN] = { "pub_open", T_INET, 0, ANY_KEY, 0, 0, {0}, 0, F_PORT },
+	[S_PUB_MON] = { "pub_monitor", T_INET, 0, ANY_KEY, 0, 0, {0}, 0, F_PORT },
+	[S_PUB_ANY] = { "pub_any", T_INET, 0, ANY_KEY, 0, 0, {0}, 0, F_PORT },
+	[S_PUB_FROM] = { "pub_from", T_INET, 0, PEER_KEY, 0, 0, {0}, 0, F_PEER_PORT },
 };
 
 const struct chain_desc chains[C_COUNT] = {
@@ -111,6 +131,9 @@ const struct chain_desc chains[C_COUNT] = {
 	[C_SPOOF] = { "spoof", T_BRIDGE, -1, 0 },
 	[C_BR_FORWARD] = { "forward", T_BRIDGE, NF_BR_FORWARD, -300 },
 	[C_MISDIRECTED] = { "misdirected", T_BRIDGE, -1, 0 },
+	[C_PUBLISHED] = { "published", T_INET, -1, 0 },
+	/* only with the node's own connections under policy (ruleset_input's host_access) */
+	[C_OUTPUT] = { "output", T_INET, NF_INET_LOCAL_OUT, -10 },
 };
 
 static void fmt_addr(char *b, size_t len, const uint8_t *a, int alen)
@@ -210,6 +233,13 @@ void schema_elem_format(enum set_id s, const struct elem *e, char *b, size_t len
 		break;
 	case F_BYTE:
 		snprintf(b, len, "%u", e->key[0]);
+		break;
+	case F_PORT:
+		snprintf(b, len, "proto %u port %u", e->key[0], (unsigned)(e->key[4] << 8 | e->key[5]));
+		break;
+	case F_PEER_PORT:
+		snprintf(b, len, "ident %u proto %u port %u", ntohl(x), e->key[4],
+			 (unsigned)(e->key[8] << 8 | e->key[9]));
 		break;
 	}
 }

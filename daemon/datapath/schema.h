@@ -29,13 +29,15 @@ enum set_id {
 	S_DNS4_A, S_DNS6_A, S_DNS4_B, S_DNS6_B, S_SELF4, S_SELF6,
 	S_PORTS, S_ISO_PORTS, S_MAC_PORTS, S_MACS, S_SRC4, S_SRC6, S_OWN4, S_OWN6, S_ND_TARGETS,
 	S_ND_TYPES,
-	S_ETHERS, S_ADDRS4, S_ADDRS6, S_ND_ADDRS, S_COUNT
+	S_ETHERS, S_ADDRS4, S_ADDRS6, S_ND_ADDRS, S_NODE4, S_NODE6, S_NODE_ND,
+	S_LIMIT4, S_LIMIT6, S_LIMIT_PORTS,
+	S_PUBLISHED, S_PUB_OPEN, S_PUB_MON, S_PUB_ANY, S_PUB_FROM, S_COUNT
 };
 
 /* How an element of a set reads in an error message. */
 enum fmt {
 	F_ADDR_MARK, F_RANGE, F_VMAP, F_PEER, F_ANY, F_ADDR, F_ADDR2, F_IFNAME, F_IF_ADDR, F_MAC,
-	F_IF_MAC, F_IF_MAC_ADDR, F_BYTE, F_TIER, F_DNS
+	F_IF_MAC, F_IF_MAC_ADDR, F_BYTE, F_TIER, F_DNS, F_PORT, F_PEER_PORT
 };
 
 #define KEY_MAX 40		/* own6: ifname 16, MAC 6 (+2), IPv6 16 */
@@ -60,12 +62,26 @@ struct set_desc {
 	bool egress;			/* per_ident: a set of an identity's egress chain */
 	bool per_domain;		/* one per place k of a tier's rules with domain names, named
 					 * by printf-ing k: what the node learnt, with timeouts */
+	bool meter;			/* filled by the packet path (a log limit per source):
+					 * flags dynamic and timeout, METER_SIZE elements at most,
+					 * never listed, compared or verified */
 };
+
+/*
+ * Meters: one token bucket per source (address or port) for the drop log, forgotten
+ * METER_TIMEOUT_MS after its last packet. Once METER_SIZE sources are in one, a new source
+ * is counted, not logged, until one times out.
+ */
+#define METER_SIZE 65536
+#define METER_TIMEOUT_MS 60000
+
+/* The named counter of each table: drops the meters kept out of the log. */
+#define UNLOGGED_COUNTER "unlogged"
 
 enum chain_id {
 	C_FORWARD, C_INPUT, C_INGRESS, C_EGRESS, C_PEER_SRC, C_PEER_DST, C_DENY_IN, C_DENY_OUT,
 	C_MON_IN, C_MON_OUT, C_UNKNOWN, C_PASSED, C_PREROUTING, C_STRANGER, C_SPOOF, C_BR_FORWARD,
-	C_MISDIRECTED, C_COUNT
+	C_MISDIRECTED, C_PUBLISHED, C_OUTPUT, C_COUNT
 };
 
 /*

@@ -13,9 +13,26 @@
 
 #include "alerts.h"
 #include "log.h"
+#include "moat/hash.h"
 
 #define MAX_FOLLOWERS 64
 #define TAIL_BYTES (1u << 20)
+/*
+ * No source takes more than a share of the budget: each (endpoint, or address when it is
+ * none) has a bucket of 1/SOURCE_SHARE of the rate and burst, so a flood of unexpected flows from one container (the kernel logs it
+ * at --log-rate) leaves the rest of the budget to the others. SOURCES buckets, found by a
+ * short probe; a full probe reuses the bucket used longest ago (a forgotten source starts
+ * with a full share again, which bounds what it can take, not what it has taken).
+ */
+#define SOURCES 4096
+#define SOURCE_PROBE 8
+#define SOURCE_SHARE 4
+
+struct source {
+	uint64_t key;			/* moat_hash_fin of the source address; 0: free */
+	double tokens;
+	uint64_t last_ms;
+};
 
 struct alerts {
 	char *path;
@@ -27,6 +44,7 @@ struct alerts {
 	json_t *ring[ALERTS_RING];
 	size_t head, n;			/* head: the next slot to write */
 	uint64_t raised, suppressed, pending, write_errors;
+	struct source *sources;		/* SOURCES of them */
 	struct ctl_conn *followers[MAX_FOLLOWERS];
 	size_t nfollowers;
 };
@@ -92,6 +110,11 @@ int alerts_new(const char *dir, unsigned rate, struct alerts **out)
 	a->fd = -1;
 	a->rate = rate;
 	a->burst = a->tokens = 10.0 * rate;
+	a->sources = calloc(SOURCES, sizeof(*a->sources));
+	if (!a->sources) {
+		alerts_free(a);
+		return -ENOMEM;
+	}
 	tail_load(a);
 	ret = file_open(a);
 	if (ret) {
@@ -111,6 +134,7 @@ void alerts_free(struct alerts *a)
 		json_decref(a->ring[i]);
 	if (a->fd >= 0)
 		close(a->fd);
+	free(a->sources);
 	free(a->path);
 	free(a);
 }
@@ -208,11 +232,58 @@ static bool token_take(struct alerts *a, uint64_t now_ms)
 	return true;
 }
 
+/* Who an alert is from: its source endpoint's name, else its source address; NULL: none. */
+static const char *source_of(json_t *alert)
+{
+	json_t *from = json_object_get(alert, "from");
+	const char *name = json_string_value(json_object_get(from, "name"));
+
+	return name ? name : json_string_value(json_object_get(from, "ip"));
+}
+
+/* The bucket of the alert's source, or NULL when it names none. */
+static struct source *source_find(struct alerts *a, json_t *alert, uint64_t now_ms)
+{
+	const char *src = source_of(alert);
+	uint64_t key = src ? moat_hash_fin(moat_hash_str(MOAT_HASH_BASIS ^ moat_hash_seed(), src))
+			   : 0;
+	struct source *oldest = NULL;
+
+	for (size_t i = 0; key && i < SOURCE_PROBE; i++) {
+		struct source *s = &a->sources[(key + i) % SOURCES];
+
+		if (s->key == key)
+			return s;
+		if (!oldest || !s->key || (oldest->key && s->last_ms < oldest->last_ms))
+			oldest = s;
+	}
+	if (oldest)
+		*oldest = (struct source){ key, a->burst / SOURCE_SHARE, now_ms };
+	return oldest;
+}
+
+/* A token from the alert's source's share (always, without a rate or a source). */
+static bool source_take(struct alerts *a, json_t *alert, uint64_t now_ms)
+{
+	struct source *s = a->rate ? source_find(a, alert, now_ms) : NULL;
+
+	if (!s)
+		return true;
+	s->tokens += (double)(now_ms - s->last_ms) * a->rate / SOURCE_SHARE / 1000.0;
+	s->last_ms = now_ms;
+	if (s->tokens > a->burst / SOURCE_SHARE)
+		s->tokens = a->burst / SOURCE_SHARE;
+	if (s->tokens < 1.0)
+		return false;
+	s->tokens -= 1.0;
+	return true;
+}
+
 int alerts_raise(struct alerts *a, json_t *alert, const char *text, uint64_t now_ms)
 {
 	int ret;
 
-	if (!token_take(a, now_ms)) {
+	if (!source_take(a, alert, now_ms) || !token_take(a, now_ms)) {
 		a->suppressed++;
 		a->pending++;
 		json_decref(alert);

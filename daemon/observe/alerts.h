@@ -3,8 +3,9 @@
  * line to <state-dir>/alerts.jsonl (O_APPEND, one write per line, rotated to alerts.jsonl.1
  * past ALERTS_FILE_MAX), sent to syslog (LOG_WARNING, facility daemon), kept in a ring of
  * the last ALERTS_RING for `moat alerts` and streamed to followers. A token bucket bounds
- * the rate; what it holds back is counted and reported in a summary alert once tokens
- * return, so nothing disappears without a trace. Deciding WHAT is unexpected (and deduping)
+ * the rate, and no source (endpoint or address) takes more than a quarter of it, so one
+ * container's flood cannot use up the others' alerts; what they hold back is counted and
+ * reported in a summary alert once tokens return, so nothing disappears without a trace. Deciding WHAT is unexpected (and deduping)
  * is the caller's business.
  */
 #ifndef MOAT_DAEMON_ALERTS_H
@@ -23,7 +24,8 @@ struct alerts;
 
 /*
  * alerts_new - alerts into dir/alerts.jsonl (dir must exist; the file is created 0640), at
- * most rate per second on average with bursts of 10 * rate (rate 0: unlimited). The tail of
+ * most rate per second on average with bursts of 10 * rate (rate 0: unlimited), a quarter
+ * of that per source (the alert's from.name, else from.ip). The tail of
  * an existing file fills the ring, so `moat alerts` survives a restart. 0 and *out, or
  * -errno (the file cannot be opened).
  */

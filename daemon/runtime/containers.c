@@ -16,7 +16,9 @@ struct entry {
 	struct docker_container *ct;
 	char **ifaces;			/* host-side veths, one per attached network found */
 	size_t nifaces;
-	uint8_t (*macs)[6];		/* per iface: the container side's MAC */
+	uint8_t (*macs)[6];		/* per iface: the container side's MAC, as the runtime
+					 * gave it (not as the container may have changed it) */
+	char *unenforced;		/* why its traffic escapes the node's hooks, or NULL */
 	char *fingerprint;		/* everything the plan depends on, to tell real changes */
 };
 
@@ -44,6 +46,7 @@ static void entry_clear(struct entry *e)
 		free(e->ifaces[i]);
 	free(e->ifaces);
 	free(e->macs);
+	free(e->unenforced);
 	free(e->fingerprint);
 	memset(e, 0, sizeof(*e));
 }
@@ -63,30 +66,104 @@ size_t containers_size(const struct containers *t)
 	return t->n;
 }
 
-/* The host-side veth of each attached network, matched by MAC inside the container. */
+/* Where the interfaces found so far go: one host-side veth per attached network. */
+struct pairing {
+	const struct netns_ifaces *l;
+	bool *taken;			/* per interface of l */
+	bool *paired;			/* per attached network */
+};
+
+/* Is f a veth of the container whose peer is a host-side port moatd can see? */
+static bool host_port(const struct netns_iface *f)
+{
+	return f->host_ifindex != 0;
+}
+
+static int pair(struct entry *e, struct pairing *p, size_t attach, size_t iface)
+{
+	const struct docker_attach *a = &e->ct->nets[attach];
+
+	p->paired[attach] = p->taken[iface] = true;
+	if (a->has_mac)
+		memcpy(e->macs[e->nifaces], a->mac, 6);
+	e->ifaces[e->nifaces] = strdup(p->l->v[iface].host_name);
+	return e->ifaces[e->nifaces++] ? 0 : -ENOMEM;
+}
+
+/*
+ * Each attached network's host-side veth, found from the host side: the veths whose peer is
+ * in the container's namespace (netns.h). The MAC the runtime gave the network picks its
+ * veth; a network whose interface no longer has that MAC (a container with CAP_NET_ADMIN may
+ * change it, rename the interface or add links) takes a veth left over, in order. So the
+ * container keeps its ports and the runtime's MACs whatever it does inside, and frames with
+ * another MAC are dropped: it keeps its identity or is cut off, never becomes a stranger.
+ */
+static int pair_all(struct entry *e, struct pairing *p)
+{
+	const struct netns_ifaces *l = p->l;
+	int ret = 0;
+
+	for (size_t i = 0; i < e->ct->nnets && !ret; i++)
+		for (size_t k = 0; k < l->n && !p->paired[i] && !ret; k++)
+			if (e->ct->nets[i].has_mac && host_port(&l->v[k]) && !p->taken[k] &&
+			    !memcmp(l->v[k].mac, e->ct->nets[i].mac, 6))
+				ret = pair(e, p, i, k);
+	for (size_t i = 0; i < e->ct->nnets && !ret; i++)
+		for (size_t k = 0; k < l->n && !p->paired[i] && !ret; k++)
+			if (host_port(&l->v[k]) && !p->taken[k])
+				ret = pair(e, p, i, k);
+	return ret;
+}
+
+/*
+ * Networks left without a host-side veth carry traffic that never crosses moatd's hooks
+ * (macvlan and ipvlan go straight out of their parent, overlay through a namespace of its
+ * own): the reason names the first, with the kind of the interface that has its MAC.
+ */
+static int unenforced_reason(struct entry *e, const struct pairing *p)
+{
+	char b[512] = "";
+
+	if (e->ct->netmode == DOCKER_NETMODE_NONE)
+		snprintf(b, sizeof(b), "network none: no interface but loopback");
+	for (size_t i = 0; i < e->ct->nnets && e->ct->netmode != DOCKER_NETMODE_NONE; i++) {
+		const struct docker_attach *a = &e->ct->nets[i];
+		const struct netns_iface *f = a->has_mac ? netns_ifaces_find_mac(p->l, a->mac) : NULL;
+
+		if (p->paired[i])
+			continue;
+		snprintf(b, sizeof(b), "network %s (%s): its traffic does not cross this node's hooks",
+			 a->network, f && *f->kind ? f->kind : "no veth into this node");
+		break;
+	}
+	if (e->ct->netmode != DOCKER_NETMODE_NONE && e->nifaces == e->ct->nnets)
+		return 0;
+	e->unenforced = strdup(b);
+	return e->unenforced ? 0 : -ENOMEM;
+}
+
 static int entry_ifaces(struct entry *e)
 {
 	struct netns_ifaces *l = NULL;
+	struct pairing p = { 0 };
 	int ret = netns_ifaces_load(e->ct->pid, &l);
 
 	if (ret == -EALREADY)
 		return 0;
 	if (ret < 0)
 		return ret;
+	p.l = l;
+	p.taken = calloc(l->n + 1, sizeof(bool));
+	p.paired = calloc(e->ct->nnets + 1, sizeof(bool));
 	e->ifaces = calloc(e->ct->nnets + 1, sizeof(char *));
 	e->macs = calloc(e->ct->nnets + 1, sizeof(*e->macs));
-	for (size_t i = 0; e->ifaces && e->macs && i < e->ct->nnets; i++) {
-		const struct docker_attach *a = &e->ct->nets[i];
-		const struct netns_iface *f = a->has_mac ? netns_ifaces_find_mac(l, a->mac) : NULL;
-
-		if (!f || !f->host_ifindex)
-			continue;
-		memcpy(e->macs[e->nifaces], a->mac, 6);
-		if (!(e->ifaces[e->nifaces++] = strdup(f->host_name)))
-			ret = -ENOMEM;
-	}
+	ret = p.taken && p.paired && e->ifaces && e->macs ? pair_all(e, &p) : -ENOMEM;
+	if (!ret)
+		ret = unenforced_reason(e, &p);
+	free(p.taken);
+	free(p.paired);
 	netns_ifaces_free(l);
-	return e->ifaces && e->macs ? ret : -ENOMEM;
+	return ret;
 }
 
 static const char *entry_namespace(const struct containers *t, const struct entry *e)
@@ -117,6 +194,10 @@ static char *entry_fingerprint(const struct containers *t, const struct entry *e
 	for (size_t i = 0; i < e->nifaces; i++)
 		fprintf(f, "i%s %02x%02x%02x%02x%02x%02x\n", e->ifaces[i], e->macs[i][0],
 			e->macs[i][1], e->macs[i][2], e->macs[i][3], e->macs[i][4], e->macs[i][5]);
+	fprintf(f, "u%s\n", e->unenforced ? e->unenforced : "");
+	for (size_t i = 0; i < e->ct->npublished; i++)
+		fprintf(f, "p%u %u %u\n", e->ct->published[i].proto, e->ct->published[i].host_port,
+			e->ct->published[i].port);
 	fclose(f);
 	return buf;
 }
@@ -282,6 +363,8 @@ static int entry_endpoint(const struct containers *t, const struct entry *e, con
 		.labels = e->ct->labels, .ips = ips, .ifaces = e->ifaces, .nifaces = e->nifaces,
 		.macs = e->macs,
 		.host_network = e->ct->netmode == DOCKER_NETMODE_HOST, .ports = ports,
+		.unenforced = e->unenforced, .published = e->ct->published,
+		.npublished = e->ct->npublished,
 		.nports = named_ports(&e->ct->labels, ports, 32),
 	};
 

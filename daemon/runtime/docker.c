@@ -413,6 +413,82 @@ static int nets_parse(json_t *nets, struct docker_container *ct)
 	return 0;
 }
 
+static int published_cmp(const void *a, const void *b)
+{
+	const struct moat_published *x = a, *y = b;
+
+	if (x->proto != y->proto)
+		return x->proto - y->proto;
+	if (x->host_port != y->host_port)
+		return x->host_port - y->host_port;
+	return x->port - y->port;
+}
+
+/* "81/tcp" into proto and port; false for anything else. */
+static bool container_port_parse(const char *s, uint8_t *proto, uint16_t *port)
+{
+	static const struct { const char *name; uint8_t proto; } protos[] = {
+		{ "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP }, { "sctp", IPPROTO_SCTP },
+	};
+	char *end;
+	unsigned long n = strtoul(s, &end, 10);
+
+	if (end == s || *end != '/' || !n || n > 65535)
+		return false;
+	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
+		if (!strcmp(end + 1, protos[i].name)) {
+			*proto = protos[i].proto;
+			*port = (uint16_t)n;
+			return true;
+		}
+	return false;
+}
+
+/* A binding's HostPort ("15432"), 0 when absent or not a port. */
+static uint16_t host_port_parse(json_t *binding)
+{
+	const char *s = json_string_value(json_object_get(binding, "HostPort"));
+	char *end;
+	unsigned long n = s ? strtoul(s, &end, 10) : 0;
+
+	return s && end != s && !*end && n <= 65535 ? (uint16_t)n : 0;
+}
+
+/*
+ * NetworkSettings.Ports ({"81/tcp": [{HostIp, HostPort}, ..] | null}): the ports the node
+ * publishes, as they are bound (an ephemeral host port resolved), each once whatever the
+ * host address (0.0.0.0 and :: both). Malformed entries are skipped: they publish nothing.
+ */
+static int published_parse(json_t *ports, struct docker_container *ct)
+{
+	size_t total = 0, i, o = 0;
+	const char *key;
+	json_t *v, *b;
+
+	if (!json_is_object(ports))
+		return 0;
+	json_object_foreach(ports, key, v)
+		total += json_is_array(v) ? json_array_size(v) : 0;
+	ct->published = calloc(total + 1, sizeof(*ct->published));
+	if (!ct->published)
+		return -ENOMEM;
+	json_object_foreach(ports, key, v) {
+		struct moat_published p = { 0 };
+
+		if (!json_is_array(v) || !container_port_parse(key, &p.proto, &p.port))
+			continue;
+		json_array_foreach(v, i, b)
+			if ((p.host_port = host_port_parse(b)))
+				ct->published[ct->npublished++] = p;
+	}
+	qsort(ct->published, ct->npublished, sizeof(*ct->published), published_cmp);
+	for (i = 0; i < ct->npublished; i++)
+		if (!o || published_cmp(&ct->published[o - 1], &ct->published[i]))
+			ct->published[o++] = ct->published[i];
+	ct->npublished = o;
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	enum docker_netmode mode;
@@ -467,7 +543,11 @@ static int container_parse(json_t *j, struct docker_container *ct)
 							      "NetworkMode")), ct);
 	if (ret)
 		return ret;
-	return nets_parse(json_object_get(json_object_get(j, "NetworkSettings"), "Networks"), ct);
+	ret = nets_parse(json_object_get(json_object_get(j, "NetworkSettings"), "Networks"), ct);
+	if (!ret)
+		ret = published_parse(json_object_get(json_object_get(j, "NetworkSettings"), "Ports"),
+				      ct);
+	return ret;
 }
 
 /* Ids and names go into the URL path: refuse anything that would need escaping. */
@@ -526,6 +606,7 @@ void docker_container_free(struct docker_container *ct)
 		free(ct->nets[i].network_id);
 	}
 	free(ct->nets);
+	free(ct->published);
 	labels_free(&ct->labels);
 	free(ct->id);
 	free(ct->name);

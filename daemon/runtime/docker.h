@@ -106,6 +106,9 @@ struct docker_container {
 	char *netmode_peer;		/* CONTAINER: the other container's id or name; else NULL */
 	struct docker_attach *nets;	/* sorted by network name; none for host/container modes */
 	size_t nnets;
+	struct moat_published *published;	/* NetworkSettings.Ports bound on the node:
+						 * sorted, once each whatever the host address */
+	size_t npublished;
 };
 
 /*

@@ -8,6 +8,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <libmnl/libmnl.h>
+#include <linux/net_namespace.h>
+#include <linux/rtnetlink.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
@@ -193,15 +196,68 @@ static int dump_in(int nsfd, struct netns_ifaces **out)
 	return 0;
 }
 
-/* The host link at it->peer_ifindex, if it is it's veth peer, and its bridge. */
-static void host_resolve(struct nl_sock *sk, struct netns_iface *it)
+static int nsid_attr(const struct nlmsghdr *nlh, void *data)
+{
+	struct nlattr *a;
+
+	mnl_attr_for_each(a, nlh, sizeof(struct rtgenmsg))
+		if (mnl_attr_get_type(a) == NETNSA_NSID && mnl_attr_get_payload_len(a) == 4)
+			*(int32_t *)data = (int32_t)mnl_attr_get_u32(a);
+	return MNL_CB_OK;
+}
+
+/*
+ * The id moatd's namespace gives the namespace nsfd names (RTM_GETNSID): what a host link's
+ * IFLA_LINK_NETNSID says when its peer is there. NETNSA_NSID_NOT_ASSIGNED (-1) when it has
+ * none (then no host link peers into it), or -errno.
+ */
+static int nsid_of(int nsfd, int32_t *out)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_ROUTE);
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct rtgenmsg *g;
+	int32_t nsid = NETNSA_NSID_NOT_ASSIGNED;
+	ssize_t n;
+	int ret = nl ? 0 : -errno;
+
+	nlh->nlmsg_type = RTM_GETNSID;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	nlh->nlmsg_seq = 1;
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->rtgen_family = AF_UNSPEC;
+	mnl_attr_put_u32(nlh, NETNSA_FD, (uint32_t)nsfd);
+	if (!ret && (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0 ||
+		     mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0))
+		ret = -errno;
+	if (!ret && (n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) < 0)
+		ret = -errno;
+	if (!ret && mnl_cb_run(buf, (size_t)n, 1, mnl_socket_get_portid(nl), nsid_attr,
+			       &nsid) < 0)
+		ret = -errno;
+	if (nl)
+		mnl_socket_close(nl);
+	if (!ret)
+		*out = nsid;
+	return ret;
+}
+
+/*
+ * The host link at it->peer_ifindex, if it is it's veth peer, and its bridge; *peer_ns: the
+ * namespace id the host gives that veth's peer. The container says which index its peer has
+ * (IFLA_LINK, which the kernel sets and no one can change), but it could make up a pair of
+ * its own whose numbers match another container's: the caller keeps the host side only when
+ * peer_ns is the container's own namespace (host_verify).
+ */
+static void host_resolve(struct nl_sock *sk, struct netns_iface *it, int32_t *peer_ns)
 {
 	struct rtnl_link *hl = NULL, *ml = NULL;
-	int32_t nsid;
 
+	*peer_ns = NETNSA_NSID_NOT_ASSIGNED;
 	if (!it->peer_ifindex || rtnl_link_get_kernel(sk, it->peer_ifindex, NULL, &hl) < 0)
 		return;
-	if (rtnl_link_get_link(hl) != it->ifindex || rtnl_link_get_link_netnsid(hl, &nsid) < 0)
+	if (rtnl_link_get_link(hl) != it->ifindex || rtnl_link_get_link_netnsid(hl, peer_ns) < 0 ||
+	    strcmp(rtnl_link_get_type(hl) ?: "", "veth"))
 		goto out;
 	it->host_ifindex = it->peer_ifindex;
 	snprintf(it->host_name, sizeof(it->host_name), "%s", rtnl_link_get_name(hl) ?: "");
@@ -212,6 +268,15 @@ static void host_resolve(struct nl_sock *sk, struct netns_iface *it)
 out:
 	rtnl_link_put(ml);
 	rtnl_link_put(hl);
+}
+
+/* Forgets the host side of it unless its peer is in the namespace the host calls nsid. */
+static void host_verify(struct netns_iface *it, int32_t peer_ns, int32_t nsid)
+{
+	if (nsid != NETNSA_NSID_NOT_ASSIGNED && peer_ns == nsid)
+		return;
+	it->host_ifindex = it->master_ifindex = 0;
+	it->host_name[0] = it->master_name[0] = '\0';
 }
 
 /* Does fd name the namespace we are in? Then there is no container side to read. */
@@ -228,6 +293,7 @@ int netns_ifaces_load(pid_t pid, struct netns_ifaces **out)
 {
 	struct netns_ifaces *l = NULL;
 	struct nl_sock *sk = NULL;
+	int32_t nsid = NETNSA_NSID_NOT_ASSIGNED, *peer_ns = NULL;
 	char path[64];
 	int nsfd, ret;
 	size_t i;
@@ -244,13 +310,25 @@ int netns_ifaces_load(pid_t pid, struct netns_ifaces **out)
 		ret = route_socket(&sk);
 	if (ret)
 		goto out;
+	peer_ns = calloc(l->n + 1, sizeof(*peer_ns));
+	if (!peer_ns) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* links first: reporting a peer's namespace is what gives it an id, if it had none */
 	for (i = 0; i < l->n; i++)
-		host_resolve(sk, &l->v[i]);
+		host_resolve(sk, &l->v[i], &peer_ns[i]);
+	ret = nsid_of(nsfd, &nsid);
+	if (ret)
+		goto out;
+	for (i = 0; i < l->n; i++)
+		host_verify(&l->v[i], peer_ns[i], nsid);
 	*out = l;
 	l = NULL;
 out:
 	if (ret > 0)
 		ret = -EALREADY;
+	free(peer_ns);
 	nl_socket_free(sk);
 	netns_ifaces_free(l);
 	close(nsfd);
@@ -280,4 +358,51 @@ const struct netns_iface *netns_ifaces_find_mac(const struct netns_ifaces *l,
 		if (!memcmp(l->v[i].mac, mac, 6))
 			return &l->v[i];
 	return NULL;
+}
+
+/* Every local address of the current namespace into v (n so far, cap room), sorted. */
+static void self_addrs_fill(struct nl_cache *addrs, struct moat_addr *v, size_t cap, size_t *n)
+{
+	for (struct nl_object *o = nl_cache_get_first(addrs); o && *n < cap;
+	     o = nl_cache_get_next(o)) {
+		struct nl_addr *a = rtnl_addr_get_local((struct rtnl_addr *)o);
+		int fam = a ? nl_addr_get_family(a) : 0;
+
+		if ((fam != AF_INET || nl_addr_get_len(a) != 4) &&
+		    (fam != AF_INET6 || nl_addr_get_len(a) != 16))
+			continue;
+		memset(&v[*n], 0, sizeof(v[*n]));
+		v[*n].family = (uint8_t)fam;
+		memcpy(v[*n].a, nl_addr_get_binary_addr(a), nl_addr_get_len(a));
+		(*n)++;
+	}
+	qsort(v, *n, sizeof(*v), moat_addr_cmp);
+}
+
+int netns_self_addrs(struct moat_addr **out, size_t *n)
+{
+	struct nl_cache *addrs = NULL;
+	struct moat_addr *v = NULL;
+	struct nl_sock *sk = NULL;
+	size_t k = 0, o = 0;
+	int ret = route_socket(&sk);
+
+	if (!ret && (ret = rtnl_addr_alloc_cache(sk, &addrs)) < 0)
+		ret = nl_errno(ret);
+	if (!ret && !(v = calloc(nl_cache_nitems(addrs) + 1, sizeof(*v))))
+		ret = -ENOMEM;
+	if (!ret)
+		self_addrs_fill(addrs, v, (size_t)nl_cache_nitems(addrs), &k);
+	for (size_t i = 0; !ret && i < k; i++)
+		if (!o || moat_addr_cmp(&v[o - 1], &v[i]))
+			v[o++] = v[i];
+	nl_cache_free(addrs);
+	nl_socket_free(sk);
+	if (ret) {
+		free(v);
+		return ret;
+	}
+	*out = o ? v : (free(v), NULL);
+	*n = o;
+	return 0;
 }

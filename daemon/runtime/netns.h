@@ -29,9 +29,11 @@ struct netns_iface {
 	uint8_t *plens;			/* prefix length of addrs[i] */
 	size_t naddrs;
 	/*
-	 * In moatd's namespace: the peer, when it is there. Set only when both ends agree (the
-	 * host link at peer_ifindex is a veth whose own IFLA_LINK is ifindex), because ifindexes
-	 * repeat across namespaces. host_ifindex 0: not found (peer elsewhere, or not a veth).
+	 * In moatd's namespace: the peer, when it is there. Set only when the host side agrees:
+	 * the host link at peer_ifindex is a veth whose own IFLA_LINK is ifindex and whose peer
+	 * is in this container's namespace (by the id the host gives it), because ifindexes
+	 * repeat across namespaces and a container with CAP_NET_ADMIN can make up a pair whose
+	 * numbers match another's. host_ifindex 0: not found (peer elsewhere, or not a veth).
 	 */
 	int host_ifindex;
 	char host_name[IF_NAMESIZE];
@@ -56,6 +58,13 @@ int netns_ifaces_load(pid_t pid, struct netns_ifaces **out);
 
 /* netns_ifaces_free - NULL-safe. */
 void netns_ifaces_free(struct netns_ifaces *l);
+
+/*
+ * netns_self_addrs - every address of moatd's own namespace (link-local ones included),
+ * sorted (moat_addr_cmp) without duplicates: the node's, which includes its bridges'
+ * gateways. 0 and *out (free() it; NULL when none) with *n, or -errno.
+ */
+int netns_self_addrs(struct moat_addr **out, size_t *n);
 
 /* netns_ifaces_find_mac - the interface with this MAC, or NULL. */
 const struct netns_iface *netns_ifaces_find_mac(const struct netns_ifaces *l,

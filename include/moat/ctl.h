@@ -22,8 +22,14 @@
  *       dns: {replies, learnt, addresses, remembered, untrusted, malformed, add_errors,
  *             p50_us, p99_us},
  *       sweeps: {none, later, now},
+ *       not_enforced: [{name: "ns/name", reason}] (endpoints whose own traffic never
+ *                crosses this node's hooks: macvlan, ipvlan, overlay, none),
  *       capture: {group, records, ignored, malformed, read_errors, drops, buffer_bytes}
  *                (or {group, error}),
+ *       drop_log: {rate: dropped packets logged a second per source (0: all), unlogged:
+ *                those over it, counted in the kernel, not logged (null before an apply)},
+ *       host_access: {mode: "allow"|"policy", published: ports the node publishes for
+ *                endpoints, note: what the mode means (and the userland proxy under policy)},
  *       flows: {count, cap, evicted, bytes, names},
  *       learning: LEARNING (when the state directory is usable),
  *       alerts: {raised, suppressed, write_errors, file, rate, unexpected} (likewise)}

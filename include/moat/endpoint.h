@@ -24,6 +24,15 @@ struct moat_named_port {
 	uint16_t port;
 };
 
+/*
+ * A port the node publishes for an endpoint (docker run -p): a connection to host_port of
+ * the node reaches port of the endpoint, by the runtime's NAT or through its proxy.
+ */
+struct moat_published {
+	uint8_t proto;		/* IPPROTO_TCP, _UDP or _SCTP */
+	uint16_t host_port, port;
+};
+
 struct moat_endpoint {
 	char *name;		/* unique within its namespace */
 	char *namespace;	/* never NULL; "default" when not given */
@@ -41,6 +50,8 @@ struct moat_endpoint {
 	char *unenforced;	/* why Moat cannot enforce its own traffic here (a network whose
 				 * traffic never crosses the host's hooks), or NULL; it is still
 				 * selected and its addresses still tell peers apart */
+	struct moat_published *published;	/* ports the node publishes for it, sorted */
+	size_t npublished;
 };
 
 struct arena;

@@ -612,18 +612,23 @@ sleep 0.2
 	fail "ARP with x/b's address from x/a's veth poisoned y/b: $(ip -n "${P}yb" neigh show 10.0.1.2)"
 log "ARP with a foreign sender address dropped"
 
-# A router advertisement from an unmanaged port (x/e is in no endpoints file now) reaches y/b
-# and configures an address: the control that shows the check below can fail.
-craft xe ra 2001:db8:2::
+# A router advertisement from the node (br0) reaches y/b and configures an address: the
+# control that shows the checks below can fail. From a port, managed (x/a) or not (x/e, in no
+# endpoints file now), none passes.
+ip netns exec "${P}r" /usr/bin/python3 "$E2E_ROOT/tests/e2e/slip.py" run --iface br0 \
+	<<<"ra 2001:db8:2::" || fail "control: sending a router advertisement from br0"
 wait_for 30 sh -c "ip -n ${P}yb -6 addr show dev eth0 | grep -q 2001:db8:2:" ||
-	fail "control: a router advertisement from an unmanaged port did not reach y/b"
+	fail "control: a router advertisement from the node did not reach y/b"
 craft xa ra 2001:db8:1::
+craft xe ra 2001:db8:3::
 sleep 0.5
 ! ip -n "${P}yb" -6 addr show dev eth0 | grep -q 2001:db8:1: ||
 	fail "a router advertisement from an endpoint's veth reached y/b"
+! ip -n "${P}yb" -6 addr show dev eth0 | grep -q 2001:db8:3: ||
+	fail "a router advertisement from an unmanaged port reached y/b"
 s1=$(counter bridge spoof)
-[ "$s1" -ge $((s0 + 6)) ] || fail "chain spoof counted $((s1 - s0)) packets, expected at least 6"
-log "router advertisement from an endpoint dropped (chain spoof: $s0 -> $s1 packets)"
+[ "$s1" -ge $((s0 + 7)) ] || fail "chain spoof counted $((s1 - s0)) packets, expected at least 7"
+log "router advertisements from an endpoint and from an unmanaged port dropped (chain spoof: $s0 -> $s1 packets)"
 
 # Forgotten neighbours must be found again through the bridge: ND and ARP still work.
 ip -n "${P}xa" neigh flush dev eth0

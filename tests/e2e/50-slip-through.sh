@@ -72,46 +72,19 @@ wait_for 50 moat status >/dev/null 2>&1 || { cat "$D/moatd.log" >&2; e2e_fail "m
 wait_for 50 sh -c "'$MOAT' --socket '$SOCK' endpoints | grep -q 'default/api.*in'" ||
 	e2e_fail "api not isolated"
 
-mac() { docker inspect -f '{{(index .NetworkSettings.Networks "front").MacAddress}}' "$1"; }
-# Reads of a container's state go through its pid (nsenter, /proc/PID/root), not docker exec:
-# cheaper, and the container has no say in them.
-declare -A PID
-for c in web pinger outsider api; do PID[$c]=$(docker inspect -f '{{.State.Pid}}' "$c"); done
-in_ctr() { local c=$1; shift; nsenter -t "${PID[$c]}" -n "$@"; }
-ll6() { in_ctr "$1" ip -6 -o addr show dev eth0 scope link | awk '{ sub("/.*", "", $4); print $4 }'; }
+mac() { ctr_mac "$1" front; }
+ctr_pids web pinger outsider api
 WEB4=$(ctr_ip web front) WEB6=$(ctr_ip web front 6) WEBM=$(mac web)
 PIN4=$(ctr_ip pinger front) PIN6=$(ctr_ip pinger front 6)
 OUT4=$(ctr_ip outsider front) OUT6=$(ctr_ip outsider front 6) OUTM=$(mac outsider)
 API4=$(ctr_ip api front) API6=$(ctr_ip api front 6) APIM=$(mac api) APILL=$(ll6 api)
 WEBLL=$(ll6 web)
 BR=br-$(docker network inspect -f '{{.Id}}' front | cut -c1-12)
-# The outsider's veth: the bridge port whose peer is its eth0.
-peer=$(in_ctr outsider ip -o link show eth0 | sed -n 's/^[0-9]*: eth0@if\([0-9]*\):.*/\1/p')
-OUTV=$(ns ip -o link show master "$BR" | awk -v i="$peer" -F': ' '$1 == i { sub("@.*", "", $2); print $2 }')
+OUTV=$(ctr_port outsider "$BR")
 [ -n "$OUTV" ] || e2e_fail "no bridge port for the outsider"
 
 phase "sniffers"
-for c in api web outsider; do
-	docker exec -d "$c" python3 /e2e/slip.py sniff eth0 /tmp/frames
-	wait_for 50 grep -qs ready "/proc/${PID[$c]}/root/tmp/frames" || e2e_fail "sniffer on $c"
-done
-
-# send CTR: the commands on stdin, crafted and sent by CTR (slip.py run).
-send() { docker exec -i "$1" python3 /e2e/slip.py run; }
-# frames CTR: refresh $D/frames.CTR, one line per frame CTR received so far.
-frames() {
-	sleep 0.3
-	/usr/bin/python3 "$E2E_ROOT/tests/e2e/slip.py" show "/proc/${PID[$1]}/root/tmp/frames" >"$D/frames.$1"
-}
-seen() { grep -Eq "marks=([^ ]*,)?$2(,|$)" "$D/frames.$1"; }
-leak() { e2e_fail "$2 [$1]"; }
-held() { e2e_log "ok: $2 [$1] (blocked)"; }
-# blocked CTR MARK WHAT / arrived CTR MARK WHAT - on the frames last read from CTR.
-blocked() { if seen "$1" "$2"; then leak "$2" "$3 reached $1"; else held "$2" "$3"; fi; }
-arrived() {
-	seen "$1" "$2" || e2e_fail "positive control did not arrive at $1: $3 [$2]"
-	e2e_log "ok: $3 [$2] (arrives)"
-}
+sniffers api web outsider
 
 # web keeps a UDP flow to api open (both families, source port 40001) for (h).
 for a in "$API4" "$API6"; do

@@ -361,3 +361,54 @@ wait_for() {
 	for i in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
 	return 1
 }
+
+# ---- crafted frames (slip.py), for tests whose containers mount this directory at /e2e ----
+# Reads of a container's state go through its pid (nsenter, /proc/PID/root), not docker exec:
+# cheaper, and the container has no say in them.
+declare -gA PID=()
+
+# ctr_pids CTR... - remember each container's pid for in_ctr, sniffers and frames.
+ctr_pids() { local c; for c in "$@"; do PID[$c]=$(docker inspect -f '{{.State.Pid}}' "$c"); done; }
+
+# in_ctr CTR CMD... - run CMD in CTR's network namespace only.
+in_ctr() { local c=$1; shift; nsenter -t "${PID[$c]}" -n "$@"; }
+
+# ctr_mac CTR NETWORK - the MAC the runtime gave CTR on NETWORK.
+ctr_mac() { docker inspect -f "{{(index .NetworkSettings.Networks \"$2\").MacAddress}}" "$1"; }
+
+# ll6 CTR - its eth0's IPv6 link-local address.
+ll6() { in_ctr "$1" ip -6 -o addr show dev eth0 scope link | awk '{ sub("/.*", "", $4); print $4 }'; }
+
+# ctr_port CTR BRIDGE - CTR's port on BRIDGE: the bridge port whose index its eth0 names as peer.
+ctr_port() {
+	local peer
+	peer=$(in_ctr "$1" ip -o link show eth0 | sed -n 's/^[0-9]*: eth0@if\([0-9]*\):.*/\1/p')
+	ns ip -o link show master "$2" | awk -v i="$peer" -F': ' '$1 == i { sub("@.*", "", $2); print $2 }'
+}
+
+# sniffers CTR... - record what each CTR's eth0 receives (slip.py sniff), once ready.
+sniffers() {
+	local c
+	for c in "$@"; do
+		docker exec -d "$c" python3 /e2e/slip.py sniff eth0 /tmp/frames
+		wait_for 50 grep -qs ready "/proc/${PID[$c]}/root/tmp/frames" || e2e_fail "sniffer on $c"
+	done
+}
+
+# send CTR: the commands on stdin, crafted and sent by CTR (slip.py run).
+send() { docker exec -i "$1" python3 /e2e/slip.py run; }
+# frames CTR: refresh $E2E_DIR/frames.CTR, one line per frame CTR received so far.
+frames() {
+	sleep 0.3
+	/usr/bin/python3 "$E2E_ROOT/tests/e2e/slip.py" show "/proc/${PID[$1]}/root/tmp/frames" \
+		>"$E2E_DIR/frames.$1"
+}
+seen() { grep -Eq "marks=([^ ]*,)?$2(,|$)" "$E2E_DIR/frames.$1"; }
+leak() { e2e_fail "$2 [$1]"; }
+held() { e2e_log "ok: $2 [$1] (blocked)"; }
+# blocked CTR MARK WHAT / arrived CTR MARK WHAT - on the frames last read from CTR.
+blocked() { if seen "$1" "$2"; then leak "$2" "$3 reached $1"; else held "$2" "$3"; fi; }
+arrived() {
+	seen "$1" "$2" || e2e_fail "positive control did not arrive at $1: $3 [$2]"
+	e2e_log "ok: $3 [$2] (arrives)"
+}

@@ -66,8 +66,10 @@ static int cmd_apply(struct state *st, const char *how, const char *pol, const c
 		ret = moat_endpoint_set_load(eps, &es, &diags);
 	if (!ret)
 		ret = moat_plan_compile(ps, es, st->mode, st->plan, &plan);
-	in = (struct ruleset_input){ plan, es, st->managed, st->nmanaged, st->mode, st->group,
-				     NFT_DEFAULT_DNS_QUEUE };
+	in = (struct ruleset_input){ .plan = plan, .es = es, .managed = st->managed,
+				     .nmanaged = st->nmanaged, .mode = st->mode, .nflog_group = st->group,
+				     .dns_queue = NFT_DEFAULT_DNS_QUEUE,
+				     .log_rate = NFT_DEFAULT_LOG_RATE };
 	if (!ret)
 		ret = ruleset_apply(st->nft, &in, !strcmp(how, "full"), &diags);
 	moat_diags_print(&diags, stderr);

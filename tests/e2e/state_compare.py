@@ -8,9 +8,9 @@
       container has any more.
   state_compare.py norm RULESET.json NAMES.json [--crowd]
       `nft -j list ruleset` of Moat's tables as sorted lines with nothing that legitimately
-      differs between two moatd instances enforcing the same thing: handles and counters
-      dropped; addresses, MACs and interfaces named by NAMES (unnamed ones stay as "?ADDR", so a
-      stale element shows); identity numbers (moatd numbers them in the order it meets them)
+      differs between two moatd instances enforcing the same thing: handles, counters and
+      meters' elements (the drop log's buckets) dropped; addresses, MACs and interfaces
+      named by NAMES (unnamed ones stay as "?ADDR", so a stale element shows); identity numbers (moatd numbers them in the order it meets them)
       replaced by the members of the identity (names of its addresses, its prefixes). Each
       set's elements are sorted; with --crowd, duplicates (the crowd) collapse to one.
   state_compare.py endpoints ENDPOINTS.json INSPECT.json
@@ -25,7 +25,8 @@ import sys
 IDENT_CHAIN = re.compile(r"(?<![A-Za-z0-9])(in|out)_(\d+)(?![0-9])")
 CHAIN_MAPS = ("in_ids", "out_ids")
 IDENT_MAPS = ("ep4", "ep6", "net4", "net6")
-PEER_SET = re.compile(r"^(in|out)_\d+_(from|to)$")
+# sets whose elements start with a peer's identity: identity chains' lists, published ports'
+PEER_SET = re.compile(r"^((in|out)_\d+_(from|to)|pub_from)$")
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 RAW6 = re.compile(r"^0x[0-9a-f]{32}$")	# an IPv6 address in a raw-payload set (nd_targets)
 
@@ -149,17 +150,22 @@ class Norm:
     def lines(self, crowd):
         out = []
         for o in self.objs:
-            kind = next(k for k in ("table", "set", "map", "chain", "rule") if k in o)
+            kind = next(k for k in ("table", "set", "map", "chain", "rule", "counter")
+                        if k in o)
             x = o[kind]
             if kind == "table":
                 out.append("table %s" % x["family"])
+            elif kind == "counter":     # named: what it counted is traffic, not state
+                out.append("counter %s %s" % (x["family"], x["name"]))
             elif kind in ("set", "map"):
                 name = self.chain_name(x["name"])
                 head = "%s %s %s %s %s" % (kind, x["family"], name, json.dumps(x.get("type")),
                                            json.dumps(x.get("map")))
                 out.append(head + " flags=%s" % json.dumps(x.get("flags")))
+                # a meter (flags dynamic: the drop log's buckets) fills from traffic
+                dynamic = "dynamic" in (x.get("flags") or [])
                 elems = [json.dumps(self.elem(x["name"], e), sort_keys=True)
-                         for e in x.get("elem", [])]
+                         for e in ([] if dynamic else x.get("elem", []))]
                 elems = sorted(set(elems)) if crowd else sorted(elems)
                 out.extend("  %s elem %s" % (name, e) for e in elems)
             elif kind == "chain":

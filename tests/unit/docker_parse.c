@@ -87,6 +87,32 @@ static void test_networks(void)
 	CHECK(docker_network_list_parse(bad, strlen(bad), &l) == -EBADMSG);
 }
 
+/* The ports the node publishes, as bound: each once whatever the host address, sorted. */
+static void test_published(void)
+{
+	static const char s[] =
+		"{\"Id\":\"p\",\"NetworkSettings\":{\"Ports\":{"
+		"\"81/tcp\":[{\"HostIp\":\"0.0.0.0\",\"HostPort\":\"15432\"},"
+		"{\"HostIp\":\"::\",\"HostPort\":\"15432\"}],"
+		"\"53/udp\":[{\"HostIp\":\"127.0.0.1\",\"HostPort\":\"5353\"}],"
+		"\"9000/tcp\":null,\"70/sctp\":[{\"HostPort\":\"7070\"}],"
+		"\"bad\":[{\"HostPort\":\"1\"}],\"99/icmp\":[{\"HostPort\":\"2\"}],"
+		"\"98/tcp\":[{\"HostPort\":\"70000\"},{\"HostPort\":\"x\"},{}],\"97/tcp\":7}}}";
+	struct docker_container *ct = NULL;
+
+	CHECK(docker_container_parse(s, strlen(s), &ct) == 0);
+	CHECK(ct && ct->npublished == 3);
+	if (!ct || ct->npublished != 3)
+		goto out;
+	CHECK(ct->published[0].proto == IPPROTO_TCP && ct->published[0].host_port == 15432 &&
+	      ct->published[0].port == 81);
+	CHECK(ct->published[1].proto == IPPROTO_UDP && ct->published[1].host_port == 5353 &&
+	      ct->published[1].port == 53);
+	CHECK(ct->published[2].proto == IPPROTO_SCTP && ct->published[2].host_port == 7070);
+out:
+	docker_container_free(ct);
+}
+
 static void test_events(void)
 {
 	static const char start[] = "{\"Type\":\"container\",\"Action\":\"start\","
@@ -113,6 +139,7 @@ int main(void)
 	test_refused();
 	test_container_mode();
 	test_networks();
+	test_published();
 	test_events();
 	return check_done();
 }

@@ -3,7 +3,8 @@
  * each applied as a delta (moat_plan_delta_new, moat_endpoint_set_change, _commit), must
  * leave the plan a whole compile of the same set gives (compiled with the delta's plan as
  * prev, so ids must agree too), and the kernel's elements (the parts that went and came,
- * elements_change, on an element multiset) those a whole build gives. A delta the plan
+ * elements_change, on an element multiset) those a whole build gives, published ports'
+ * included (whose elements follow their identity's lists). A delta the plan
  * refuses (-ESTALE) is compiled whole, as moatd does.
  */
 #include <arpa/inet.h>
@@ -76,6 +77,7 @@ struct gen {
 	struct moat_named_port ports[2];
 	char *ifaces[1];
 	uint8_t macs[1][6];
+	struct moat_published pub[2];
 	char name[32], uniq[16];
 };
 
@@ -102,9 +104,15 @@ static void gen_endpoint(struct gen *g, unsigned k, unsigned addr_of)
 	g->ports[1] = (struct moat_named_port){ "metrics", IPPROTO_TCP, 9100 };
 	g->ifaces[0] = iface[k % 64];
 	g->macs[0][0] = 2, g->macs[0][4] = addr_of >> 8, g->macs[0][5] = addr_of & 255;
+	/* published ports: on ports a's lists name (http, 9000-9010, 53/udp) or not, host
+	 * ports of their own or shared by a few (another host address) */
+	g->pub[0] = (struct moat_published){ IPPROTO_TCP, 15000 + (rnd(3) ? k : rnd(4)),
+					     rnd(2) ? (rnd(2) ? 80 : 8080) : 9005 };
+	g->pub[1] = (struct moat_published){ IPPROTO_UDP, 16000 + k, rnd(2) ? 53 : 54 };
 	g->e = (struct moat_endpoint){ .name = g->name, .namespace = (char *)nss[rnd(3)],
 		.labels = { g->labels, nl }, .ips = g->ips, .nips = 1 + rnd(2), .ports = g->ports,
-		.nports = rnd(3), .ifaces = g->ifaces, .nifaces = rnd(2), .macs = g->macs };
+		.nports = rnd(3), .ifaces = g->ifaces, .nifaces = rnd(2), .macs = g->macs,
+		.published = g->pub, .npublished = rnd(3) };
 	moat_labels_sort(&g->e.labels);
 }
 
@@ -195,7 +203,8 @@ static const struct moat_cidr managed[] = { { AF_INET, 16, { 10, 0 } } };
 
 static struct elemset *elems_whole(const struct moat_plan *plan)
 {
-	struct ruleset_input in = { plan, plan->es, managed, 1, plan->mode, 1, 53 };
+	struct ruleset_input in = { .plan = plan, .es = plan->es, .managed = managed, .nmanaged = 1,
+				    .mode = plan->mode, .nflog_group = 1, .dns_queue = 53 };
 	struct elemv v[S_COUNT] = { { 0 } };
 	struct elemset *set = NULL;
 
@@ -243,6 +252,7 @@ struct world {
 	struct moat_endpoint_set *es;
 	struct moat_plan *plan;
 	struct elemset *cur;		/* the kernel's elements, kept by parts */
+	struct pubv pubs;		/* its published ports, as ruleset.c keeps them */
 	unsigned next, deltas, stale;
 };
 
@@ -261,7 +271,13 @@ static void step(struct world *w, size_t *gone, size_t ngone, const struct moat_
 	ret = moat_plan_delta_new(w->plan, gone, ngone, copies, ncome, &d);
 	CHECK(ret == 0 || ret == -ESTALE);
 	if (!ret) {
-		CHECK(!elements_change(w->plan, d, gone, ngone, copies, ncome, minus, plus));
+		struct pubv pubs = { 0 };
+
+		CHECK(!elements_change(w->plan, d, gone, ngone, copies, ncome, &w->pubs, minus,
+				       plus));
+		CHECK(!pubv_change(&w->pubs, w->plan, d, gone, ngone, copies, ncome, &pubs));
+		free(w->pubs.v);
+		w->pubs = pubs;
 		elems_change(w->cur, minus, plus);
 		moat_endpoint_set_change(w->es, gone, ngone, copies, ncome);
 		moat_plan_delta_commit(w->plan, d);
@@ -275,6 +291,9 @@ static void step(struct world *w, size_t *gone, size_t ngone, const struct moat_
 		w->plan = p;
 		elemset_free(w->cur);
 		w->cur = elems_whole(p);
+		free(w->pubs.v);
+		w->pubs = (struct pubv){ 0 };
+		CHECK(!pubv_build(p, w->es, &w->pubs));
 		w->stale++;
 	}
 	CHECK(!moat_plan_compile(w->ps, w->es, MOAT_MODE_ENFORCE, w->plan, &whole));
@@ -355,11 +374,13 @@ static void sequence(unsigned seed, unsigned steps)
 	}
 	CHECK(!moat_plan_compile(w.ps, w.es, MOAT_MODE_ENFORCE, NULL, &w.plan));
 	w.cur = elems_whole(w.plan);
+	CHECK(!pubv_build(w.plan, w.es, &w.pubs));
 	for (unsigned i = 0; i < steps && w.plan; i++)
 		random_step(&w);
 	CHECK(w.deltas > steps / 2);	/* most changes are deltas, not whole compiles */
 	moat_plan_free(w.plan);
 	elemset_free(w.cur);
+	free(w.pubs.v);
 	moat_endpoint_set_free(w.es);
 	moat_policy_set_free(w.ps);
 }
