@@ -900,9 +900,11 @@ json_t *cluster_status(struct cluster *c)
 
 	publish_state(c->pub, &ps);
 	watch_stats(c->watch, &ws);
-	return json_pack("{s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:b,s:I,s:I,s:I,s:{s:b,s:b,s:I,s:I,s:I,"
-			 "s:I,s:I,s:I,s:s},s:{s:b,s:I,s:I,s:I,s:I},s:{s:I,s:s}}",
+	return json_pack("{s:s,s:s,s:s,s:s*,s:s*,s:s*,s:s,s:b,s:I,s:I,s:b,s:I,s:I,s:I,s:{s:b,s:b,"
+			 "s:I,s:I,s:I,s:I,s:I,s:I,s:s},s:{s:b,s:I,s:I,s:I,s:I},s:{s:I,s:s}}",
 			 "node", c->cfg->node_name, "host", c->host, "etcd", c->cfg->etcd,
+			 "cacert", c->cfg->etcd_cacert, "cert", c->cfg->etcd_cert, "key",
+			 c->cfg->etcd_key,
 			 "prefix", c->cfg->etcd_prefix, "synced", c->synced, "revision",
 			 (json_int_t)c->revision, "policy_revision", (json_int_t)c->policy_rev,
 			 "policy_refused", c->policy_refused, "policy_revision_etcd",

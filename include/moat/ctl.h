@@ -26,7 +26,8 @@
  *       alerts: {raised, suppressed, write_errors, file, rate, unexpected} (likewise),
  *       policy_source: "directory"|"etcd",
  *       cluster: CLUSTER (with --etcd)}
- *      CLUSTER = {node, host, etcd, prefix, synced, revision (the last seen),
+ *      CLUSTER = {node, host, etcd, cacert?, cert?, key? (paths), prefix, synced,
+ *                 revision (the last seen),
  *                 policy_revision (in force: the policies key's mod_revision, 0 for none),
  *                 policy_revision_etcd, policy_refused, nodes, remote_endpoints,
  *                 publish: {up, conflict, lease, ttl, puts, deletes, errors, pending, error},
