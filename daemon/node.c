@@ -44,31 +44,34 @@ struct node {
 };
 
 /*
- * The policy directory, all or nothing. Cluster-wide policies parse, but until the compiler
- * lowers their tiers a set with one is refused: a Deny that loaded and blocked nothing would
- * be worse than an error.
+ * Cluster-wide policies parse, but until the compiler lowers their tiers a set with one is
+ * refused (freed, *ps NULL): a Deny that loaded and blocked nothing would be worse than an
+ * error. The same for a directory's set and etcd's.
  */
+static int policies_check(struct moat_policy_set **ps, struct moat_diags *diags)
+{
+	const struct moat_cnp *c = (*ps)->ncnps ? &(*ps)->cnps[0] : NULL;
+
+	if (!c)
+		return 0;
+	moat_diags_add(diags, c->pos.file, c->pos.line, c->pos.col,
+		       "cluster-wide policies (%s) are not enforced by this moatd yet", c->name);
+	moat_policy_set_free(*ps);
+	*ps = NULL;
+	return -EINVAL;
+}
+
+/* The policy directory, all or nothing (with etcd's: none until they arrive). */
 static int policies_load(const struct config *cfg, struct moat_policy_set **out,
 			 struct moat_diags *diags)
 {
 	const char *paths[] = { cfg->policy_dir };
 	int ret;
 
-	if (cfg->policies_from_etcd)	/* until etcd's arrive, before the first commit */
+	if (cfg->policies_from_etcd)
 		return moat_policy_set_parse("", "", 0, out, diags);
 	ret = moat_policy_set_load(paths, 1, out, diags);
-
-	if (!ret && (*out)->ncnps) {
-		const struct moat_cnp *c = &(*out)->cnps[0];
-
-		moat_diags_add(diags, c->pos.file, c->pos.line, c->pos.col,
-			       "cluster-wide policies (%s) are not enforced by this moatd yet",
-			       c->name);
-		moat_policy_set_free(*out);
-		*out = NULL;
-		ret = -EINVAL;
-	}
-	return ret;
+	return ret ? ret : policies_check(out, diags);
 }
 
 /* ---- sweeping connections the state no longer allows ---- */
@@ -320,29 +323,30 @@ static void endpoints_changed(void *data, uint64_t t0)
 }
 
 /* A policy set from etcd (cluster_policies_fn): applied whole, like a reload. */
-static void cluster_policies(void *data, struct moat_policy_set *ps, int64_t revision)
+static int cluster_policies(void *data, struct moat_policy_set *ps, int64_t revision)
 {
 	struct node *n = data;
 	struct moat_diags diags = { 0 };
-	int ret;
+	int ret = policies_check(&ps, &diags);
 
-	if (!n->plan) {		/* the first commit takes it */
+	if (!ret && !n->plan) {		/* the first commit takes it */
 		moat_policy_set_free(n->ps);
 		n->ps = ps;
 		cluster_policies_applied(n->cluster, revision);
-		return;
+	} else if (!ret) {
+		ret = commit_whole(n, ps, n->mode, false, &diags);
 	}
-	ret = commit_whole(n, ps, n->mode, false, &diags);
 	if (ret) {
-		log_error("applying the policies of etcd's revision %lld failed (%s); the running "
+		log_error("the policies of etcd's revision %lld are refused (%s); the running "
 			  "policy stays in force", (long long)revision, strerror(-ret));
 		log_diags(&diags);
-	} else {
+	} else if (n->plan && n->ps == ps) {
 		cluster_policies_applied(n->cluster, revision);
 		log_info("policies of etcd's revision %lld in force: %zu policies",
 			 (long long)revision, n->ps->npols);
 	}
 	moat_diags_free(&diags);
+	return ret;
 }
 
 /* ---- life ---- */

@@ -460,10 +460,8 @@ static void policies_apply(struct cluster *c, const struct etcd_kv *kv)
 		c->policy_refused = true;
 	}
 	moat_diags_free(&diags);
-	if (!ret) {
-		c->policy_refused = false;
-		c->policies(c->data, ps, rev);
-	}
+	if (!ret)
+		c->policy_refused = c->policies(c->data, ps, rev) != 0;
 }
 
 void cluster_policies_applied(struct cluster *c, int64_t revision)

@@ -37,9 +37,10 @@ typedef void (*cluster_changed_fn)(void *data, uint64_t t0_us);
 
 /*
  * A policy set from etcd (ps taken, revision: its mod_revision; an absent key is the empty
- * set at revision 0). The node applies it whole and says so with cluster_policies_applied.
+ * set at revision 0). The node applies it whole and says so with cluster_policies_applied;
+ * 0, or -errno when it refused it (the running policy stays; the node logged why).
  */
-typedef void (*cluster_policies_fn)(void *data, struct moat_policy_set *ps, int64_t revision);
+typedef int (*cluster_policies_fn)(void *data, struct moat_policy_set *ps, int64_t revision);
 
 /*
  * cluster_new - the room for cfg (cfg->etcd set) and store (both borrowed for its life).
