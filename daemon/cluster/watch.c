@@ -235,6 +235,7 @@ static void resp_handle(struct watch *w, struct etcd_watch_resp *r)
 		log_warn("etcd: revision %lld is compacted (etcd keeps from %lld); listing every "
 			 "key again", (long long)w->next, (long long)r->compact_revision);
 		stat_add(w, &w->st.compacted, 1);
+		snprintf(w->why, sizeof(w->why), "revision %lld is compacted", (long long)w->next);
 		w->next = 0;
 		w->ended = true;
 	} else if (r->canceled) {
@@ -307,11 +308,11 @@ static void stream(struct watch *w)
 			curl_multi_poll(w->multi, NULL, 0, POLL_MS, NULL);
 	}
 	while ((msg = curl_multi_info_read(w->multi, &left)))
-		if (msg->msg == CURLMSG_DONE && !w->why[0])
+		if (msg->msg == CURLMSG_DONE && !w->why[0] && msg->data.result != CURLE_OK)
 			snprintf(w->why, sizeof(w->why), "watch stream: %s",
 				 curl_easy_strerror(msg->data.result));
 	if (!w->why[0])
-		snprintf(w->why, sizeof(w->why), "watch stream ended");
+		snprintf(w->why, sizeof(w->why), "etcd ended the watch stream");
 	curl_multi_remove_handle(w->multi, w->easy);
 	free(body);
 }
