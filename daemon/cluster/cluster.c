@@ -31,6 +31,8 @@ struct rnode {
 	struct wire_node rec;
 	struct moat_cidr *ok;		/* its subnets that overlap no local one: managed here */
 	size_t nok;
+	struct moat_cidr *refused;	/* those that do */
+	size_t nrefused;
 	struct wire_alive hb;
 	uint64_t heard_ms;		/* loop_now_ms when its heartbeat last changed */
 	int64_t endpoints;		/* its endpoints in the store's cluster source */
@@ -165,6 +167,7 @@ static void node_drop(struct cluster *c, struct rnode *n)
 	}
 	wire_node_free(&n->rec);
 	free(n->ok);
+	free(n->refused);
 	free(n->name);
 	free(n);
 }
@@ -188,20 +191,39 @@ static bool overlaps_local(const struct cluster *c, const struct moat_cidr *a)
 	return false;
 }
 
-/* The node's subnets that it may have: none that overlaps a local one (logged). */
-static void node_ok_subnets(struct cluster *c, struct rnode *n)
+static bool cidr_in(const struct moat_cidr *v, size_t n, const struct moat_cidr *a)
 {
+	for (size_t i = 0; i < n; i++)
+		if (!memcmp(&v[i], a, sizeof(*a)))
+			return true;
+	return false;
+}
+
+/* The node's subnets that it may have: none that overlaps a local one. Each such subnet is
+ * logged when it starts to overlap (every Docker node has the same default bridge, which
+ * never leaves its node: once, not at every commit). */
+static void node_ok_subnets(struct cluster *c, struct rnode *n, struct moat_cidr *refused)
+{
+	const struct moat_cidr *old = n->refused;
+	size_t nold = n->nrefused;
 	char buf[64];
 
-	n->nok = 0;
+	n->refused = refused;
+	n->nok = 0, n->nrefused = 0;
 	for (size_t i = 0; i < n->rec.nsubnets; i++) {
-		if (!is_self(c, n->name) && overlaps_local(c, &n->rec.subnets[i])) {
-			log_warn("etcd: node %s claims %s, which overlaps this node's own subnets: "
-				 "refused", n->name, moat_cidr_format(&n->rec.subnets[i], buf, sizeof(buf)));
+		const struct moat_cidr *s = &n->rec.subnets[i];
+
+		if (is_self(c, n->name) || !overlaps_local(c, s)) {
+			n->ok[n->nok++] = *s;
 			continue;
 		}
-		n->ok[n->nok++] = n->rec.subnets[i];
+		if (!cidr_in(old, nold, s))
+			log_info("etcd: node %s's subnet %s overlaps this node's own: not managed "
+				 "here, its addresses refused", n->name,
+				 moat_cidr_format(s, buf, sizeof(buf)));
+		n->refused[n->nrefused++] = *s;
 	}
+	free((void *)old);
 }
 
 /* Every other node's subnets are the cluster source's managed subnets. */
@@ -334,11 +356,16 @@ static bool node_recheck(struct cluster *c, struct rnode *n, bool listing)
 	size_t nold = n->nok;
 	bool same;
 
+	struct moat_cidr *refused = calloc(n->rec.nsubnets + 1, sizeof(*refused));
+
 	n->ok = calloc(n->rec.nsubnets + 1, sizeof(*n->ok));
-	if (n->ok)
-		node_ok_subnets(c, n);
-	else
-		n->nok = 0, log_error("etcd: out of memory taking node %s's record", n->name);
+	if (n->ok && refused) {
+		node_ok_subnets(c, n, refused);
+	} else {
+		free(refused);
+		n->nok = 0;
+		log_error("etcd: out of memory taking node %s's record", n->name);
+	}
 	same = cidrs_same(old, nold, n->ok, n->nok);
 	free(old);
 	if (same)

@@ -109,3 +109,43 @@ cl_status_not() { ! cl_status_is "$@"; }
 
 # cl_etcd_has KEY - does etcd hold KEY?
 cl_etcd_has() { [ -n "$(cl_etcdctl get --keys-only "$1" 2>/dev/null)" ]; }
+
+# cl_dockerd_b_start - a second dockerd, for node b, in ${E2E_NS}-b (made by the caller):
+# directories under $E2E_DIR/b, socket $E2E_DIR/b/docker.sock, cgroup parent of its own;
+# its containers, itself, its containerd and cgroups go at cleanup.
+cl_dockerd_b_start() {
+	local d=$E2E_DIR/b sock i
+	sock=unix://$d/docker.sock
+	mkdir -p "$d/data" "$d/exec"
+	echo '{}' >"$d/daemon.json"
+	nsenter --net=/var/run/netns/"${E2E_NS}-b" "$E2E_DOCKERD" --data-root "$d/data" \
+		--exec-root "$d/exec" -H "$sock" --pidfile "$d/dockerd.pid" --storage-driver vfs \
+		--config-file "$d/daemon.json" --cgroup-parent "/moat-e2e-${E2E_DIR##*.}-b" \
+		--userland-proxy=false --log-level warn </dev/null >>"$d/dockerd.log" 2>&1 &
+	CL_DOCKERD_B_PID=$!
+	disown "$CL_DOCKERD_B_PID"
+	e2e_on_exit "cl_dockerd_b_stop"
+	for i in $(seq 200); do
+		DOCKER_HOST=$sock "$E2E_DOCKER" version >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	tail -n 20 "$d/dockerd.log" >&2
+	e2e_fail "dockerd b did not come up"
+}
+
+cl_dockerd_b_stop() {
+	local sock=unix://$E2E_DIR/b/docker.sock ids c pid g=/moat-e2e-${E2E_DIR##*.}-b
+	ids=$(DOCKER_HOST=$sock timeout 10 "$E2E_DOCKER" ps -aq 2>/dev/null) || ids=
+	[ -n "$ids" ] && DOCKER_HOST=$sock timeout 30 "$E2E_DOCKER" rm -f $ids >/dev/null 2>&1
+	cl_stop "${CL_DOCKERD_B_PID:-}"
+	for c in $(find /sys/fs/cgroup/*"$g" -maxdepth 0 -type d 2>/dev/null); do
+		for pid in $(find "$c" -name cgroup.procs -exec cat {} + 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null
+		done
+	done
+	sleep 0.2
+	for c in $(find /sys/fs/cgroup/*"$g" -maxdepth 0 -type d 2>/dev/null); do
+		find "$c" -depth -type d -exec rmdir {} + 2>/dev/null
+	done
+	return 0
+}
