@@ -410,7 +410,8 @@ static bool record_put(struct cluster *c, const struct wire_key *k, const struct
 		return record_set(c, n, NULL, listing);
 	}
 	if (!n->record)
-		log_info("etcd: node %s (%zu subnets)", k->node, rec.nsubnets);
+		log_msg(listing ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "etcd: node %s (%zu subnets)",
+			k->node, rec.nsubnets);
 	return record_set(c, n, &rec, listing);
 }
 
@@ -428,7 +429,7 @@ static void alive_put(struct cluster *c, const struct wire_key *k, const struct 
 		return;
 	}
 	if (!n->alive && !is_self(c, k->node))
-		log_info("etcd: node %s is alive (lease %lld)", k->node, (long long)n->hb.lease);
+		log_debug("etcd: node %s is alive (lease %lld)", k->node, (long long)n->hb.lease);
 	n->alive = true;
 	n->heard_ms = loop_now_ms();
 }
