@@ -82,7 +82,8 @@ MOATD=("$B/moatd" --runtime none --endpoints "$D/endpoints.yaml" --etcd $URL --n
 
 # 1,000 endpoints of 10 nodes, moatd running
 echo "load: $(py load $URL 0 10 100)"
-inns "${MOATD[@]}" </dev/null >>"$D/moatd.log" 2>&1 &
+# nsenter, not the inns function: $! is moatd itself
+nsenter --net=/var/run/netns/"$NS" "${MOATD[@]}" </dev/null >>"$D/moatd.log" 2>&1 &
 MOATD_PID=$!
 for _ in $(seq 300); do
 	[ "$(python3 "$ROOT/tests/bench/enforce_probe.py" status "$D/moatd.sock" 2>/dev/null |
