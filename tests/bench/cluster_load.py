@@ -77,7 +77,9 @@ def cmd_load(url, first, nodes, per):
 def cmd_cold(sock, n, pidfile, *argv):
     import subprocess
     t0 = time.monotonic()
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    # its output to a file: a pipe held open would keep the caller's $(...) waiting
+    with open(pidfile + ".log", "a") as log:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     with open(pidfile, "w") as f:
         f.write(str(p.pid))
     while time.monotonic() - t0 < 120:

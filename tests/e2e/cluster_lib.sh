@@ -30,6 +30,7 @@ cl_etcd_start() {
 	e2e_on_exit 'cl_stop "$CL_ETCD_PID"'
 	wait_for 100 cl_etcdctl endpoint health >/dev/null 2>&1 || { tail "$d/etcd.log" >&2; e2e_fail "etcd did not come up"; }
 	cl_proxy_start
+	e2e_on_exit 'cl_proxy_stop'
 	e2e_log "etcd up in $CL_ETCD_NS"
 }
 
