@@ -18,7 +18,8 @@
 #  2. Hostile values under a made-up node (bad JSON, wrong types, huge labels, an address
 #     outside its subnets, a name that is not the key's) are refused one by one, counted and
 #     logged; a good endpoint of the same node beside them is taken; moatd a goes on.
-#  3. A second moatd with b's name and another host id refuses to start, saying why.
+#  3. A second moatd with b's name and another host id refuses to start, saying why; b
+#     itself, restarted on its host, takes its name back at once.
 #  4. etcd unreachable (the proxy cut): a keeps b's endpoints in its kernel and still
 #     enforces a container started meanwhile; what changed in etcd meanwhile arrives when
 #     it is back, by resuming the watch (no new list), and a's new container is published.
@@ -141,6 +142,14 @@ set -e
 [ "$rc" = 1 ] || e2e_fail "the second moatd named b exited with $rc"
 grep -q "node name b is in use by another host" "$D/c.log" || { cat "$D/c.log" >&2; e2e_fail "no clear refusal"; }
 e2e_log "ok: $(grep -o 'the node name b is in use[^:]*' "$D/c.log")"
+LB=$(cl_status b 's["cluster"]["publish"]["lease"]')
+cl_stop "$CL_PID_b"
+start_b
+wait_for 100 cl_status_not b 's["cluster"]["publish"]["lease"]' "$LB" || e2e_fail "b did not take its name back"
+wait_for 50 cl_status_is b 's["cluster"]["publish"]["up"]' True || e2e_fail "b does not publish after its restart"
+sleep 2
+cl_has a default/api@b || e2e_fail "a lost api@b across b's restart"
+e2e_log "ok: b restarted on its host takes its name back (lease $LB -> a new one); a kept b's endpoints"
 
 phase "4. etcd unreachable: the last known state stays; local changes go on"
 S0=$(cl_status a 's["cluster"]["watch"]["snapshots"]')
