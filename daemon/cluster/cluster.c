@@ -786,10 +786,10 @@ int cluster_new(const struct config *cfg, struct epstore *store, cluster_changed
 	struct cluster *c = calloc(1, sizeof(*c));
 	struct publish_opts po;
 	char err[768] = "";
-	int ret = c ? 0 : -ENOMEM;
+	int ret = 0;
 
-	if (ret)
-		return ret;
+	if (!c)
+		return -ENOMEM;
 	*c = (struct cluster){ .cfg = cfg, .store = store, .changed = changed,
 			       .policies = policies, .data = data, .started_ms = loop_now_ms() };
 	c->eo = (struct etcd_opts){ cfg->etcd, cfg->etcd_cacert, cfg->etcd_cert, cfg->etcd_key };

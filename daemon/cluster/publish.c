@@ -111,8 +111,9 @@ static struct entry *entry_get(struct publish *p, const char *key)
 	if (p->nentries >= p->nbuckets && table_grow(p))
 		return NULL;
 	slot = entry_slot(p, key);
-	if (*slot)
-		return *slot;
+	e = *slot;
+	if (e)
+		return e;
 	if (!(e = calloc(1, sizeof(*e))) || !(e->key = strdup(key))) {
 		free(e);
 		return NULL;
@@ -604,10 +605,10 @@ int publish_new(const struct publish_opts *o, struct publish **out, char *err, s
 {
 	struct publish *p = calloc(1, sizeof(*p));
 	pthread_condattr_t ca;
-	int ret = p ? 0 : -ENOMEM;
+	int ret = 0;
 
-	if (ret)
-		return ret;
+	if (!p)
+		return -ENOMEM;
 	p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_condattr_init(&ca);

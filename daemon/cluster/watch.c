@@ -383,10 +383,10 @@ int watch_start(const struct etcd_opts *o, const char *prefix, struct watch **ou
 {
 	struct watch *w = calloc(1, sizeof(*w));
 	sigset_t all, old;
-	int ret = w ? 0 : -ENOMEM;
+	int ret = 0;
 
-	if (ret)
-		return ret;
+	if (!w)
+		return -ENOMEM;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->taken, NULL);
 	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
