@@ -728,8 +728,10 @@ static void record_publish(struct cluster *c)
 	snprintf(rec.host, sizeof(rec.host), "%s", c->host);
 	strcpy(k.node, c->cfg->node_name);
 	if ((rec.subnets = calloc(nr + nf + 1, sizeof(*rec.subnets)))) {
-		memcpy(rec.subnets, r, nr * sizeof(*r));
-		memcpy(rec.subnets + nr, f, nf * sizeof(*f));
+		if (nr)
+			memcpy(rec.subnets, r, nr * sizeof(*r));
+		if (nf)
+			memcpy(rec.subnets + nr, f, nf * sizeof(*f));
 		rec.nsubnets = nr + nf;
 		value = wire_node_encode(c->cfg->node_name, &rec);
 	}
