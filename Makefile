@@ -25,7 +25,7 @@ endif
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 POLICY_PKGS := yaml-0.1 jansson
-CLI_PKGS := yaml-0.1 jansson
+CLI_PKGS := yaml-0.1 jansson libcurl
 DAEMON_PKGS := libnftnl libmnl libnl-3.0 libnl-route-3.0 libpcap jansson yaml-0.1 libcurl libmicrohttpd
 
 # Lazy (=): pkg-config runs when a recipe needs it, after `make deps` has installed it.
@@ -81,9 +81,12 @@ $(LIBMOAT): $(POLICY_OBJ)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/moat: $(CLI_OBJ) $(LIBMOAT)
+# moat policy push talks to etcd itself, with the daemon's client and wire format.
+CLI_DAEMON_OBJ := $(B)/daemon/cluster/etcd.o $(B)/daemon/cluster/wire.o $(B)/daemon/curlio.o
+
+$(B)/moat: $(CLI_OBJ) $(CLI_DAEMON_OBJ) $(LIBMOAT)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(CLI_PKGS))
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(CLI_PKGS)) -lpthread
 
 # The daemon's parts, so that e2e test programs (tests/e2e/*.c) can drive them directly.
 $(LIBMOATD): $(DAEMON_LIB_OBJ)

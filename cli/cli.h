@@ -14,6 +14,8 @@ int flows_main(int argc, char **argv);
 int alerts_main(int argc, char **argv);
 int learn_main(int argc, char **argv);
 int graph_main(int argc, char **argv);
+int nodes_main(int argc, char **argv);
+int push_main(int argc, char **argv);
 
 /*
  * cli_ctl_call - send request to moatd's control socket (path from --socket, $MOAT_SOCKET or

@@ -9,7 +9,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: moat endpoints [-o json]\n\n"
 		   "Lists the endpoints moatd enforces: namespace/name, labels, addresses, host\n"
-		   "interfaces, which directions policies isolate, and the mode of each.\n");
+		   "interfaces, which directions policies isolate, the mode of each, and the node\n"
+		   "it runs on (- for this one; another node's, with moatd --etcd, is NAME@NODE).\n");
 }
 
 /* Prints s with anything unprintable escaped, so a label cannot forge table lines. */
@@ -75,8 +76,10 @@ static void put_row(json_t *e)
 	put_joined(json_object_get(e, "ips"));
 	printf("\t");
 	put_joined(json_object_get(e, "ifaces"));
-	printf("\t%s\t%s\n", in && out ? "in+out" : in ? "in" : out ? "out" : "-",
+	printf("\t%s\t%s\t", in && out ? "in+out" : in ? "in" : out ? "out" : "-",
 	       json_is_true(json_object_get(e, "host_network")) ? "host-network" : mode ?: "-");
+	put_escaped(json_string_value(json_object_get(e, "node")) ?: "-", 64);
+	putchar('\n');
 }
 
 int endpoints_main(int argc, char **argv)
@@ -99,7 +102,7 @@ int endpoints_main(int argc, char **argv)
 	if (json)
 		json_dumpf(json_object_get(reply, "endpoints"), stdout, JSON_INDENT(2)), putchar('\n');
 	else {
-		printf("ENDPOINT\tLABELS\tIPS\tIFACES\tISOLATED\tMODE\n");
+		printf("ENDPOINT\tLABELS\tIPS\tIFACES\tISOLATED\tMODE\tNODE\n");
 		json_array_foreach(json_object_get(reply, "endpoints"), i, e)
 			put_row(e);
 	}

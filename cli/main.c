@@ -15,6 +15,7 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
 	{ "status", status_main, "Shows whether moatd runs, its mode and what it enforces" },
 	{ "endpoints", endpoints_main, "Lists the endpoints moatd knows, with labels, IPs and veths" },
+	{ "nodes", nodes_main, "Lists the nodes sharing endpoints and policies through etcd" },
 	{ "policy", policy_main, "Checks policies, prints the matrix, explains verdicts, reloads" },
 	{ "mode", mode_main, "Sets the global mode: enforce or monitor" },
 	{ "flows", flows_main, "Lists the flows moatd has seen, with verdict and policy; --follow" },

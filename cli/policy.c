@@ -597,6 +597,7 @@ static const struct {
 	{ "matrix", matrix_main, "Prints the allow/deny matrix between endpoints, per port" },
 	{ "explain", explain_main, "Tells the verdict for one connection and which rule decided" },
 	{ "reload", reload_main, "Asks moatd to reload its policies (all or nothing)" },
+	{ "push", push_main, "Stores checked policies in etcd for every node (moatd --etcd)" },
 };
 
 static void usage(FILE *f)

@@ -65,10 +65,34 @@ static void p_runtime(json_t *v, json_t *s)
 
 static void p_policies(json_t *v, json_t *s)
 {
+	json_t *cl = json_object_get(s, "cluster");
 	char b[512];
 
+	if (!strcmp(str(s, "policy_source"), "etcd")) {
+		printf("%lld from etcd, revision %lld", (long long)json_integer_value(v),
+		       num(cl, "policy_revision"));
+		if (json_is_true(json_object_get(cl, "policy_refused")))
+			printf(" (etcd's revision %lld is REFUSED: see moatd's log)",
+			       num(cl, "policy_revision_etcd"));
+		return;
+	}
 	printf("%lld from %s", (long long)json_integer_value(v),
 	       esc(s, "policy_dir", b, sizeof(b)));
+}
+
+static void p_cluster(json_t *v, json_t *s)
+{
+	json_t *pub = json_object_get(v, "publish"), *w = json_object_get(v, "watch");
+	json_t *ref = json_object_get(v, "refused");
+	char b[512], e[300];
+
+	printf("node %s, etcd %s %s; %lld nodes, %lld endpoints of others; %lld keys refused",
+	       esc(v, "node", b, sizeof(b)), cli_escape(str(v, "etcd"), e, sizeof(e)),
+	       json_is_true(json_object_get(pub, "up")) && json_is_true(json_object_get(w, "up")) ?
+	       "up" : "DOWN (the last known state stays in force)", num(v, "nodes"),
+	       num(v, "remote_endpoints"), num(ref, "count"));
+	if (json_is_true(json_object_get(pub, "conflict")))
+		printf("; NOT PUBLISHING: %s", esc(pub, "error", e, sizeof(e)));
 }
 
 static void p_endpoints(json_t *v, json_t *s)
@@ -244,7 +268,8 @@ static const struct field {
 } fields[] = {
 	{ "mode", "mode", NULL, NULL },
 	{ "runtime", "runtime", p_runtime, "runtime_up" },
-	{ "policies", "policies", p_policies, "policy_dir" },
+	{ "policies", "policies", p_policies, "policy_dir policy_source" },
+	{ "cluster", "cluster", p_cluster, NULL },
 	{ "endpoints", "endpoints", p_endpoints, "containers identities" },
 	{ "not_enforced", "not enforced", p_not_enforced, NULL },
 	{ "elements", "ruleset", p_elements, "managed_subnets" },

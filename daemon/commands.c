@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster/cluster.h"
 #include "commands.h"
 #include "log.h"
 #include "matrix.h"
@@ -156,7 +157,25 @@ static json_t *cmd_status(struct commands *c, json_t *req, struct ctl_conn *conn
 		json_object_set_new(j, "drop_log", drop_log_json(c));
 	if (j)
 		json_object_set_new(j, "host_access", host_access_json(c, st.es));
+	if (j && node_cluster(c->node))
+		json_object_set_new(j, "cluster", cluster_status(node_cluster(c->node)));
+	if (j)
+		json_object_set_new(j, "policy_source", json_string(c->cfg->policies_from_etcd ?
+								    "etcd" : "directory"));
 	return j;
+}
+
+/* ---- nodes ---- */
+
+static json_t *cmd_nodes(struct commands *c, json_t *req, struct ctl_conn *conn)
+{
+	struct cluster *cl = node_cluster(c->node);
+
+	if (!cl)
+		return ctl_reply_error("this moatd runs alone: start it with --etcd to share "
+				       "endpoints and policies with other nodes");
+	return json_pack("{s:b,s:s,s:o}", "ok", 1, "self", c->cfg->node_name, "nodes",
+			 cluster_nodes(cl));
 }
 
 /* ---- endpoints ---- */
@@ -432,6 +451,7 @@ struct command {
 static const struct command commands[] = {
 	{ "status", false, cmd_status },
 	{ "endpoints", false, cmd_endpoints },
+	{ "nodes", false, cmd_nodes },
 	{ "endpoints.export", false, cmd_export },
 	{ "policy.matrix", false, cmd_matrix },
 	{ "policy.explain", false, cmd_explain },

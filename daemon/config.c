@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "cluster/wire.h"
 #include "config.h"
 #include "log.h"
 #include "datapath/ruleset.h"
@@ -29,7 +31,7 @@ static const struct option_def options[] = {
 	OPT("config", OPT_STRING, config_file, "configuration file (default " MOATD_DEFAULT_CONFIG ")"),
 	OPT("runtime", OPT_STRING, runtime, "container runtime socket, or none (default unix:///var/run/docker.sock)"),
 	OPT("endpoints", OPT_STRING, endpoints_file, "endpoints file to enforce besides containers (watched)"),
-	OPT("policy-dir", OPT_STRING, policy_dir, "directory of policy YAML files (default /etc/moat/policies)"),
+	OPT("policy-dir", OPT_STRING, policy_dir, "directory of policy YAML files; with --etcd and none given, the policies pushed to etcd (default /etc/moat/policies)"),
 	OPT("socket", OPT_STRING, socket, "control socket (default " MOAT_CTL_DEFAULT_SOCKET ")"),
 	OPT("state-dir", OPT_STRING, state_dir, "state directory (default /var/lib/moat)"),
 	OPT("mode", OPT_MODE, mode, "enforce (drop what is not allowed) or monitor (report it)"),
@@ -42,6 +44,13 @@ static const struct option_def options[] = {
 	OPT("web", OPT_STRING, web, "serve the web UI (service map, flows) on ADDR:PORT, e.g. 127.0.0.1:9641 (default off)"),
 	OPT("web-token-file", OPT_STRING, web_token_file, "file holding a token the web UI then requires (default off: no token)"),
 	OPT("web-root", OPT_STRING, web_root, "the web UI's files (default " MOAT_WEB_ROOT ")"),
+	OPT("etcd", OPT_STRING, etcd, "etcd endpoints, http(s)://HOST:2379[,...]: share endpoints and policies with other nodes (default off: one node)"),
+	OPT("node-name", OPT_STRING, node_name, "this node's name among the nodes sharing etcd (default: the hostname)"),
+	OPT("etcd-prefix", OPT_STRING, etcd_prefix, "prefix of Moat's keys in etcd (default " WIRE_DEFAULT_PREFIX ")"),
+	OPT("etcd-cacert", OPT_STRING, etcd_cacert, "CA certificate (PEM) that signed etcd's server certificates"),
+	OPT("etcd-cert", OPT_STRING, etcd_cert, "client certificate (PEM) for etcd"),
+	OPT("etcd-key", OPT_STRING, etcd_key, "the client certificate's key (PEM)"),
+	OPT("etcd-lease-ttl", OPT_UINT, etcd_lease_ttl, "seconds another node keeps this node's endpoints after it goes silent (default 20)"),
 	OPT("flow-cap", OPT_COUNT, flow_cap, "flows remembered; the least recently seen go first (default 65536)"),
 	OPT("baseline-cap", OPT_COUNT, baseline_cap, "flows the learned baseline holds; past it new flows are counted, not learned (default 100000)"),
 	OPT("alert-rate", OPT_COUNT, alert_rate, "alerts per second on average, bursts of 10x (default 10; 0: no limit)"),
@@ -164,7 +173,6 @@ static void config_defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->runtime = strdup("unix:///var/run/docker.sock");
-	cfg->policy_dir = strdup("/etc/moat/policies");
 	cfg->socket = strdup(MOAT_CTL_DEFAULT_SOCKET);
 	cfg->state_dir = strdup("/var/lib/moat");
 	cfg->web_root = strdup(MOAT_WEB_ROOT);
@@ -175,6 +183,38 @@ static void config_defaults(struct config *cfg)
 	cfg->baseline_cap = 100000;
 	cfg->alert_rate = 10;
 	cfg->log_rate = NFT_DEFAULT_LOG_RATE;
+	cfg->etcd_prefix = strdup(WIRE_DEFAULT_PREFIX);
+	cfg->etcd_lease_ttl = 20;
+}
+
+/* What depends on other options: where policies come from, the node's name. */
+static int config_settle(struct config *cfg)
+{
+	char host[256] = "";
+
+	if (cfg->etcd && !*cfg->etcd) {
+		free(cfg->etcd);
+		cfg->etcd = NULL;
+	}
+	cfg->policies_from_etcd = cfg->etcd && !cfg->policy_dir;
+	if (!cfg->policy_dir && !(cfg->policy_dir = strdup("/etc/moat/policies")))
+		return -ENOMEM;
+	if (cfg->etcd && !cfg->node_name) {
+		gethostname(host, sizeof(host) - 1);
+		if (!(cfg->node_name = strdup(host)))
+			return -ENOMEM;
+	}
+	if (cfg->etcd && !wire_name_ok(cfg->node_name)) {
+		fprintf(stderr, "moatd: --node-name %s: expected letters, digits, '.', '_' and '-' "
+			"(at most %d), not starting with '.' or '-'\n", cfg->node_name, WIRE_MAX_NAME);
+		return -EINVAL;
+	}
+	if (cfg->etcd && (cfg->etcd_lease_ttl < 5 || !*cfg->etcd_prefix ||
+			  cfg->etcd_prefix[strlen(cfg->etcd_prefix) - 1] != '/')) {
+		fprintf(stderr, "moatd: --etcd-lease-ttl is at least 5 and --etcd-prefix ends with /\n");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* Applies argv; with only_config, just finds --config. */
@@ -215,6 +255,8 @@ int config_load(struct config *cfg, int argc, char **argv)
 				       cfg->config_file != NULL);
 	if (!ret)
 		ret = config_args(cfg, argc, argv, false);
+	if (!ret)
+		ret = config_settle(cfg);
 	if (!ret && log_setup(cfg->log_level, cfg->log_format) < 0) {
 		fprintf(stderr, "moatd: bad --log-level or --log-format\n");
 		ret = -EINVAL;

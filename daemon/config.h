@@ -33,6 +33,14 @@ struct config {
 	char *web;		/* "ADDR:PORT" to serve the web UI on, or NULL (daemon/web.h) */
 	char *web_token_file;	/* the token the web UI requires, or NULL: none */
 	char *web_root;		/* the web UI's files */
+	char *etcd;		/* "http://HOST:2379[,...]": share endpoints and policies through
+				 * etcd (daemon/cluster/); NULL: a single node */
+	char *node_name;	/* this node's name among the cluster's (default: the hostname) */
+	char *etcd_prefix;	/* where Moat's keys live in etcd */
+	char *etcd_cacert, *etcd_cert, *etcd_key;	/* TLS with a client certificate */
+	unsigned etcd_lease_ttl;	/* seconds */
+	bool policies_from_etcd;	/* with --etcd and no --policy-dir: the policy set is
+					 * etcd's (moat policy push); else the directory's */
 	enum moat_mode mode;
 	bool kubernetes;	/* trust io.kubernetes.pod.namespace labels */
 	bool host_policy;	/* --host-access policy: the node's own connections to

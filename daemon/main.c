@@ -127,7 +127,7 @@ static int run(const struct config *cfg)
 	if (!ret) {
 		log_info("running: mode %s, runtime %s, policies from %s, socket %s",
 			 cfg->mode == MOAT_MODE_ENFORCE ? "enforce" : "monitor", cfg->runtime,
-			 cfg->policy_dir, cfg->socket);
+			 cfg->policies_from_etcd ? "etcd" : cfg->policy_dir, cfg->socket);
 		log_info("host access %s: %s", cfg->host_policy ? "policy" : "allow",
 			 cfg->host_policy ? HOST_POLICY_NOTE : HOST_ALLOW_NOTE);
 		ret = loop_run(loop);

@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include "cluster/cluster.h"
 #include "datapath/conntrack.h"
 #include "datapath/revocation.h"
 #include "datapath/ruleset.h"
@@ -34,6 +35,7 @@ struct node {
 	struct ruleset *rs;
 	struct runtime *runtime;	/* NULL with --runtime none */
 	struct epfile *file;		/* NULL without --endpoints */
+	struct cluster *cluster;	/* NULL without --etcd */
 	struct observe *obs;		/* flows, learning and alerts from the NFLOG group */
 	struct learner *dns;		/* what endpoints resolve, for domainNames rules */
 	struct revocation revocation;	/* addresses whose connections are still to sweep */
@@ -47,12 +49,13 @@ struct node {
 	size_t nnode_addrs;
 };
 
-/* The policy directory, all or nothing. */
+/* The policy directory, all or nothing (with etcd's: none until they arrive). */
 static int policies_load(const struct config *cfg, struct moat_policy_set **out,
 			 struct moat_diags *diags)
 {
 	const char *paths[] = { cfg->policy_dir };
-
+	if (cfg->policies_from_etcd)
+		return moat_policy_set_parse("", "", 0, out, diags);
 	return moat_policy_set_load(paths, 1, out, diags);
 }
 
@@ -147,7 +150,7 @@ static int whole_need(struct node *n, const struct moat_policy_set *ps,
 static int commit_whole(struct node *n, struct moat_policy_set *ps, enum moat_mode mode,
 			bool full, struct moat_diags *diags)
 {
-	struct moat_endpoint_set *es = NULL;
+	struct moat_endpoint_set *es = NULL, *old;
 	struct moat_plan *plan = NULL;
 	uint64_t t0 = loop_now_us();
 	int need = REVOCATION_NOW, ret = epstore_build(n->store, &es);
@@ -184,7 +187,10 @@ static int commit_whole(struct node *n, struct moat_policy_set *ps, enum moat_mo
 	if (ruleset_stats(n->rs)->full)
 		learner_replay(n->dns);
 	moat_plan_free(n->plan);
-	moat_endpoint_set_free(epstore_install(n->store, es));
+	old = epstore_install(n->store, es);
+	if (n->cluster)
+		cluster_publish_whole(n->cluster, old, es);
+	moat_endpoint_set_free(old);
 	if (ps != n->ps)
 		moat_policy_set_free(n->ps);
 	n->plan = plan, n->ps = ps, n->mode = mode;
@@ -305,6 +311,9 @@ static int commit_change(struct node *n)
 	}
 	size_t c_ngone = c.ngone, c_ncome = c.ncome;
 
+	if (n->cluster)
+		cluster_publish_change(n->cluster, epstore_set(n->store), c.gone, c.ngone, c.come,
+				       c.ncome);
 	epstore_change_apply(n->store, &c);
 	moat_plan_delta_commit(n->plan, d);
 	epstore_change_free(&c);
@@ -327,6 +336,8 @@ static void endpoints_changed(void *data, uint64_t t0)
 		return;		/* the first listing commits everything at once */
 	/* a container's network may be new, and its bridge's gateway with it: one dump of the
 	 * node's addresses, whatever the number of endpoints */
+	if (n->cluster && !n->plan && !cluster_ready(n->cluster))
+		return;		/* and waits for etcd's: never a first ruleset without them */
 	if (n->plan && node_addrs_refresh(n) > 0) {
 		if (!commit_whole_logged(n, false))
 			latency_add(&n->enforced, loop_now_us() - t0);
@@ -334,6 +345,33 @@ static void endpoints_changed(void *data, uint64_t t0)
 	}
 	if (commit_change(n) > 0)
 		latency_add(&n->enforced, loop_now_us() - t0);
+}
+
+/* A policy set from etcd (cluster_policies_fn): applied whole, like a reload. */
+static int cluster_policies(void *data, struct moat_policy_set *ps, int64_t revision)
+{
+	struct node *n = data;
+	struct moat_diags diags = { 0 };
+	int ret = 0;
+
+	if (!n->plan) {		/* the first commit takes it */
+		moat_policy_set_free(n->ps);
+		n->ps = ps;
+		cluster_policies_applied(n->cluster, revision);
+	} else {
+		ret = commit_whole(n, ps, n->mode, false, &diags);
+	}
+	if (ret) {
+		log_error("the policies of etcd's revision %lld are refused (%s); the running "
+			  "policy stays in force", (long long)revision, strerror(-ret));
+		log_diags(&diags);
+	} else if (n->plan && n->ps == ps) {
+		cluster_policies_applied(n->cluster, revision);
+		log_info("policies of etcd's revision %lld in force: %zu policies",
+			 (long long)revision, n->ps->npols);
+	}
+	moat_diags_free(&diags);
+	return ret;
 }
 
 /* ---- life ---- */
@@ -393,6 +431,8 @@ int node_new(const struct config *cfg, struct node **out)
 		ret = runtime_new(cfg, n->store, endpoints_changed, n, &n->runtime);
 	if (!ret && cfg->endpoints_file)
 		ret = epfile_new(cfg->endpoints_file, n->store, endpoints_changed, n, &n->file);
+	if (!ret && cfg->etcd)
+		ret = cluster_new(cfg, n->store, endpoints_changed, cluster_policies, n, &n->cluster);
 	if (!ret)
 		ret = observe_new(cfg, &n->obs);
 	if (!ret)
@@ -411,6 +451,7 @@ void node_free(struct node *n)
 		return;
 	observe_free(n->obs);
 	learner_free(n->dns);
+	cluster_free(n->cluster);
 	runtime_free(n->runtime);
 	epfile_free(n->file);
 	moat_plan_free(n->plan);
@@ -492,8 +533,10 @@ int node_start(struct node *n, struct loop *loop)
 		log_warn("out of memory reading %s; reading it again later", n->cfg->endpoints_file);
 	if (n->runtime)
 		ret = runtime_start(n->runtime, loop);	/* its first listing commits */
-	else
-		commit_whole_logged(n, true);
+	else if (!n->cluster)
+		commit_whole_logged(n, true);	/* else etcd's first list does */
+	if (!ret && n->cluster)
+		ret = cluster_start(n->cluster, loop);
 	if (!ret)
 		ret = loop_fd_add(loop, ruleset_watch_fd(n->rs), EPOLLIN, tamper_event, n);
 	if (!ret && n->file)
@@ -509,7 +552,14 @@ int node_start(struct node *n, struct loop *loop)
 int node_policy_reload(struct node *n, struct moat_diags *diags)
 {
 	struct moat_policy_set *ps = NULL;
-	int ret = policies_load(n->cfg, &ps, diags);
+	int ret;
+
+	if (n->cfg->policies_from_etcd) {
+		moat_diags_add(diags, "", 0, 0, "this node's policies come from etcd: change them "
+			       "with moat policy push DIR");
+		return -EPERM;
+	}
+	ret = policies_load(n->cfg, &ps, diags);
 
 	if (ret) {
 		log_error("policy reload refused; the running policy stays in force");
@@ -556,6 +606,11 @@ void node_status(const struct node *n, struct node_status *st)
 struct observe *node_observe(const struct node *n)
 {
 	return n->obs;
+}
+
+struct cluster *node_cluster(const struct node *n)
+{
+	return n->cluster;
 }
 
 json_t *node_containers(const struct node *n)
@@ -615,4 +670,6 @@ void node_metrics(FILE *out, void *node)
 				"Dropped packets not logged: their source was over --log-rate",
 				unlogged);
 	observe_metrics(out, n->obs);
+	if (n->cluster)
+		cluster_metrics(out, n->cluster);
 }

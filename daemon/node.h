@@ -77,6 +77,9 @@ void node_status(const struct node *n, struct node_status *st);
 /* node_observe - the flows, learning and alerts of n. */
 struct observe *node_observe(const struct node *n);
 
+/* node_cluster - the cluster room (daemon/cluster/cluster.h), or NULL without --etcd. */
+struct cluster *node_cluster(const struct node *n);
+
 /* node_containers - the runtime's containers as JSON (an empty array without a runtime). */
 json_t *node_containers(const struct node *n);
 

@@ -780,3 +780,95 @@ int moat_policy_set_parse(const char *name, const char *buf, size_t len,
 		return -ENOMEM;
 	return finish(&ld, parse_buf(&ld, name ? name : "", buf, len), out);
 }
+
+int moat_policy_set_parse_files(const struct moat_policy_files *f, struct moat_policy_set **out,
+				struct moat_diags *diags)
+{
+	struct loader ld = { .ps = set_new(), .diags = diags };
+	int ret = 0;
+
+	if (!ld.ps)
+		return -ENOMEM;
+	for (size_t i = 0; !ret && i < f->n; i++)
+		ret = parse_buf(&ld, f->v[i].name, f->v[i].text, f->v[i].len);
+	return finish(&ld, ret, out);
+}
+
+void moat_policy_files_free(struct moat_policy_files *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		free(f->v[i].name);
+		free(f->v[i].text);
+	}
+	free(f->v);
+	*f = (struct moat_policy_files){ 0 };
+}
+
+/* One file into f; an I/O problem is recorded in diags and returned. */
+static int files_add(struct moat_policy_files *f, size_t *cap, const char *path,
+		     struct moat_diags *diags)
+{
+	char *buf = NULL;
+	size_t len;
+	int ret = yaml_read_file(path, &buf, &len, diags);
+
+	if (!ret)
+		ret = grow((void **)&f->v, f->n, cap, sizeof(*f->v));
+	if (!ret && !(f->v[f->n].name = strdup(path)))
+		ret = -ENOMEM;
+	if (ret) {
+		free(buf);
+		return ret;
+	}
+	f->v[f->n].text = buf;
+	f->v[f->n++].len = len;
+	return 0;
+}
+
+/* A directory's policy files, in the order load_dir reads them. */
+static int files_dir(struct moat_policy_files *f, size_t *cap, const char *dir,
+		     struct moat_diags *diags)
+{
+	size_t len = strlen(dir), n = 0;
+	const char *sep = len && dir[len - 1] == '/' ? "" : "/";
+	char **names, *path;
+	struct stat st;
+	int ret = dir_list(dir, &names, &n);
+
+	if (ret)
+		moat_diags_add(diags, dir, 0, 0, "cannot read the directory: %s", strerror(-ret));
+	for (size_t i = 0; !ret && i < n; i++) {
+		if (asprintf(&path, "%s%s%s", dir, sep, names[i]) < 0) {
+			ret = -ENOMEM;
+			break;
+		}
+		if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+			ret = files_add(f, cap, path, diags);
+		free(path);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return ret;
+}
+
+int moat_policy_files_read(const char *const *paths, size_t npaths, struct moat_policy_files *out,
+			   struct moat_diags *diags)
+{
+	struct moat_policy_files f = { 0 };
+	struct stat st;
+	size_t cap = 0;
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < npaths; i++)
+		if (stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode))
+			ret = files_dir(&f, &cap, paths[i], diags);
+		else
+			ret = files_add(&f, &cap, paths[i], diags);
+	if (ret) {
+		moat_policy_files_free(&f);
+		return ret;
+	}
+	*out = f;
+	return 0;
+}

@@ -6,7 +6,7 @@ PKGS="build-essential pkg-config clang libnftnl-dev libmnl-dev libnl-3-dev libnl
 libpcap-dev libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev docker.io busybox-static nftables
 iproute2 iptables conntrack python3 procps libclang-rt-14-dev cppcheck graphviz
 systemd man-db groff-base python3-yaml strace valgrind python3-scapy iperf3
-socat curl chromium python3-websocket fonts-dejavu-core"
+socat curl chromium python3-websocket fonts-dejavu-core etcd-server etcd-client"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -20,3 +20,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# The tests run etcd in namespaces of their own; the service etcd-server installs would
+# listen on the host's own port 2379 for nothing.
+case " $missing " in *" etcd-server "*)
+	systemctl disable --now etcd >/dev/null 2>&1 || true ;;
+esac

@@ -252,6 +252,17 @@ const struct moat_cidr *epstore_managed(const struct epstore *s, size_t *n)
 	return s->managed;
 }
 
+const struct moat_cidr *epstore_subnets_of(const struct epstore *s, enum epsource src, size_t *n)
+{
+	*n = s->src[src].nsubnets;
+	return s->src[src].subnets;
+}
+
+bool epstore_has(const struct epstore *s, enum epsource src, const char *ns, const char *name)
+{
+	return moat_endpoint_set_find(s->src[src].set, ns, name) >= 0;
+}
+
 size_t epstore_count(const struct epstore *s, enum epsource src)
 {
 	return s->src[src].set->n;

@@ -46,6 +46,13 @@ int epstore_namespaces(struct epstore *s, enum epsource src, const struct moat_e
 /* epstore_subnets - source src manages these subnets now (copied). 0 or -ENOMEM. */
 int epstore_subnets(struct epstore *s, enum epsource src, const struct moat_cidr *v, size_t n);
 
+/* epstore_subnets_of - the subnets source src manages, as epstore_subnets last gave them
+ * (*n their number); owned by the store. */
+const struct moat_cidr *epstore_subnets_of(const struct epstore *s, enum epsource src, size_t *n);
+
+/* epstore_has - does source src have namespace/name? */
+bool epstore_has(const struct epstore *s, enum epsource src, const char *ns, const char *name);
+
 /* epstore_set - the set in force; owned by the store, changed only by the calls below. */
 const struct moat_endpoint_set *epstore_set(const struct epstore *s);
 

@@ -7,39 +7,17 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "curlio.h"
 #include "docker.h"
 
 struct docker_client {
 	char *socket;
 	CURL *curl;		/* kept between requests: one connection, reused */
 };
-
-/* A growing response body, bounded. */
-struct body {
-	char *buf;
-	size_t len, cap;
-	bool too_big;
-};
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result;
-
-/* curl_global_init is not thread-safe; run it once before any thread uses curl. */
-static void curl_init(void)
-{
-	curl_init_result = curl_global_init(CURL_GLOBAL_NOTHING);
-}
-
-int docker_curl_init(void)
-{
-	pthread_once(&curl_once, curl_init);
-	return curl_init_result == CURLE_OK ? 0 : -ENOMEM;
-}
 
 int docker_client_new(const char *url, struct docker_client **out)
 {
@@ -51,7 +29,7 @@ int docker_client_new(const char *url, struct docker_client **out)
 		path = url + 7;
 	if (path[0] != '/')
 		return -EINVAL;
-	ret = docker_curl_init();
+	ret = curlio_init();
 	if (ret)
 		return ret;
 	c = calloc(1, sizeof(*c));
@@ -82,55 +60,10 @@ const char *docker_client_socket(const struct docker_client *c)
 	return c->socket;
 }
 
-static size_t body_write(char *p, size_t size, size_t n, void *arg)
-{
-	struct body *b = arg;
-	size_t len = size * n, cap;
-	char *nb;
-
-	if (len > DOCKER_MAX_RESPONSE - b->len) {
-		b->too_big = true;
-		return 0;
-	}
-	if (b->len + len + 1 > b->cap) {
-		cap = b->cap ? b->cap : 16384;
-		while (cap < b->len + len + 1)
-			cap *= 2;
-		nb = realloc(b->buf, cap);
-		if (!nb)
-			return 0;
-		b->buf = nb;
-		b->cap = cap;
-	}
-	memcpy(b->buf + b->len, p, len);
-	b->len += len;
-	b->buf[b->len] = '\0';
-	return len;
-}
-
-/* Transport errors to errno, as the header promises. */
-int docker_curl_errno(int rc)
-{
-	switch ((CURLcode)rc) {
-	case CURLE_OK:
-		return 0;
-	case CURLE_COULDNT_CONNECT:
-		return -ECONNREFUSED;
-	case CURLE_OPERATION_TIMEDOUT:
-		return -ETIMEDOUT;
-	case CURLE_OUT_OF_MEMORY:
-		return -ENOMEM;
-	case CURLE_ABORTED_BY_CALLBACK:
-		return -ECANCELED;
-	default:
-		return -EIO;
-	}
-}
-
 /* GET path (after the version prefix); the body in *out on 200 (the caller frees out->buf). */
-static int get_body(struct docker_client *c, const char *path, struct body *out)
+static int get_body(struct docker_client *c, const char *path, struct curlio_body *out)
 {
-	struct body b = { 0 };
+	struct curlio_body b = { .max = DOCKER_MAX_RESPONSE };
 	char url[512];
 	long status = 0;
 	CURLcode rc;
@@ -145,14 +78,14 @@ static int get_body(struct docker_client *c, const char *path, struct body *out)
 	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)DOCKER_CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)DOCKER_REQUEST_TIMEOUT_MS);
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, body_write);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, curlio_body_write);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
 	rc = curl_easy_perform(c->curl);
 	if (b.too_big) {
 		ret = -EFBIG;
 		goto out;
 	}
-	ret = docker_curl_errno(rc);
+	ret = curlio_errno(rc);
 	if (ret)
 		goto out;
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -213,7 +146,7 @@ static int json_parse(const char *json, size_t len, json_t **out)
 
 int docker_container_list(struct docker_client *c, struct docker_id_list **out)
 {
-	struct body b = { 0 };
+	struct curlio_body b = { .max = DOCKER_MAX_RESPONSE };
 	int ret = get_body(c, "/containers/json", &b);
 
 	if (!ret)
@@ -561,7 +494,7 @@ static bool id_ok(const char *id)
 int docker_container_inspect(struct docker_client *c, const char *id,
 			     struct docker_container **out)
 {
-	struct body b = { 0 };
+	struct curlio_body b = { .max = DOCKER_MAX_RESPONSE };
 	char path[320];
 	int ret;
 
@@ -677,7 +610,7 @@ static int network_parse(json_t *o, struct docker_network *n)
 
 int docker_network_list(struct docker_client *c, struct docker_network_list **out)
 {
-	struct body b = { 0 };
+	struct curlio_body b = { .max = DOCKER_MAX_RESPONSE };
 	int ret = get_body(c, "/networks", &b);
 
 	if (!ret)

@@ -227,8 +227,4 @@ int docker_watch_read(struct docker_watch *w, struct docker_event *ev);
  * NULL-safe. */
 void docker_watch_stop(struct docker_watch *w);
 
-/* Shared by docker.c and docker_watch.c only. */
-int docker_curl_init(void);		/* curl_global_init, once per process; 0 or -ENOMEM */
-int docker_curl_errno(int curl_code);	/* a CURLcode as a negative errno (0 for CURLE_OK) */
-
 #endif

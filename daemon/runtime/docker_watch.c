@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "curlio.h"
 #include "docker.h"
 #include "observe/jsonl.h"
 #include "log.h"
@@ -297,7 +298,7 @@ int docker_watch_start(struct docker_client *c, struct docker_watch **out)
 	sigset_t all, old;
 	int fds[2], ret;
 
-	ret = docker_curl_init();
+	ret = curlio_init();
 	if (ret)
 		return ret;
 	w = calloc(1, sizeof(*w));

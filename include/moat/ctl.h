@@ -32,12 +32,26 @@
  *                endpoints, note: what the mode means (and the userland proxy under policy)},
  *       flows: {count, cap, evicted, bytes, names},
  *       learning: LEARNING (when the state directory is usable),
- *       alerts: {raised, suppressed, write_errors, file, rate, unexpected} (likewise)}
+ *       alerts: {raised, suppressed, write_errors, file, rate, unexpected} (likewise),
+ *       policy_source: "directory"|"etcd",
+ *       cluster: CLUSTER (with --etcd)}
+ *      CLUSTER = {node, host, etcd, cacert?, cert?, key? (paths), prefix, synced,
+ *                 revision (the last seen),
+ *                 policy_revision (in force: the policies key's mod_revision, 0 for none),
+ *                 policy_revision_etcd, policy_refused, nodes, remote_endpoints,
+ *                 publish: {up, conflict, lease, ttl, puts, deletes, errors, pending, error},
+ *                 watch: {up, snapshots, compacted, reconnects, events},
+ *                 refused: {count, last}}
  * endpoints
  *   -> {endpoints: [{name: "ns/name", namespace, endpoint, labels: {k: v}, ips: [..],
  *       ifaces: [..], host_network, isolated: {ingress, egress},
  *       mode: "enforce"|"monitor"|"open"|"not-enforced", node?: another node's name,
  *       unenforced?: why Moat cannot enforce it}], containers: [{id, name, netmode, shares?}]}
+ * nodes
+ *   -> {self: this node's name, nodes: [{name, self, host, subnets: [CIDR], endpoints,
+ *       alive, lease: "held"|"expired", ttl, ttl_left (seconds; another node's is reckoned
+ *       from its last heartbeat), heard_ms_ago (-1: never), policy_revision}]}
+ *      | {ok: false, error} without --etcd
  * endpoints.export
  *   -> {export: {namespaces: {ns: {k: v}}, endpoints: [..]}}  (an endpoints file, as JSON)
  * policy.matrix {ports: ["80/tcp", ..] (1 to 64)}

@@ -222,6 +222,37 @@ int moat_policy_set_load(const char *const *paths, size_t npaths, struct moat_po
 int moat_policy_set_parse(const char *name, const char *buf, size_t len,
 			  struct moat_policy_set **out, struct moat_diags *diags);
 
+/* The files of a policy set as text: what moat_policy_set_load reads, kept to be sent whole
+ * (moat policy push) and parsed elsewhere. */
+struct moat_policy_file {
+	char *name;		/* the path it was read from */
+	char *text;		/* len bytes, NUL-terminated */
+	size_t len;
+};
+
+struct moat_policy_files {
+	struct moat_policy_file *v;
+	size_t n;
+};
+
+/*
+ * moat_policy_files_read - read paths as moat_policy_set_load does (a directory's *.yaml and
+ * *.yml in name order), without parsing. 0 and *out (free with moat_policy_files_free), or
+ * -errno with the problems in diags.
+ */
+int moat_policy_files_read(const char *const *paths, size_t npaths, struct moat_policy_files *out,
+			   struct moat_diags *diags);
+
+/*
+ * moat_policy_set_parse_files - as moat_policy_set_load, from files in memory (each named by
+ * its name in diags). All or nothing, the same checks.
+ */
+int moat_policy_set_parse_files(const struct moat_policy_files *f, struct moat_policy_set **out,
+				struct moat_diags *diags);
+
+/* moat_policy_files_free - what f holds; f is empty after. */
+void moat_policy_files_free(struct moat_policy_files *f);
+
 /* moat_policy_set_free - NULL-safe. */
 void moat_policy_set_free(struct moat_policy_set *ps);
 

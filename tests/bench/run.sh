@@ -20,3 +20,5 @@ echo "== matrix.sh"
 B=$B tests/bench/matrix.sh
 echo "== dns.sh"
 B=$B tests/bench/dns.sh
+echo "== cluster.sh"
+B=$B tests/bench/cluster.sh
