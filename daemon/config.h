@@ -13,6 +13,13 @@
 #define MOAT_WEB_ROOT "/usr/local/share/moat/web"
 #endif
 
+/* Where a container's namespace comes from (--namespace-from). */
+enum namespace_from {
+	NAMESPACE_FROM_NONE,		/* every container in "default" */
+	NAMESPACE_FROM_KUBERNETES,	/* io.kubernetes.pod.namespace (Kubernetes nodes only) */
+	NAMESPACE_FROM_COMPOSE,		/* com.docker.compose.project */
+};
+
 struct config {
 	char *config_file;
 	char *runtime;		/* "unix:///var/run/docker.sock", or "none" */
@@ -26,7 +33,8 @@ struct config {
 	char *web_token_file;	/* the token the web UI requires, or NULL: none */
 	char *web_root;		/* the web UI's files */
 	enum moat_mode mode;
-	bool kubernetes;	/* trust io.kubernetes.pod.namespace labels */
+	bool kubernetes;	/* --kubernetes: namespace_from kubernetes (kept for old configs) */
+	enum namespace_from namespace_from;
 	bool flush;
 	bool help;
 	unsigned nflog_group;

@@ -167,6 +167,20 @@ out:
 	return ret;
 }
 
+int docker_get(struct docker_client *c, const char *path, char **body, size_t *len)
+{
+	struct body b = { 0 };
+	int ret = get_body(c, path, &b);
+
+	if (ret)
+		return ret;
+	if (!b.buf && !(b.buf = calloc(1, 1)))
+		return -ENOMEM;
+	*body = b.buf;
+	*len = b.len;
+	return 0;
+}
+
 /* Rewrites each \u0000 escape inside a JSON string into \ufffd, in place (same length). */
 static void json_nul_defuse(char *s, size_t len)
 {
@@ -413,13 +427,24 @@ static int nets_parse(json_t *nets, struct docker_container *ct)
 	return 0;
 }
 
+/* A mode is its name alone, or (options) its name and a ':' with more after it. */
 static const struct {
 	const char *name;
 	enum docker_netmode mode;
+	bool options;
 } netmodes[] = {
-	{ "host", DOCKER_NETMODE_HOST },
-	{ "none", DOCKER_NETMODE_NONE },
+	{ "host", DOCKER_NETMODE_HOST, false },
+	{ "none", DOCKER_NETMODE_NONE, false },
+	{ "slirp4netns", DOCKER_NETMODE_USER, true },	/* Podman's, rootless by default */
+	{ "pasta", DOCKER_NETMODE_USER, true },
 };
+
+static bool netmode_is(const char *s, const char *name, bool options)
+{
+	size_t n = strlen(name);
+
+	return !strncmp(s, name, n) && (!s[n] || (options && s[n] == ':'));
+}
 
 static int netmode_parse(const char *s, struct docker_container *ct)
 {
@@ -432,7 +457,7 @@ static int netmode_parse(const char *s, struct docker_container *ct)
 	if (!ct->netmode_name)
 		return -ENOMEM;
 	for (i = 0; i < sizeof(netmodes) / sizeof(netmodes[0]); i++)
-		if (!strcmp(s, netmodes[i].name))
+		if (netmode_is(s, netmodes[i].name, netmodes[i].options))
 			ct->netmode = netmodes[i].mode;
 	if (!strncmp(s, "container:", 10)) {
 		ct->netmode = DOCKER_NETMODE_CONTAINER;
@@ -650,4 +675,49 @@ void docker_network_list_free(struct docker_network_list *l)
 	}
 	free(l->v);
 	free(l);
+}
+
+/* A string member into buf (cut to fit); false when it is not a string. */
+static bool str_copy(json_t *obj, const char *key, char *buf, size_t size)
+{
+	const char *v = json_string_value(json_object_get(obj, key));
+
+	if (!v)
+		return false;
+	snprintf(buf, size, "%s", v);
+	return true;
+}
+
+int docker_version_parse(const char *json, size_t len, struct docker_version *out)
+{
+	struct docker_version v = { 0 };
+	json_t *j = NULL, *first;
+	int ret = json_parse(json, len, &j);
+
+	if (ret)
+		return ret;
+	ret = -EBADMSG;
+	if (!json_is_object(j) || !str_copy(j, "Version", v.version, sizeof(v.version)))
+		goto out;
+	str_copy(j, "ApiVersion", v.api, sizeof(v.api));
+	first = json_array_get(json_object_get(j, "Components"), 0);
+	if (!str_copy(first, "Name", v.name, sizeof(v.name)) || !strcmp(v.name, "Engine"))
+		snprintf(v.name, sizeof(v.name), "Docker Engine");
+	v.podman = !strncmp(v.name, "Podman", 6);
+	*out = v;
+	ret = 0;
+out:
+	json_decref(j);
+	return ret;
+}
+
+int docker_version_get(struct docker_client *c, struct docker_version *out)
+{
+	struct body b = { 0 };
+	int ret = get_body(c, "/version", &b);
+
+	if (!ret)
+		ret = docker_version_parse(b.buf, b.len, out);
+	free(b.buf);
+	return ret;
 }

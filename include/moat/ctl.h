@@ -13,7 +13,9 @@
  * connected). daemon/commands.c is the one table of commands.
  *
  * status
- *   -> {mode: "enforce"|"monitor", runtime, runtime_up, policy_dir, policies, endpoints,
+ *   -> {mode: "enforce"|"monitor", runtime, runtime_up, runtime_name?: "Docker Engine"|
+ *       "Podman Engine"|.., runtime_version?: the engine's (both once it answered /version),
+ *       policy_dir, policies, endpoints,
  *       containers, identities, elements: {addresses, nets, allow_in, allow_out},
  *       managed_subnets, applies, apply_errors,
  *       last_apply: {full, msgs, added, deleted, ms, us}, changes: {delta, whole},
@@ -28,7 +30,8 @@
  *   -> {endpoints: [{name: "ns/name", namespace, endpoint, labels: {k: v}, ips: [..],
  *       ifaces: [..], host_network, isolated: {ingress, egress},
  *       mode: "enforce"|"monitor"|"open"|"not-enforced", node?: another node's name,
- *       unenforced?: why Moat cannot enforce it}], containers: [{id, name, netmode, shares?}]}
+ *       unenforced?: why Moat cannot enforce it}], containers: [{id, name,
+ *       netmode: "bridge"|"host"|"container"|"none"|"user", shares?, pod?}]}
  * endpoints.export
  *   -> {export: {namespaces: {ns: {k: v}}, endpoints: [..]}}  (an endpoints file, as JSON)
  * policy.matrix {ports: ["80/tcp", ..] (1 to 64)}
