@@ -1,18 +1,21 @@
 /*
  * Fuzzes every parser of what dockerd answers (daemon/runtime/docker.c, docker_watch.c): each input
  * goes through docker_container_parse (GET /containers/{id}/json), docker_id_list_parse
- * (GET /containers/json), docker_network_list_parse (GET /networks) and docker_event_parse
- * (one /events line). Checks what the structs promise: ids and names present, labels sorted
+ * (GET /containers/json), docker_network_list_parse (GET /networks), docker_event_parse
+ * (one /events line), docker_version_parse (GET /version) and podman_pod_parse (Podman's
+ * GET /libpod/containers/{id}/json). Checks what the structs promise: ids and names present, labels sorted
  * and unique, networks sorted by name, a container-mode peer exactly in container mode,
  * addresses of the family they say, subnets with host bits clear, event records terminated.
  */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "../../daemon/runtime/docker.h"
+#include "../../daemon/runtime/podman.h"
 #include "fuzz.h"
 
 static void container_check(const struct docker_container *ct)
@@ -58,6 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct docker_id_list *ids = NULL;
 	struct docker_network_list *nets = NULL;
 	struct docker_event ev;
+	struct docker_version v;
+	char *pod = NULL;
 	int ret;
 
 	ret = docker_container_parse(s, size, &ct);
@@ -86,5 +91,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(memchr(ev.id, 0, sizeof(ev.id)) && ev.id[0]);
 		FUZZ_CHECK(memchr(ev.action, 0, sizeof(ev.action)));
 	}
+
+	ret = docker_version_parse(s, size, &v);
+	FUZZ_CHECK(ret == 0 || ret == -EBADMSG);
+	if (!ret)
+		FUZZ_CHECK(memchr(v.name, 0, sizeof(v.name)) && v.name[0] &&
+			   memchr(v.version, 0, sizeof(v.version)) && memchr(v.api, 0, sizeof(v.api)));
+
+	ret = podman_pod_parse(s, size, &pod);
+	FUZZ_CHECK(ret == 0 || ret == -EBADMSG);
+	FUZZ_CHECK(!pod || (!ret && pod[0]));
+	free(pod);
 	return 0;
 }
