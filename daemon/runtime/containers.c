@@ -19,7 +19,7 @@ struct entry {
 	char **ifaces;			/* host-side veths, one per attached network found */
 	size_t nifaces;
 	uint8_t (*macs)[6];		/* per iface: the container side's MAC */
-	char *pod;			/* a pod member (joins the infra's namespace): its pod */
+	struct podman_pod pod;		/* its Podman pod, if any (id NULL: none) */
 	char *unenforced;		/* why its traffic is out of Moat's reach, or NULL */
 	char *fingerprint;		/* everything the plan depends on, to tell real changes */
 };
@@ -51,7 +51,7 @@ static void entry_clear(struct entry *e)
 		free(e->ifaces[i]);
 	free(e->ifaces);
 	free(e->macs);
-	free(e->pod);
+	podman_pod_clear(&e->pod);
 	free(e->unenforced);
 	free(e->fingerprint);
 	memset(e, 0, sizeof(*e));
@@ -151,13 +151,19 @@ static int entry_unenforced(const struct containers *t, struct entry *e)
 	return e->unenforced ? 0 : -ENOMEM;
 }
 
-/* A container that joins another's namespace: is it a pod's? (Podman only says so in its
- * own API; elsewhere it is a --network container:X, which adds nothing.) */
+/* Is it a pod's? Only Podman's own API says (elsewhere a container that joins another's
+ * namespace is a --network container:X, which adds nothing). */
 static int entry_pod(const struct containers *t, struct docker_client *dc, struct entry *e)
 {
-	if (!t->podman || e->ct->netmode != DOCKER_NETMODE_CONTAINER)
+	if (!t->podman)
 		return 0;
 	return podman_pod_of(dc, e->ct->id, &e->pod);
+}
+
+/* The endpoint's name: a pod's infra container is the pod. */
+static const char *entry_name(const struct entry *e)
+{
+	return e->pod.infra && e->pod.name && *e->pod.name ? e->pod.name : e->ct->name;
 }
 
 /* A text of every field the plan reads; two equal fingerprints compile alike. */
@@ -169,9 +175,9 @@ static char *entry_fingerprint(const struct containers *t, const struct entry *e
 
 	if (!f)
 		return NULL;
-	fprintf(f, "%s\n%s\n%d\n%s\n%s\n%s\n", e->ct->name, entry_namespace(t, e),
+	fprintf(f, "%s\n%s\n%d\n%s\n%s %d\n%s\n", entry_name(e), entry_namespace(t, e),
 		e->ct->netmode, e->ct->netmode_peer ? e->ct->netmode_peer : "",
-		e->pod ? e->pod : "", e->unenforced ? e->unenforced : "");
+		e->pod.id ? e->pod.id : "", e->pod.infra, e->unenforced ? e->unenforced : "");
 	for (size_t i = 0; i < e->ct->labels.n; i++)
 		fprintf(f, "l%zu:%s=%zu:%s\n", strlen(e->ct->labels.v[i].key), e->ct->labels.v[i].key,
 			strlen(e->ct->labels.v[i].value), e->ct->labels.v[i].value);
@@ -202,7 +208,7 @@ static long entry_find(const struct containers *t, const char *id)
 
 static void entry_remove(struct containers *t, size_t i)
 {
-	t->npods -= t->v[i].pod != NULL;
+	t->npods -= t->v[i].pod.id != NULL;
 	entry_clear(&t->v[i]);
 	t->v[i] = t->v[--t->n];
 }
@@ -243,7 +249,7 @@ static int entry_put(struct containers *t, struct entry *e)
 		t->cap = cap;
 	}
 	t->v[t->n++] = *e;
-	t->npods += e->pod != NULL;
+	t->npods += e->pod.id != NULL;
 	return 0;
 }
 
@@ -344,10 +350,11 @@ static size_t named_ports(const struct moat_labels *l, struct moat_named_port *v
 	return n;
 }
 
-/* Is m a container of the pod whose infra container is e? */
+/* Is m a container of the pod whose infra container is e, in its namespace? */
 static bool entry_joins(const struct entry *m, const struct entry *e)
 {
-	return m->pod && m->ct->netmode == DOCKER_NETMODE_CONTAINER && m->ct->netmode_peer &&
+	return e->pod.infra && m->pod.id && !m->pod.infra && !strcmp(m->pod.id, e->pod.id) &&
+	       m->ct->netmode == DOCKER_NETMODE_CONTAINER && m->ct->netmode_peer &&
 	       *m->ct->netmode_peer && entry_is(e, m->ct->netmode_peer);
 }
 
@@ -381,7 +388,7 @@ static int entry_endpoint(const struct containers *t, const struct entry *e, con
 	struct moat_addr ips[64];
 	struct moat_labels pod;
 	struct moat_endpoint ep = {
-		.name = e->ct->name, .namespace = (char *)entry_namespace(t, e),
+		.name = (char *)entry_name(e), .namespace = (char *)entry_namespace(t, e),
 		.labels = e->ct->labels, .ips = ips, .ifaces = e->ifaces, .nifaces = e->nifaces,
 		.macs = e->macs, .unenforced = e->unenforced,
 		.host_network = e->ct->netmode == DOCKER_NETMODE_HOST, .ports = ports,
@@ -427,10 +434,10 @@ const char *containers_owner(const struct containers *t, const char *id)
 		return NULL;
 	if (t->v[i].ct->netmode != DOCKER_NETMODE_CONTAINER)
 		return t->v[i].ct->id;
-	if (!t->v[i].pod || !t->v[i].ct->netmode_peer || !*t->v[i].ct->netmode_peer)
+	if (!t->v[i].pod.id || !t->v[i].ct->netmode_peer || !*t->v[i].ct->netmode_peer)
 		return NULL;
 	j = entry_find(t, t->v[i].ct->netmode_peer);
-	return j >= 0 ? t->v[j].ct->id : NULL;
+	return j >= 0 && entry_joins(&t->v[i], &t->v[j]) ? t->v[j].ct->id : NULL;
 }
 
 json_t *containers_dump(const struct containers *t)
@@ -443,7 +450,8 @@ json_t *containers_dump(const struct containers *t)
 
 		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s?,s:s?}", "id", ct->id,
 						     "name", ct->name, "netmode", modes[ct->netmode],
-						     "shares", ct->netmode_peer, "pod", t->v[i].pod));
+						     "shares", ct->netmode_peer, "pod",
+						     t->v[i].pod.name));
 	}
 	return arr;
 }

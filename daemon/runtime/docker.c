@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "docker.h"
 
@@ -127,10 +128,12 @@ int docker_curl_errno(int rc)
 	}
 }
 
-/* GET path (after the version prefix); the body in *out on 200 (the caller frees out->buf). */
-static int get_body(struct docker_client *c, const char *path, struct body *out)
+/* GET path (after the version prefix); the body in *out on 200 (the caller frees out->buf),
+ * and the header lines in *headers when it is not NULL (likewise). */
+static int get_request(struct docker_client *c, const char *path, struct body *out,
+		       struct body *headers)
 {
-	struct body b = { 0 };
+	struct body b = { 0 }, h = { 0 };
 	char url[512];
 	long status = 0;
 	CURLcode rc;
@@ -147,8 +150,12 @@ static int get_body(struct docker_client *c, const char *path, struct body *out)
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, body_write);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
+	if (headers) {
+		curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, body_write);
+		curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, &h);
+	}
 	rc = curl_easy_perform(c->curl);
-	if (b.too_big) {
+	if (b.too_big || h.too_big) {
 		ret = -EFBIG;
 		goto out;
 	}
@@ -161,10 +168,18 @@ static int get_body(struct docker_client *c, const char *path, struct body *out)
 		goto out;
 	}
 	*out = b;
+	if (headers)
+		*headers = h;
 	return 0;
 out:
 	free(b.buf);
+	free(h.buf);
 	return ret;
+}
+
+static int get_body(struct docker_client *c, const char *path, struct body *out)
+{
+	return get_request(c, path, out, NULL);
 }
 
 int docker_get(struct docker_client *c, const char *path, char **body, size_t *len)
@@ -677,47 +692,71 @@ void docker_network_list_free(struct docker_network_list *l)
 	free(l);
 }
 
-/* A string member into buf (cut to fit); false when it is not a string. */
-static bool str_copy(json_t *obj, const char *key, char *buf, size_t size)
+/* The value of header name in the header lines of an answer, into buf (cut to fit). */
+static bool header_get(const char *h, size_t len, const char *name, char *buf, size_t size)
 {
-	const char *v = json_string_value(json_object_get(obj, key));
+	size_t n = strlen(name), i = 0, end, v;
 
-	if (!v)
-		return false;
-	snprintf(buf, size, "%s", v);
-	return true;
+	for (; i < len; i = end + 1) {
+		const char *nl = memchr(h + i, '\n', len - i);
+
+		end = nl ? (size_t)(nl - h) : len;
+		if (end - i <= n || strncasecmp(h + i, name, n) || h[i + n] != ':')
+			continue;
+		for (v = i + n + 1; v < end && (h[v] == ' ' || h[v] == '\t'); v++)
+			;
+		while (end > v && (h[end - 1] == '\r' || h[end - 1] == ' '))
+			end--;
+		snprintf(buf, size, "%.*s", (int)(end - v), h + v);
+		return true;
+	}
+	return false;
 }
 
-int docker_version_parse(const char *json, size_t len, struct docker_version *out)
+/* Server: Docker/20.10.24+dfsg1 (linux) or Libpod/4.3.1 (linux). */
+static const struct {
+	const char *product, *name;
+	bool podman;
+} servers[] = {
+	{ "Docker/", "Docker Engine", false },
+	{ "Libpod/", "Podman Engine", true },
+};
+
+int docker_version_parse(const char *headers, size_t len, struct docker_version *out)
 {
 	struct docker_version v = { 0 };
-	json_t *j = NULL, *first;
-	int ret = json_parse(json, len, &j);
+	char server[128];
+	size_t i, n;
 
-	if (ret)
-		return ret;
-	ret = -EBADMSG;
-	if (!json_is_object(j) || !str_copy(j, "Version", v.version, sizeof(v.version)))
-		goto out;
-	str_copy(j, "ApiVersion", v.api, sizeof(v.api));
-	first = json_array_get(json_object_get(j, "Components"), 0);
-	if (!str_copy(first, "Name", v.name, sizeof(v.name)) || !strcmp(v.name, "Engine"))
-		snprintf(v.name, sizeof(v.name), "Docker Engine");
-	v.podman = !strncmp(v.name, "Podman", 6);
+	if (!headers || !header_get(headers, len, "Server", server, sizeof(server)))
+		return -EBADMSG;
+	for (i = 0; i < sizeof(servers) / sizeof(servers[0]); i++)
+		if (!strncmp(server, servers[i].product, strlen(servers[i].product)))
+			break;
+	if (i == sizeof(servers) / sizeof(servers[0]))
+		return -EBADMSG;
+	n = strcspn(server + strlen(servers[i].product), " ");
+	snprintf(v.name, sizeof(v.name), "%s", servers[i].name);
+	snprintf(v.version, sizeof(v.version), "%.*s", (int)n,
+		 server + strlen(servers[i].product));
+	v.podman = servers[i].podman;
+	header_get(headers, len, "Api-Version", v.api, sizeof(v.api));
+	if (!v.version[0])
+		return -EBADMSG;
 	*out = v;
-	ret = 0;
-out:
-	json_decref(j);
-	return ret;
+	return 0;
 }
 
+/* GET /_ping, which both answer at once (Podman takes seconds over /version, which asks its
+ * storage and OCI runtime), and whose headers say who answers. */
 int docker_version_get(struct docker_client *c, struct docker_version *out)
 {
-	struct body b = { 0 };
-	int ret = get_body(c, "/version", &b);
+	struct body b = { 0 }, h = { 0 };
+	int ret = get_request(c, "/_ping", &b, &h);
 
 	if (!ret)
-		ret = docker_version_parse(b.buf, b.len, out);
+		ret = docker_version_parse(h.buf, h.len, out);
 	free(b.buf);
+	free(h.buf);
 	return ret;
 }

@@ -235,24 +235,25 @@ int docker_watch_read(struct docker_watch *w, struct docker_event *ev);
  * NULL-safe. */
 void docker_watch_stop(struct docker_watch *w);
 
-/* What the runtime says it is: GET /version. */
+/* What the runtime says it is: the headers of its answer to GET /_ping. */
 struct docker_version {
-	char name[64];		/* "Docker Engine", "Podman Engine" (the first component's) */
+	char name[64];		/* "Docker Engine" (Server: Docker/..), "Podman Engine" (Libpod/..) */
 	char version[64];	/* the engine's version, "20.10.24+dfsg1", "4.3.1" */
-	char api[16];		/* the API version it speaks by default, "1.41" */
+	char api[16];		/* the API version it speaks by default (Api-Version), "1.41" */
 	bool podman;		/* Podman's compatible API: pods, and its libpod API beside */
 };
 
 /*
- * docker_version_get - ask the runtime what it is. 0 and *out, or a negative errno. Docker
- * names its engine component "Engine", reported as "Docker Engine"; strings too long for the
- * struct are cut.
+ * docker_version_get - ask the runtime what it is, by GET /_ping: Podman takes seconds to
+ * answer /version (it asks its storage and OCI runtime), more than a listing may wait. 0 and
+ * *out, or a negative errno (-EBADMSG: a server that is neither Docker nor Podman).
  */
 int docker_version_get(struct docker_client *c, struct docker_version *out);
 
-/* docker_version_parse - a GET /version answer (len bytes), as docker_version_get. Pure.
- * 0 and *out, or -EBADMSG (not an object, or no Version string). */
-int docker_version_parse(const char *json, size_t len, struct docker_version *out);
+/* docker_version_parse - the header lines of that answer (len bytes, "Name: value" lines in
+ * any case, CRLF or LF), as docker_version_get. Pure. 0 and *out, or -EBADMSG (no Server
+ * header of Docker's or Podman's). Strings too long for the struct are cut. */
+int docker_version_parse(const char *headers, size_t len, struct docker_version *out);
 
 /* Shared by docker.c, docker_watch.c and podman.c only. */
 int docker_get(struct docker_client *c, const char *path, char **body, size_t *len);

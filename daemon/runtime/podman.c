@@ -10,40 +10,71 @@
 
 #include "podman.h"
 
-int podman_pod_parse(const char *json, size_t len, char **pod)
+void podman_pod_clear(struct podman_pod *p)
 {
-	json_t *j = docker_json_load(json ? json : "", json ? len : 0), *v;
-	int ret = -EBADMSG;
-	char *p = NULL;
+	free(p->id);
+	free(p->name);
+	*p = (struct podman_pod){ 0 };
+}
 
-	if (!json_is_object(j))
-		goto out;
-	v = json_object_get(j, "Pod");
+/* A string member, or "" when absent or null; -EBADMSG when it is something else. */
+static int str_member(json_t *o, const char *key, const char **out)
+{
+	json_t *v = json_object_get(o, key);
+
 	if (v && !json_is_null(v) && !json_is_string(v))
-		goto out;
-	ret = 0;
-	if (json_string_length(v) && !(p = strdup(json_string_value(v))))
-		ret = -ENOMEM;
-	if (!ret)
-		*pod = p;
-out:
+		return -EBADMSG;
+	*out = json_is_string(v) ? json_string_value(v) : "";
+	return 0;
+}
+
+static int pod_from(json_t *ct, struct podman_pod *out)
+{
+	struct podman_pod p = { 0 };
+	const char *id, *name;
+
+	if (!json_is_object(ct) || str_member(ct, "Pod", &id) || str_member(ct, "PodName", &name))
+		return -EBADMSG;
+	if (!*id) {
+		*out = p;
+		return 0;
+	}
+	p.id = strdup(id);
+	p.name = strdup(name);
+	p.infra = json_is_true(json_object_get(ct, "IsInfra"));
+	if (!p.id || !p.name) {
+		podman_pod_clear(&p);
+		return -ENOMEM;
+	}
+	*out = p;
+	return 0;
+}
+
+int podman_pod_parse(const char *json, size_t len, struct podman_pod *out)
+{
+	json_t *j = docker_json_load(json ? json : "", json ? len : 0);
+	int ret = -EBADMSG;
+
+	if (json_is_array(j))
+		ret = json_array_size(j) ? pod_from(json_array_get(j, 0), out) : -ENOENT;
 	json_decref(j);
 	return ret;
 }
 
-int podman_pod_of(struct docker_client *c, const char *id, char **pod)
+int podman_pod_of(struct docker_client *c, const char *id, struct podman_pod *out)
 {
 	char path[320], *body = NULL;
 	size_t len = 0;
 	int ret;
 
-	/* the id comes from an inspect answer: 64 hex digits, nothing to escape */
+	/* the id comes from an inspect answer: hex digits, nothing to escape in the query */
 	if (strspn(id, "0123456789abcdef") != strlen(id) || !*id || strlen(id) > 64)
 		return -ENOENT;
-	snprintf(path, sizeof(path), "/libpod/containers/%s/json", id);
+	snprintf(path, sizeof(path), "/libpod/containers/json?all=true&filters="
+		 "%%7B%%22id%%22%%3A%%5B%%22%s%%22%%5D%%7D", id);	/* {"id":["ID"]} */
 	ret = docker_get(c, path, &body, &len);
 	if (!ret)
-		ret = podman_pod_parse(body, len, pod);
+		ret = podman_pod_parse(body, len, out);
 	free(body);
 	return ret;
 }

@@ -11,21 +11,34 @@
 #ifndef MOAT_RUNTIME_PODMAN_H
 #define MOAT_RUNTIME_PODMAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 #include "docker.h"
 
-/*
- * podman_pod_of - the pod container id belongs to (GET /libpod/containers/{id}/json, Podman
- * only). 0 and *pod (a pod id the caller frees, or NULL when id is in no pod), -ENOENT when
- * no such container, or the errors of docker.h.
- */
-int podman_pod_of(struct docker_client *c, const char *id, char **pod);
+/* The pod of a container; all zero (id NULL) for one in no pod. */
+struct podman_pod {
+	char *id;		/* the pod's id */
+	char *name;		/* its name ("" when Podman gave none) */
+	bool infra;		/* the container is the pod's infra container */
+};
 
-/* podman_pod_parse - a libpod inspect answer (len bytes) into *pod, as podman_pod_of. Pure.
- * 0 or -EBADMSG (not an object, or a Pod that is not a string), -ENOMEM. */
-int podman_pod_parse(const char *json, size_t len, char **pod);
+/*
+ * podman_pod_of - the pod container id (64 hex digits) belongs to: Podman's own list of
+ * containers, filtered by id (GET /libpod/containers/json, Podman only; its inspect says no
+ * pod name). 0 and *out (free with podman_pod_clear), -ENOENT when no such container, or the
+ * errors of docker.h.
+ */
+int podman_pod_of(struct docker_client *c, const char *id, struct podman_pod *out);
+
+/* podman_pod_parse - that list's answer (len bytes): the pod of its first container, as
+ * podman_pod_of (an empty list is -ENOENT). Pure. 0 or -EBADMSG (not a list of objects, or
+ * Pod, PodName that are not strings), -ENOENT, -ENOMEM. */
+int podman_pod_parse(const char *json, size_t len, struct podman_pod *out);
+
+/* podman_pod_clear - frees what p holds and zeroes it. */
+void podman_pod_clear(struct podman_pod *p);
 
 /*
  * podman_socket_owner - the uid owning the runtime's socket at path: a uid other than 0 is a

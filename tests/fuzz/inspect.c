@@ -3,7 +3,7 @@
  * goes through docker_container_parse (GET /containers/{id}/json), docker_id_list_parse
  * (GET /containers/json), docker_network_list_parse (GET /networks), docker_event_parse
  * (one /events line), docker_version_parse (GET /version) and podman_pod_parse (Podman's
- * GET /libpod/containers/{id}/json). Checks what the structs promise: ids and names present, labels sorted
+ * GET /libpod/containers/json). Checks what the structs promise: ids and names present, labels sorted
  * and unique, networks sorted by name, a container-mode peer exactly in container mode,
  * addresses of the family they say, subnets with host bits clear, event records terminated.
  */
@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct docker_network_list *nets = NULL;
 	struct docker_event ev;
 	struct docker_version v;
-	char *pod = NULL;
+	struct podman_pod pod = { 0 };
 	int ret;
 
 	ret = docker_container_parse(s, size, &ct);
@@ -99,8 +99,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			   memchr(v.version, 0, sizeof(v.version)) && memchr(v.api, 0, sizeof(v.api)));
 
 	ret = podman_pod_parse(s, size, &pod);
-	FUZZ_CHECK(ret == 0 || ret == -EBADMSG);
-	FUZZ_CHECK(!pod || (!ret && pod[0]));
-	free(pod);
+	FUZZ_CHECK(ret == 0 || ret == -EBADMSG || ret == -ENOENT);
+	FUZZ_CHECK(!pod.id || (!ret && pod.id[0] && pod.name));
+	FUZZ_CHECK(pod.id || (!pod.name && !pod.infra));
+	podman_pod_clear(&pod);
 	return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * Podman's service through the Docker-compatible parsers (daemon/runtime/docker.h) and beside
  * them (podman.h): answers as Debian's podman 4.3.1 gives them (trimmed), against Docker's
- * where the two differ: /version, a pod's containers, user-mode networks, network events.
+ * where the two differ: /_ping's headers, a pod's containers, user-mode networks, network events.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -16,14 +16,15 @@
 static void test_version(void)
 {
 	static const char podman[] =
-		"{\"Platform\":{\"Name\":\"linux/amd64/debian-12\"},\"Components\":[{\"Name\":"
-		"\"Podman Engine\",\"Version\":\"4.3.1\",\"Details\":{\"APIVersion\":\"4.3.1\"}},"
-		"{\"Name\":\"Conmon\",\"Version\":\"conmon version 2.1.6\"}],\"Version\":\"4.3.1\","
-		"\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.24\"}";
+		"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nBuilder-Version: \r\n"
+		"Libpod-Api-Version: 4.3.1\r\nServer: Libpod/4.3.1 (linux)\r\n"
+		"Content-Length: 2\r\n\r\n";
 	static const char docker[] =
-		"{\"Platform\":{\"Name\":\"\"},\"Components\":[{\"Name\":\"Engine\",\"Version\":"
-		"\"20.10.24+dfsg1\"},{\"Name\":\"containerd\",\"Version\":\"1.6.20\"}],"
-		"\"Version\":\"20.10.24+dfsg1\",\"ApiVersion\":\"1.41\"}";
+		"HTTP/1.1 200 OK\r\napi-version: 1.41\r\nDocker-Experimental: false\r\n"
+		"server: Docker/20.10.24+dfsg1 (linux)\r\n\r\n";
+	static const char *const bad[] = { "", "HTTP/1.1 200 OK\r\n\r\n",
+					   "Server: nginx/1.2\r\n", "Server: Libpod/ (linux)\r\n",
+					   "X-Server: Docker/1.0\r\n" };
 	struct docker_version v = { 0 };
 
 	CHECK(docker_version_parse(podman, strlen(podman), &v) == 0);
@@ -34,9 +35,11 @@ static void test_version(void)
 	CHECK(docker_version_parse(docker, strlen(docker), &v) == 0);
 	CHECK_STR(v.name, "Docker Engine");
 	CHECK_STR(v.version, "20.10.24+dfsg1");
+	CHECK_STR(v.api, "1.41");
 	CHECK(!v.podman);
-	CHECK(docker_version_parse("{\"Version\":7}", 13, &v) == -EBADMSG);
-	CHECK(docker_version_parse("[]", 2, &v) == -EBADMSG);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(docker_version_parse(bad[i], strlen(bad[i]), &v) == -EBADMSG);
+	CHECK(docker_version_parse(NULL, 0, &v) == -EBADMSG);
 	CHECK_STR(v.version, "20.10.24+dfsg1");	/* untouched on failure */
 }
 
@@ -52,10 +55,17 @@ static void test_pod_member(void)
 		"\"NetworkSettings\":{\"SandboxKey\":\"/run/netns/netns-11b53dbb\",\"Networks\":"
 		"{\"front\":{\"NetworkID\":\"front\",\"IPAddress\":\"10.219.1.10\",\"IPPrefixLen\":24,"
 		"\"GlobalIPv6Address\":\"\",\"MacAddress\":\"06:9a:16:09:9a:9f\"}}}}";
-	static const char libpod[] = "{\"Id\":\"63565d75c3e9\",\"Pod\":\"41d93ba798fa\","
-				     "\"IsInfra\":false}";
+	static const char libpod[] =
+		"[{\"Id\":\"63565d75c3e9\",\"Names\":[\"shop-db\"],\"Pod\":\"41d93ba798fa\","
+		"\"PodName\":\"shop\",\"IsInfra\":false}]";
+	static const char infra[] = "[{\"Id\":\"54b1\",\"Pod\":\"41d93ba798fa\",\"PodName\":"
+				    "\"shop\",\"IsInfra\":true}]";
+	static const char *const none[] = { "[{\"Pod\":\"\",\"PodName\":\"\"}]",
+					    "[{\"Id\":\"x\"}]", "[{\"Pod\":null}]" };
+	static const char *const bad[] = { "[{\"Pod\":7}]", "[{\"Pod\":\"a\",\"PodName\":[]}]",
+					   "[7]", "{}", "[" };
 	struct docker_container *ct = NULL;
-	char *pod = NULL;
+	struct podman_pod pod = { 0 };
 
 	CHECK(docker_container_parse(s, strlen(s), &ct) == 0);
 	CHECK(ct && ct->netmode == DOCKER_NETMODE_CONTAINER);
@@ -63,13 +73,20 @@ static void test_pod_member(void)
 	CHECK(ct && ct->nnets == 1 && ct->nets[0].has_mac);
 	docker_container_free(ct);
 	CHECK(podman_pod_parse(libpod, strlen(libpod), &pod) == 0);
-	CHECK_STR(pod, "41d93ba798fa");
-	free(pod);
-	pod = (char *)"untouched";
-	CHECK(podman_pod_parse("{\"Pod\":\"\"}", 10, &pod) == 0 && pod == NULL);
-	CHECK(podman_pod_parse("{\"Id\":\"x\"}", 10, &pod) == 0 && pod == NULL);
-	CHECK(podman_pod_parse("{\"Pod\":7}", 9, &pod) == -EBADMSG);
-	CHECK(podman_pod_parse("[", 1, &pod) == -EBADMSG);
+	CHECK_STR(pod.id, "41d93ba798fa");
+	CHECK_STR(pod.name, "shop");
+	CHECK(!pod.infra);
+	podman_pod_clear(&pod);
+	CHECK(podman_pod_parse(infra, strlen(infra), &pod) == 0 && pod.infra);
+	podman_pod_clear(&pod);
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		CHECK(podman_pod_parse(none[i], strlen(none[i]), &pod) == 0);
+		CHECK(!pod.id && !pod.name && !pod.infra);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(podman_pod_parse(bad[i], strlen(bad[i]), &pod) == -EBADMSG);
+	CHECK(podman_pod_parse("[]", 2, &pod) == -ENOENT);
+	CHECK(!pod.id);
 }
 
 static void test_user_netmodes(void)
