@@ -443,3 +443,48 @@ e2e_podman_stop() {
 	E2E_PODMAN_PID= E2E_PODMAN_SOCK=
 	return 0
 }
+
+# ---- README commands ----
+
+# readme_block HEADING - the commands of the first ```sh block after the line HEADING of
+# README.md, one a line (comments dropped, continuation lines joined).
+readme_block() {
+	awk -v h="$1" '$0 == h { on = 1; next } on && /^```sh/ { inb = 1; next }
+		inb && /^```/ { exit } inb { print }' "$E2E_ROOT/README.md" |
+		sed 's/ \{1,\}#.*//' | awk '{ if (sub(/\\$/, "")) { acc = acc $0; next } print acc $0; acc = "" }' |
+		sed 's/  */ /g; /^ *$/d'
+}
+
+# readme_cmd LINE - run one README command in this test's sandbox, from the repository's top:
+# sudo dropped, build/ -> $E2E_BUILD/, the well-known sockets and policy directory -> the
+# test's, the image busybox -> moat-busybox (no registry here); moatd is started by
+# moatd_start with the test's control socket and state directory (and no config file), moat
+# talks to that socket; `podman system service` is e2e_podman_start's (with the test's
+# private storage), so that line is only checked, not run. podman and docker are the
+# helpers' (the test's service or dockerd).
+readme_cmd() {
+	local l=$1 sock=$E2E_DIR/moatd.sock
+	l=${l//sudo /}
+	l=${l//build\//$E2E_BUILD/}
+	l=${l//unix:\/\/\/var\/run\/docker.sock/$DOCKER_HOST}
+	[ -z "${E2E_PODMAN_SOCK:-}" ] || l=${l//unix:\/\/\/run\/podman\/podman.sock/unix://$E2E_PODMAN_SOCK}
+	l=${l//\/etc\/moat\/policies/$E2E_DIR/policies}
+	l=${l// busybox / moat-busybox }
+	e2e_log "README: $l"
+	case $l in
+	"podman system service "*) return 0 ;;
+	"$E2E_BUILD/moatd "*)
+		mkdir -p "$E2E_DIR/policies"
+		local args here=$PWD
+		eval "args=(${l#"$E2E_BUILD/moatd "})"
+		cd "$E2E_ROOT"	# relative paths are the README's, from the top (moatd keeps its cwd)
+		moatd_start "$E2E_BUILD/moatd" "${args[@]}" --config /dev/null --socket "$sock" \
+			--state-dir "$E2E_DIR/state"
+		cd "$here"
+		wait_for 100 "$E2E_BUILD/moat" --socket "$sock" status >/dev/null 2>&1 ||
+			e2e_fail "moatd did not answer"
+		;;
+	"$E2E_BUILD/moat "*) (cd "$E2E_ROOT" && eval "\"$E2E_BUILD/moat\" --socket \"$sock\" ${l#"$E2E_BUILD/moat "}") ;;
+	*) (cd "$E2E_ROOT" && eval "$l") ;;
+	esac
+}
