@@ -155,9 +155,22 @@ static int entry_unenforced(const struct containers *t, struct entry *e)
  * namespace is a --network container:X, which adds nothing). */
 static int entry_pod(const struct containers *t, struct docker_client *dc, struct entry *e)
 {
+	struct moat_labels pod = { 0 };
+	int ret;
+
 	if (!t->podman)
 		return 0;
-	return podman_pod_of(dc, e->ct->id, &e->pod);
+	ret = podman_pod_of(dc, e->ct->id, &e->pod);
+	if (ret || !e->pod.infra)
+		return ret;
+	/* the infra container's labels are the pod's and its image's (io.buildah.version of
+	 * the pause image Podman builds): the pod's alone are the pod's */
+	ret = podman_pod_labels(dc, e->pod.id, &pod);
+	if (ret)
+		return ret;
+	docker_labels_free(&e->ct->labels);
+	e->ct->labels = pod;
+	return 0;
 }
 
 /* The endpoint's name: a pod's infra container is the pod. */

@@ -321,7 +321,7 @@ static int label_cmp(const void *a, const void *b)
 	return strcmp(((const struct moat_label *)a)->key, ((const struct moat_label *)b)->key);
 }
 
-static void labels_free(struct moat_labels *l)
+void docker_labels_free(struct moat_labels *l)
 {
 	size_t i;
 
@@ -335,7 +335,7 @@ static void labels_free(struct moat_labels *l)
 }
 
 /* Config.Labels (an object of strings, or null) into sorted labels. */
-static int labels_parse(json_t *obj, struct moat_labels *out)
+int docker_labels_parse(json_t *obj, struct moat_labels *out)
 {
 	struct moat_labels l = { 0 };
 	const char *k;
@@ -355,7 +355,7 @@ static int labels_parse(json_t *obj, struct moat_labels *out)
 		l.v[l.n].value = strdup(json_string_value(v));
 		l.n++;
 		if (!l.v[l.n - 1].key || !l.v[l.n - 1].value) {
-			labels_free(&l);
+			docker_labels_free(&l);
 			return -ENOMEM;
 		}
 	}
@@ -498,7 +498,8 @@ static int container_parse(json_t *j, struct docker_container *ct)
 	ct->name = strdup(name ? name : "");
 	if (!ct->name)
 		return -ENOMEM;
-	ret = labels_parse(json_object_get(json_object_get(j, "Config"), "Labels"), &ct->labels);
+	ret = docker_labels_parse(json_object_get(json_object_get(j, "Config"), "Labels"),
+				  &ct->labels);
 	if (ret)
 		return ret;
 	ct->running = json_is_true(json_object_get(state, "Running"));
@@ -566,7 +567,7 @@ void docker_container_free(struct docker_container *ct)
 		free(ct->nets[i].network_id);
 	}
 	free(ct->nets);
-	labels_free(&ct->labels);
+	docker_labels_free(&ct->labels);
 	free(ct->id);
 	free(ct->name);
 	free(ct->netmode_name);

@@ -259,6 +259,10 @@ int docker_version_parse(const char *headers, size_t len, struct docker_version 
 int docker_get(struct docker_client *c, const char *path, char **body, size_t *len);
 				/* GET /v1.41PATH: the body of a 200 answer, NUL-terminated
 				 * (caller frees), or the errors of the table above */
+int docker_labels_parse(json_t *obj, struct moat_labels *out);
+				/* an object of string labels (or null) into sorted labels,
+				 * other values left out; 0, -EBADMSG, -ENOMEM */
+void docker_labels_free(struct moat_labels *l);
 int docker_curl_init(void);		/* curl_global_init, once per process; 0 or -ENOMEM */
 int docker_curl_errno(int curl_code);	/* a CURLcode as a negative errno (0 for CURLE_OK) */
 

@@ -79,6 +79,32 @@ int podman_pod_of(struct docker_client *c, const char *id, struct podman_pod *ou
 	return ret;
 }
 
+int podman_pod_labels_parse(const char *json, size_t len, struct moat_labels *out)
+{
+	json_t *j = docker_json_load(json ? json : "", json ? len : 0);
+	int ret = json_is_object(j) ? docker_labels_parse(json_object_get(j, "Labels"), out)
+				    : -EBADMSG;
+
+	json_decref(j);
+	return ret;
+}
+
+int podman_pod_labels(struct docker_client *c, const char *id, struct moat_labels *out)
+{
+	char path[320], *body = NULL;
+	size_t len = 0;
+	int ret;
+
+	if (strspn(id, "0123456789abcdef") != strlen(id) || !*id || strlen(id) > 64)
+		return -ENOENT;
+	snprintf(path, sizeof(path), "/libpod/pods/%s/json", id);
+	ret = docker_get(c, path, &body, &len);
+	if (!ret)
+		ret = podman_pod_labels_parse(body, len, out);
+	free(body);
+	return ret;
+}
+
 int podman_socket_owner(const char *path, uid_t *uid)
 {
 	struct stat st;

@@ -37,6 +37,17 @@ int podman_pod_of(struct docker_client *c, const char *id, struct podman_pod *ou
  * Pod, PodName that are not strings), -ENOENT, -ENOMEM. */
 int podman_pod_parse(const char *json, size_t len, struct podman_pod *out);
 
+/*
+ * podman_pod_labels - the labels of pod id, the pod's own (GET /libpod/pods/{id}/json): its
+ * infra container's are those and its image's. 0 and *out (sorted by key; free with
+ * docker_labels_free), -ENOENT when no such pod, or the errors of docker.h.
+ */
+int podman_pod_labels(struct docker_client *c, const char *id, struct moat_labels *out);
+
+/* podman_pod_labels_parse - that answer (len bytes), as podman_pod_labels. Pure. 0 or
+ * -EBADMSG (not an object, Labels not an object), -ENOMEM. */
+int podman_pod_labels_parse(const char *json, size_t len, struct moat_labels *out);
+
 /* podman_pod_clear - frees what p holds and zeroes it. */
 void podman_pod_clear(struct podman_pod *p);
 

@@ -148,6 +148,13 @@ assert any(f["policy"] == "shop/db" for f in fl), fl
 PY
 e2e_log "ok: flows read shop/..., ops/..., and shop/db denied the probe"
 
+e2e_log "== the project's default network is a user network like any other: its subnet is managed"
+docker_subnets() { docker network inspect $(docker network ls -q) -f '{{range .IPAM.Config}}{{.Subnet}} {{end}}' | wc -w; }
+managed() { moat status -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["managed_subnets"])'; }
+[ "$(managed)" = "$(docker_subnets)" ] && [ "$(managed)" -ge 2 ] ||
+	e2e_fail "managed subnets $(managed), docker's $(docker_subnets)"
+e2e_log "ok: $(managed) managed subnets, shop_default's among them"
+
 e2e_log "== docker-compose down (README): the endpoints and their addresses go"
 docker-compose -p ops -f "$D/ops.yml" down
 docker rm -f outsider >/dev/null
@@ -162,5 +169,7 @@ moat status -o json | python3 -c 'import json, sys
 s = json.load(sys.stdin)
 assert s["endpoints"] == 0 and s["elements"]["addresses"] == 0, s' ||
 	e2e_fail "moat status still counts endpoints or addresses"
+less() { [ "$(managed)" = "$(docker_subnets)" ]; }
+wait_for 100 less || e2e_fail "shop_default's subnet is still managed after down ($(managed) managed)"
 e2e_log "ok: nothing of the project left in the ruleset"
 echo PASS

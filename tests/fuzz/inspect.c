@@ -2,10 +2,11 @@
  * Fuzzes every parser of what dockerd answers (daemon/runtime/docker.c, docker_watch.c): each input
  * goes through docker_container_parse (GET /containers/{id}/json), docker_id_list_parse
  * (GET /containers/json), docker_network_list_parse (GET /networks), docker_event_parse
- * (one /events line), docker_version_parse (GET /version) and podman_pod_parse (Podman's
- * GET /libpod/containers/json). Checks what the structs promise: ids and names present, labels sorted
- * and unique, networks sorted by name, a container-mode peer exactly in container mode,
- * addresses of the family they say, subnets with host bits clear, event records terminated.
+ * (one /events line), docker_version_parse (GET /_ping's headers), podman_pod_parse (Podman's
+ * GET /libpod/containers/json) and podman_pod_labels_parse (GET /libpod/pods/{id}/json).
+ * Checks what the structs promise: ids and names present, labels sorted and unique, networks
+ * sorted by name, a container-mode peer exactly in container mode, addresses of the family
+ * they say, subnets with host bits clear, event records terminated, pods with an id.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -63,6 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct docker_event ev;
 	struct docker_version v;
 	struct podman_pod pod = { 0 };
+	struct moat_labels labels = { 0 };
 	int ret;
 
 	ret = docker_container_parse(s, size, &ct);
@@ -103,5 +105,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(!pod.id || (!ret && pod.id[0] && pod.name));
 	FUZZ_CHECK(pod.id || (!pod.name && !pod.infra));
 	podman_pod_clear(&pod);
+
+	ret = podman_pod_labels_parse(s, size, &labels);
+	FUZZ_CHECK(ret == 0 || ret == -EBADMSG);
+	for (size_t i = 1; !ret && i < labels.n; i++)
+		FUZZ_CHECK(strcmp(labels.v[i - 1].key, labels.v[i].key) < 0);
+	if (!ret)
+		docker_labels_free(&labels);
 	return 0;
 }

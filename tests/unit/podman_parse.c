@@ -89,6 +89,22 @@ static void test_pod_member(void)
 	CHECK(!pod.id);
 }
 
+/* A pod's own labels: the infra container's also carry its image's (io.buildah.version). */
+static void test_pod_labels(void)
+{
+	static const char s[] = "{\"Id\":\"41d93ba798fa\",\"Name\":\"shop\",\"Labels\":"
+				"{\"tier\":\"pod\",\"app\":\"shop\",\"n\":1},\"InfraContainerID\":\"54b1\"}";
+	struct moat_labels l = { 0 };
+
+	CHECK(podman_pod_labels_parse(s, strlen(s), &l) == 0);
+	CHECK(l.n == 2);
+	CHECK_STR(l.n == 2 ? l.v[0].key : NULL, "app");		/* sorted; 1 is no string */
+	docker_labels_free(&l);
+	CHECK(podman_pod_labels_parse("{}", 2, &l) == 0 && l.n == 0);
+	CHECK(podman_pod_labels_parse("{\"Labels\":[]}", 13, &l) == -EBADMSG);
+	CHECK(podman_pod_labels_parse("[]", 2, &l) == -EBADMSG);
+}
+
 static void test_user_netmodes(void)
 {
 	static const char *const user[] = { "slirp4netns", "pasta",
@@ -174,6 +190,7 @@ int main(void)
 {
 	test_version();
 	test_pod_member();
+	test_pod_labels();
 	test_user_netmodes();
 	test_events();
 	test_networks();
