@@ -99,7 +99,7 @@ spec:
       ports: [{port: 5432}]
 YAML
 moatd_start "$MOATD" --config /dev/null --runtime "$DOCKER_HOST" --policy-dir "$D/pol-default" \
-	--socket "$SOCK" --state-dir "$D/state" --mode enforce
+	--socket "$SOCK" --state-dir "$D/state" --mode enforce --resync-interval 2
 wait_for 50 moat status >/dev/null 2>&1 || e2e_fail "moatd did not answer"
 n_listed() { [ "$(moat endpoints -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = "$1" ]; }
 wait_for 100 n_listed 7 || { moat endpoints >&2; e2e_fail "expected 7 endpoints"; }
@@ -117,6 +117,22 @@ assert eps["default/ops_probe_1"]["namespace"] == "default"' ||
 	e2e_fail "the three replicas are not three isolated endpoints of one group"
 talk_all
 expect_fail "ops probe -> api (not in these policies)" tcp_ok ops_probe_1 "$API1" 9000
+
+e2e_log "== a runtime socket not owned by root is a rootless runtime: nothing of it is enforced"
+# moatd looks at the socket's owner at every listing (here every 2 s); rootless Podman's or
+# Docker's containers live in that user's namespaces, past Moat's hooks
+modes() { moat endpoints -o json | python3 -c 'import json, sys
+eps = json.load(sys.stdin)
+print(" ".join(sorted({e["mode"] + ("/" + e["unenforced"][:32] if e.get("unenforced") else "") for e in eps})))'; }
+all_unenforced() { [ "$(modes)" = "not-enforced/rootless runtime (its socket bel" ]; }
+chown 65534 "$D/docker.sock"
+e2e_on_exit "chown 0 '$D/docker.sock'"
+wait_for 100 all_unenforced || e2e_fail "with the socket owned by uid 65534, modes: $(modes)"
+moat endpoints -o json | grep -q 'its socket belongs to uid 65534' || e2e_fail "the reason lacks the uid"
+chown 0 "$D/docker.sock"
+enforced_again() { modes | grep -q enforce && ! modes | grep -q not-enforced; }
+wait_for 100 enforced_again || e2e_fail "with the socket root's again, modes: $(modes)"
+e2e_log "ok: every endpoint not-enforced while the socket was uid 65534's, enforced again after"
 moatd_stop
 
 e2e_log "== README: moatd --namespace-from compose with the example's policy, as it is"
