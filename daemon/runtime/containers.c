@@ -381,6 +381,8 @@ static int entry_pod_labels(const struct containers *t, const struct entry *e,
 	int ret = 0;
 
 	*out = (struct moat_labels){ 0 };
+	if (!e->pod.infra)
+		return 0;
 	for (size_t i = 0; i < t->n; i++) {
 		if (!entry_joins(&t->v[i], e))
 			continue;

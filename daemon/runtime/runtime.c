@@ -77,7 +77,7 @@ json_t *runtime_dump(const struct runtime *rt)
 
 const char *runtime_name(const struct runtime *rt)
 {
-	return rt->version.version[0] ? rt->version.name : NULL;
+	return rt->version.name[0] ? rt->version.name : NULL;
 }
 
 const char *runtime_version(const struct runtime *rt)
@@ -85,20 +85,24 @@ const char *runtime_version(const struct runtime *rt)
 	return rt->version.version[0] ? rt->version.version : NULL;
 }
 
-/* What the runtime is (GET /version; the socket's owner), for what the listing reads. */
+/* What the runtime is (GET /_ping; the socket's owner), for what the listing reads. A server
+ * that answers but says neither Docker nor Podman (a socket proxy that drops the header) is
+ * listed as Docker is, its name unknown. */
 static int version_load(struct runtime *rt)
 {
-	struct docker_version v;
+	struct docker_version v = { .name = "an unknown engine" };
 	uid_t owner = 0;
 	int ret = docker_version_get(rt->docker, &v);
 
-	if (ret)
+	if (ret && ret != -EBADMSG)
 		return ret;
 	if (podman_socket_owner(docker_client_socket(rt->docker), &owner) < 0)
 		owner = 0;	/* answered, then gone: the next listing looks again */
 	if (strcmp(v.name, rt->version.name) || strcmp(v.version, rt->version.version))
-		log_info("runtime at %s: %s %s (API %s)%s", rt->cfg->runtime, v.name, v.version,
-			 v.api, owner ? ", rootless: its containers are not enforced" : "");
+		log_info("runtime at %s: %s %s (API %s)%s", rt->cfg->runtime, v.name,
+			 ret ? "(no Server header of Docker's or Podman's)" : v.version,
+			 v.api[0] ? v.api : "?",
+			 owner ? ", rootless: its containers are not enforced" : "");
 	rt->version = v;
 	return containers_runtime_set(rt->table, v.podman, owner);
 }
