@@ -101,6 +101,13 @@ YAML
 moatd_start "$MOATD" --config /dev/null --runtime "$DOCKER_HOST" --policy-dir "$D/pol-default" \
 	--socket "$SOCK" --state-dir "$D/state" --mode enforce --resync-interval 2
 wait_for 50 moat status >/dev/null 2>&1 || e2e_fail "moatd did not answer"
+docker version -f '{{.Server.Version}}' >"$D/version"
+moat status -o json | python3 -c 'import json, sys
+s = json.load(sys.stdin)
+assert s["runtime_name"] == "Docker Engine", s
+assert s["runtime_version"] == open(sys.argv[1]).read().strip(), s' "$D/version" ||
+	e2e_fail "moat status does not say Docker Engine and its version"
+moat status | grep -E '^runtime .*\(up\): Docker Engine ' >&2 || e2e_fail "moat status: runtime line"
 n_listed() { [ "$(moat endpoints -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = "$1" ]; }
 wait_for 100 n_listed 7 || { moat endpoints >&2; e2e_fail "expected 7 endpoints"; }
 moat endpoints -o json | python3 -c 'import json, sys
