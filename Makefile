@@ -185,6 +185,10 @@ install: all
 		>$(DESTDIR)$(SYSTEMDUNITDIR)/moatd.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/moatd.service
 	install -m 0644 policy/examples/*.yaml $(DESTDIR)$(DOCDIR)/examples/
+	install -d $(DESTDIR)$(DOCDIR)/examples/compose/policies
+	install -m 0644 policy/examples/compose/docker-compose.yml $(DESTDIR)$(DOCDIR)/examples/compose/
+	install -m 0644 policy/examples/compose/policies/*.yaml \
+		$(DESTDIR)$(DOCDIR)/examples/compose/policies/
 	install -d $(DESTDIR)$(WEBDIR)
 	install -m 0644 web/* $(DESTDIR)$(WEBDIR)/
 	@# An operator's configuration is never overwritten.

@@ -61,6 +61,10 @@ static void p_runtime(json_t *v, json_t *s)
 	printf("%s (%s)", cli_escape(json_string_value(v), b, sizeof(b)),
 	       !strcmp(json_string_value(v) ?: "", "none") ? "endpoints file only"
 	       : json_is_true(json_object_get(s, "runtime_up")) ? "up" : "DOWN");
+	if (json_is_string(json_object_get(s, "runtime_name")))
+		printf(": %s", esc(s, "runtime_name", b, sizeof(b)));
+	if (json_is_string(json_object_get(s, "runtime_version")))
+		printf(" %s", esc(s, "runtime_version", b, sizeof(b)));
 }
 
 static void p_policies(json_t *v, json_t *s)
@@ -267,7 +271,7 @@ static const struct field {
 	const char *also;
 } fields[] = {
 	{ "mode", "mode", NULL, NULL },
-	{ "runtime", "runtime", p_runtime, "runtime_up" },
+	{ "runtime", "runtime", p_runtime, "runtime_up runtime_name runtime_version" },
 	{ "policies", "policies", p_policies, "policy_dir policy_source" },
 	{ "cluster", "cluster", p_cluster, NULL },
 	{ "endpoints", "endpoints", p_endpoints, "containers identities" },

@@ -141,6 +141,10 @@ static json_t *cmd_status(struct commands *c, json_t *req, struct ctl_conn *conn
 		      (json_int_t)st.sweeps[REVOCATION_NONE], "later",
 		      (json_int_t)st.sweeps[REVOCATION_LATER], "now",
 		      (json_int_t)st.sweeps[REVOCATION_NOW]);
+	if (j && st.runtime_name)
+		json_object_set_new(j, "runtime_name", json_string(st.runtime_name));
+	if (j && st.runtime_version)
+		json_object_set_new(j, "runtime_version", json_string(st.runtime_version));
 	if (j)
 		json_object_set_new(j, "dns", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 			"replies", (json_int_t)st.dns.replies, "learnt", (json_int_t)st.dns.learnt,

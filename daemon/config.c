@@ -16,7 +16,7 @@
 #include "datapath/ruleset.h"
 #include "moat/ctl.h"
 
-enum opt_kind { OPT_STRING, OPT_BOOL, OPT_UINT, OPT_COUNT, OPT_MODE, OPT_HOST_ACCESS };
+enum opt_kind { OPT_STRING, OPT_BOOL, OPT_UINT, OPT_COUNT, OPT_MODE, OPT_HOST_ACCESS, OPT_NSFROM };
 
 struct option_def {
 	const char *name;
@@ -36,7 +36,8 @@ static const struct option_def options[] = {
 	OPT("state-dir", OPT_STRING, state_dir, "state directory (default /var/lib/moat)"),
 	OPT("mode", OPT_MODE, mode, "enforce (drop what is not allowed) or monitor (report it)"),
 	OPT("host-access", OPT_HOST_ACCESS, host_policy, "the node's own connections to containers: allow (default) or policy (an ipBlock must allow the node; containers reach only its published ports)"),
-	OPT("kubernetes", OPT_BOOL, kubernetes, "trust io.kubernetes.pod.namespace labels (Kubernetes nodes only)"),
+	OPT("namespace-from", OPT_NSFROM, namespace_from, "a container's namespace: none (all in default), kubernetes (io.kubernetes.pod.namespace, Kubernetes nodes only) or compose (its Compose project) (default none)"),
+	OPT("kubernetes", OPT_BOOL, kubernetes, "the same as --namespace-from kubernetes"),
 	OPT("nflog-group", OPT_UINT, nflog_group, "NFLOG group for denied packets (default 1)"),
 	OPT("dns-queue", OPT_UINT, dns_queue, "NFQUEUE moatd reads DNS replies to endpoints from, for domainNames rules (default 53)"),
 	OPT("dns-resolvers", OPT_STRING, dns_resolvers, "addresses or CIDRs of the resolvers whose replies domainNames rules learn from, comma-separated (default: any)"),
@@ -60,6 +61,12 @@ static const struct option_def options[] = {
 	OPT("log-format", OPT_STRING, log_format, "text or json (default text)"),
 	OPT("flush", OPT_BOOL, flush, "remove everything Moat installed and exit"),
 	OPT("help", OPT_BOOL, help, "this help"),
+};
+
+static const char *const nsfrom_names[] = {
+	[NAMESPACE_FROM_NONE] = "none",
+	[NAMESPACE_FROM_KUBERNETES] = "kubernetes",
+	[NAMESPACE_FROM_COMPOSE] = "compose",
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -104,6 +111,11 @@ static int option_set(struct config *cfg, const struct option_def *o, const char
 			return *why = "expected a number from 0 to 16777216", -EINVAL;
 		*(unsigned *)field = (unsigned)n;
 		return 0;
+	case OPT_NSFROM:
+		for (size_t i = 0; i < sizeof(nsfrom_names) / sizeof(nsfrom_names[0]); i++)
+			if (!strcmp(val, nsfrom_names[i]))
+				return *(enum namespace_from *)field = i, 0;
+		return *why = "expected none, kubernetes or compose", -EINVAL;
 	case OPT_MODE:
 		if (strcmp(val, "enforce") && strcmp(val, "monitor"))
 			return *why = "expected enforce or monitor", -EINVAL;
@@ -244,6 +256,19 @@ static int config_args(struct config *cfg, int argc, char **argv, bool only_conf
 	return 0;
 }
 
+/* --kubernetes is --namespace-from kubernetes; with another --namespace-from it is a mistake. */
+static int config_kubernetes(struct config *cfg)
+{
+	if (!cfg->kubernetes)
+		return 0;
+	if (cfg->namespace_from == NAMESPACE_FROM_COMPOSE) {
+		fprintf(stderr, "moatd: --kubernetes and --namespace-from compose disagree\n");
+		return -EINVAL;
+	}
+	cfg->namespace_from = NAMESPACE_FROM_KUBERNETES;
+	return 0;
+}
+
 int config_load(struct config *cfg, int argc, char **argv)
 {
 	int ret;
@@ -255,6 +280,8 @@ int config_load(struct config *cfg, int argc, char **argv)
 				       cfg->config_file != NULL);
 	if (!ret)
 		ret = config_args(cfg, argc, argv, false);
+	if (!ret)
+		ret = config_kubernetes(cfg);
 	if (!ret)
 		ret = config_settle(cfg);
 	if (!ret && log_setup(cfg->log_level, cfg->log_format) < 0) {

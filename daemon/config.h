@@ -21,6 +21,13 @@
 	"userland proxy connects to containers from the node: with it, a published port reaches " \
 	"only containers whose policy allows the node; run dockerd with --userland-proxy=false"
 
+/* Where a container's namespace comes from (--namespace-from). */
+enum namespace_from {
+	NAMESPACE_FROM_NONE,		/* every container in "default" */
+	NAMESPACE_FROM_KUBERNETES,	/* io.kubernetes.pod.namespace (Kubernetes nodes only) */
+	NAMESPACE_FROM_COMPOSE,		/* com.docker.compose.project */
+};
+
 struct config {
 	char *config_file;
 	char *runtime;		/* "unix:///var/run/docker.sock", or "none" */
@@ -42,7 +49,8 @@ struct config {
 	bool policies_from_etcd;	/* with --etcd and no --policy-dir: the policy set is
 					 * etcd's (moat policy push); else the directory's */
 	enum moat_mode mode;
-	bool kubernetes;	/* trust io.kubernetes.pod.namespace labels */
+	bool kubernetes;	/* --kubernetes: namespace_from kubernetes (kept for old configs) */
+	enum namespace_from namespace_from;
 	bool host_policy;	/* --host-access policy: the node's own connections to
 				 * endpoints are policed, endpoints reach only its published
 				 * ports (datapath/ruleset.h, RULESET_HOST_POLICY); else allow */

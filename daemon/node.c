@@ -594,6 +594,8 @@ void node_status(const struct node *n, struct node_status *st)
 		.mode = n->mode, .plan = n->plan, .ps = n->ps, .es = epstore_set(n->store),
 		.containers = n->runtime ? runtime_containers(n->runtime) : 0,
 		.managed_subnets = nm, .runtime_up = n->runtime && runtime_up(n->runtime),
+		.runtime_name = n->runtime ? runtime_name(n->runtime) : NULL,
+		.runtime_version = n->runtime ? runtime_version(n->runtime) : NULL,
 		.uptime_ms = loop_now_ms() - n->started_ms, .applies = n->applies,
 		.apply_errors = n->apply_errors, .repairs = n->repairs, .revoked = n->revoked,
 		.last_apply_us = n->last_apply_us, .deltas = n->deltas, .wholes = n->wholes,

@@ -63,6 +63,7 @@ struct node_status {
 	const struct moat_endpoint_set *es;	/* the set in force */
 	size_t containers, managed_subnets;
 	bool runtime_up;
+	const char *runtime_name, *runtime_version;	/* NULL until the runtime answered */
 	uint64_t uptime_ms, applies, apply_errors, repairs, revoked, last_apply_us;
 	uint64_t deltas, wholes;		/* changes committed as a delta, whole */
 	uint64_t sweeps[3];			/* changes by enum revocation_need */

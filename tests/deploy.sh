@@ -306,6 +306,7 @@ if want; then
 		$EX/baseline-default-deny.yaml $EX/egress-domains.yaml $EX/v1alpha1.yaml; do
 		expect "moat policy check $f -e endpoints.yaml" "$MOAT" policy check "$f" -e $EX/endpoints.yaml >/dev/null
 	done
+	expect "moat policy check compose/policies" "$MOAT" policy check $EX/compose/policies >/dev/null
 	# verdicts POLICIES... - "from to port verdict" lines of the matrix on the example ports.
 	verdicts() {
 		local a=() p
@@ -387,6 +388,8 @@ if want; then
 			usr/local/lib/systemd/system/moatd.service etc/moat/moatd.conf \
 			usr/local/share/doc/moat/examples/three-tier.yaml \
 			usr/local/share/doc/moat/examples/endpoints.yaml \
+			usr/local/share/doc/moat/examples/compose/docker-compose.yml \
+			usr/local/share/doc/moat/examples/compose/policies/shop.yaml \
 			$(cd web && ls | sed 's|^|usr/local/share/moat/web/|'); do
 			grep -qx "./$f" "$T/files" && ok "installs /$f" || fail "does not install /$f"
 		done

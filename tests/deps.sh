@@ -6,7 +6,8 @@ PKGS="build-essential pkg-config clang libnftnl-dev libmnl-dev libnl-3-dev libnl
 libpcap-dev libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev docker.io busybox-static nftables
 iproute2 iptables conntrack python3 procps libclang-rt-14-dev cppcheck graphviz
 systemd man-db groff-base python3-yaml strace valgrind python3-scapy iperf3
-socat curl chromium python3-websocket fonts-dejavu-core etcd-server etcd-client"
+socat curl chromium python3-websocket fonts-dejavu-core etcd-server etcd-client
+podman netavark aardvark-dns crun runc catatonit slirp4netns docker-compose"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -11,6 +11,8 @@
 #include "moat/report.h"
 #include "log.h"
 #include "netns.h"
+#include "podman.h"
+#include "pods.h"
 
 struct entry {
 	struct docker_container *ct;
@@ -18,23 +20,27 @@ struct entry {
 	size_t nifaces;
 	uint8_t (*macs)[6];		/* per iface: the container side's MAC, as the runtime
 					 * gave it (not as the container may have changed it) */
-	char *unenforced;		/* why its traffic escapes the node's hooks, or NULL */
+	struct podman_pod pod;		/* its Podman pod, if any (id NULL: none) */
+	char *unenforced;		/* why its traffic is out of Moat's reach, or NULL */
 	char *fingerprint;		/* everything the plan depends on, to tell real changes */
 };
 
 struct containers {
-	bool kubernetes;
+	enum namespace_from nsfrom;
+	bool podman;			/* ask for pods */
+	char *rootless;			/* why no container of this runtime is enforced, or NULL */
+	size_t npods;			/* entries with a pod: only then are pods' labels merged */
 	struct entry *v;
 	size_t n, cap;
 };
 
-int containers_new(bool kubernetes, struct containers **out)
+int containers_new(enum namespace_from nsfrom, struct containers **out)
 {
 	struct containers *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return -ENOMEM;
-	t->kubernetes = kubernetes;
+	t->nsfrom = nsfrom;
 	*out = t;
 	return 0;
 }
@@ -46,6 +52,7 @@ static void entry_clear(struct entry *e)
 		free(e->ifaces[i]);
 	free(e->ifaces);
 	free(e->macs);
+	podman_pod_clear(&e->pod);
 	free(e->unenforced);
 	free(e->fingerprint);
 	memset(e, 0, sizeof(*e));
@@ -58,7 +65,25 @@ void containers_free(struct containers *t)
 	for (size_t i = 0; i < t->n; i++)
 		entry_clear(&t->v[i]);
 	free(t->v);
+	free(t->rootless);
 	free(t);
+}
+
+int containers_runtime_set(struct containers *t, bool podman, uid_t owner)
+{
+	char buf[256], *r = NULL;
+
+	if (owner) {
+		snprintf(buf, sizeof(buf), "rootless runtime (its socket belongs to uid %u): its "
+			 "containers' networks live in that user's namespaces, past every hook Moat "
+			 "programs on this host", (unsigned)owner);
+		if (!(r = strdup(buf)))
+			return -ENOMEM;
+	}
+	free(t->rootless);
+	t->rootless = r;
+	t->podman = podman;
+	return 0;
 }
 
 size_t containers_size(const struct containers *t)
@@ -166,11 +191,67 @@ static int entry_ifaces(struct entry *e)
 	return ret;
 }
 
+/* The label that names a container's namespace, by --namespace-from (config.h). */
+static const char *const namespace_labels[] = {
+	[NAMESPACE_FROM_NONE] = NULL,
+	[NAMESPACE_FROM_KUBERNETES] = MOAT_NAMESPACE_LABEL,
+	[NAMESPACE_FROM_COMPOSE] = MOAT_COMPOSE_PROJECT_LABEL,
+};
+
+/* A pod's namespace is the pod's (its infra container's labels): a container of the pod
+ * cannot move it into another. */
 static const char *entry_namespace(const struct containers *t, const struct entry *e)
 {
-	const char *ns = moat_labels_get(&e->ct->labels, MOAT_NAMESPACE_LABEL);
+	const char *key = namespace_labels[t->nsfrom];
+	const char *ns = key ? moat_labels_get(&e->ct->labels, key) : NULL;
 
-	return t->kubernetes && ns && *ns ? ns : MOAT_DEFAULT_NAMESPACE;
+	return ns && *ns ? ns : MOAT_DEFAULT_NAMESPACE;
+}
+
+/* Why e's own traffic is out of Moat's reach: a rootless runtime, a user-mode network. */
+static int entry_unenforced(const struct containers *t, struct entry *e)
+{
+	char buf[256];
+
+	if (t->rootless) {
+		e->unenforced = strdup(t->rootless);
+	} else if (e->ct->netmode == DOCKER_NETMODE_USER) {
+		snprintf(buf, sizeof(buf), "network mode %s: a user-mode network stack carries its "
+			 "traffic through the host's own sockets, past every hook Moat programs",
+			 e->ct->netmode_name);
+		e->unenforced = strdup(buf);
+	} else {
+		return 0;
+	}
+	return e->unenforced ? 0 : -ENOMEM;
+}
+
+/* Is it a pod's? Only Podman's own API says (elsewhere a container that joins another's
+ * namespace is a --network container:X, which adds nothing). */
+static int entry_pod(const struct containers *t, struct docker_client *dc, struct entry *e)
+{
+	struct moat_labels pod = { 0 };
+	int ret;
+
+	if (!t->podman)
+		return 0;
+	ret = podman_pod_of(dc, e->ct->id, &e->pod);
+	if (ret || !e->pod.infra)
+		return ret;
+	/* the infra container's labels are the pod's and its image's (io.buildah.version of
+	 * the pause image Podman builds): the pod's alone are the pod's */
+	ret = podman_pod_labels(dc, e->pod.id, &pod);
+	if (ret)
+		return ret;
+	docker_labels_free(&e->ct->labels);
+	e->ct->labels = pod;
+	return 0;
+}
+
+/* The endpoint's name: a pod's infra container is the pod. */
+static const char *entry_name(const struct entry *e)
+{
+	return e->pod.infra && e->pod.name && *e->pod.name ? e->pod.name : e->ct->name;
 }
 
 /* A text of every field the plan reads; two equal fingerprints compile alike. */
@@ -182,8 +263,9 @@ static char *entry_fingerprint(const struct containers *t, const struct entry *e
 
 	if (!f)
 		return NULL;
-	fprintf(f, "%s\n%s\n%d\n%s\n", e->ct->name, entry_namespace(t, e), e->ct->netmode,
-		e->ct->netmode_peer ? e->ct->netmode_peer : "");
+	fprintf(f, "%s\n%s\n%d\n%s\n%s %d\n%s\n", entry_name(e), entry_namespace(t, e),
+		e->ct->netmode, e->ct->netmode_peer ? e->ct->netmode_peer : "",
+		e->pod.id ? e->pod.id : "", e->pod.infra, e->unenforced ? e->unenforced : "");
 	for (size_t i = 0; i < e->ct->labels.n; i++)
 		fprintf(f, "l%zu:%s=%zu:%s\n", strlen(e->ct->labels.v[i].key), e->ct->labels.v[i].key,
 			strlen(e->ct->labels.v[i].value), e->ct->labels.v[i].value);
@@ -218,6 +300,7 @@ static long entry_find(const struct containers *t, const char *id)
 
 static void entry_remove(struct containers *t, size_t i)
 {
+	t->npods -= t->v[i].pod.id != NULL;
 	entry_clear(&t->v[i]);
 	t->v[i] = t->v[--t->n];
 }
@@ -231,8 +314,12 @@ static int entry_load(struct containers *t, struct docker_client *dc, const char
 	if (ret == 0 && !e->ct->running)
 		ret = -ENOENT;
 	if (ret == 0 && e->ct->netmode != DOCKER_NETMODE_HOST &&
-	    e->ct->netmode != DOCKER_NETMODE_CONTAINER)
+	    e->ct->netmode != DOCKER_NETMODE_CONTAINER && e->ct->netmode != DOCKER_NETMODE_USER)
 		ret = entry_ifaces(e);
+	if (ret == 0)
+		ret = entry_pod(t, dc, e);
+	if (ret == 0)
+		ret = entry_unenforced(t, e);
 	if (ret == 0 && !(e->fingerprint = entry_fingerprint(t, e)))
 		ret = -ENOMEM;
 	if (ret == -ESRCH)
@@ -254,6 +341,7 @@ static int entry_put(struct containers *t, struct entry *e)
 		t->cap = cap;
 	}
 	t->v[t->n++] = *e;
+	t->npods += e->pod.id != NULL;
 	return 0;
 }
 
@@ -276,9 +364,9 @@ int containers_update(struct containers *t, struct docker_client *dc, const char
 		return 0;
 	}
 	if (i >= 0) {
-		entry_clear(&t->v[i]);
-		t->v[i] = e;
-		return 1;
+		entry_remove(t, (size_t)i);
+		ret = entry_put(t, &e);		/* cannot fail: the room is there */
+		return ret < 0 ? ret : 1;
 	}
 	ret = entry_put(t, &e);
 	if (ret < 0)
@@ -289,7 +377,8 @@ int containers_update(struct containers *t, struct docker_client *dc, const char
 int containers_resync(struct containers *t, struct docker_client *dc)
 {
 	struct docker_id_list *ids = NULL;
-	struct containers fresh = { .kubernetes = t->kubernetes };
+	struct containers fresh = { .nsfrom = t->nsfrom, .podman = t->podman,
+				    .rootless = t->rootless };
 	int ret = docker_container_list(dc, &ids), changed;
 
 	for (size_t i = 0; ret >= 0 && i < ids->n; i++) {
@@ -317,7 +406,7 @@ int containers_resync(struct containers *t, struct docker_client *dc)
 	for (size_t i = 0; i < t->n; i++)
 		entry_clear(&t->v[i]);
 	free(t->v);
-	t->v = fresh.v, t->n = fresh.n, t->cap = fresh.cap;
+	t->v = fresh.v, t->n = fresh.n, t->cap = fresh.cap, t->npods = fresh.npods;
 	return changed;
 }
 
@@ -353,28 +442,69 @@ static size_t named_ports(const struct moat_labels *l, struct moat_named_port *v
 	return n;
 }
 
+/* Is m a container of the pod whose infra container is e, in its namespace? */
+static bool entry_joins(const struct entry *m, const struct entry *e)
+{
+	return e->pod.infra && m->pod.id && !m->pod.infra && !strcmp(m->pod.id, e->pod.id) &&
+	       m->ct->netmode == DOCKER_NETMODE_CONTAINER && m->ct->netmode_peer &&
+	       *m->ct->netmode_peer && entry_is(e, m->ct->netmode_peer);
+}
+
+/* e's labels, with those of its pod's containers (pods.h); out->v is NULL when e is no pod's
+ * infra container (use e's own), else the caller frees it. */
+static int entry_pod_labels(const struct containers *t, const struct entry *e,
+			    struct moat_labels *out)
+{
+	struct pod_member *m = NULL;
+	size_t n = 0;
+	int ret = 0;
+
+	*out = (struct moat_labels){ 0 };
+	if (!e->pod.infra)
+		return 0;
+	for (size_t i = 0; i < t->n; i++) {
+		if (!entry_joins(&t->v[i], e))
+			continue;
+		if (!m && !(m = calloc(t->n, sizeof(*m))))
+			return -ENOMEM;
+		m[n++] = (struct pod_member){ t->v[i].ct->name, &t->v[i].ct->labels };
+	}
+	if (n)
+		ret = pod_labels_merge(&e->ct->labels, m, n, out, NULL);
+	free(m);
+	return ret;
+}
+
 static int entry_endpoint(const struct containers *t, const struct entry *e, containers_fn fn,
 			  void *data)
 {
 	struct moat_named_port ports[32];
 	struct moat_addr ips[64];
+	struct moat_labels pod;
 	struct moat_endpoint ep = {
-		.name = e->ct->name, .namespace = (char *)entry_namespace(t, e),
+		.name = (char *)entry_name(e), .namespace = (char *)entry_namespace(t, e),
 		.labels = e->ct->labels, .ips = ips, .ifaces = e->ifaces, .nifaces = e->nifaces,
-		.macs = e->macs,
+		.macs = e->macs, .unenforced = e->unenforced,
 		.host_network = e->ct->netmode == DOCKER_NETMODE_HOST, .ports = ports,
-		.unenforced = e->unenforced, .published = e->ct->published,
-		.npublished = e->ct->npublished,
-		.nports = named_ports(&e->ct->labels, ports, 32),
+		.published = e->ct->published, .npublished = e->ct->npublished,
 	};
+	int ret = t->npods ? entry_pod_labels(t, e, &pod) : 0;
 
+	if (ret)
+		return ret;
+	if (t->npods && pod.v)
+		ep.labels = pod;
+	ep.nports = named_ports(&ep.labels, ports, 32);
 	for (size_t i = 0; i < e->ct->nnets && ep.nips + 2 <= 64; i++) {
 		if (e->ct->nets[i].ipv4.family)
 			ips[ep.nips++] = e->ct->nets[i].ipv4;
 		if (e->ct->nets[i].ipv6.family)
 			ips[ep.nips++] = e->ct->nets[i].ipv6;
 	}
-	return fn(data, &ep);
+	ret = fn(data, &ep);
+	if (t->npods)
+		free(pod.v);
+	return ret;
 }
 
 int containers_each(const struct containers *t, const char *id, containers_fn fn, void *data)
@@ -391,17 +521,32 @@ int containers_each(const struct containers *t, const char *id, containers_fn fn
 	return ret;
 }
 
+const char *containers_owner(const struct containers *t, const char *id)
+{
+	long i = entry_find(t, id), j;
+
+	if (i < 0)
+		return NULL;
+	if (t->v[i].ct->netmode != DOCKER_NETMODE_CONTAINER)
+		return t->v[i].ct->id;
+	if (!t->v[i].pod.id || !t->v[i].ct->netmode_peer || !*t->v[i].ct->netmode_peer)
+		return NULL;
+	j = entry_find(t, t->v[i].ct->netmode_peer);
+	return j >= 0 && entry_joins(&t->v[i], &t->v[j]) ? t->v[j].ct->id : NULL;
+}
+
 json_t *containers_dump(const struct containers *t)
 {
-	static const char *const modes[] = { "bridge", "host", "container", "none" };
+	static const char *const modes[] = { "bridge", "host", "container", "none", "user" };
 	json_t *arr = json_array();
 
 	for (size_t i = 0; arr && i < t->n; i++) {
 		const struct docker_container *ct = t->v[i].ct;
 
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s?}", "id", ct->id, "name",
-						     ct->name, "netmode", modes[ct->netmode], "shares",
-						     ct->netmode_peer));
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s?,s:s?}", "id", ct->id,
+						     "name", ct->name, "netmode", modes[ct->netmode],
+						     "shares", ct->netmode_peer, "pod",
+						     t->v[i].pod.name));
 	}
 	return arr;
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "curlio.h"
 #include "docker.h"
@@ -60,10 +61,12 @@ const char *docker_client_socket(const struct docker_client *c)
 	return c->socket;
 }
 
-/* GET path (after the version prefix); the body in *out on 200 (the caller frees out->buf). */
-static int get_body(struct docker_client *c, const char *path, struct curlio_body *out)
+/* GET path (after the version prefix); the body in *out on 200 (the caller frees out->buf),
+ * and the header lines in *headers when it is not NULL (likewise). */
+static int get_request(struct docker_client *c, const char *path, struct curlio_body *out,
+		       struct curlio_body *headers)
 {
-	struct curlio_body b = { .max = DOCKER_MAX_RESPONSE };
+	struct curlio_body b = { .max = DOCKER_MAX_RESPONSE }, h = { .max = DOCKER_MAX_RESPONSE };
 	char url[512];
 	long status = 0;
 	CURLcode rc;
@@ -80,8 +83,12 @@ static int get_body(struct docker_client *c, const char *path, struct curlio_bod
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, curlio_body_write);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
+	if (headers) {
+		curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, curlio_body_write);
+		curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, &h);
+	}
 	rc = curl_easy_perform(c->curl);
-	if (b.too_big) {
+	if (b.too_big || h.too_big) {
 		ret = -EFBIG;
 		goto out;
 	}
@@ -94,10 +101,32 @@ static int get_body(struct docker_client *c, const char *path, struct curlio_bod
 		goto out;
 	}
 	*out = b;
+	if (headers)
+		*headers = h;
 	return 0;
 out:
 	free(b.buf);
+	free(h.buf);
 	return ret;
+}
+
+static int get_body(struct docker_client *c, const char *path, struct curlio_body *out)
+{
+	return get_request(c, path, out, NULL);
+}
+
+int docker_get(struct docker_client *c, const char *path, char **body, size_t *len)
+{
+	struct curlio_body b = { 0 };
+	int ret = get_body(c, path, &b);
+
+	if (ret)
+		return ret;
+	if (!b.buf && !(b.buf = calloc(1, 1)))
+		return -ENOMEM;
+	*body = b.buf;
+	*len = b.len;
+	return 0;
 }
 
 /* Rewrites each \u0000 escape inside a JSON string into \ufffd, in place (same length). */
@@ -225,7 +254,7 @@ static int label_cmp(const void *a, const void *b)
 	return strcmp(((const struct moat_label *)a)->key, ((const struct moat_label *)b)->key);
 }
 
-static void labels_free(struct moat_labels *l)
+void docker_labels_free(struct moat_labels *l)
 {
 	size_t i;
 
@@ -239,7 +268,7 @@ static void labels_free(struct moat_labels *l)
 }
 
 /* Config.Labels (an object of strings, or null) into sorted labels. */
-static int labels_parse(json_t *obj, struct moat_labels *out)
+int docker_labels_parse(json_t *obj, struct moat_labels *out)
 {
 	struct moat_labels l = { 0 };
 	const char *k;
@@ -259,7 +288,7 @@ static int labels_parse(json_t *obj, struct moat_labels *out)
 		l.v[l.n].value = strdup(json_string_value(v));
 		l.n++;
 		if (!l.v[l.n - 1].key || !l.v[l.n - 1].value) {
-			labels_free(&l);
+			docker_labels_free(&l);
 			return -ENOMEM;
 		}
 	}
@@ -422,13 +451,24 @@ static int published_parse(json_t *ports, struct docker_container *ct)
 	return 0;
 }
 
+/* A mode is its name alone, or (options) its name and a ':' with more after it. */
 static const struct {
 	const char *name;
 	enum docker_netmode mode;
+	bool options;
 } netmodes[] = {
-	{ "host", DOCKER_NETMODE_HOST },
-	{ "none", DOCKER_NETMODE_NONE },
+	{ "host", DOCKER_NETMODE_HOST, false },
+	{ "none", DOCKER_NETMODE_NONE, false },
+	{ "slirp4netns", DOCKER_NETMODE_USER, true },	/* Podman's, rootless by default */
+	{ "pasta", DOCKER_NETMODE_USER, true },
 };
+
+static bool netmode_is(const char *s, const char *name, bool options)
+{
+	size_t n = strlen(name);
+
+	return !strncmp(s, name, n) && (!s[n] || (options && s[n] == ':'));
+}
 
 static int netmode_parse(const char *s, struct docker_container *ct)
 {
@@ -441,7 +481,7 @@ static int netmode_parse(const char *s, struct docker_container *ct)
 	if (!ct->netmode_name)
 		return -ENOMEM;
 	for (i = 0; i < sizeof(netmodes) / sizeof(netmodes[0]); i++)
-		if (!strcmp(s, netmodes[i].name))
+		if (netmode_is(s, netmodes[i].name, netmodes[i].options))
 			ct->netmode = netmodes[i].mode;
 	if (!strncmp(s, "container:", 10)) {
 		ct->netmode = DOCKER_NETMODE_CONTAINER;
@@ -467,7 +507,8 @@ static int container_parse(json_t *j, struct docker_container *ct)
 	ct->name = strdup(name ? name : "");
 	if (!ct->name)
 		return -ENOMEM;
-	ret = labels_parse(json_object_get(json_object_get(j, "Config"), "Labels"), &ct->labels);
+	ret = docker_labels_parse(json_object_get(json_object_get(j, "Config"), "Labels"),
+				  &ct->labels);
 	if (ret)
 		return ret;
 	ct->running = json_is_true(json_object_get(state, "Running"));
@@ -540,7 +581,7 @@ void docker_container_free(struct docker_container *ct)
 	}
 	free(ct->nets);
 	free(ct->published);
-	labels_free(&ct->labels);
+	docker_labels_free(&ct->labels);
 	free(ct->id);
 	free(ct->name);
 	free(ct->netmode_name);
@@ -664,4 +705,73 @@ void docker_network_list_free(struct docker_network_list *l)
 	}
 	free(l->v);
 	free(l);
+}
+
+/* The value of header name in the header lines of an answer, into buf (cut to fit). */
+static bool header_get(const char *h, size_t len, const char *name, char *buf, size_t size)
+{
+	size_t n = strlen(name), i = 0, end, v;
+
+	for (; i < len; i = end + 1) {
+		const char *nl = memchr(h + i, '\n', len - i);
+
+		end = nl ? (size_t)(nl - h) : len;
+		if (end - i <= n || strncasecmp(h + i, name, n) || h[i + n] != ':')
+			continue;
+		for (v = i + n + 1; v < end && (h[v] == ' ' || h[v] == '\t'); v++)
+			;
+		while (end > v && (h[end - 1] == '\r' || h[end - 1] == ' '))
+			end--;
+		snprintf(buf, size, "%.*s", (int)(end - v), h + v);
+		return true;
+	}
+	return false;
+}
+
+/* Server: Docker/20.10.24+dfsg1 (linux) or Libpod/4.3.1 (linux). */
+static const struct {
+	const char *product, *name;
+	bool podman;
+} servers[] = {
+	{ "Docker/", "Docker Engine", false },
+	{ "Libpod/", "Podman Engine", true },
+};
+
+int docker_version_parse(const char *headers, size_t len, struct docker_version *out)
+{
+	struct docker_version v = { 0 };
+	char server[128];
+	size_t i, n;
+
+	if (!headers || !header_get(headers, len, "Server", server, sizeof(server)))
+		return -EBADMSG;
+	for (i = 0; i < sizeof(servers) / sizeof(servers[0]); i++)
+		if (!strncmp(server, servers[i].product, strlen(servers[i].product)))
+			break;
+	if (i == sizeof(servers) / sizeof(servers[0]))
+		return -EBADMSG;
+	n = strcspn(server + strlen(servers[i].product), " ");
+	snprintf(v.name, sizeof(v.name), "%s", servers[i].name);
+	snprintf(v.version, sizeof(v.version), "%.*s", (int)n,
+		 server + strlen(servers[i].product));
+	v.podman = servers[i].podman;
+	header_get(headers, len, "Api-Version", v.api, sizeof(v.api));
+	if (!v.version[0])
+		return -EBADMSG;
+	*out = v;
+	return 0;
+}
+
+/* GET /_ping, which both answer at once (Podman takes seconds over /version, which asks its
+ * storage and OCI runtime), and whose headers say who answers. */
+int docker_version_get(struct docker_client *c, struct docker_version *out)
+{
+	struct curlio_body b = { 0 }, h = { 0 };
+	int ret = get_request(c, "/_ping", &b, &h);
+
+	if (!ret)
+		ret = docker_version_parse(h.buf, h.len, out);
+	free(b.buf);
+	free(h.buf);
+	return ret;
 }

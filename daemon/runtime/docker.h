@@ -82,6 +82,9 @@ enum docker_netmode {
 	DOCKER_NETMODE_HOST,		/* the daemon's namespace: never segmented */
 	DOCKER_NETMODE_CONTAINER,	/* "container:<id>": shares that container's netns */
 	DOCKER_NETMODE_NONE,		/* own netns with only lo */
+	DOCKER_NETMODE_USER,		/* Podman's "slirp4netns[:opts]" or "pasta[:opts]": a
+					 * user-mode network stack carries its traffic through
+					 * sockets of the host, past no hook of Moat's */
 };
 
 /* One network a container is attached to (NetworkSettings.Networks). */
@@ -178,8 +181,14 @@ struct docker_event {
 	char id[72];			/* container id, NUL-terminated; "" unless CONTAINER */
 };
 
-/* The container actions followed; network connect/disconnect are mapped to their container. */
-#define DOCKER_WATCH_ACTIONS { "start", "die", "destroy", "rename", "connect", "disconnect" }
+/*
+ * The container actions followed; network connect/disconnect are mapped to their container.
+ * Podman says "remove" where Docker says "destroy". They are picked here, not by the
+ * stream's filters: Podman matches an event filter against its own names ("died"), so
+ * filters=event=die loses every stop there.
+ */
+#define DOCKER_WATCH_ACTIONS \
+	{ "start", "die", "destroy", "remove", "rename", "connect", "disconnect" }
 
 /*
  * docker_json_load - one answer or event line of dockerd (len bytes, need not be
@@ -194,9 +203,11 @@ json_t *docker_json_load(const char *json, size_t len);
 
 /*
  * docker_event_parse - one /events line (len bytes, without its newline, not NUL-terminated)
- * into *out. Pure. Returns 0 with a CONTAINER record when the event names a container
- * (Actor.ID of a container event, Actor.Attributes.container of a network event; an id too
- * long for the record is not a container), -ENOENT for any other event (ignore it), or
+ * into *out. Pure. Returns 0 with a CONTAINER record when the event is one of
+ * DOCKER_WATCH_ACTIONS and names a container (Actor.ID of a container event; of a network
+ * event, Actor.Attributes.container (Docker's), else the top-level id (Podman's, whose
+ * Actor.ID is the container there too); an id too long for the record is not a container),
+ * -ENOENT for any other event (ignore it), or
  * -EBADMSG when the line is not JSON (the caller must resync: it lost an event it cannot
  * name). *out is set only on success.
  */
@@ -226,5 +237,34 @@ int docker_watch_read(struct docker_watch *w, struct docker_event *ev);
 /* docker_watch_stop - stop and join the thread (within about 100 ms), close the pipe, free w.
  * NULL-safe. */
 void docker_watch_stop(struct docker_watch *w);
+
+/* What the runtime says it is: the headers of its answer to GET /_ping. */
+struct docker_version {
+	char name[64];		/* "Docker Engine" (Server: Docker/..), "Podman Engine" (Libpod/..) */
+	char version[64];	/* the engine's version, "20.10.24+dfsg1", "4.3.1" */
+	char api[16];		/* the API version it speaks by default (Api-Version), "1.41" */
+	bool podman;		/* Podman's compatible API: pods, and its libpod API beside */
+};
+
+/*
+ * docker_version_get - ask the runtime what it is, by GET /_ping: Podman takes seconds to
+ * answer /version (it asks its storage and OCI runtime), more than a listing may wait. 0 and
+ * *out, or a negative errno (-EBADMSG: a server that is neither Docker nor Podman).
+ */
+int docker_version_get(struct docker_client *c, struct docker_version *out);
+
+/* docker_version_parse - the header lines of that answer (len bytes, "Name: value" lines in
+ * any case, CRLF or LF), as docker_version_get. Pure. 0 and *out, or -EBADMSG (no Server
+ * header of Docker's or Podman's). Strings too long for the struct are cut. */
+int docker_version_parse(const char *headers, size_t len, struct docker_version *out);
+
+/* Shared by docker.c, docker_watch.c and podman.c only. */
+int docker_get(struct docker_client *c, const char *path, char **body, size_t *len);
+				/* GET /v1.41PATH: the body of a 200 answer, NUL-terminated
+				 * (caller frees), or the errors of the table above */
+int docker_labels_parse(json_t *obj, struct moat_labels *out);
+				/* an object of string labels (or null) into sorted labels,
+				 * other values left out; 0, -EBADMSG, -ENOMEM */
+void docker_labels_free(struct moat_labels *l);
 
 #endif

@@ -82,7 +82,18 @@ static void emit_kind(struct docker_watch *w, enum docker_event_kind kind)
 	emit(w, &ev);
 }
 
-/* Actor.ID for container events; Actor.Attributes.container for network ones. */
+static bool action_followed(const char *action)
+{
+	static const char *const actions[] = DOCKER_WATCH_ACTIONS;
+
+	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+		if (!strcmp(action, actions[i]))
+			return true;
+	return false;
+}
+
+/* Actor.ID for container events; for network ones Actor.Attributes.container (Docker: the
+ * Actor is the network) or the top-level id (Podman: the Actor is the container). */
 static int event_from_json(json_t *j, struct docker_event *ev)
 {
 	const char *type = json_string_value(json_object_get(j, "Type"));
@@ -90,13 +101,16 @@ static int event_from_json(json_t *j, struct docker_event *ev)
 	json_t *actor = json_object_get(j, "Actor");
 	const char *id = NULL;
 
-	if (!type || !action)
+	if (!type || !action || !action_followed(action))
 		return -ENOENT;
-	if (!strcmp(type, "container"))
+	if (!strcmp(type, "container")) {
 		id = json_string_value(json_object_get(actor, "ID"));
-	else if (!strcmp(type, "network"))
+	} else if (!strcmp(type, "network")) {
 		id = json_string_value(json_object_get(json_object_get(actor, "Attributes"),
 						       "container"));
+		if (!id)
+			id = json_string_value(json_object_get(j, "id"));
+	}
 	if (!id || !*id || strlen(id) >= sizeof(ev->id))
 		return -ENOENT;
 	memset(ev, 0, sizeof(*ev));
@@ -252,19 +266,16 @@ static void *watch_main(void *arg)
 	return NULL;
 }
 
-/* filters={"type":["container","network"],"event":[...]} escaped for the query string. */
+/* filters={"type":["container","network"]} escaped for the query string; the actions are
+ * picked from what comes (DOCKER_WATCH_ACTIONS says why). */
 static int filters_build(struct docker_watch *w)
 {
-	static const char *const actions[] = DOCKER_WATCH_ACTIONS;
-	json_t *f = json_pack("{s:[s,s],s:[]}", "type", "container", "network", "event");
+	json_t *f = json_pack("{s:[s,s]}", "type", "container", "network");
 	char *s = NULL, *esc = NULL;
-	size_t i;
 	int ret = -ENOMEM;
 
 	if (!f)
 		return -ENOMEM;
-	for (i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
-		json_array_append_new(json_object_get(f, "event"), json_string(actions[i]));
 	s = json_dumps(f, JSON_COMPACT);
 	esc = s ? curl_easy_escape(NULL, s, 0) : NULL;
 	if (esc && strlen(esc) < sizeof(w->filters)) {

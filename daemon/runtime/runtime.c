@@ -10,6 +10,7 @@
 #include "containers.h"
 #include "docker.h"
 #include "log.h"
+#include "podman.h"
 #include "runtime.h"
 
 struct runtime {
@@ -20,6 +21,7 @@ struct runtime {
 	struct docker_client *docker;
 	struct docker_watch *watch;
 	struct containers *table;
+	struct docker_version version;	/* what the runtime said it is at the last listing */
 	bool synced, up;
 };
 
@@ -32,7 +34,7 @@ int runtime_new(const struct config *cfg, struct epstore *store, runtime_changed
 	if (!rt)
 		return -ENOMEM;
 	*rt = (struct runtime){ .cfg = cfg, .store = store, .changed = changed, .data = data };
-	ret = containers_new(cfg->kubernetes, &rt->table);
+	ret = containers_new(cfg->namespace_from, &rt->table);
 	if (!ret)
 		ret = docker_client_new(cfg->runtime, &rt->docker);
 	if (ret) {
@@ -73,6 +75,38 @@ json_t *runtime_dump(const struct runtime *rt)
 	return containers_dump(rt->table);
 }
 
+const char *runtime_name(const struct runtime *rt)
+{
+	return rt->version.name[0] ? rt->version.name : NULL;
+}
+
+const char *runtime_version(const struct runtime *rt)
+{
+	return rt->version.version[0] ? rt->version.version : NULL;
+}
+
+/* What the runtime is (GET /_ping; the socket's owner), for what the listing reads. A server
+ * that answers but says neither Docker nor Podman (a socket proxy that drops the header) is
+ * listed as Docker is, its name unknown. */
+static int version_load(struct runtime *rt)
+{
+	struct docker_version v = { .name = "an unknown engine" };
+	uid_t owner = 0;
+	int ret = docker_version_get(rt->docker, &v);
+
+	if (ret && ret != -EBADMSG)
+		return ret;
+	if (podman_socket_owner(docker_client_socket(rt->docker), &owner) < 0)
+		owner = 0;	/* answered, then gone: the next listing looks again */
+	if (strcmp(v.name, rt->version.name) || strcmp(v.version, rt->version.version))
+		log_info("runtime at %s: %s %s (API %s)%s", rt->cfg->runtime, v.name,
+			 ret ? "(no Server header of Docker's or Podman's)" : v.version,
+			 v.api[0] ? v.api : "?",
+			 owner ? ", rootless: its containers are not enforced" : "");
+	rt->version = v;
+	return containers_runtime_set(rt->table, v.podman, owner);
+}
+
 /* The subnets of the runtime's networks: the address space it hands out, which Moat manages. */
 static int subnets_load(struct runtime *rt)
 {
@@ -103,7 +137,10 @@ static int set_add(void *data, const struct moat_endpoint *e)
 int runtime_resync(struct runtime *rt)
 {
 	struct moat_endpoint_set *set = NULL;
-	int ret = subnets_load(rt);
+	int ret = version_load(rt);
+
+	if (!ret)
+		ret = subnets_load(rt);
 
 	if (!ret)
 		ret = containers_resync(rt->table, rt->docker);
@@ -146,19 +183,38 @@ static int store_put(void *data, const struct moat_endpoint *e)
 	return epstore_put(data, EPSOURCE_RUNTIME, e);
 }
 
-/* Re-inspects one container; its endpoint goes (under its old name) and comes back. */
+/* The id of the container whose endpoint id's traffic is (containers_owner), copied. */
+static void owner_copy(const struct runtime *rt, const char *id, char out[72])
+{
+	const char *o = containers_owner(rt->table, id);
+
+	snprintf(out, 72, "%s", o ? o : "");
+}
+
+/*
+ * Re-inspects one container. The endpoint it belonged to goes (under its old name) and comes
+ * back, and so does the one it belongs to now when that is another (a container joining a pod
+ * changes the pod's labels; a pod's name and namespace are its own, whatever its containers).
+ */
 static int container_event(struct runtime *rt, const char *id)
 {
 	struct key old = { 0 };
+	char before[72], after[72];
 	int ret;
 
-	containers_each(rt->table, id, key_take, &old);
+	owner_copy(rt, id, before);
+	if (*before)
+		containers_each(rt->table, before, key_take, &old);
 	ret = containers_update(rt->table, rt->docker, id);
 	if (ret <= 0)
 		return ret;
+	owner_copy(rt, id, after);
 	if (old.set && (ret = epstore_del(rt->store, EPSOURCE_RUNTIME, old.ns, old.name)))
 		return ret;
-	ret = containers_each(rt->table, id, store_put, rt->store);
+	if (*before)
+		ret = containers_each(rt->table, before, store_put, rt->store);
+	if (!ret && *after && strcmp(after, before))
+		ret = containers_each(rt->table, after, store_put, rt->store);
 	return ret ? ret : 1;
 }
 

@@ -47,6 +47,11 @@ int runtime_start(struct runtime *rt, struct loop *loop);
 bool runtime_synced(const struct runtime *rt);
 bool runtime_up(const struct runtime *rt);
 
+/* runtime_name, runtime_version - what the runtime said it is ("Podman Engine", "4.3.1"),
+ * or NULL before it answered once. Owned by rt. */
+const char *runtime_name(const struct runtime *rt);
+const char *runtime_version(const struct runtime *rt);
+
 /* runtime_containers - containers listed. runtime_dump - them as JSON (id, name, netmode). */
 size_t runtime_containers(const struct runtime *rt);
 json_t *runtime_dump(const struct runtime *rt);

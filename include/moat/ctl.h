@@ -13,7 +13,9 @@
  * connected). daemon/commands.c is the one table of commands.
  *
  * status
- *   -> {mode: "enforce"|"monitor", runtime, runtime_up, policy_dir, policies, endpoints,
+ *   -> {mode: "enforce"|"monitor", runtime, runtime_up, runtime_name?: "Docker Engine"|
+ *       "Podman Engine"|.., runtime_version?: the engine's (both once it answered /version),
+ *       policy_dir, policies, endpoints,
  *       containers, identities, elements: {addresses, nets, allow_in, allow_out, admin,
  *       baseline},
  *       managed_subnets, applies, apply_errors,
@@ -46,7 +48,8 @@
  *   -> {endpoints: [{name: "ns/name", namespace, endpoint, labels: {k: v}, ips: [..],
  *       ifaces: [..], host_network, isolated: {ingress, egress},
  *       mode: "enforce"|"monitor"|"open"|"not-enforced", node?: another node's name,
- *       unenforced?: why Moat cannot enforce it}], containers: [{id, name, netmode, shares?}]}
+ *       unenforced?: why Moat cannot enforce it}], containers: [{id, name,
+ *       netmode: "bridge"|"host"|"container"|"none"|"user", shares?, pod?}]}
  * nodes
  *   -> {self: this node's name, nodes: [{name, self, host, subnets: [CIDR], endpoints,
  *       alive, lease: "held"|"expired", ttl, ttl_left (seconds; another node's is reckoned

@@ -23,6 +23,11 @@
 # shim that names $E2E_DIR, unmounts what is mounted below $E2E_DIR, removes the cgroups and
 # deletes the namespace. Tests add their own cleanup with e2e_on_exit 'command'.
 #
+# With Podman instead (e2e_podman_start), the same picture with a rootful `podman system
+# service` in $E2E_NS: netavark bridges (podman0, podmanN) in place of docker0 and br-xxxx,
+# conmon and runc in place of containerd and its shims, and `docker` in these helpers is
+# Podman's remote CLI to that service, so e2e_run, ctr_ip, tcp_ok... drive Podman.
+#
 # Images, built locally (no registry):
 #   moat-busybox  Debian's static busybox with applet links (nc does TCP only)
 #   moat-host     only bin/lib/lib64 symlinks into usr; run it with -v /usr:/usr:ro to get the
@@ -186,6 +191,7 @@ e2e_cleanup() {
 	for c in "${E2E_ON_EXIT[@]}"; do eval "$c"; done
 	[ -n "${E2E_DIR:-}" ] || exit "$rc"
 	moatd_stop
+	e2e_podman_stop
 	# a moatd built with make SAN=1 (MOAT_BUILD=build-san) reports here, and fails the test
 	if grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$E2E_DIR/moatd.log" 2>/dev/null; then
 		echo "--- sanitizer reports in moatd.log" >&2
@@ -205,7 +211,7 @@ e2e_cleanup() {
 	exit "$rc"
 }
 
-# e2e_images - build moat-busybox and moat-host into the private dockerd.
+# e2e_images - build moat-busybox and moat-host into the private dockerd (or Podman service).
 e2e_images() {
 	local t0=$SECONDS r=$E2E_DIR/img
 	mkdir -p "$r/bb/bin" "$r/bb/etc" "$r/bb/tmp" "$r/host/etc" "$r/host/tmp"
@@ -411,4 +417,125 @@ blocked() { if seen "$1" "$2"; then leak "$2" "$3 reached $1"; else held "$2" "$
 arrived() {
 	seen "$1" "$2" || e2e_fail "positive control did not arrive at $1: $3 [$2]"
 	e2e_log "ok: $3 [$2] (arrives)"
+}
+
+# ---- Podman ----
+
+# e2e_podman_start - a private rootful Podman service (podman system service) in $E2E_NS,
+# everything of it under $E2E_DIR/podman: storage (vfs), run and tmp dirs, network configs,
+# the event log (file backend: no journald here), file locks (the default shm locks are one
+# segment for every Podman of the machine). runc: crun refuses this machine's hybrid cgroups;
+# cgroupfs: no systemd. The ulimits: in this sandbox the runtime cannot set the defaults'.
+# Sets E2E_PODMAN_SOCK and E2E_PODMAN_PID, and points the `docker` of these helpers at a
+# Podman CLI talking to the service (podman --remote). Its containers' netns are Podman's
+# own, under /run/netns/netns-*, removed with the containers by e2e_podman_stop.
+e2e_podman_start() {
+	local d=$E2E_DIR/podman t0=$SECONDS i
+	[ -n "${E2E_DIR:-}" ] && [ -n "${E2E_NS:-}" ] || e2e_fail "e2e_setup first"
+	mkdir -p "$d/root" "$d/runroot" "$d/tmp" "$d/net"
+	[ -f "$d/containers.conf" ] || cat >"$d/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+[engine]
+runtime = "runc"
+events_logger = "file"
+events_logfile_path = "$d/events.log"
+cgroup_manager = "cgroupfs"
+lock_type = "file"
+[network]
+network_config_dir = "$d/net"
+EOF
+	E2E_PODMAN_SOCK=$d/podman.sock
+	rm -f "$E2E_PODMAN_SOCK"
+	printf '#!/bin/sh\nexec /usr/bin/podman --remote --url unix://%s "$@"\n' "$E2E_PODMAN_SOCK" \
+		>"$E2E_DIR/podman-cli"
+	chmod +x "$E2E_DIR/podman-cli"
+	E2E_DOCKER=$E2E_DIR/podman-cli
+	# nsenter execs podman in place: $! is the service
+	CONTAINERS_CONF=$d/containers.conf nsenter --net=/var/run/netns/"$E2E_NS" /usr/bin/podman \
+		--root "$d/root" --runroot "$d/runroot" --tmpdir "$d/tmp" --storage-driver vfs \
+		--events-backend file --cgroup-manager cgroupfs --network-config-dir "$d/net" \
+		system service --time=0 "unix://$E2E_PODMAN_SOCK" </dev/null >>"$d/service.log" 2>&1 &
+	E2E_PODMAN_PID=$!
+	echo "$E2E_PODMAN_PID" >"$d/service.pid"
+	disown "$E2E_PODMAN_PID"
+	for i in $(seq 200); do
+		[ -S "$E2E_PODMAN_SOCK" ] && podman version >/dev/null 2>&1 &&
+			{ e2e_log "podman service up in $((SECONDS - t0))s"; return 0; }
+		e2e_alive "$E2E_PODMAN_PID" || break
+		sleep 0.1
+	done
+	tail -n 30 "$d/service.log" >&2
+	e2e_fail "the podman service did not come up"
+}
+
+# podman ARGS... - Podman's CLI, through the test's service.
+podman() { "$E2E_DIR/podman-cli" "$@"; }
+
+# e2e_podman_kill [SIGNAL] - the service only (conmon keeps its containers running, as after a
+# crash); e2e_podman_start starts it again on the same storage.
+e2e_podman_kill() {
+	[ -n "${E2E_PODMAN_PID:-}" ] || return 0
+	kill -"${1:-KILL}" "$E2E_PODMAN_PID" 2>/dev/null
+	e2e_wait_gone "$E2E_PODMAN_PID" 100 || e2e_fail "the podman service did not exit"
+	E2E_PODMAN_PID=
+}
+
+# e2e_podman_stop - pods and containers removed (their netns with them), the service gone.
+# A service killed by the test is started again first: only it removes what it made.
+e2e_podman_stop() {
+	[ -n "${E2E_PODMAN_SOCK:-}" ] || return 0
+	[ -n "${E2E_PODMAN_PID:-}" ] || (e2e_podman_start) >/dev/null 2>&1 || true
+	E2E_PODMAN_PID=${E2E_PODMAN_PID:-$(cat "$E2E_DIR/podman/service.pid" 2>/dev/null)}
+	timeout 60 "$E2E_DIR/podman-cli" pod rm -af -t 0 >/dev/null 2>&1
+	timeout 60 "$E2E_DIR/podman-cli" rm -af -t 0 >/dev/null 2>&1
+	[ -n "$E2E_PODMAN_PID" ] && kill -TERM "$E2E_PODMAN_PID" 2>/dev/null &&
+		{ e2e_wait_gone "$E2E_PODMAN_PID" 100 || kill -KILL "$E2E_PODMAN_PID" 2>/dev/null; }
+	E2E_PODMAN_PID= E2E_PODMAN_SOCK=
+	return 0
+}
+
+# ---- README commands ----
+
+# readme_block HEADING - the commands of the first ```sh block after the line HEADING of
+# README.md, one a line (comments dropped, continuation lines joined).
+readme_block() {
+	awk -v h="$1" '$0 == h { on = 1; next } on && /^```sh/ { inb = 1; next }
+		inb && /^```/ { exit } inb { print }' "$E2E_ROOT/README.md" |
+		sed 's/ \{1,\}#.*//' | awk '{ if (sub(/\\$/, "")) { acc = acc $0; next } print acc $0; acc = "" }' |
+		sed 's/  */ /g; /^ *$/d'
+}
+
+# readme_cmd LINE - run one README command in this test's sandbox, from the repository's top:
+# sudo dropped, build/ -> $E2E_BUILD/, the well-known sockets and policy directory -> the
+# test's, the image busybox -> moat-busybox (no registry here); moatd is started by
+# moatd_start with the test's control socket and state directory (and no config file), moat
+# talks to that socket; `podman system service` is e2e_podman_start's (with the test's
+# private storage), so that line is only checked, not run. podman and docker are the
+# helpers' (the test's service or dockerd).
+readme_cmd() {
+	local l=$1 sock=$E2E_DIR/moatd.sock
+	l=${l//sudo /}
+	l=${l//build\//$E2E_BUILD/}
+	l=${l//unix:\/\/\/var\/run\/docker.sock/$DOCKER_HOST}
+	[ -z "${E2E_PODMAN_SOCK:-}" ] || l=${l//unix:\/\/\/run\/podman\/podman.sock/unix://$E2E_PODMAN_SOCK}
+	l=${l//\/etc\/moat\/policies/$E2E_DIR/policies}
+	l=${l// busybox / moat-busybox }
+	e2e_log "README: $l"
+	case $l in
+	"podman system service "*) return 0 ;;
+	"$E2E_BUILD/moatd "*)
+		mkdir -p "$E2E_DIR/policies"
+		local args here=$PWD
+		eval "args=(${l#"$E2E_BUILD/moatd "})"
+		cd "$E2E_ROOT"	# relative paths are the README's, from the top (moatd keeps its cwd)
+		moatd_start "$E2E_BUILD/moatd" "${args[@]}" --config /dev/null --socket "$sock" \
+			--state-dir "$E2E_DIR/state"
+		cd "$here"
+		wait_for 100 "$E2E_BUILD/moat" --socket "$sock" status >/dev/null 2>&1 ||
+			e2e_fail "moatd did not answer"
+		;;
+	"$E2E_BUILD/moat "*) (cd "$E2E_ROOT" && eval "\"$E2E_BUILD/moat\" --socket \"$sock\" ${l#"$E2E_BUILD/moat "}") ;;
+	*) (cd "$E2E_ROOT" && eval "$l") ;;
+	esac
 }
