@@ -18,3 +18,5 @@ echo "== enforce.sh"
 B=$B tests/bench/enforce.sh
 echo "== matrix.sh"
 B=$B tests/bench/matrix.sh
+echo "== docker_node.sh"
+B=$B tests/bench/docker_node.sh
