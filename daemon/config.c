@@ -41,7 +41,7 @@ static const struct option_def options[] = {
 	OPT("flow-cap", OPT_COUNT, flow_cap, "flows remembered; the least recently seen go first (default 65536)"),
 	OPT("baseline-cap", OPT_COUNT, baseline_cap, "flows the learned baseline holds; past it new flows are counted, not learned (default 100000)"),
 	OPT("alert-rate", OPT_COUNT, alert_rate, "alerts per second on average, bursts of 10x (default 10; 0: no limit)"),
-	OPT("resync-interval", OPT_UINT, resync_seconds, "seconds between full reconciliations (default 30)"),
+	OPT("resync-interval", OPT_UINT, resync_seconds, "seconds between reconciliations with the runtime, one in ten full (default 30)"),
 	OPT("log-level", OPT_STRING, log_level, "debug, info, warn or error (default info)"),
 	OPT("log-format", OPT_STRING, log_format, "text or json (default text)"),
 	OPT("flush", OPT_BOOL, flush, "remove everything Moat installed and exit"),
