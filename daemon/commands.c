@@ -396,6 +396,7 @@ static json_t *cmd_learn_start(struct commands *c, json_t *req, struct ctl_conn 
 			  json_is_integer(dur) && json_integer_value(dur) > 0 ?
 			  (uint64_t)json_integer_value(dur) : 0,
 			  json_is_true(json_object_get(req, "reset")), now_unix_ms(), err, sizeof(err));
+	observe_kick(node_observe(c->node));	/* saves and the deadline are due from now */
 	if (ret)
 		return ctl_reply_error(err[0] ? err : strerror(-ret));
 	return ok_with("learning", learn_status_json(l, false));
@@ -409,6 +410,7 @@ static json_t *cmd_learn_stop(struct commands *c, json_t *req, struct ctl_conn *
 	if (!l)
 		return no_state(c);
 	ret = learn_stop(l, now_unix_ms());
+	observe_kick(node_observe(c->node));	/* to look at the save it handed over */
 	if (ret == -ENOENT)
 		return ctl_reply_error("not learning");
 	if (ret)

@@ -56,7 +56,7 @@ static const struct option_def options[] = {
 	OPT("baseline-cap", OPT_COUNT, baseline_cap, "flows the learned baseline holds; past it new flows are counted, not learned (default 100000)"),
 	OPT("alert-rate", OPT_COUNT, alert_rate, "alerts per second on average, bursts of 10x (default 10; 0: no limit)"),
 	OPT("log-rate", OPT_COUNT, log_rate, "dropped packets logged per second per source address or bridge port; past it, counted (default 20; 0: all)"),
-	OPT("resync-interval", OPT_UINT, resync_seconds, "seconds between full reconciliations (default 30)"),
+	OPT("resync-interval", OPT_UINT, resync_seconds, "seconds between reconciliations with the runtime, one in ten full (default 30)"),
 	OPT("log-level", OPT_STRING, log_level, "debug, info, warn or error (default info)"),
 	OPT("log-format", OPT_STRING, log_format, "text or json (default text)"),
 	OPT("flush", OPT_BOOL, flush, "remove everything Moat installed and exit"),

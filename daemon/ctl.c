@@ -22,6 +22,7 @@
 #include "moat/ctl.h"
 
 #define MAX_CONNS 64
+#define CTL_SWEEP_MS 500	/* how late past its deadline a connection may close */
 
 struct ctl_conn {
 	struct ctl_server *srv;
@@ -53,10 +54,11 @@ struct ctl_server {
 	void *data;
 	struct conn *conns;
 	int nconns;
-	int sweep_timer;
+	int sweep_timer;	/* while a connection has a deadline or is doomed, else 0 */
 };
 
 static void conn_event(struct loop *loop, int fd, uint32_t events, void *data);
+static void sweep_update(struct ctl_server *srv);
 
 json_t *ctl_reply_error(const char *msg)
 {
@@ -247,6 +249,8 @@ int ctl_conn_send(struct ctl_conn *c, json_t *msg)
 		c->doomed = true;	/* closed by the sweep, outside the caller's iteration */
 	else if (!ret && idle)
 		conn_watch(c->srv, c);
+	if (c->doomed)
+		sweep_update(c->srv);
 	return ret;
 }
 
@@ -349,6 +353,7 @@ static void conn_event(struct loop *loop, int fd, uint32_t events, void *data)
 		conn_write(srv, c);
 	else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		conn_read(srv, c);
+	sweep_update(srv);
 }
 
 static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
@@ -376,9 +381,26 @@ static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
 	srv->nconns++;
 	if (loop_fd_add(loop, cfd, EPOLLIN, conn_event, srv) < 0)
 		conn_close(srv, c);
+	sweep_update(srv);
 }
 
-/* Closes connections past their deadline: half-sent requests and peers that never read. */
+/* Has c a deadline (a request or a reply on its way; a fed stream: its peer must read), or
+ * is it to be closed? A plain stream (a follower) waits for news as long as its peer stays. */
+static bool conn_sweepable(const struct conn *c)
+{
+	return c->doomed || !c->streaming || c->feed;
+}
+
+static bool sweep_needed(const struct ctl_server *srv)
+{
+	for (const struct conn *c = srv->conns; c; c = c->next)
+		if (conn_sweepable(c))
+			return true;
+	return false;
+}
+
+/* Closes connections past their deadline: half-sent requests and peers that never read.
+ * Runs only while some connection could be (sweep_update): an idle moatd wakes for nothing. */
 static void sweep(struct loop *loop, void *data)
 {
 	struct ctl_server *srv = data;
@@ -392,6 +414,26 @@ static void sweep(struct loop *loop, void *data)
 				  now > c->deadline + (c->answered ? 10 * MOAT_CTL_TIMEOUT_MS : 0)))
 			conn_close(srv, c);
 	}
+	sweep_update(srv);
+}
+
+/* After anything that may give a connection a deadline, doom it or end it: the sweep runs
+ * (every CTL_SWEEP_MS) while one is left, and only then. A timer that cannot be made leaves
+ * the connection to its peer: it closes when the peer hangs up, as any other. */
+static void sweep_update(struct ctl_server *srv)
+{
+	bool needed = sweep_needed(srv);
+	int id;
+
+	if (srv->sweep_timer && !needed) {
+		loop_timer_del(srv->loop, srv->sweep_timer);
+		srv->sweep_timer = 0;
+	}
+	if (srv->sweep_timer || !needed)
+		return;
+	id = loop_timer_add(srv->loop, CTL_SWEEP_MS, 1, sweep, srv);
+	if (id > 0)
+		srv->sweep_timer = id;
 }
 
 /*
@@ -535,10 +577,6 @@ int ctl_server_new(struct loop *loop, const char *path, ctl_handler_fn fn, void 
 	srv->data = data;
 	srv->fd = listen_on(path, &srv->path);
 	ret = srv->fd < 0 ? srv->fd : loop_fd_add(loop, srv->fd, EPOLLIN, accept_event, srv);
-	if (!ret) {
-		srv->sweep_timer = loop_timer_add(loop, 500, 1, sweep, srv);
-		ret = srv->sweep_timer < 0 ? srv->sweep_timer : 0;
-	}
 	if (ret) {
 		if (srv->fd >= 0)
 			close(srv->fd);
@@ -556,7 +594,8 @@ void ctl_server_free(struct ctl_server *srv)
 		return;
 	while (srv->conns)
 		conn_close(srv, srv->conns);
-	loop_timer_del(srv->loop, srv->sweep_timer);
+	if (srv->sweep_timer)
+		loop_timer_del(srv->loop, srv->sweep_timer);
 	loop_fd_del(srv->loop, srv->fd);
 	close(srv->fd);
 	unlink(srv->path);

@@ -12,46 +12,49 @@
 struct http_server {
 	struct MHD_Daemon *d;
 	struct loop *loop;
-	int epfd, timer;
-	int soon;			/* the one-shot timer of run(), or 0 */
+	int epfd;
+	int timer;			/* the one-shot timer of run(), or 0 */
+	uint64_t timer_at;		/* when it fires (loop_now_ms) */
 };
 
 static void run(struct http_server *s);
 
-static void on_soon(struct loop *loop, void *data)
+static void on_timer(struct loop *loop, void *data)
 {
 	struct http_server *s = data;
 
-	loop_timer_del(loop, s->soon);
-	s->soon = 0;
+	loop_timer_del(loop, s->timer);
+	s->timer = 0;
 	run(s);
 }
 
 /*
- * MHD may stop with work left that no descriptor will announce again (its epoll is edge-
- * triggered: the rest of a file being sent, a resumed stream): it says so in its timeout,
- * and is run again then rather than at the next tick.
+ * MHD runs when its descriptor says so, and when its timeout says: work left that no
+ * descriptor will announce again (its epoll is edge-triggered: the rest of a file being
+ * sent, a resumed stream), and idle connections to close. One one-shot timer for that,
+ * armed only while MHD has a timeout: without connections nothing wakes moatd for MHD.
  */
 static void run(struct http_server *s)
 {
 	MHD_UNSIGNED_LONG_LONG ms = 0;
+	uint64_t at;
 	int id;
 
 	MHD_run(s->d);
-	if (s->soon || MHD_get_timeout(s->d, &ms) != MHD_YES || ms >= 1000)
+	if (MHD_get_timeout(s->d, &ms) != MHD_YES)
 		return;
-	id = loop_timer_add(s->loop, (unsigned)ms, 0, on_soon, s);
-	if (id > 0)
-		s->soon = id;
+	ms = ms > 3600 * 1000 ? 3600 * 1000 : ms;
+	at = loop_now_ms() + ms;
+	if (s->timer && s->timer_at <= at)
+		return;
+	if (s->timer)
+		loop_timer_del(s->loop, s->timer);
+	id = loop_timer_add(s->loop, (unsigned)ms, 0, on_timer, s);
+	s->timer = id > 0 ? id : 0;
+	s->timer_at = at;
 }
 
 static void on_ready(struct loop *loop, int fd, uint32_t events, void *data)
-{
-	run(data);
-}
-
-/* Idle connections time out only when MHD runs: give it a tick. */
-static void on_tick(struct loop *loop, void *data)
 {
 	run(data);
 }
@@ -113,7 +116,7 @@ int http_server_new(struct loop *loop, const char *listen, const struct http_lim
 		return ret;
 	if (!(s = calloc(1, sizeof(*s))))
 		return -ENOMEM;
-	s->loop = loop, s->timer = -1, s->epfd = -1;
+	s->loop = loop, s->epfd = -1;
 	errno = 0;
 	s->d = daemon_start(&ss, lim, fn, done, fn_data);
 	if (!s->d) {
@@ -124,10 +127,6 @@ int http_server_new(struct loop *loop, const char *listen, const struct http_lim
 	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
 	s->epfd = info ? info->epoll_fd : -1;
 	ret = s->epfd < 0 ? -EINVAL : loop_fd_add(loop, s->epfd, EPOLLIN, on_ready, s);
-	if (!ret) {
-		s->timer = loop_timer_add(loop, 1000, 1, on_tick, s);
-		ret = s->timer < 0 ? s->timer : 0;
-	}
 	if (ret) {
 		http_server_free(s);
 		return ret;
@@ -140,10 +139,8 @@ void http_server_free(struct http_server *s)
 {
 	if (!s)
 		return;
-	if (s->timer > 0)
+	if (s->timer)
 		loop_timer_del(s->loop, s->timer);
-	if (s->soon)
-		loop_timer_del(s->loop, s->soon);
 	if (s->epfd >= 0)
 		loop_fd_del(s->loop, s->epfd);
 	MHD_stop_daemon(s->d);

@@ -44,7 +44,7 @@ void http_server_free(struct http_server *s);
 
 /*
  * http_server_run - let MHD work now: after MHD_resume_connection, so the resumed stream is
- * written without waiting for the next tick. Not from inside a handler of the same server.
+ * written without waiting for its timer. Not from inside a handler of the same server.
  */
 void http_server_run(struct http_server *s);
 

@@ -41,6 +41,7 @@ struct loop {
 	struct source *sources;
 	int next_timer_id;
 	int stop;
+	uint64_t wakeups;
 };
 
 int loop_new(struct loop **out)
@@ -232,6 +233,7 @@ int loop_run(struct loop *loop)
 {
 	struct epoll_event evs[32];
 
+	loop->stop = 0;
 	while (!loop->stop) {
 		int n = epoll_wait(loop->epfd, evs, 32, -1);
 
@@ -239,11 +241,17 @@ int loop_run(struct loop *loop)
 			continue;
 		if (n < 0)
 			return -errno;
+		loop->wakeups++;
 		for (int i = 0; i < n && !loop->stop; i++)
 			dispatch(loop, evs[i].data.ptr, evs[i].events);
 		reap(loop);
 	}
 	return 0;
+}
+
+uint64_t loop_wakeups(const struct loop *loop)
+{
+	return loop->wakeups;
 }
 
 void loop_stop(struct loop *loop)

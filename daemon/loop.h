@@ -39,8 +39,13 @@ void loop_timer_del(struct loop *loop, int id);
 /* loop_signal_add - block signo and deliver it as an event. 0 or -errno. */
 int loop_signal_add(struct loop *loop, int signo, loop_signal_fn fn, void *data);
 
-/* loop_run - dispatch until loop_stop; returns 0, or -errno if epoll fails. */
+/* loop_run - dispatch until loop_stop; returns 0, or -errno if epoll fails. May be run
+ * again after it returned. */
 int loop_run(struct loop *loop);
+
+/* loop_wakeups - how often loop_run has woken (epoll_wait returned): an idle daemon should
+ * not wake at all, and tests can say so. */
+uint64_t loop_wakeups(const struct loop *loop);
 
 /* loop_stop - make loop_run return after the current callback. */
 void loop_stop(struct loop *loop);

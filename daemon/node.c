@@ -24,6 +24,7 @@
 #include "runtime/runtime.h"
 
 #define SWEEP_AFTER_MS 50
+#define RESYNC_FULL_EVERY 10		/* resyncs: one in ten inspects all and verifies */
 
 struct node {
 	const struct config *cfg;
@@ -44,6 +45,7 @@ struct node {
 	int whole_timer;		/* a whole commit is due (stale plan or set), or 0 */
 	uint64_t started_ms, applies, apply_errors, repairs, revoked, last_apply_us;
 	uint64_t deltas, wholes, sweeps[3];
+	uint64_t resyncs;		/* periodic ones */
 	struct latency enforced;	/* from a runtime event or file change to the kernel */
 	struct moat_addr *node_addrs;	/* the node's own, which no bridge port may claim */
 	size_t nnode_addrs;
@@ -500,16 +502,26 @@ static void tamper_event(struct loop *loop, int fd, uint32_t events, void *data)
 	commit_whole_logged(n, true);
 }
 
-/* The periodic reconciliation: list the runtime again, and read the ruleset back. */
+/*
+ * The periodic reconciliation. Events and the tamper watch carry every change; this is the
+ * safety net for what they might miss. Each time: one listing of the runtime, inspecting
+ * only the containers whose listing changed (runtime_check). Every RESYNC_FULL_EVERY-th
+ * time: every container inspected again, and the ruleset read back (a dump of every set),
+ * which the tamper watch makes a check of the kernel: it reports every change of another
+ * process, and lost notifications, which are verified at once.
+ */
 static void resync_tick(struct loop *loop, void *data)
 {
 	struct node *n = data;
+	bool full = ++n->resyncs % RESYNC_FULL_EVERY == 0;
 
-	if (n->runtime)
+	if (n->runtime && full)
 		runtime_resync(n->runtime);
+	else if (n->runtime)
+		runtime_check(n->runtime);
 	if (node_addrs_refresh(n) > 0 && n->plan)
 		commit_whole_logged(n, false);
-	if (!ruleset_in_sync(n, "periodic check")) {
+	if (full && !ruleset_in_sync(n, "periodic check")) {
 		n->repairs++;
 		commit_whole_logged(n, true);
 	}

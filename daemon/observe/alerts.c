@@ -310,6 +310,11 @@ void alerts_tick(struct alerts *a, uint64_t now_ms)
 		emit(a, j, text);
 }
 
+bool alerts_held(const struct alerts *a)
+{
+	return a->pending != 0;
+}
+
 json_t *alerts_recent(const struct alerts *a, size_t limit)
 {
 	json_t *arr = json_array();

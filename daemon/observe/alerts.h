@@ -12,6 +12,7 @@
 #define MOAT_DAEMON_ALERTS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ctl.h"
@@ -42,8 +43,12 @@ void alerts_free(struct alerts *a);
  */
 int alerts_raise(struct alerts *a, json_t *alert, const char *text, uint64_t now_ms);
 
-/* alerts_tick - call about once a second: reports what the rate limit held back. */
+/* alerts_tick - call about once a second while alerts_held: reports what the rate limit
+ * held back. */
 void alerts_tick(struct alerts *a, uint64_t now_ms);
+
+/* alerts_held - has the rate limit held back alerts not reported yet (alerts_tick's work)? */
+bool alerts_held(const struct alerts *a);
 
 /* alerts_recent - the last limit alerts (0: all in the ring), oldest first. New reference. */
 json_t *alerts_recent(const struct alerts *a, size_t limit);

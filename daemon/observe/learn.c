@@ -30,6 +30,7 @@ struct learn {
 	size_t cap;			/* flows the baseline may hold */
 	int64_t started_ms, until_ms, stopped_ms;
 	int64_t handed_ms;		/* when changes were last handed to the saver */
+	bool unseen;			/* handed over, and the saver's outcome not looked at yet */
 	uint64_t records, learned, over_cap;
 	struct baseline_saver_report rep;	/* as of the last learn_tick */
 };
@@ -113,6 +114,7 @@ static int baseline_save(struct learn *l, int64_t now_ms, unsigned flags)
 		return ret;
 	}
 	l->dirty = false;
+	l->unseen = true;
 	l->handed_ms = now_ms;
 	return 0;
 }
@@ -129,9 +131,13 @@ static void saver_poll(struct learn *l)
 		log_warn("learning: cannot save %s: %s", l->baseline_path, strerror(-r.last_error));
 		l->dirty = true;
 	}
+	/* idle: everything handed over is written, or its failure is seen above */
+	l->unseen = r.busy;
 	if (r.out_of_step && !r.busy && moat_baseline_delta_take_all(l->b, &d) == 0 &&
-	    baseline_saver_submit(l->saver, d, SAVER_RESET) == 0)
+	    baseline_saver_submit(l->saver, d, SAVER_RESET) == 0) {
 		log_warn("learning: the saver lost track of the baseline; saving all of it");
+		l->unseen = true;
+	}
 	l->rep = r;
 }
 
@@ -377,6 +383,26 @@ void learn_tick(struct learn *l, int64_t now_ms)
 	 * longer): changes pile up in the baseline meanwhile, and go over in one delta */
 	if (l->dirty && now_ms - l->handed_ms >= SAVE_EVERY_MS && !l->rep.busy)
 		baseline_save(l, now_ms, 0);
+}
+
+int64_t learn_tick_due(const struct learn *l, int64_t now_ms)
+{
+	int64_t due = -1;
+
+	if (l->unseen || l->rep.busy)
+		due = SAVE_EVERY_MS;		/* look at the saver again */
+	if (l->dirty) {
+		int64_t at = l->handed_ms + SAVE_EVERY_MS - now_ms;
+
+		at = at < 0 ? 0 : at;
+		due = due < 0 || at < due ? at : due;
+	}
+	if (l->active && l->until_ms) {
+		int64_t at = l->until_ms > now_ms ? l->until_ms - now_ms : 0;
+
+		due = due < 0 || at < due ? at : due;
+	}
+	return due;
 }
 
 json_t *learn_status_json(const struct learn *l, bool with_flows)

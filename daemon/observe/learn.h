@@ -73,9 +73,17 @@ bool learn_known(const struct learn *l, const struct moat_endpoint *from,
 		 const struct moat_addr *from_addr, const struct moat_endpoint *to,
 		 const struct moat_addr *to_addr, uint8_t proto, uint16_t port);
 
-/* learn_tick - call about once a second: hands changes to the saver (at most once a second,
- * not while a save runs), reports its failures, ends a session past its end. */
+/* learn_tick - call when learn_tick_due says: hands changes to the saver (at most once a
+ * second, not while a save runs), reports its failures, ends a session past its end. */
 void learn_tick(struct learn *l, int64_t now_ms);
+
+/*
+ * learn_tick_due - in how many ms (unix now_ms) learn_tick has work: unsaved changes, a save
+ * handed over whose outcome is unseen, the end of a timed session; -1 when none (nothing
+ * learned since, no save under way, no deadline: no tick is needed until learn_record,
+ * learn_start or learn_stop). Trap: those three may make work, so ask again after them.
+ */
+int64_t learn_tick_due(const struct learn *l, int64_t now_ms);
 
 /* learn_status_json - the session, counts (flows, cap, full, not_learned) and save figures
  * (saved, saves, save_errors, saving, save_ms); with_flows adds the baseline's flows. New

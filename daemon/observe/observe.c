@@ -32,6 +32,7 @@
 #define FLOWS_LIMIT_DEFAULT 1000
 #define FLOWS_LIMIT_MAX 5000		/* a reply stays under the control socket's queue bound */
 #define GRAPH_EDGES_MAX 2000		/* likewise for the graph as JSON */
+#define TICK_MS 1000			/* alerts held back are reported this often */
 
 struct follower {
 	struct observe *o;
@@ -41,6 +42,9 @@ struct follower {
 
 struct observe {
 	const struct config *cfg;
+	struct loop *loop;
+	int tick_timer;			/* armed while learning or alerts have work, else 0 */
+	uint64_t tick_at;		/* when it fires (loop_now_ms) */
 	struct capture *cap;
 	char cap_error[256];
 	struct flows *flows;
@@ -114,6 +118,8 @@ void observe_free(struct observe *o)
 {
 	if (!o)
 		return;
+	if (o->tick_timer)
+		loop_timer_del(o->loop, o->tick_timer);
 	capture_free(o->cap);
 	flows_free(o->flows);		/* these two drop their names first */
 	tally_free(o->tally);
@@ -123,16 +129,62 @@ void observe_free(struct observe *o)
 	free(o);
 }
 
-static void tick(struct loop *loop, void *data)
+static int64_t unix_ms(void)
 {
-	struct observe *o = data;
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* In how many ms learning or alerts have work (learn_tick_due, alerts_held), -1 for never. */
+static int64_t tick_due(const struct observe *o)
+{
+	int64_t due = o->learn ? learn_tick_due(o->learn, unix_ms()) : -1;
+
+	if (o->alerts && alerts_held(o->alerts) && (due < 0 || due > TICK_MS))
+		due = TICK_MS;
+	return due;
+}
+
+static void tick(struct loop *loop, void *data);
+
+/*
+ * The tick is a one-shot timer, armed for when the earliest work is due and only then: an
+ * idle moatd (not learning, nothing held back) never wakes for it. Re-armed only when the
+ * work is due sooner than the timer, so a stream of records costs no timer calls.
+ */
+static void tick_arm(struct observe *o)
+{
+	int64_t due = o->loop ? tick_due(o) : -1;
+	uint64_t at = loop_now_ms() + (uint64_t)(due < 0 ? 0 : due);
+	int id;
+
+	if (due < 0 || (o->tick_timer && o->tick_at <= at))
+		return;
+	if (o->tick_timer)
+		loop_timer_del(o->loop, o->tick_timer);
+	id = loop_timer_add(o->loop, (unsigned)due, 0, tick, o);
+	o->tick_timer = id > 0 ? id : 0;
+	o->tick_at = at;
+}
+
+static void tick(struct loop *loop, void *data)
+{
+	struct observe *o = data;
+
+	loop_timer_del(loop, o->tick_timer);
+	o->tick_timer = 0;
 	if (o->learn)
-		learn_tick(o->learn, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+		learn_tick(o->learn, unix_ms());
 	if (o->alerts)
 		alerts_tick(o->alerts, loop_now_ms());
+	tick_arm(o);
+}
+
+void observe_kick(struct observe *o)
+{
+	tick_arm(o);
 }
 
 int observe_start(struct observe *o, struct loop *loop, loop_fd_fn fn, void *data)
@@ -150,8 +202,9 @@ int observe_start(struct observe *o, struct loop *loop, loop_fd_fn fn, void *dat
 	}
 	if (ret && o->cap)
 		return ret;
-	ret = loop_timer_add(loop, 1000, 1, tick, o);
-	return ret < 0 ? ret : 0;
+	o->loop = loop;
+	tick_arm(o);		/* a session that goes on from before a restart */
+	return 0;
 }
 
 /* ---- per record ---- */
@@ -441,6 +494,8 @@ void observe_read(struct observe *o, const struct moat_plan *plan)
 	o->plan = NULL;
 	if (ret < 0)
 		log_warn("reading NFLOG failed: %s", strerror(-ret));
+	if (ret > 0)
+		tick_arm(o);	/* records may have been learned, or alerts held back */
 }
 
 /* ---- status ---- */

@@ -41,10 +41,18 @@ void observe_free(struct observe *o);
 /*
  * observe_start - open the NFLOG group and watch it on loop: fn(loop, fd, events, data) is
  * called when records are queued and must call observe_read with the plan in force. Also a
- * one-second timer for saves and rate-limit reports. A group that cannot be opened is
- * logged and reported in status (flows stay empty; enforcement is not affected). 0 or -errno.
+ * timer for baseline saves and rate-limit reports, armed only while they have work. A group
+ * that cannot be opened is logged and reported in status (flows stay empty; enforcement is
+ * not affected). 0 or -errno.
  */
 int observe_start(struct observe *o, struct loop *loop, loop_fd_fn fn, void *data);
+
+/*
+ * observe_kick - after a change of learning from outside (learn_start, learn_stop on
+ * observe_learn's object): arms the timer for the saves and the session's end it made due.
+ * Trap: without it, a session started by a command is saved only when records come.
+ */
+void observe_kick(struct observe *o);
 
 /* observe_read - handle the queued records against plan (NULL before the first commit). */
 void observe_read(struct observe *o, const struct moat_plan *plan);

@@ -23,6 +23,7 @@ struct entry {
 	struct podman_pod pod;		/* its Podman pod, if any (id NULL: none) */
 	char *unenforced;		/* why its traffic is out of Moat's reach, or NULL */
 	char *fingerprint;		/* everything the plan depends on, to tell real changes */
+	uint64_t listed;		/* the listing's sum it was inspected after (0: unknown) */
 };
 
 struct containers {
@@ -382,7 +383,7 @@ int containers_resync(struct containers *t, struct docker_client *dc)
 	int ret = docker_container_list(dc, &ids), changed;
 
 	for (size_t i = 0; ret >= 0 && i < ids->n; i++) {
-		struct entry e = { 0 };
+		struct entry e = { .listed = ids->sums[i] };
 
 		ret = entry_load(&fresh, dc, ids->v[i], &e);
 		if (ret == 0 && (ret = entry_put(&fresh, &e)) < 0)
@@ -408,6 +409,85 @@ int containers_resync(struct containers *t, struct docker_client *dc)
 	free(t->v);
 	t->v = fresh.v, t->n = fresh.n, t->cap = fresh.cap, t->npods = fresh.npods;
 	return changed;
+}
+
+/* ---- the cheap resync ---- */
+
+struct by_id {
+	const char *id;
+	size_t at;		/* index into the table */
+};
+
+static int by_id_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct by_id *)a)->id, ((const struct by_id *)b)->id);
+}
+
+/*
+ * Marks seen[j] for each entry listed, and collects in *stale (indexes into ids) the listed
+ * containers to inspect: new, or inspected after another listing than this one. One sort
+ * and a search per listed id, so an unchanged node costs no inspect and no O(n^2).
+ */
+static int check_listing(const struct containers *t, const struct docker_id_list *ids,
+			 bool *seen, size_t *stale, size_t *nstale)
+{
+	struct by_id *v = calloc(t->n + 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t j = 0; j < t->n; j++)
+		v[j] = (struct by_id){ t->v[j].ct->id, j };
+	qsort(v, t->n, sizeof(*v), by_id_cmp);
+	*nstale = 0;
+	for (size_t i = 0; i < ids->n; i++) {
+		struct by_id key = { ids->v[i], 0 };
+		const struct by_id *hit = bsearch(&key, v, t->n, sizeof(*v), by_id_cmp);
+
+		if (hit)
+			seen[hit->at] = true;
+		if (!hit || !t->v[hit->at].listed || t->v[hit->at].listed != ids->sums[i])
+			stale[(*nstale)++] = i;
+	}
+	free(v);
+	return 0;
+}
+
+/* Inspects listed container i again, and notes the listing it was inspected after. */
+static int check_one(struct containers *t, struct docker_client *dc,
+		     const struct docker_id_list *ids, size_t i)
+{
+	int ret = containers_update(t, dc, ids->v[i]);
+	long j = ret >= 0 ? entry_find(t, ids->v[i]) : -1;
+
+	if (j >= 0)
+		t->v[j].listed = ids->sums[i];
+	return ret;
+}
+
+int containers_check(struct containers *t, struct docker_client *dc)
+{
+	struct docker_id_list *ids = NULL;
+	bool *seen = calloc(t->n + 1, sizeof(*seen));
+	size_t *stale = NULL, nstale = 0;
+	int ret = seen ? docker_container_list(dc, &ids) : -ENOMEM, changed = 0;
+
+	if (!ret && !(stale = calloc(ids->n + 1, sizeof(*stale))))
+		ret = -ENOMEM;
+	if (!ret)
+		ret = check_listing(t, ids, seen, stale, &nstale);
+	/* not listed: not running. Downwards, as entry_remove moves the last entry into j. */
+	for (size_t j = t->n; !ret && j-- > 0;)
+		if (!seen[j]) {
+			entry_remove(t, j);
+			changed = 1;
+		}
+	for (size_t k = 0; ret >= 0 && k < nstale; k++)
+		if ((ret = check_one(t, dc, ids, stale[k])) > 0)
+			changed = 1;
+	docker_id_list_free(ids);
+	free(seen);
+	free(stale);
+	return ret < 0 ? ret : changed;
 }
 
 /*

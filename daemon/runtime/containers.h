@@ -56,6 +56,16 @@ int containers_update(struct containers *t, struct docker_client *dc, const char
  */
 int containers_resync(struct containers *t, struct docker_client *dc);
 
+/*
+ * containers_check - the cheap resync: list the running containers, and inspect only those
+ * whose listing differs from the one their entry was last inspected with (docker_id_list's
+ * sums), or that are new; drop those no longer listed. An unchanged node costs one listing.
+ * What a listing does not show (the host side of a veth) is seen by containers_resync
+ * alone. Returns 1 when anything changed, 0 when not, or -errno (the table may be partly
+ * checked: each entry is right, or as before).
+ */
+int containers_check(struct containers *t, struct docker_client *dc);
+
 /* Called with one container's endpoint (borrowed for the call). 0 or -errno (stops). */
 typedef int (*containers_fn)(void *data, const struct moat_endpoint *e);
 

@@ -14,6 +14,7 @@
 
 #include "curlio.h"
 #include "docker.h"
+#include "moat/hash.h"
 
 struct docker_client {
 	char *socket;
@@ -184,6 +185,32 @@ int docker_container_list(struct docker_client *c, struct docker_id_list **out)
 	return ret;
 }
 
+/*
+ * What a container's listing entry says that Moat reads, hashed with the process's seed
+ * (nobody who starts containers can make a changed entry hash as before). Not "Status" (how
+ * long it has run), nor "Ports" and "Mounts", which dockerd lists in a new order each time
+ * and which only a new container (a new Id) can change. 0 or -ENOMEM.
+ */
+static int listing_sum(json_t *entry, uint64_t *sum)
+{
+	static const char *const keys[] = { "Id", "Names", "Created", "Labels", "State",
+					     "HostConfig", "NetworkSettings" };
+	json_t *kept = json_object();
+	char *text = NULL;
+
+	for (size_t i = 0; kept && i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (json_object_get(entry, keys[i]))
+			json_object_set(kept, keys[i], json_object_get(entry, keys[i]));
+	if (kept)
+		text = json_dumps(kept, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(kept);
+	if (!text)
+		return -ENOMEM;
+	*sum = moat_hash_fin(moat_hash_str(MOAT_HASH_BASIS ^ moat_hash_seed(), text));
+	free(text);
+	return 0;
+}
+
 int docker_id_list_parse(const char *json, size_t len, struct docker_id_list **out)
 {
 	struct docker_id_list *l = NULL;
@@ -200,13 +227,14 @@ int docker_id_list_parse(const char *json, size_t len, struct docker_id_list **o
 		goto out;
 	ret = -ENOMEM;
 	l = calloc(1, sizeof(*l));
-	if (!l || !(l->v = calloc(json_array_size(arr) + 1, sizeof(*l->v))))
+	if (!l || !(l->v = calloc(json_array_size(arr) + 1, sizeof(*l->v))) ||
+	    !(l->sums = calloc(json_array_size(arr) + 1, sizeof(*l->sums))))
 		goto out;
 	json_array_foreach(arr, i, it) {
 		id = json_string_value(json_object_get(it, "Id"));
 		if (!id)
 			continue;
-		if (!(l->v[l->n] = strdup(id)))
+		if (!(l->v[l->n] = strdup(id)) || listing_sum(it, &l->sums[l->n]))
 			goto out;
 		l->n++;
 	}
@@ -228,6 +256,7 @@ void docker_id_list_free(struct docker_id_list *l)
 	for (i = 0; l->v && i < l->n; i++)
 		free(l->v[i]);
 	free(l->v);
+	free(l->sums);
 	free(l);
 }
 

@@ -54,16 +54,23 @@ void docker_client_free(struct docker_client *c);
 /* docker_client_socket - the socket path c talks to; owned by c. */
 const char *docker_client_socket(const struct docker_client *c);
 
-/* Container ids (64 hex digits), as listed. */
+/* Container ids (64 hex digits), as listed, and what each one's listing says. */
 struct docker_id_list {
 	char **v;
+	uint64_t *sums;		/* per id: a seeded hash of what its listing entry says of
+				 * its name, labels, state, network mode and networks: an equal
+				 * sum across two listings says its labels, networks,
+				 * addresses, MACs and endpoints are as they were (a restart
+				 * makes new endpoints); never 0 */
 	size_t n;
 };
 
 /*
  * docker_container_list - the ids of the running containers. Returns 0 and sets *out (free
  * with docker_id_list_free), or a negative errno. A container may stop before you inspect
- * it: expect -ENOENT or running == false from docker_container_inspect.
+ * it: expect -ENOENT or running == false from docker_container_inspect. Trap: the sums are
+ * of the listing only: what it does not show (the host side of a veth) is seen by an
+ * inspect alone.
  */
 int docker_container_list(struct docker_client *c, struct docker_id_list **out);
 

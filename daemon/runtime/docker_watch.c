@@ -35,8 +35,10 @@ _Static_assert(sizeof(struct docker_event) <= PIPE_BUF, "records must be written
 
 /* A connection that lived this long was healthy: retry the next one quickly. */
 #define WATCH_HEALTHY_MS 5000
-/* How often the thread looks at an owed RESYNC while the stream is idle. */
+/* How often the thread looks at an owed RESYNC (the pipe was full) while the stream is idle.
+ * Nothing else needs a look: an idle stream waits for dockerd, or for curl_multi_wakeup. */
 #define WATCH_POLL_MS 200
+#define WATCH_IDLE_MS (3600 * 1000)
 
 struct docker_watch {
 	pthread_t thread;
@@ -203,6 +205,15 @@ static void stream_setup(struct docker_watch *w)
 	curl_easy_setopt(w->easy, CURLOPT_HEADERDATA, w);
 }
 
+/* How long to wait for the stream, at most cap: only an owed RESYNC needs the thread to
+ * wake by itself (an idle moatd wakes for nothing else). */
+static int wait_ms(const struct docker_watch *w, uint64_t cap)
+{
+	uint64_t ms = w->resync_owed ? WATCH_POLL_MS : WATCH_IDLE_MS;
+
+	return (int)(cap < ms ? cap : ms);
+}
+
 /* One connection, until it breaks or we are stopped. Returns whether it got through. */
 static bool stream_once(struct docker_watch *w)
 {
@@ -220,7 +231,7 @@ static bool stream_once(struct docker_watch *w)
 		if (w->resync_owed)
 			emit_kind(w, DOCKER_EVENT_RESYNC);
 		if (running)
-			curl_multi_poll(w->multi, NULL, 0, WATCH_POLL_MS, NULL);
+			curl_multi_poll(w->multi, NULL, 0, wait_ms(w, WATCH_IDLE_MS), NULL);
 	}
 	while ((msg = curl_multi_info_read(w->multi, &left)))
 		if (msg->msg == CURLMSG_DONE && !atomic_load(&w->stop))
@@ -238,8 +249,7 @@ static void backoff_wait(struct docker_watch *w, unsigned ms)
 	while (!atomic_load(&w->stop) && (now = now_ms()) < end) {
 		if (w->resync_owed)
 			emit_kind(w, DOCKER_EVENT_RESYNC);
-		curl_multi_poll(w->multi, NULL, 0, end - now < WATCH_POLL_MS ? end - now :
-				WATCH_POLL_MS, NULL);
+		curl_multi_poll(w->multi, NULL, 0, wait_ms(w, end - now), NULL);
 	}
 }
 

@@ -22,6 +22,8 @@ struct runtime {
 	struct docker_watch *watch;
 	struct containers *table;
 	struct docker_version version;	/* what the runtime said it is at the last listing */
+	struct moat_cidr *subnets;	/* as last listed */
+	size_t nsubnets;
 	bool synced, up;
 };
 
@@ -52,6 +54,7 @@ void runtime_free(struct runtime *rt)
 	docker_watch_stop(rt->watch);
 	docker_client_free(rt->docker);
 	containers_free(rt->table);
+	free(rt->subnets);
 	free(rt);
 }
 
@@ -107,7 +110,20 @@ static int version_load(struct runtime *rt)
 	return containers_runtime_set(rt->table, v.podman, owner);
 }
 
-/* The subnets of the runtime's networks: the address space it hands out, which Moat manages. */
+/* Keeps v (taken over) as the subnets last listed; whether they differ from the ones before. */
+static bool subnets_keep(struct runtime *rt, struct moat_cidr *v, size_t n)
+{
+	bool same = n == rt->nsubnets && (!n || !memcmp(v, rt->subnets, n * sizeof(*v)));
+
+	free(rt->subnets);
+	rt->subnets = v, rt->nsubnets = n;
+	return !same;
+}
+
+/*
+ * The subnets of the runtime's networks: the address space it hands out, which Moat
+ * manages. 1 when they changed since the last listing, 0 when not, or -errno.
+ */
 static int subnets_load(struct runtime *rt)
 {
 	struct docker_network_list *nets = NULL;
@@ -125,8 +141,11 @@ static int subnets_load(struct runtime *rt)
 	docker_network_list_free(nets);
 	if (!ret)
 		ret = epstore_subnets(rt->store, EPSOURCE_RUNTIME, v, k);
-	free(v);
-	return ret;
+	if (ret) {
+		free(v);
+		return ret;
+	}
+	return subnets_keep(rt, v, k);
 }
 
 static int set_add(void *data, const struct moat_endpoint *e)
@@ -134,23 +153,21 @@ static int set_add(void *data, const struct moat_endpoint *e)
 	return moat_endpoint_set_add(data, e);
 }
 
-int runtime_resync(struct runtime *rt)
+/* The store's runtime source becomes exactly the table's containers. 0 or -errno. */
+static int store_replace(struct runtime *rt)
 {
-	struct moat_endpoint_set *set = NULL;
-	int ret = version_load(rt);
+	struct moat_endpoint_set *set = moat_endpoint_set_new();
+	int ret = set ? containers_each(rt->table, NULL, set_add, set) : -ENOMEM;
 
-	if (!ret)
-		ret = subnets_load(rt);
-
-	if (!ret)
-		ret = containers_resync(rt->table, rt->docker);
-	if (ret >= 0 && !(set = moat_endpoint_set_new()))
-		ret = -ENOMEM;
-	if (ret >= 0)
-		ret = containers_each(rt->table, NULL, set_add, set);
 	if (ret >= 0)
 		ret = epstore_replace(rt->store, EPSOURCE_RUNTIME, set);
 	moat_endpoint_set_free(set);
+	return ret;
+}
+
+/* After a listing that made the store what it lists (ret: 1 changed, 0 not, or -errno). */
+static int listed(struct runtime *rt, int ret)
+{
 	if (ret < 0) {
 		if (rt->up || !rt->synced)
 			log_warn("cannot list the runtime at %s: %s", rt->cfg->runtime, strerror(-ret));
@@ -158,8 +175,37 @@ int runtime_resync(struct runtime *rt)
 		return ret;
 	}
 	rt->up = rt->synced = true;
-	rt->changed(rt->data, loop_now_us());
+	if (ret)
+		rt->changed(rt->data, loop_now_us());
 	return 0;
+}
+
+int runtime_resync(struct runtime *rt)
+{
+	int ret = version_load(rt);
+
+	if (!ret)
+		ret = subnets_load(rt);
+
+	if (ret >= 0)
+		ret = containers_resync(rt->table, rt->docker);
+	if (ret >= 0)
+		ret = store_replace(rt);
+	return listed(rt, ret < 0 ? ret : 1);	/* the first listing commits, even of nothing */
+}
+
+int runtime_check(struct runtime *rt)
+{
+	int subnets, ret;
+
+	if (!rt->synced || !rt->up)
+		return runtime_resync(rt);
+	ret = subnets = subnets_load(rt);
+	if (ret >= 0)
+		ret = containers_check(rt->table, rt->docker);
+	if (ret > 0 && (ret = store_replace(rt)) == 0)
+		ret = 1;
+	return listed(rt, ret < 0 ? ret : ret || subnets);
 }
 
 /* The namespace/name a container's endpoint has, kept across its update. */

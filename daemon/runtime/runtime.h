@@ -39,6 +39,14 @@ void runtime_free(struct runtime *rt);
  */
 int runtime_resync(struct runtime *rt);
 
+/*
+ * runtime_check - the periodic look: list the containers and networks again and inspect only
+ * the containers whose listing changed (containers_check); changed is called only when
+ * something did. What a listing cannot show is for runtime_resync, which this is until the
+ * runtime has been listed and while it does not answer. 0 or -errno, as runtime_resync.
+ */
+int runtime_check(struct runtime *rt);
+
 /* runtime_start - the first listing, then follow the event stream on loop. A runtime that
  * does not answer yet is not an error: listing happens when the stream connects. 0 or -errno. */
 int runtime_start(struct runtime *rt, struct loop *loop);

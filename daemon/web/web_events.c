@@ -35,7 +35,8 @@ struct web_events {
 	struct ctl_conn *oneshot;	/* for status requests */
 	struct stream *streams[WEB_STREAMS_MAX];
 	size_t n;
-	int kick_timer, tick_timer;
+	int kick_timer;
+	int tick_timer;			/* while a stream is open, else 0 */
 	uint64_t status_ms, generation;
 	char *status;			/* the last status sent, compact JSON */
 };
@@ -156,6 +157,10 @@ static void stream_free(void *cls)
 			ev->streams[i] = ev->streams[--ev->n];
 			break;
 		}
+	if (!ev->n && ev->tick_timer) {	/* nothing to ping or to look after */
+		loop_timer_del(ev->loop, ev->tick_timer);
+		ev->tick_timer = 0;
+	}
 	ctl_conn_local_free(st->ctl);
 	free(st->buf);
 	free(st);
@@ -245,20 +250,24 @@ static void tick(struct loop *loop, void *data)
 
 /* ---- opening and closing ---- */
 
+/* The tick runs while a stream is open: an idle moatd wakes for nothing. A tick that cannot
+ * be armed leaves pings and hang-up checks to the stream's own traffic. */
+static void tick_arm(struct web_events *ev)
+{
+	int id = loop_timer_add(ev->loop, TICK_MS, 1, tick, ev);
+
+	ev->tick_timer = id > 0 ? id : 0;
+}
+
 int web_events_new(struct loop *loop, ctl_handler_fn ctl, void *ctl_data,
 		   struct web_events **out)
 {
 	struct web_events *ev = calloc(1, sizeof(*ev));
 	int ret = ev ? ctl_conn_local_new(NULL, NULL, &ev->oneshot) : -ENOMEM;
 
-	if (!ret) {
+	if (!ret)
 		ev->loop = loop, ev->ctl = ctl, ev->ctl_data = ctl_data;
-		ev->tick_timer = loop_timer_add(loop, TICK_MS, 1, tick, ev);
-		ret = ev->tick_timer < 0 ? ev->tick_timer : 0;
-	}
 	if (ret) {
-		if (ev)
-			ev->tick_timer = 0;
 		web_events_free(ev);
 		return ret;
 	}
@@ -336,6 +345,8 @@ int web_events_open(struct web_events *ev, struct MHD_Connection *c, json_t *req
 	}
 	if (!ret)
 		ev->streams[ev->n++] = st;
+	if (!ret && !ev->tick_timer)
+		tick_arm(ev);
 	return ret;
 }
 
@@ -358,7 +369,7 @@ void web_events_free(struct web_events *ev)
 		stream_free(ev->streams[ev->n - 1]);
 	if (ev->kick_timer)
 		loop_timer_del(ev->loop, ev->kick_timer);
-	if (ev->tick_timer > 0)
+	if (ev->tick_timer)
 		loop_timer_del(ev->loop, ev->tick_timer);
 	ctl_conn_local_free(ev->oneshot);
 	free(ev->status);

@@ -188,7 +188,7 @@ iperf_run() {
 
 crr_run() {
 	local rate fails
-	read -r rate fails < <(at "$1" "${PROBE[@]}" crr-client "$SRV_IP" 8000 "$SECS")
+	read -r rate fails _ < <(at "$1" "${PROBE[@]}" crr-client "$SRV_IP" 8000 "$SECS")
 	[ "$fails" = 0 ] || log "$1: $fails failed connections"
 	echo "$rate"
 }

@@ -22,7 +22,8 @@
   crr-server PORT       accept, read a byte, answer a byte, close; forever
   crr-client ADDR PORT SECONDS [fin]
                         connect, send, receive, close (RST; with fin, an orderly close that
-                        leaves conntrack entries in TIME_WAIT) in a loop; prints "RATE FAILS"
+                        leaves conntrack entries in TIME_WAIT) in a loop; prints "RATE FAILS
+                        DONE" (DONE: the connections that got their byte back)
   reach ADDR PORT       "open", "refused" or "timeout" (1 s)
   report RESULTS        the table, from the JSON lines enforce.sh collected
 """
@@ -287,7 +288,7 @@ def cmd_crr_client(addr, port, seconds, close="rst"):
         except OSError:
             fails += 1
         c.close()
-    print("%.0f %d" % (n / (time.monotonic() - t0), fails))
+    print("%.0f %d %d" % (n / (time.monotonic() - t0), fails, n))
 
 
 def cmd_reach(addr, port):

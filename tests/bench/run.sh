@@ -22,3 +22,5 @@ echo "== dns.sh"
 B=$B tests/bench/dns.sh
 echo "== cluster.sh"
 B=$B tests/bench/cluster.sh
+echo "== docker_node.sh"
+B=$B tests/bench/docker_node.sh

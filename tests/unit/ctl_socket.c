@@ -6,6 +6,8 @@
  * Its replies: one over 4 MiB arrives whole; one over MOAT_CTL_MAX_REPLY is an error that
  * names the limit, never a silent close; an answer fed in parts arrives whole and in order
  * while the server queues little of it at a time.
+ * Its sweep: a request that never ends is closed after MOAT_CTL_TIMEOUT_MS, and only then
+ * does the server wake by itself: an idle server, or one with only a follower, never does.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -269,6 +272,87 @@ static void test_replies(const char *top)
 	CHECK(waitpid(child, &status, 0) == child);
 }
 
+/* "follow": a stream that waits for news, as a follower of flows. */
+static json_t *follows(json_t *req, struct ctl_conn *conn, void *data)
+{
+	ctl_conn_stream(conn, NULL, NULL);
+	return json_pack("{s:b}", "ok", 1);
+}
+
+static void stop(struct loop *loop, void *data)
+{
+	loop_stop(loop);
+}
+
+/* Runs loop for ms; how often it woke, the stopping timer included. */
+static uint64_t run_for(struct loop *loop, unsigned ms)
+{
+	uint64_t w0 = loop_wakeups(loop);
+
+	loop_timer_add(loop, ms, 0, stop, NULL);
+	loop_run(loop);
+	return loop_wakeups(loop) - w0;
+}
+
+static int client(const char *path, const char *text)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd >= 0 && (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+			write(fd, text, strlen(text)) != (ssize_t)strlen(text))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Has the server closed fd (EOF after whatever it sent)? */
+static bool closed_by_server(int fd)
+{
+	char buf[256];
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		;
+	return n == 0;
+}
+
+static void test_sweep(const char *top)
+{
+	struct loop *loop = NULL;
+	struct ctl_server *srv = NULL;
+	char dir[256], path[320];
+	int half, fol;
+
+	snprintf(dir, sizeof(dir), "%s/sweep", top);
+	snprintf(path, sizeof(path), "%s/moat.sock", dir);
+	CHECK(mkdir(dir, 0755) == 0);
+	CHECK(loop_new(&loop) == 0);
+	if (!loop || ctl_server_new(loop, path, follows, NULL, &srv) < 0) {
+		CHECK(!"server");
+		loop_free(loop);
+		return;
+	}
+	CHECK(run_for(loop, 1200) == 1);		/* idle: only the stopping timer */
+	half = client(path, "{\"cmd\":");		/* never ends its line */
+	CHECK(half >= 0);
+	run_for(loop, MOAT_CTL_TIMEOUT_MS + 1200);
+	CHECK(half >= 0 && closed_by_server(half));	/* the sweep closed it */
+	fol = client(path, "{\"cmd\":\"follow\"}\n");
+	CHECK(fol >= 0);
+	run_for(loop, 300);				/* accepted, answered */
+	CHECK(run_for(loop, 1200) == 1);		/* a follower has no deadline */
+	CHECK(fol >= 0 && !closed_by_server(fol));	/* and stays */
+	if (half >= 0)
+		close(half);
+	if (fol >= 0)
+		close(fol);
+	ctl_server_free(srv);
+	loop_free(loop);
+}
+
 int main(void)
 {
 	char top[] = "/tmp/moat-ctl-unit.XXXXXX";
@@ -282,6 +366,7 @@ int main(void)
 		test_refused(loop, top);
 		test_appears_ready(loop, top);
 		test_replies(top);
+		test_sweep(top);
 	}
 	loop_free(loop);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", top);

@@ -1,9 +1,11 @@
 /*
  * The pure parsers of dockerd's answers (daemon/runtime/docker.h): fields of an inspect answer,
- * container network mode, the event records, and regressions found by tests/fuzz/inspect.
+ * container network mode, the event records, the listing's sums (what the cheap resync
+ * compares), and regressions found by tests/fuzz/inspect.
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -133,6 +135,46 @@ static void test_events(void)
 	CHECK_STR(ev.action, "connect");	/* untouched on failure */
 }
 
+/* One listing of two containers: a's entry with status, label and endpoint as given (and
+ * its Ports in another order when it has been up for hours). */
+static struct docker_id_list *listing(const char *status, const char *label, const char *ep)
+{
+	char json[1024];
+	struct docker_id_list *l = NULL;
+
+	snprintf(json, sizeof(json),
+		 "[{\"Id\":\"a1\",\"Status\":\"%s\",\"State\":\"running\",\"Ports\":[%s],"
+		 "\"Labels\":{\"app\":\"%s\",\"tier\":\"x\"},\"NetworkSettings\":{\"Networks\":"
+		 "{\"n\":{\"IPAddress\":\"10.0.0.2\",\"EndpointID\":\"%s\"}}}},"
+		 "{\"Id\":\"b2\",\"Status\":\"Up 1 second\",\"Labels\":{}}]", status,
+		 status[4] == '3' ? "{\"PrivatePort\":81},{\"PrivatePort\":80}" :
+		 "{\"PrivatePort\":80},{\"PrivatePort\":81}", label, ep);
+	CHECK(docker_id_list_parse(json, strlen(json), &l) == 0);
+	return l;
+}
+
+/* Equal sums exactly when the listing says the same but for how long it has been up. */
+static void test_listing_sums(void)
+{
+	struct docker_id_list *l[4] = {
+		listing("Up 2 seconds", "web", "e1"), listing("Up 3 hours", "web", "e1"),
+		listing("Up 2 seconds", "db", "e1"), listing("Up 2 seconds", "web", "e2"),
+	};
+
+	for (int i = 0; i < 4; i++)
+		if (!l[i] || l[i]->n != 2)
+			goto out;
+	CHECK_STR(l[0]->v[0], "a1");
+	CHECK(l[0]->sums[0] && l[0]->sums[0] != l[0]->sums[1]);
+	CHECK(l[0]->sums[0] == l[1]->sums[0]);	/* only Status and the order of Ports differ */
+	CHECK(l[0]->sums[0] != l[2]->sums[0]);	/* a label */
+	CHECK(l[0]->sums[0] != l[3]->sums[0]);	/* a new endpoint: restarted */
+	CHECK(l[0]->sums[1] == l[3]->sums[1]);	/* b as it was */
+out:
+	for (int i = 0; i < 4; i++)
+		docker_id_list_free(l[i]);
+}
+
 int main(void)
 {
 	test_inspect();
@@ -141,5 +183,6 @@ int main(void)
 	test_networks();
 	test_published();
 	test_events();
+	test_listing_sums();
 	return check_done();
 }

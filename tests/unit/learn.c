@@ -4,7 +4,8 @@
  * the file follows, and reads back the same) by a thread that takes none of moatd's
  * signals; and never torn: a learner killed with SIGKILL
  * at random moments, again and again, always leaves a baseline.json that loads, holding at
- * least what an earlier one held.
+ * least what an earlier one held. Its tick is due only while it has work (learn_tick_due):
+ * a save to hand over or to look at, a timed session's end; never when idle.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -99,6 +100,46 @@ static void test_saved(const char *dir)
 	learn_free(l);
 }
 
+/* Ticks at the times learn_tick_due asks for, from now until it asks for none (or limit);
+ * the last time it ticked. */
+static int64_t ticks_due(struct learn *l, int64_t now, int64_t limit)
+{
+	for (int64_t due; (due = learn_tick_due(l, now)) >= 0 && now < limit;) {
+		now += due ? due : 1;
+		usleep(20000);		/* the saver writes meanwhile */
+		learn_tick(l, now);
+	}
+	return now;
+}
+
+static void test_due(const char *dir)
+{
+	struct learn *l = NULL;
+	char err[256];
+	int64_t t;
+
+	CHECK(learn_new(dir, 100, &l) == 0);
+	if (!l)
+		return;
+	t = ticks_due(l, T0, T0 + 60000);
+	CHECK(t < T0 + 60000 && learn_tick_due(l, t) == -1);	/* idle: no tick at all */
+	/* a timed session with nothing to learn still ends on time */
+	CHECK(learn_start(l, "", 5000, true, t, err, sizeof(err)) == 0);
+	CHECK(learn_tick_due(l, t) >= 0 && learn_tick_due(l, t) <= 5000);
+	t = ticks_due(l, t, t + 60000);
+	CHECK(!learn_active(l) && flag(l, "learning") == false);
+	CHECK(learn_tick_due(l, t) == -1);
+	/* a flow learned is handed over within a second, and then nothing is due */
+	CHECK(learn_start(l, "", 0, false, t, err, sizeof(err)) == 0);
+	t = ticks_due(l, t, t + 60000);
+	CHECK(learn_tick_due(l, t) == -1 && learn_active(l));	/* learning, nothing new */
+	CHECK(record(l, 7, t) == 1);
+	CHECK(learn_tick_due(l, t) >= 0 && learn_tick_due(l, t) <= 1000);
+	t = ticks_due(l, t, t + 60000);
+	CHECK(learn_tick_due(l, t) == -1 && figure(l, "saves") >= 1);
+	learn_free(l);
+}
+
 /* The child: learns without end, a tick per 20,000 flows, until killed. */
 static void learner(const char *dir, unsigned start)
 {
@@ -186,6 +227,8 @@ int main(void)
 	test_cap(sub);
 	snprintf(sub, sizeof(sub), "%s/saved", dir);
 	test_saved(sub);
+	snprintf(sub, sizeof(sub), "%s/due", dir);
+	test_due(sub);
 	snprintf(sub, sizeof(sub), "%s/kill", dir);
 	CHECK(learn_new(sub, 10, &l) == 0);
 	CHECK(l && learn_start(l, "", 0, true, T0, err, sizeof(err)) == 0);
