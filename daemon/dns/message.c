@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 
 #include "message.h"
@@ -381,16 +380,4 @@ int dns_reply_parse(const uint8_t *msg, size_t len, struct dns_reply *out)
 	answers_collect(msg, len, off, an, &s, &r);
 	*out = r;
 	return 0;
-}
-
-bool dns_name_match(const char *pattern, const char *name)
-{
-	size_t pl, nl;
-
-	if (strncmp(pattern, "*.", 2))
-		return !strcasecmp(pattern, name);
-	pattern++;		/* ".example.com": name must end with it, after a label */
-	pl = strlen(pattern);
-	nl = strlen(name);
-	return nl > pl && !strcasecmp(name + nl - pl, pattern);
 }

@@ -68,13 +68,4 @@ struct dns_reply {
  */
 int dns_reply_parse(const uint8_t *msg, size_t len, struct dns_reply *out);
 
-/*
- * dns_name_match - does name fall under pattern? "example.com" matches only that name;
- * "*.example.com" matches every name strictly below example.com (a.example.com,
- * a.b.example.com) and not example.com itself. Only a leading "*." is a wildcard. Both are
- * lowercase without the final dot (as dns_reply_parse gives names); ASCII case is ignored
- * all the same.
- */
-bool dns_name_match(const char *pattern, const char *name);
-
 #endif

@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "../../daemon/dns/message.h"
+#include "moat/policy.h"
 
 struct msg {
 	uint8_t b[8192];
@@ -451,9 +452,9 @@ static void test_name_match(void)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		if (dns_name_match(cases[i].pattern, cases[i].name) != cases[i].match)
+		if (moat_domain_match(cases[i].pattern, cases[i].name) != cases[i].match)
 			fprintf(stderr, "case %zu: %s ~ %s\n", i, cases[i].pattern, cases[i].name);
-		CHECK(dns_name_match(cases[i].pattern, cases[i].name) == cases[i].match);
+		CHECK(moat_domain_match(cases[i].pattern, cases[i].name) == cases[i].match);
 	}
 }
 
