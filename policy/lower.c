@@ -671,7 +671,7 @@ static int merge_tier(struct lelem *v, size_t n, struct lelem **out, size_t *nou
 		p = q;
 	}
 	free(c.v);
-	if (!ret)
+	if (!ret && *nout > first)
 		qsort(*out + first, *nout - first, sizeof(**out), lelem_cmp);
 	return ret;
 }

@@ -452,16 +452,23 @@ int elements_pub_allow(const struct moat_published *b, enum moat_allow_list l,
 		       const struct moat_plan_allow *a, struct elemv *v)
 {
 	uint32_t peer = htonl(a->peer);	/* as x_allow turns the mark */
-	struct elem e = { 0 };
+	struct elem e = { .data = tier_data(a) };
+	enum set_id s = l == MOAT_ADMIN_IN ? S_PUB_ADMIN : l == MOAT_BASELINE_IN ? S_PUB_BASE
+									      : S_PUB_FROM;
 
-	if ((l != MOAT_ALLOW_IN && l != MOAT_ALLOW_IN_ANY) || b->proto < a->proto_lo ||
-	    b->proto > a->proto_hi || b->port < a->port_lo || b->port > a->port_hi)
+	if ((l != MOAT_ALLOW_IN && l != MOAT_ALLOW_IN_ANY && s == S_PUB_FROM) ||
+	    b->proto < a->proto_lo || b->proto > a->proto_hi || b->port < a->port_lo ||
+	    b->port > a->port_hi)
 		return 0;
 	if (l == MOAT_ALLOW_IN_ANY)
 		return pub_push(v, S_PUB_ANY, b);
 	memcpy(e.key, &peer, 4);
 	pub_put(&e, 4, b);
-	return elemv_push(&v[S_PUB_FROM], &e);
+	if (s != S_PUB_FROM)
+		memcpy(e.key_end, e.key, sizeof(e.key));	/* read as a range in messages */
+	else
+		e.data = 0;
+	return elemv_push(&v[s], &e);
 }
 
 static bool allow_same(const struct moat_plan_allow *a, const struct moat_plan_allow *b)
@@ -481,22 +488,41 @@ static bool allow_deleted(const struct moat_plan_delta *d, uint32_t owner,
 	return false;
 }
 
-/* One binding: its own elements, then what id's ingress lists (as d leaves them) make of it. */
+/* What id's list l, as d leaves it (d: only what it deletes), makes of binding b. */
+static int pub_list(const struct moat_published *b, const struct moat_plan_ident *id,
+		    const struct moat_plan_delta *d, enum moat_allow_list l, struct elemv *v)
+{
+	int ret = 0;
+
+	for (uint32_t k = 0; k < id->nallow[l] && !ret; k++)
+		if (!allow_deleted(d, id->id, l, &id->allow[l][k]))
+			ret = elements_pub_allow(b, l, &id->allow[l][k], v);
+	return ret;
+}
+
+/*
+ * One binding: its own elements, then what id's ingress lists (as d leaves them) make of it:
+ * the tiers' whatever NetworkPolicy says (chain published consults Baseline's only where
+ * no NetworkPolicy isolates), NetworkPolicy's where one isolates.
+ */
 static int pub_binding(const struct moat_published *b, const struct moat_plan_ident *id,
 		       const struct moat_plan_delta *d, struct elemv *v)
 {
 	int ret = pub_push(v, S_PUBLISHED, b);
 
-	if (ret || !id || !id->in_iso)
-		return ret ? ret : pub_push(v, S_PUB_OPEN, b);
-	if (id->in_mode == MOAT_MODE_MONITOR)
+	if (!ret && id)
+		ret = pub_list(b, id, d, MOAT_ADMIN_IN, v);
+	if (!ret && id)
+		ret = pub_list(b, id, d, MOAT_BASELINE_IN, v);
+	if (!ret && (!id || !id->in_iso))
+		ret = pub_push(v, S_PUB_OPEN, b);
+	else if (!ret && id->in_mode == MOAT_MODE_MONITOR)
 		ret = pub_push(v, S_PUB_MON, b);
-	for (int l = MOAT_ALLOW_IN; l <= MOAT_ALLOW_IN_ANY && !ret; l++)
-		for (uint32_t k = 0; k < id->nallow[l] && !ret; k++)
-			if (!allow_deleted(d, id->id, l, &id->allow[l][k]))
-				ret = elements_pub_allow(b, l, &id->allow[l][k], v);
-	for (size_t i = 0; d && i < d->nallow_add && !ret; i++)
-		if (d->allow_add[i].owner == id->id)
+	for (int l = MOAT_ALLOW_IN; l <= MOAT_ALLOW_IN_ANY && !ret && id && id->in_iso; l++)
+		ret = pub_list(b, id, d, l, v);
+	for (size_t i = 0; d && id && i < d->nallow_add && !ret; i++)
+		if (d->allow_add[i].owner == id->id &&
+		    (id->in_iso || d->allow_add[i].list >= MOAT_ADMIN_IN))
 			ret = elements_pub_allow(b, d->allow_add[i].list, &d->allow_add[i].allow, v);
 	return ret;
 }

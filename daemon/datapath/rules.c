@@ -369,10 +369,12 @@ static void rules_input_node(struct batch *bt, bool host_policy)
 }
 
 /*
- * Chain published: a connection to a port the node publishes for an endpoint passes when
- * that endpoint is not ingress-isolated, or its lists let the client (its identity, as for
- * any ingress) in on the endpoint's own port; monitor mode counts and passes. One lookup per
- * step, whatever the number of ports and endpoints (elements.h: published ports).
+ * Chain published: a connection to a port the node publishes for an endpoint is decided as
+ * the client (its identity, as for any ingress) to that endpoint on its own port: what the
+ * Admin tier's first matching rule says; where no NetworkPolicy isolates the endpoint, what
+ * the Baseline tier's says, else it passes; where one does, its lists, monitor mode counts
+ * and passes, or deny. One lookup per step, whatever the number of ports and endpoints
+ * (elements.h: published ports).
  */
 static void rules_published(struct batch *bt)
 {
@@ -381,17 +383,24 @@ static void rules_published(struct batch *bt)
 		{ S_PUB_ANY, "what the endpoint lets in from anyone" },
 	};
 	enum chain_id c = C_PUBLISHED;
-	struct rb rb;
+	struct rb rb = rule_start(c);
 
+	x_verdict(&rb, NFT_JUMP, chains[C_PEER_SRC].name);
+	rule_end(bt, &rb, "the client's identity");
+	rb = rule_start(c);
+	x_allow(&rb, S_PUB_ADMIN, 0, true, true);
+	rule_end(bt, &rb, "ct mark . meta l4proto . th dport vmap @pub_admin");
+	rb = rule_start(c);
+	x_port_in(&rb, S_PUB_OPEN, false);
+	x_allow(&rb, S_PUB_BASE, 0, true, true);
+	rule_end(bt, &rb, "meta l4proto . th dport @pub_open ct mark . meta l4proto . th dport "
+			  "vmap @pub_base");
 	for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
 		rb = rule_start(c);
 		x_port_in(&rb, pass[i].s, false);
 		x_verdict(&rb, NFT_RETURN, NULL);
 		rule_end(bt, &rb, pass[i].what);
 	}
-	rb = rule_start(c);
-	x_verdict(&rb, NFT_JUMP, chains[C_PEER_SRC].name);
-	rule_end(bt, &rb, "the client's identity");
 	rb = rule_start(c);
 	x_allow(&rb, S_PUB_FROM, 0, true, false);
 	rule_end(bt, &rb, "ct mark . meta l4proto . th dport @pub_from");

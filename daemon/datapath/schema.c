@@ -105,12 +105,17 @@ const struct set_desc sets[S_COUNT] = {
 	[S_LIMIT_PORTS] = { "limit_ports", T_BRIDGE, METER, TYPE_IFNAME, IFNAMSIZ, 0, 0, {0}, 0,
 		F_IFNAME, .meter = true },
 	/* published ports (proto . host port), and what their destinations' ingress lists make
-	 * of each: open (not isolated), monitor, anyone on it (any), the peers on it (from) */
+	 * of each: open (not isolated), monitor, anyone on it (any), the peers on it (from),
+	 * what the tiers' first matching rules decide for a peer on it (admin, base) */
 	[S_PUBLISHED] = { "published", T_INET, 0, ANY_KEY, 0, 0, {0}, 0, F_PORT },
 	[S_PUB_OPEN] = { "pub_open", T_INET, 0, ANY_KEY, 0, 0, {0}, 0, F_PORT },
 	[S_PUB_MON] = { "pub_monitor", T_INET, 0, ANY_KEY, 0, 0, {0}, 0, F_PORT },
 	[S_PUB_ANY] = { "pub_any", T_INET, 0, ANY_KEY, 0, 0, {0}, 0, F_PORT },
 	[S_PUB_FROM] = { "pub_from", T_INET, 0, PEER_KEY, 0, 0, {0}, 0, F_PEER_PORT },
+	[S_PUB_ADMIN] = { "pub_admin", T_INET, MAP, PEER_KEY, NFT_DATA_VERDICT, 0, {0}, 0, F_TIER,
+		"deny_in" },
+	[S_PUB_BASE] = { "pub_base", T_INET, MAP, PEER_KEY, NFT_DATA_VERDICT, 0, {0}, 0, F_TIER,
+		"deny_in" },
 };
 
 const struct chain_desc chains[C_COUNT] = {

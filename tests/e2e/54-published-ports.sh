@@ -3,7 +3,7 @@
 # on (one dockerd each way). With the proxy, a container reaching <gateway>:<published port>
 # talks to docker-proxy on the node, and the proxy connects to the container from the node:
 # Moat decides the first connection as the client to the container on its port, with the
-# container's policies. A client outside the node reaches a published port only when an
+# container's policies, the cluster-wide tiers' among them. A client outside the node reaches a published port only when an
 # ipBlock allows it. The node reaches its containers (--host-access allow, the default), or
 # only as their policies allow its address, while containers reach only its published ports
 # (--host-access policy).
@@ -17,7 +17,8 @@
 #                                      | db :81  |  | api     |  | outsider   |
 #                                      | -p 15432:81           |  |            |
 #                                      +---------+  +---------+  +------------+
-#   policy: db <- api on 81/tcp; db <- ipBlock 198.51.100.0/24 on 81 (then 192.0.2.0/24).
+#   policy: db <- api on 81/tcp; db <- ipBlock 198.51.100.0/24 on 81 (then 192.0.2.0/24); for a
+#   while an Admin tier: db <- api denied on 81, db <- outsider accepted.
 set -eu
 . "$(dirname "$0")/lib.sh"
 
@@ -76,6 +77,28 @@ EOF
 }
 policy 198.51.100.0/24
 
+# guard - an Admin tier over db: api denied on 81 (which NetworkPolicy allows), the outsider
+# accepted (which it does not)
+guard() {
+	cat >"$POL/guard.yaml" <<EOF
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: guard}
+spec:
+  tier: Admin
+  priority: 1
+  subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: db}}}}
+  ingress:
+    - name: no-api
+      action: Deny
+      from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: api}}}}]
+      protocols: [{tcp: {destinationPort: {number: 81}}}]
+    - name: outsider
+      action: Accept
+      from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: outsider}}}}]
+EOF
+}
+
 # Clients: a container (moat-host), the outside namespace, the node itself.
 node_ok() { ns python3 -c "$_py_client" tcp "$1" "$2" "moat-$RANDOM" 2>/dev/null; }
 ext_ok() { e2e_nsexec "$EXT" python3 -c "$_py_client" tcp "$1" "$2" "moat-$RANDOM" 2>/dev/null; }
@@ -114,6 +137,16 @@ round() {
 	expect_fail "outsider -> gateway:$PUB (through the node)" tcp6_ok outsider "$GW" "$PUB"
 	expect_fail "outsider -> node's other address:$PUB" tcp6_ok outsider "$NODE" "$PUB"
 	expect_fail "outside client -> node:$PUB (no ipBlock allows it)" ext_ok "$NODE" "$PUB"
+	guard
+	moat policy reload >/dev/null
+	expect_fail "api -> db:81 (an Admin Deny before NetworkPolicy)" tcp6_ok api "$DB4" 81
+	expect_fail "api -> gateway:$PUB (the same Admin Deny)" tcp6_ok api "$GW" "$PUB"
+	expect_ok "outsider -> db:81 (an Admin Accept)" tcp6_ok outsider "$DB4" 81
+	expect_ok "outsider -> gateway:$PUB (the same Admin Accept)" tcp6_ok outsider "$GW" "$PUB"
+	rm "$POL/guard.yaml"
+	moat policy reload >/dev/null
+	expect_ok "api -> gateway:$PUB, the Admin tier gone" tcp6_ok api "$GW" "$PUB"
+	expect_fail "outsider -> gateway:$PUB, the Admin tier gone" tcp6_ok outsider "$GW" "$PUB"
 	policy 192.0.2.0/24
 	moat policy reload >/dev/null
 	expect_ok "outside client -> node:$PUB (an ipBlock allows it)" ext_ok "$NODE" "$PUB"
