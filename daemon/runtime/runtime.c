@@ -255,7 +255,8 @@ static int container_event(struct runtime *rt, const char *id)
 	if (ret <= 0)
 		return ret;
 	owner_copy(rt, id, after);
-	if (old.set && (ret = epstore_del(rt->store, EPSOURCE_RUNTIME, old.ns, old.name)))
+	ret = old.set ? epstore_del(rt->store, EPSOURCE_RUNTIME, old.ns, old.name) : 0;
+	if (ret)
 		return ret;
 	if (*before)
 		ret = containers_each(rt->table, before, store_put, rt->store);
