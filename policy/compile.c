@@ -23,6 +23,7 @@
 #include "plan_policy.h"
 #include "plan_priv.h"
 #include "radix.h"
+#include "tier_class.h"
 
 struct cc {
 	const struct moat_policy_set *ps;
@@ -560,20 +561,60 @@ static int allow_give(struct moat_plan *pl, struct plan_priv *pv, const struct l
 	return 0;
 }
 
+/* Appends class cl's tier elements to lw's, as owner's. 0 or -ENOMEM. */
+static int tier_copy(struct lowering *lw, const struct tier_class *cl, uint32_t owner)
+{
+	for (size_t k = 0; k < cl->n; k++) {
+		if (grow((void **)&lw->out, lw->nout, &lw->cap, sizeof(*lw->out)))
+			return -ENOMEM;
+		lw->out[lw->nout] = cl->v[k];
+		lw->out[lw->nout++].owner = owner;
+	}
+	return 0;
+}
+
+#define TIER_KEY_MAX 256
+
+/*
+ * One identity's lists: lowered and merged on their own (what lowering emits for one owner
+ * is bounded by its peers, not by every pair), the tier lists copied from an identity of the
+ * same class when one was lowered before.
+ */
+static int elements_of(struct cc *c, struct lowering *lw, struct tier_classes *tcs, size_t i)
+{
+	struct lident x = { c->plan->idents[i].id, &c->pv->ids[i] };
+	uint32_t key[TIER_KEY_MAX];
+	size_t nkey = lower_tier_class(lw, &x, key, TIER_KEY_MAX);
+	const struct tier_class *cl = nkey <= TIER_KEY_MAX ? tier_classes_find(tcs, key, nkey)
+							   : NULL;
+	int ret = lower_owner_policies(lw, &x);
+
+	if (!ret && !cl)
+		ret = lower_owner_tiers(lw, &x);
+	if (!ret)
+		ret = lower_merge(lw);
+	if (!ret && cl)
+		ret = tier_copy(lw, cl, x.id);
+	else if (!ret && nkey <= TIER_KEY_MAX)
+		ret = tier_classes_add(tcs, key, nkey, lw->out, lw->nout);
+	if (!ret)
+		ret = allow_give(c->plan, c->pv, lw->out, lw->nout);
+	lw->nout = 0;
+	return ret;
+}
+
 static int elements(struct cc *c)
 {
 	struct plan_priv *pv = c->pv;
 	struct lowering lw = { .ps = c->ps, .pol = c->pol, .plan = c->plan, .atoms = pv->atoms,
 			       .natoms = pv->natoms, .atom_ids = pv->atom_ids,
 			       .natoms_ids = pv->natoms };
+	struct tier_classes tcs = { 0 };
 	int ret = 0;
 
 	for (size_t i = 0; i < c->plan->nidents && !ret; i++)
-		ret = lower_owner(&lw, &(struct lident){ c->plan->idents[i].id, &pv->ids[i] });
-	if (!ret)
-		ret = lower_merge(&lw);
-	if (!ret)
-		ret = allow_give(c->plan, pv, lw.out, lw.nout);
+		ret = elements_of(c, &lw, &tcs, i);
+	tier_classes_free(&tcs);
 	free(lw.out);
 	return ret;
 }

@@ -348,7 +348,8 @@ static int lower_cnp(struct lowering *lw, const struct lident *x, uint32_t c)
 
 /* Policy atoms come first in an identity's sorted atoms, and only they head tgt_head and
  * cnp_head. */
-int lower_owner(struct lowering *lw, const struct lident *x)
+/* The NetworkPolicies (tiers false) or the cluster-wide ones (true) whose target x is. */
+static int lower_owner_of(struct lowering *lw, const struct lident *x, bool tiers)
 {
 	const struct plan_policy *st = lw->pol;
 	int ret = 0;
@@ -356,13 +357,50 @@ int lower_owner(struct lowering *lw, const struct lident *x)
 	for (uint32_t k = 0; k < x->p->natoms && x->p->atoms[k] < st->natoms && !ret; k++) {
 		uint32_t a = x->p->atoms[k];
 
-		for (uint32_t l = st->tgt_head[a]; l != PLAN_NONE && !ret; l = st->links[l].next)
+		for (uint32_t l = st->tgt_head[a]; !tiers && l != PLAN_NONE && !ret;
+		     l = st->links[l].next)
 			ret = lower_policy(lw, x, st->links[l].atom);
-		for (uint32_t l = st->cnp_head[a]; l != PLAN_NONE && !ret; l = st->links[l].next)
+		for (uint32_t l = st->cnp_head[a]; tiers && l != PLAN_NONE && !ret;
+		     l = st->links[l].next)
 			if (cnp_enforced(lw, st->links[l].atom))
 				ret = lower_cnp(lw, x, st->links[l].atom);
 	}
 	return ret;
+}
+
+int lower_owner_policies(struct lowering *lw, const struct lident *x)
+{
+	return lower_owner_of(lw, x, false);
+}
+
+int lower_owner_tiers(struct lowering *lw, const struct lident *x)
+{
+	return lower_owner_of(lw, x, true);
+}
+
+int lower_owner(struct lowering *lw, const struct lident *x)
+{
+	int ret = lower_owner_policies(lw, x);
+
+	return ret ? ret : lower_owner_tiers(lw, x);
+}
+
+size_t lower_tier_class(const struct lowering *lw, const struct lident *x, uint32_t *key,
+			size_t max)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < x->p->ncnps; i++, n++)
+		if (n < max)
+			key[n] = x->p->cnps[i];
+	if (n < max)
+		key[n] = PLAN_NONE;
+	n++;
+	for (uint32_t k = 0; k < x->p->natoms; k++)
+		if (x->p->atoms[k] < lw->natoms && lw->atoms[x->p->atoms[k]].kind == ATOM_NPORT &&
+		    n++ < max)
+			key[n - 1] = x->p->atoms[k];
+	return n;
 }
 
 /* ---- an identity as the peer ---- */

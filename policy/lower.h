@@ -49,6 +49,21 @@ struct lowering {
 /* lower_owner - append every element of x's own lists. 0 or -ENOMEM. */
 int lower_owner(struct lowering *lw, const struct lident *x);
 
+/* lower_owner_policies, lower_owner_tiers - the same for its NetworkPolicy lists alone, or
+ * its tier lists alone (lower_owner is both). 0 or -ENOMEM. */
+int lower_owner_policies(struct lowering *lw, const struct lident *x);
+int lower_owner_tiers(struct lowering *lw, const struct lident *x);
+
+/*
+ * lower_tier_class - what x's tier lists depend on besides x itself: the cluster-wide
+ * policies it is a subject of, PLAN_NONE, its named ports' atoms (ingress ports resolve
+ * against the owner). Identities with the same class have the same tier elements but for the
+ * owner. Writes at most max into key; returns the class's length (more than max: call again
+ * with room).
+ */
+size_t lower_tier_class(const struct lowering *lw, const struct lident *x, uint32_t *key,
+			size_t max);
+
 /*
  * lower_peer - append the elements that name x as the peer in the lists of the plan's
  * identities that stay (not gone, not new: those lower themselves). 0 or -ENOMEM.
