@@ -28,14 +28,57 @@ done
 for t in build-san/tests/unit/*; do
 	[ -x "$t" ] && [ -f "$t" ] && [ "${t%.d}" = "$t" ] && [ "${t%.o}" = "$t" ] && run "unit-san/${t##*/}" "$t"
 done
-for t in tests/conformance/run.sh tests/deploy.sh tests/e2e/[0-9]*.sh; do
+# End-to-end tests mostly wait (for dockerd, Podman, etcd, timeouts): E2E_JOBS of them run at
+# once (default 2), each in namespaces of its own; results print as they end.
+pending=()
+report() {	# report NAME: the result of a background test, once it ended
+	local name=$1 log rc secs
+	log="$logs/$(echo "$name" | tr '/' '_').log"
+	read -r rc secs <"$log.rc"
+	rm -f "$log.rc"
+	if [ "$rc" = 0 ]; then
+		pass=$((pass + 1)); printf 'PASS %-40s %3ds\n' "$name" "$secs"
+	else
+		fail=$((fail + 1)); failed="$failed $name"
+		printf 'FAIL %-40s %3ds\n' "$name" "$secs"
+		tail -n 40 "$log" | sed 's/^/    | /'
+	fi
+}
+reap() {	# reap N: wait until at most N background tests run, reporting those that ended
+	local n keep
+	while :; do
+		keep=()
+		for n in "${pending[@]}"; do
+			if [ -e "$logs/$(echo "$n" | tr '/' '_').log.rc" ]; then report "$n"; else keep+=("$n"); fi
+		done
+		pending=("${keep[@]}")
+		[ "${#pending[@]}" -le "$1" ] && return
+		wait -n 2>/dev/null || sleep 1
+	done
+}
+run_bg() {	# run_bg NAME CMD...: like run, E2E_JOBS at a time
+	local name=$1; shift
+	case "$name" in *"${ONLY:-}"*) ;; *) return ;; esac
+	reap $(( ${E2E_JOBS:-2} - 1 ))
+	local log="$logs/$(echo "$name" | tr '/' '_').log"
+	rm -f "$log.rc"
+	( t0=$SECONDS; "$@" >"$log" 2>&1; echo "$? $((SECONDS - t0))" >"$log.rc.tmp" &&
+		mv "$log.rc.tmp" "$log.rc" ) &
+	pending+=("$name")
+}
+
+for t in tests/conformance/run.sh tests/deploy.sh; do
 	[ -x "$t" ] && run "${t#tests/}" "$t"
+done
+for t in tests/e2e/[0-9]*.sh; do
+	[ -x "$t" ] && run_bg "${t#tests/}" "$t"
 done
 # moatd built with AddressSanitizer and UndefinedBehaviorSanitizer through the main end-to-end
 # tests (a report fails the test: tests/e2e/lib.sh reads moatd.log)
 for t in tests/e2e/30-moatd-enforce.sh tests/e2e/40-flows.sh tests/e2e/81-web-scale.sh; do
-	run "e2e-san/${t#tests/e2e/}" env MOAT_BUILD="$PWD/build-san" "$t"
+	run_bg "e2e-san/${t#tests/e2e/}" env MOAT_BUILD="$PWD/build-san" "$t"
 done
+reap 0
 for t in tests/fuzz/*.c; do	# a short bounded run of each harness (FUZZ_SECONDS, default 12)
 	t=${t##*/} && run "fuzz/${t%.c}" tests/fuzz/run.sh "${t%.c}"
 done
