@@ -162,8 +162,9 @@ class Norm:
                 head = "%s %s %s %s %s" % (kind, x["family"], name, json.dumps(x.get("type")),
                                            json.dumps(x.get("map")))
                 out.append(head + " flags=%s" % json.dumps(x.get("flags")))
-                # a meter (flags dynamic: the drop log's buckets) fills from traffic
-                dynamic = "dynamic" in (x.get("flags") or [])
+                # a meter (the drop log's buckets) or a set of learnt DNS answers fills from
+                # traffic, its elements expire: nft's JSON says timeout (not always dynamic)
+                dynamic = {"dynamic", "timeout"} & set(x.get("flags") or [])
                 elems = [json.dumps(self.elem(x["name"], e), sort_keys=True)
                          for e in ([] if dynamic else x.get("elem", []))]
                 elems = sorted(set(elems)) if crowd else sorted(elems)
