@@ -79,7 +79,14 @@ ip -n "$E2E_NS" route add 198.51.100.0/24 via 203.0.113.2
 # ---- servers -----------------------------------------------------------------------------
 
 # start NS CMD...: CMD in P$NS, its pid (nsenter execs it) kept for cleanup.
-start() { local n=$1; shift; in_ns "$n" "$@" </dev/null >>"$D/$n.log" 2>&1 & PIDS+=($!); }
+# (nsenter itself in the background, not in_ns: a function would be a subshell, its pid not
+# the server's, and killing it would leave the server running)
+start() {
+	local n=$1; shift
+	nsenter --net=/var/run/netns/"$P$n" "$@" </dev/null >>"$D/$n.log" 2>&1 &
+	PIDS+=($!)
+	e2e_alive "$!" || e2e_fail "$1 did not start in $n"
+}
 
 zone=(--address=/other.test/198.51.100.177 --address=/late.pay.test/198.51.100.210
 	--address=/t1.pay.test/198.51.100.101 --host-record=target.cdn.test,198.51.100.150
