@@ -451,23 +451,26 @@ static int pub_push(struct elemv *v, enum set_id s, const struct moat_published 
 int elements_pub_allow(const struct moat_published *b, enum moat_allow_list l,
 		       const struct moat_plan_allow *a, struct elemv *v)
 {
+	/* the ingress lists' sets for published ports; the egress lists have none (0) */
+	static const enum set_id pub_set[MOAT_ALLOW_LISTS] = {
+		[MOAT_ALLOW_IN] = S_PUB_FROM, [MOAT_ALLOW_IN_ANY] = S_PUB_ANY,
+		[MOAT_ADMIN_IN] = S_PUB_ADMIN, [MOAT_BASELINE_IN] = S_PUB_BASE,
+	};
+	enum set_id s = pub_set[l];
 	uint32_t peer = htonl(a->peer);	/* as x_allow turns the mark */
-	struct elem e = { .data = tier_data(a) };
-	enum set_id s = l == MOAT_ADMIN_IN ? S_PUB_ADMIN : l == MOAT_BASELINE_IN ? S_PUB_BASE
-									      : S_PUB_FROM;
+	struct elem e = { 0 };
 
-	if ((l != MOAT_ALLOW_IN && l != MOAT_ALLOW_IN_ANY && s == S_PUB_FROM) ||
-	    b->proto < a->proto_lo || b->proto > a->proto_hi || b->port < a->port_lo ||
+	if (!s || b->proto < a->proto_lo || b->proto > a->proto_hi || b->port < a->port_lo ||
 	    b->port > a->port_hi)
 		return 0;
-	if (l == MOAT_ALLOW_IN_ANY)
+	if (s == S_PUB_ANY)
 		return pub_push(v, S_PUB_ANY, b);
 	memcpy(e.key, &peer, 4);
 	pub_put(&e, 4, b);
-	if (s != S_PUB_FROM)
+	if (s != S_PUB_FROM) {		/* a tier's verdict map */
+		e.data = tier_data(a);
 		memcpy(e.key_end, e.key, sizeof(e.key));	/* read as a range in messages */
-	else
-		e.data = 0;
+	}
 	return elemv_push(&v[s], &e);
 }
 
@@ -502,8 +505,8 @@ static int pub_list(const struct moat_published *b, const struct moat_plan_ident
 
 /*
  * One binding: its own elements, then what id's ingress lists (as d leaves them) make of it:
- * the tiers' whatever NetworkPolicy says (chain published consults Baseline's only where
- * no NetworkPolicy isolates), NetworkPolicy's where one isolates.
+ * the tiers' always (chain published consults Baseline's only where no NetworkPolicy
+ * isolates), NetworkPolicy's where one isolates.
  */
 static int pub_binding(const struct moat_published *b, const struct moat_plan_ident *id,
 		       const struct moat_plan_delta *d, struct elemv *v)
