@@ -346,9 +346,9 @@ static int lower_cnp(struct lowering *lw, const struct lident *x, uint32_t c)
 	return ret;
 }
 
-/* Policy atoms come first in an identity's sorted atoms, and only they head tgt_head and
+/* The NetworkPolicies (tiers false) or the cluster-wide ones (true) whose target x is.
+ * Policy atoms come first in an identity's sorted atoms, and only they head tgt_head and
  * cnp_head. */
-/* The NetworkPolicies (tiers false) or the cluster-wide ones (true) whose target x is. */
 static int lower_owner_of(struct lowering *lw, const struct lident *x, bool tiers)
 {
 	const struct plan_policy *st = lw->pol;
