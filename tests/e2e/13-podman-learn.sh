@@ -15,21 +15,15 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-MOATD=$E2E_BUILD/moatd
-MOAT=$E2E_BUILD/moat
-[ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
+e2e_need_moat
 
 e2e_setup
 e2e_podman_start
 e2e_images
 e2e_network tiers 10.217.1.0/24
 
-D=$E2E_DIR
-SOCK=$D/moatd.sock
-POL=$D/policies
+e2e_moat_dirs
 STATE=$D/state
-mkdir -p "$POL"
-moat() { "$MOAT" --socket "$SOCK" "$@"; }
 
 e2e_run web --network tiers --label app=web --label tier=front
 e2e_run api --network tiers --label app=api --label tier=back

@@ -42,9 +42,27 @@ E2E_ON_EXIT=()
 
 e2e_log() { printf '# %s\n' "$*" >&2; }
 e2e_fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+# phase WHAT - log the start of a step of the test, with the seconds since it began.
+phase() { e2e_log "== [${SECONDS}s] $*"; }
 
 # e2e_on_exit CMD - run CMD (eval'd) during cleanup, before dockerd goes away; LIFO.
 e2e_on_exit() { E2E_ON_EXIT=("$1" "${E2E_ON_EXIT[@]}"); }
+
+# e2e_need_moat - MOATD and MOAT: the daemon and the CLI of $E2E_BUILD; fails unless built.
+e2e_need_moat() {
+	MOATD=$E2E_BUILD/moatd MOAT=$E2E_BUILD/moat
+	[ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
+}
+
+# e2e_moat_dirs - after e2e_setup: D=$E2E_DIR, SOCK (moatd's control socket in it) and POL
+# (its policy directory, made), the paths moat and the tests' moatd_start calls use.
+e2e_moat_dirs() {
+	D=$E2E_DIR SOCK=$E2E_DIR/moatd.sock POL=$E2E_DIR/policies
+	mkdir -p "$POL"
+}
+
+# moat ARGS... - the CLI on the test's moatd ($SOCK).
+moat() { "$MOAT" --socket "$SOCK" "$@"; }
 
 # e2e_setup - temp dir, namespace, trap. Needs root.
 e2e_setup() {
