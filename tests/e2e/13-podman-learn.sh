@@ -34,9 +34,7 @@ tcp_echo_server api 80
 tcp_echo_server db-main 5432
 API=$(ctr_ip api tiers) DB=$(ctr_ip db-main tiers)
 
-moatd_start "$MOATD" --config /dev/null --runtime "unix://$E2E_PODMAN_SOCK" --policy-dir "$POL" \
-	--socket "$SOCK" --state-dir "$STATE" --mode enforce --resync-interval 2
-wait_for 50 moat status >/dev/null 2>&1 || e2e_fail "moatd did not answer"
+e2e_moatd_enforce
 listed() { moat endpoints | grep -q default/db; }
 wait_for 100 listed || e2e_fail "the pod is not listed"
 learned() { moat learn status -o json | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }

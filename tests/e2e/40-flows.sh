@@ -36,10 +36,7 @@ tcp_echo_server db 5432
 API=$(ctr_ip api tiers) DB=$(ctr_ip db tiers)
 
 start_moatd() {
-	moatd_start "$MOATD" --config /dev/null --runtime "$DOCKER_HOST" --policy-dir "$POL" \
-		--socket "$SOCK" --state-dir "$STATE" --mode enforce --resync-interval 2 \
-		--metrics 127.0.0.1:9640 "$@"
-	wait_for 50 moat status >/dev/null 2>&1 || { cat "$D/moatd.log" >&2; e2e_fail "moatd did not answer"; }
+	e2e_moatd_enforce --metrics 127.0.0.1:9640 "$@"
 	wait_for 50 sh -c "'$MOAT' --socket '$SOCK' endpoints | grep -q default/outsider" ||
 		e2e_fail "endpoints not listed"
 }

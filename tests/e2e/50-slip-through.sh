@@ -58,9 +58,7 @@ for c in web pinger outsider api; do
 done
 wait
 phase "containers up; moatd"
-moatd_start "$MOATD" --config /dev/null --runtime "$DOCKER_HOST" --policy-dir "$POL" \
-	--socket "$SOCK" --state-dir "$D/state" --mode enforce --resync-interval 2
-wait_for 50 moat status >/dev/null 2>&1 || { cat "$D/moatd.log" >&2; e2e_fail "moatd did not answer"; }
+e2e_moatd_enforce
 wait_for 50 sh -c "'$MOAT' --socket '$SOCK' endpoints | grep -q 'default/api.*in'" ||
 	e2e_fail "api not isolated"
 

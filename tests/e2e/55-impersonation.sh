@@ -37,9 +37,7 @@ for c in web api outsider; do
 		-v "$E2E_ROOT/tests/e2e:/e2e:ro" &
 done
 wait
-moatd_start "$MOATD" --config /dev/null --runtime "$DOCKER_HOST" --policy-dir "$POL" \
-	--socket "$SOCK" --state-dir "$D/state" --mode enforce --resync-interval 2
-wait_for 50 moat status >/dev/null 2>&1 || e2e_fail "moatd did not answer"
+e2e_moatd_enforce
 wait_for 50 sh -c "'$MOAT' --socket '$SOCK' endpoints | grep -q default/outsider" ||
 	e2e_fail "outsider not listed"
 

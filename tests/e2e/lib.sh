@@ -386,6 +386,17 @@ wait_for() {
 	return 1
 }
 
+# e2e_moatd_enforce [ARGS...] - moatd_start of $MOATD in enforce mode on the test's runtime
+# (the Podman service if started, else dockerd), policies $POL, socket $SOCK, state $D/state,
+# resync every 2 s, then ARGS; fails (moatd.log shown) unless it answers within 5 s.
+e2e_moatd_enforce() {
+	local rt=$DOCKER_HOST
+	[ -z "${E2E_PODMAN_SOCK:-}" ] || rt=unix://$E2E_PODMAN_SOCK
+	moatd_start "$MOATD" --config /dev/null --runtime "$rt" --policy-dir "$POL" \
+		--socket "$SOCK" --state-dir "$D/state" --mode enforce --resync-interval 2 "$@"
+	wait_for 50 moat status >/dev/null 2>&1 || { cat "$D/moatd.log" >&2; e2e_fail "moatd did not answer"; }
+}
+
 # ---- checks of an enforcing moatd, shared by the Docker and the Podman tests ----
 # They use the test's $POL (the policy directory), $E2E_DIR and its moat (the CLI on moatd's
 # socket); each container named is labelled app=NAME.
