@@ -23,9 +23,7 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-MOATD=$E2E_BUILD/moatd
-MOAT=$E2E_BUILD/moat
-[ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
+e2e_need_moat
 command -v podman >/dev/null || e2e_fail "podman is not installed (tests/deps.sh)"
 
 e2e_setup
@@ -33,11 +31,7 @@ e2e_podman_start
 e2e_images
 e2e_network front 10.216.1.0/24
 
-D=$E2E_DIR
-SOCK=$D/moatd.sock
-POL=$D/policies
-mkdir -p "$POL"
-moat() { "$MOAT" --socket "$SOCK" "$@"; }
+e2e_moat_dirs
 
 cat >"$POL/10-api.yaml" <<'YAML'
 apiVersion: networking.k8s.io/v1

@@ -17,9 +17,7 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-MOATD=$E2E_BUILD/moatd
-MOAT=$E2E_BUILD/moat
-[ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
+e2e_need_moat
 
 e2e_setup
 e2e_dockerd_start
@@ -27,11 +25,7 @@ e2e_images
 e2e_network front 10.213.1.0/24 fd00:213:1::/64
 e2e_network back 10.213.2.0/24 fd00:213:2::/64
 
-D=$E2E_DIR
-SOCK=$D/moatd.sock
-POL=$D/policies
-mkdir -p "$POL"
-moat() { "$MOAT" --socket "$SOCK" "$@"; }
+e2e_moat_dirs
 
 cat >"$POL/10-api.yaml" <<'EOF'
 apiVersion: networking.k8s.io/v1
@@ -61,12 +55,7 @@ e2e_run_host outsider --network front --label app=outsider --cap-add NET_ADMIN
 docker network connect back outsider
 e2e_run_host db --network back --label app=db
 
-start_moatd() {
-	moatd_start "$MOATD" --config /dev/null --runtime "$DOCKER_HOST" --policy-dir "$POL" \
-		--socket "$SOCK" --state-dir "$D/state" --mode enforce --resync-interval 2 "$@"
-	wait_for 50 moat status >/dev/null 2>&1 || { cat "$D/moatd.log" >&2; e2e_fail "moatd did not answer"; }
-}
-start_moatd
+e2e_moatd_enforce
 
 servers() {
 	tcp6_echo_server api 8080
@@ -205,7 +194,7 @@ expect_fail "web -> new container while moatd is down" tcp6_ok web "$NEW4" 7000
 e2e_log "== restart: resynced with no gap"
 # A prober tries a denied pair every 50 ms through the restart and counts successes.
 docker exec -d outsider sh -c "while [ ! -f /tmp/stop ]; do python3 -c '$_py_client' tcp $API4 8080 x && echo hit >>/tmp/hits; sleep 0.05; done"
-start_moatd
+e2e_moatd_enforce
 expect_ok "new container, once known, -> api (it is labelled web)" wait_for 50 tcp6_ok newbie "$API4" 8080
 sleep 1
 docker exec outsider touch /tmp/stop
