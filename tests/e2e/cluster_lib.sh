@@ -9,11 +9,11 @@
 #   side 10.233.N.2/30; a node's moatd uses --etcd http://10.233.N.2:2479.
 
 
-# cl_setup - the two nodes' start: needs moatd, moat and etcd; e2e_setup, etcd
+# cl_setup - the two nodes' start: needs moatd, moat (e2e_need_moat) and etcd; e2e_setup, etcd
 # (cl_etcd_start), node b's namespace $NSB, both linked to etcd (a: 10.233.1.x, b: 10.233.2.x).
 # Sets D=$E2E_DIR and NSB.
 cl_setup() {
-	[ -x "$E2E_BUILD/moatd" ] && [ -x "$E2E_BUILD/moat" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
+	e2e_need_moat
 	command -v etcd >/dev/null || e2e_fail "etcd is not installed (tests/deps.sh)"
 	e2e_setup
 	D=$E2E_DIR
