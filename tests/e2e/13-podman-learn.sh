@@ -15,21 +15,15 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-MOATD=$E2E_BUILD/moatd
-MOAT=$E2E_BUILD/moat
-[ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
+e2e_need_moat
 
 e2e_setup
 e2e_podman_start
 e2e_images
 e2e_network tiers 10.217.1.0/24
 
-D=$E2E_DIR
-SOCK=$D/moatd.sock
-POL=$D/policies
+e2e_moat_dirs
 STATE=$D/state
-mkdir -p "$POL"
-moat() { "$MOAT" --socket "$SOCK" "$@"; }
 
 e2e_run web --network tiers --label app=web --label tier=front
 e2e_run api --network tiers --label app=api --label tier=back
@@ -40,9 +34,7 @@ tcp_echo_server api 80
 tcp_echo_server db-main 5432
 API=$(ctr_ip api tiers) DB=$(ctr_ip db-main tiers)
 
-moatd_start "$MOATD" --config /dev/null --runtime "unix://$E2E_PODMAN_SOCK" --policy-dir "$POL" \
-	--socket "$SOCK" --state-dir "$STATE" --mode enforce --resync-interval 2
-wait_for 50 moat status >/dev/null 2>&1 || e2e_fail "moatd did not answer"
+e2e_moatd_enforce
 listed() { moat endpoints | grep -q default/db; }
 wait_for 100 listed || e2e_fail "the pod is not listed"
 learned() { moat learn status -o json | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }

@@ -21,9 +21,7 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-MOATD=$E2E_BUILD/moatd
-MOAT=$E2E_BUILD/moat
-[ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
+e2e_need_moat
 command -v docker-compose >/dev/null || e2e_fail "docker-compose is not installed (tests/deps.sh)"
 
 e2e_setup
@@ -31,9 +29,7 @@ e2e_dockerd_start
 e2e_images
 export MOAT_IMAGE=moat-busybox COMPOSE_HTTP_TIMEOUT=120
 
-D=$E2E_DIR
-SOCK=$D/moatd.sock
-moat() { "$MOAT" --socket "$SOCK" "$@"; }
+e2e_moat_dirs
 mapfile -t README < <(readme_block "### With Compose")
 want=(
 	"docker-compose -p shop -f policy/examples/compose/docker-compose.yml up -d --scale api=3"

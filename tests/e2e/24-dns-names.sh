@@ -22,19 +22,15 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-MOATD=$E2E_BUILD/moatd
-MOAT=$E2E_BUILD/moat
+e2e_need_moat
 PY=/usr/bin/python3
 DN=$(cd "$(dirname "$0")" && pwd)/dnsnames.py
-[ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
 command -v dnsmasq >/dev/null || e2e_fail "dnsmasq is not installed (tests/deps.sh)"
 
 e2e_setup
-D=$E2E_DIR
-SOCK=$D/moatd.sock
+e2e_moat_dirs
 P=${E2E_NS}-
 PIDS=()
-moat() { "$MOAT" --socket "$SOCK" "$@"; }
 in_ns() { local n=$1; shift; nsenter --net=/var/run/netns/$P$n "$@"; }
 node() { nsenter --net=/var/run/netns/$E2E_NS "$@"; }
 cleanup_local() {

@@ -17,9 +17,7 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-MOATD=$E2E_BUILD/moatd
-MOAT=$E2E_BUILD/moat
-[ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
+e2e_need_moat
 
 e2e_setup
 e2e_dockerd_start
@@ -27,11 +25,7 @@ e2e_images
 e2e_network front 10.213.1.0/24 fd00:213:1::/64
 e2e_network back 10.213.2.0/24 fd00:213:2::/64
 
-D=$E2E_DIR
-SOCK=$D/moatd.sock
-POL=$D/policies
-mkdir -p "$POL"
-moat() { "$MOAT" --socket "$SOCK" "$@"; }
+e2e_moat_dirs
 
 cat >"$POL/10-api.yaml" <<'EOF'
 apiVersion: networking.k8s.io/v1
@@ -61,12 +55,7 @@ e2e_run_host outsider --network front --label app=outsider --cap-add NET_ADMIN
 docker network connect back outsider
 e2e_run_host db --network back --label app=db
 
-start_moatd() {
-	moatd_start "$MOATD" --config /dev/null --runtime "$DOCKER_HOST" --policy-dir "$POL" \
-		--socket "$SOCK" --state-dir "$D/state" --mode enforce --resync-interval 2 "$@"
-	wait_for 50 moat status >/dev/null 2>&1 || { cat "$D/moatd.log" >&2; e2e_fail "moatd did not answer"; }
-}
-start_moatd
+e2e_moatd_enforce
 
 servers() {
 	tcp6_echo_server api 8080
@@ -155,66 +144,11 @@ moat mode enforce
 expect_fail "outsider -> api in enforce mode" tcp6_ok outsider "$API4" 8080
 
 e2e_log "== spoofed source"
-# A UDP listener on api that records what reaches it; outsider claims web's address, which
-# api allows on 9090/udp.
-docker exec -d api python3 -c '
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("0.0.0.0", 9091))
-while True:
-    d, a = s.recvfrom(100)
-    open("/tmp/got", "a").write("%s %s\n" % (a[0], d.decode()))'
-WEB4=$(ctr_ip web front)
-cat >"$D/spoof.yaml" <<EOF
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: api-spoof-probe}
-spec:
-  podSelector: {matchLabels: {app: api}}
-  ingress:
-    - from: [{podSelector: {matchLabels: {app: web}}}, {podSelector: {matchLabels: {app: outsider}}}]
-      ports: [{port: 9091, protocol: UDP}]
-EOF
-cp "$D/spoof.yaml" "$POL/50-spoof.yaml"
-moat policy reload
-sleep 0.3
-docker exec outsider python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b"honest", (sys.argv[1], 9091))' "$API4"
-docker exec outsider ip addr add "$WEB4/32" dev eth0
-docker exec outsider python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[2], 0)); s.sendto(b"spoofed", (sys.argv[1], 9091))' "$API4" "$WEB4"
-sleep 0.5
-docker exec api cat /tmp/got >"$D/got" || true
-cat "$D/got" >&2
-grep -q honest "$D/got" || e2e_fail "the honest datagram did not arrive (test is broken)"
-if grep -q spoofed "$D/got"; then e2e_fail "a spoofed datagram passed"; fi
-e2e_log "ok: spoofed source dropped"
-docker exec outsider ip addr del "$WEB4/32" dev eth0
-rm "$POL/50-spoof.yaml"
-moat policy reload
+# outsider claims web's address, which api allows on 9091/udp
+e2e_spoof_check api outsider web "$API4" "$(ctr_ip web front)"
 
 e2e_log "== revoking access stops an established connection"
-docker exec -d web python3 -c '
-import socket, sys, time
-s = socket.create_connection((sys.argv[1], 8080), timeout=1)
-n = 0
-while True:
-    s.sendall(b"x")
-    try:
-        if s.recv(10):
-            n += 1
-            open("/tmp/echoes", "w").write(str(n))
-    except OSError:
-        pass
-    time.sleep(0.1)' "$API4"
-echoes() { docker exec web cat /tmp/echoes 2>/dev/null || echo 0; }
-wait_for 50 sh -c "[ \$(docker exec web cat /tmp/echoes 2>/dev/null || echo 0) -gt 3 ]" || e2e_fail "stream did not start"
-sed -i 's/app: web}}}]/app: nobody}}}]/' "$POL/10-api.yaml"
-moat policy reload
-sleep 1.5
-a=$(echoes); sleep 1.5; b=$(echoes)
-[ "$a" = "$b" ] || e2e_fail "revoked stream still flowing ($a -> $b echoes)"
-e2e_log "ok: revoked stream stopped at $b echoes"
-sed -i 's/app: nobody}}}]/app: web}}}]/' "$POL/10-api.yaml"
-moat policy reload
+e2e_revoke_check web "$API4" 8080 "$POL/10-api.yaml"
 expect_ok "web -> api allowed again" tcp6_ok web "$API4" 8080
 
 e2e_log "== a joining container costs no conntrack dump; a departing one's connections go with it"
@@ -260,7 +194,7 @@ expect_fail "web -> new container while moatd is down" tcp6_ok web "$NEW4" 7000
 e2e_log "== restart: resynced with no gap"
 # A prober tries a denied pair every 50 ms through the restart and counts successes.
 docker exec -d outsider sh -c "while [ ! -f /tmp/stop ]; do python3 -c '$_py_client' tcp $API4 8080 x && echo hit >>/tmp/hits; sleep 0.05; done"
-start_moatd
+e2e_moatd_enforce
 expect_ok "new container, once known, -> api (it is labelled web)" wait_for 50 tcp6_ok newbie "$API4" 8080
 sleep 1
 docker exec outsider touch /tmp/stop

@@ -17,21 +17,15 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-MOATD=$E2E_BUILD/moatd
-MOAT=$E2E_BUILD/moat
-[ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
+e2e_need_moat
 
 e2e_setup
 e2e_dockerd_start
 e2e_images
 e2e_network tiers 10.214.1.0/24
 
-D=$E2E_DIR
-SOCK=$D/moatd.sock
-POL=$D/policies
+e2e_moat_dirs
 STATE=$D/state
-mkdir -p "$POL"
-moat() { "$MOAT" --socket "$SOCK" "$@"; }
 
 e2e_run web --network tiers --label app=web --label tier=front
 e2e_run api --network tiers --label app=api --label tier=back
@@ -42,10 +36,7 @@ tcp_echo_server db 5432
 API=$(ctr_ip api tiers) DB=$(ctr_ip db tiers)
 
 start_moatd() {
-	moatd_start "$MOATD" --config /dev/null --runtime "$DOCKER_HOST" --policy-dir "$POL" \
-		--socket "$SOCK" --state-dir "$STATE" --mode enforce --resync-interval 2 \
-		--metrics 127.0.0.1:9640 "$@"
-	wait_for 50 moat status >/dev/null 2>&1 || { cat "$D/moatd.log" >&2; e2e_fail "moatd did not answer"; }
+	e2e_moatd_enforce --metrics 127.0.0.1:9640 "$@"
 	wait_for 50 sh -c "'$MOAT' --socket '$SOCK' endpoints | grep -q default/outsider" ||
 		e2e_fail "endpoints not listed"
 }

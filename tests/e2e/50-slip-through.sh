@@ -30,23 +30,15 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-MOATD=$E2E_BUILD/moatd
-MOAT=$E2E_BUILD/moat
-[ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
+e2e_need_moat
 /usr/bin/python3 -c 'import scapy' 2>/dev/null || e2e_fail "python3-scapy missing (tests/deps.sh)"
-
-phase() { e2e_log "== [${SECONDS}s] $*"; }
 
 e2e_setup
 e2e_dockerd_start
 e2e_images
 e2e_network front 10.250.1.0/24 fd00:250:1::/64
 
-D=$E2E_DIR
-SOCK=$D/moatd.sock
-POL=$D/policies
-mkdir -p "$POL"
-moat() { "$MOAT" --socket "$SOCK" "$@"; }
+e2e_moat_dirs
 
 cat >"$POL/10-api.yaml" <<'EOF'
 apiVersion: networking.k8s.io/v1
@@ -66,9 +58,7 @@ for c in web pinger outsider api; do
 done
 wait
 phase "containers up; moatd"
-moatd_start "$MOATD" --config /dev/null --runtime "$DOCKER_HOST" --policy-dir "$POL" \
-	--socket "$SOCK" --state-dir "$D/state" --mode enforce --resync-interval 2
-wait_for 50 moat status >/dev/null 2>&1 || { cat "$D/moatd.log" >&2; e2e_fail "moatd did not answer"; }
+e2e_moatd_enforce
 wait_for 50 sh -c "'$MOAT' --socket '$SOCK' endpoints | grep -q 'default/api.*in'" ||
 	e2e_fail "api not isolated"
 

@@ -11,14 +11,10 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-MOATD=$E2E_BUILD/moatd
-MOAT=$E2E_BUILD/moat
-[ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
+e2e_need_moat
 
 e2e_setup
-D=$E2E_DIR
-SOCK=$D/moatd.sock
-mkdir -p "$D/policies"
+e2e_moat_dirs
 python3 - "$D" <<'EOF'
 import sys
 d, n, s = sys.argv[1], 1000, 100
@@ -37,7 +33,6 @@ with open(d + "/policies/p.yaml", "w") as f:
                 "      ports: [{port: 80}, {port: 8080, endPort: 8090}]\n"
                 % (k, k % 5, k, (k + 1) % s, (k + 7) % s))
 EOF
-moat() { "$MOAT" --socket "$SOCK" "$@"; }
 moatd_start "$MOATD" --config /dev/null --runtime none --endpoints "$D/eps.yaml" \
 	--policy-dir "$D/policies" --socket "$SOCK" --state-dir "$D/state" --resync-interval 0
 e2e_on_exit moatd_stop

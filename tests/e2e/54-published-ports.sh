@@ -22,18 +22,12 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-MOATD=$E2E_BUILD/moatd
-MOAT=$E2E_BUILD/moat
-[ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
+e2e_need_moat
 
 e2e_setup
-D=$E2E_DIR
-SOCK=$D/moatd.sock
-POL=$D/policies
+e2e_moat_dirs
 EXT=moatx-${E2E_DIR##*.}
 GW=10.219.1.1 NODE=192.0.2.1 PUB=15432
-mkdir -p "$POL"
-moat() { "$MOAT" --socket "$SOCK" "$@"; }
 
 e2e_netns_add "$EXT"
 e2e_on_exit "e2e_netns_del $EXT"
@@ -104,9 +98,7 @@ node_ok() { ns python3 -c "$_py_client" tcp "$1" "$2" "moat-$RANDOM" 2>/dev/null
 ext_ok() { e2e_nsexec "$EXT" python3 -c "$_py_client" tcp "$1" "$2" "moat-$RANDOM" 2>/dev/null; }
 
 start_moatd() {
-	moatd_start "$MOATD" --config /dev/null --runtime "$DOCKER_HOST" --policy-dir "$POL" \
-		--socket "$SOCK" --state-dir "$D/state" --mode enforce --resync-interval 2 "$@"
-	wait_for 50 moat status >/dev/null 2>&1 || e2e_fail "moatd did not answer"
+	e2e_moatd_enforce "$@"
 	wait_for 50 sh -c "'$MOAT' --socket '$SOCK' endpoints | grep -q 'default/db.*enforce'" ||
 		e2e_fail "db not isolated"
 }

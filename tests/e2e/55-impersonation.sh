@@ -22,32 +22,22 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-MOATD=$E2E_BUILD/moatd
-MOAT=$E2E_BUILD/moat
-[ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
+e2e_need_moat
 /usr/bin/python3 -c 'import scapy' 2>/dev/null || e2e_fail "python3-scapy missing (tests/deps.sh)"
-
-phase() { e2e_log "== [${SECONDS}s] $*"; }
 
 e2e_setup
 e2e_dockerd_start
 e2e_images
 e2e_network front 10.217.1.0/24 fd00:217:1::/64
 
-D=$E2E_DIR
-SOCK=$D/moatd.sock
-POL=$D/policies
-mkdir -p "$POL"
-moat() { "$MOAT" --socket "$SOCK" "$@"; }
+e2e_moat_dirs
 
 for c in web api outsider; do
 	e2e_run_host "$c" --network front --label "app=$c" --cap-add NET_RAW --cap-add NET_ADMIN \
 		-v "$E2E_ROOT/tests/e2e:/e2e:ro" &
 done
 wait
-moatd_start "$MOATD" --config /dev/null --runtime "$DOCKER_HOST" --policy-dir "$POL" \
-	--socket "$SOCK" --state-dir "$D/state" --mode enforce --resync-interval 2
-wait_for 50 moat status >/dev/null 2>&1 || e2e_fail "moatd did not answer"
+e2e_moatd_enforce
 wait_for 50 sh -c "'$MOAT' --socket '$SOCK' endpoints | grep -q default/outsider" ||
 	e2e_fail "outsider not listed"
 

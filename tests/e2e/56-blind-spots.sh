@@ -16,9 +16,7 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-MOATD=$E2E_BUILD/moatd
-MOAT=$E2E_BUILD/moat
-[ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
+e2e_need_moat
 
 e2e_setup
 e2e_dockerd_start
@@ -39,11 +37,7 @@ else
 	e2e_log "(this kernel has no ipvlan: that case is skipped)"
 fi
 
-D=$E2E_DIR
-SOCK=$D/moatd.sock
-POL=$D/policies
-mkdir -p "$POL"
-moat() { "$MOAT" --socket "$SOCK" "$@"; }
+e2e_moat_dirs
 cat >"$POL/db.yaml" <<'EOF'
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -74,9 +68,7 @@ DB4=$(ctr_ip db front)
 e2e_log "== br_netfilter's sysctls at 0: moatd sets them, and the policy holds on one bridge"
 ns sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0
 start_moatd() {
-	moatd_start "$MOATD" --config /dev/null --runtime "$DOCKER_HOST" --policy-dir "$POL" \
-		--socket "$SOCK" --state-dir "$D/state" --mode enforce --resync-interval 2 "$@"
-	wait_for 50 moat status >/dev/null 2>&1 || e2e_fail "moatd did not answer"
+	e2e_moatd_enforce "$@"
 }
 start_moatd
 wait_for 50 sh -c "'$MOAT' --socket '$SOCK' endpoints | grep -q default/nn" || e2e_fail "nn not listed"

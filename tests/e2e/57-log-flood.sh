@@ -20,20 +20,14 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-MOATD=$E2E_BUILD/moatd
-MOAT=$E2E_BUILD/moat
-[ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
+e2e_need_moat
 
 e2e_setup
 e2e_dockerd_start
 e2e_images
 e2e_network front 10.218.1.0/24
 
-D=$E2E_DIR
-SOCK=$D/moatd.sock
-POL=$D/policies
-mkdir -p "$POL"
-moat() { "$MOAT" --socket "$SOCK" "$@"; }
+e2e_moat_dirs
 cat >"$POL/db.yaml" <<'EOF'
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy

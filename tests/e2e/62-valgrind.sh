@@ -15,20 +15,14 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-MOATD=$E2E_BUILD/moatd
-MOAT=$E2E_BUILD/moat
-[ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
+e2e_need_moat
 command -v valgrind >/dev/null || e2e_fail "valgrind missing (tests/deps.sh installs it)"
 
 e2e_setup
 e2e_dockerd_start
 e2e_images
 e2e_network vg 10.217.0.0/24
-D=$E2E_DIR
-SOCK=$D/moatd.sock
-POL=$D/policies
-mkdir -p "$POL"
-moat() { "$MOAT" --socket "$SOCK" "$@"; }
+e2e_moat_dirs
 cat >"$POL/10-api.yaml" <<'EOF'
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy

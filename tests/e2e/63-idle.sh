@@ -21,9 +21,7 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-MOATD=$E2E_BUILD/moatd
-MOAT=$E2E_BUILD/moat
-[ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
+e2e_need_moat
 
 e2e_setup
 e2e_dockerd_start --log-level debug
@@ -31,10 +29,7 @@ e2e_images
 e2e_network idle 10.215.1.0/24
 for c in ca cb cc; do e2e_run "$c" --network idle --label app="$c"; done
 
-D=$E2E_DIR
-SOCK=$D/moatd.sock
-mkdir -p "$D/policies"
-moat() { "$MOAT" --socket "$SOCK" "$@"; }
+e2e_moat_dirs
 # wakeups - context switches of every thread of moatd so far: each is a wakeup (or a
 # preemption, which needs it running).
 wakeups() { cat /proc/"$MOATD_PID"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s }'; }

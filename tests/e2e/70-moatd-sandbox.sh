@@ -21,10 +21,8 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-MOATD=$E2E_BUILD/moatd
-MOAT=$E2E_BUILD/moat
+e2e_need_moat
 UNIT=${MOAT_UNIT:-$E2E_ROOT/deploy/moatd.service}	# MOAT_UNIT: try another unit
-[ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
 for t in strace setpriv systemd-analyze; do
 	command -v $t >/dev/null || e2e_fail "$t is missing (tests/deps.sh installs it)"
 done
@@ -34,11 +32,8 @@ e2e_dockerd_start
 e2e_images
 e2e_network sbx 10.214.1.0/24
 
-D=$E2E_DIR
-SOCK=$D/moatd.sock
-POL=$D/policies
-mkdir -p "$POL" "$D/state"
-moat() { "$MOAT" --socket "$SOCK" "$@"; }
+e2e_moat_dirs
+mkdir -p "$D/state"
 cat >"$POL/api.yaml" <<'EOF'
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy

@@ -24,19 +24,9 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster_lib.sh"
 
-[ -x "$E2E_BUILD/moatd" ] && [ -x "$E2E_BUILD/moat" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
-command -v etcd >/dev/null || e2e_fail "etcd is not installed (tests/deps.sh)"
-phase() { e2e_log "== [${SECONDS}s] $*"; }
 TTL=10
 
-e2e_setup
-D=$E2E_DIR
-NSB=${E2E_NS}-b
-cl_etcd_start
-e2e_netns_add "$NSB"
-e2e_on_exit "e2e_netns_del $NSB"
-cl_node_link "$E2E_NS" 1
-cl_node_link "$NSB" 2
+cl_setup
 
 # the link between the nodes, and the routes to each other's containers
 L=clab${E2E_NS##*-}

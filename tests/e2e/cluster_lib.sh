@@ -9,6 +9,22 @@
 #   side 10.233.N.2/30; a node's moatd uses --etcd http://10.233.N.2:2479.
 
 
+# cl_setup - the two nodes' start: needs moatd, moat (e2e_need_moat) and etcd; e2e_setup, etcd
+# (cl_etcd_start), node b's namespace $NSB, both linked to etcd (a: 10.233.1.x, b: 10.233.2.x).
+# Sets D=$E2E_DIR and NSB.
+cl_setup() {
+	e2e_need_moat
+	command -v etcd >/dev/null || e2e_fail "etcd is not installed (tests/deps.sh)"
+	e2e_setup
+	D=$E2E_DIR
+	NSB=${E2E_NS}-b
+	cl_etcd_start
+	e2e_netns_add "$NSB"
+	e2e_on_exit "e2e_netns_del $NSB"
+	cl_node_link "$E2E_NS" 1
+	cl_node_link "$NSB" 2
+}
+
 # cl_etcdctl ARGS... - etcdctl (v3) on etcd itself, never through the proxy.
 cl_etcdctl() { e2e_nsexec "$CL_ETCD_NS" env ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:2379 "$@"; }
 

@@ -42,9 +42,27 @@ E2E_ON_EXIT=()
 
 e2e_log() { printf '# %s\n' "$*" >&2; }
 e2e_fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+# phase WHAT - log the start of a step of the test, with the seconds since it began.
+phase() { e2e_log "== [${SECONDS}s] $*"; }
 
 # e2e_on_exit CMD - run CMD (eval'd) during cleanup, before dockerd goes away; LIFO.
 e2e_on_exit() { E2E_ON_EXIT=("$1" "${E2E_ON_EXIT[@]}"); }
+
+# e2e_need_moat - MOATD and MOAT: the daemon and the CLI of $E2E_BUILD; fails unless built.
+e2e_need_moat() {
+	MOATD=$E2E_BUILD/moatd MOAT=$E2E_BUILD/moat
+	[ -x "$MOATD" ] && [ -x "$MOAT" ] || e2e_fail "build first (MOAT_BUILD=DIR for make B=DIR)"
+}
+
+# e2e_moat_dirs - after e2e_setup: D=$E2E_DIR, SOCK (moatd's control socket in it) and POL
+# (its policy directory, made), the paths moat and the tests' moatd_start calls use.
+e2e_moat_dirs() {
+	D=$E2E_DIR SOCK=$E2E_DIR/moatd.sock POL=$E2E_DIR/policies
+	mkdir -p "$POL"
+}
+
+# moat ARGS... - the CLI on the test's moatd ($SOCK).
+moat() { "$MOAT" --socket "$SOCK" "$@"; }
 
 # e2e_setup - temp dir, namespace, trap. Needs root.
 e2e_setup() {
@@ -367,6 +385,95 @@ wait_for() {
 	for i in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
 	return 1
 }
+
+# e2e_moatd_enforce [ARGS...] - moatd_start of $MOATD in enforce mode on the test's runtime
+# (the Podman service if started, else dockerd), policies $POL, socket $SOCK, state $D/state,
+# resync every 2 s, then ARGS; fails (moatd.log shown) unless it answers within 5 s.
+e2e_moatd_enforce() {
+	local rt=$DOCKER_HOST
+	[ -z "${E2E_PODMAN_SOCK:-}" ] || rt=unix://$E2E_PODMAN_SOCK
+	moatd_start "$MOATD" --config /dev/null --runtime "$rt" --policy-dir "$POL" \
+		--socket "$SOCK" --state-dir "$D/state" --mode enforce --resync-interval 2 "$@"
+	wait_for 50 moat status >/dev/null 2>&1 || { cat "$D/moatd.log" >&2; e2e_fail "moatd did not answer"; }
+}
+
+# ---- checks of an enforcing moatd, shared by the Docker and the Podman tests ----
+# They use the test's $POL (the policy directory), $E2E_DIR and its moat (the CLI on moatd's
+# socket); each container named is labelled app=NAME.
+
+# e2e_spoof_check DST SRC OWNER DST_IP OWNER_IP - a policy lets SRC and OWNER reach DST on
+# 9091/udp; SRC (NET_ADMIN, moat-host) sends DST_IP a datagram from its own address (the
+# positive control, must arrive), then one from OWNER_IP (must be dropped); policy removed after.
+e2e_spoof_check() {
+	local dst=$1 src=$2 owner=$3 dst_ip=$4 owner_ip=$5 got=$E2E_DIR/got
+	local send='import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+if len(sys.argv) > 3:
+    s.bind((sys.argv[3], 0))
+s.sendto(sys.argv[2].encode(), (sys.argv[1], 9091))'
+	docker exec -d "$dst" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 9091))
+while True:
+    d, a = s.recvfrom(100)
+    open("/tmp/got", "a").write("%s %s\n" % (a[0], d.decode()))'
+	cat >"$POL/50-spoof.yaml" <<EOF
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: $dst-spoof-probe}
+spec:
+  podSelector: {matchLabels: {app: $dst}}
+  ingress:
+    - from: [{podSelector: {matchLabels: {app: $owner}}}, {podSelector: {matchLabels: {app: $src}}}]
+      ports: [{port: 9091, protocol: UDP}]
+EOF
+	moat policy reload
+	sleep 0.3
+	docker exec "$src" python3 -c "$send" "$dst_ip" honest
+	docker exec "$src" ip addr add "$owner_ip/32" dev eth0
+	docker exec "$src" python3 -c "$send" "$dst_ip" spoofed "$owner_ip"
+	sleep 0.5
+	docker exec "$dst" cat /tmp/got >"$got" || true
+	cat "$got" >&2
+	grep -q honest "$got" || e2e_fail "the honest datagram did not arrive (test is broken)"
+	if grep -q spoofed "$got"; then e2e_fail "a spoofed datagram passed"; fi
+	e2e_log "ok: spoofed source dropped"
+	docker exec "$src" ip addr del "$owner_ip/32" dev eth0
+	rm "$POL/50-spoof.yaml"
+	moat policy reload
+}
+
+# e2e_revoke_check CLIENT DST_IP PORT POLICY - CLIENT (moat-host) streams to DST_IP:PORT
+# (an echo server); once echoes flow, POLICY's "from app: CLIENT" is made "app: nobody" and
+# reloaded: the stream must stop. POLICY is restored and reloaded after.
+e2e_revoke_check() {
+	local c=$1 a b
+	docker exec -d "$c" python3 -c '
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1)
+n = 0
+while True:
+    s.sendall(b"x")
+    try:
+        if s.recv(10):
+            n += 1
+            open("/tmp/echoes", "w").write(str(n))
+    except OSError:
+        pass
+    time.sleep(0.1)' "$2" "$3"
+	wait_for 50 _e2e_echoes_over "$c" 3 || e2e_fail "stream did not start"
+	sed -i "s/app: $c}}}]/app: nobody}}}]/" "$4"
+	moat policy reload
+	sleep 1.5
+	a=$(_e2e_echoes "$c"); sleep 1.5; b=$(_e2e_echoes "$c")
+	[ "$a" = "$b" ] || e2e_fail "revoked stream still flowing ($a -> $b echoes)"
+	e2e_log "ok: revoked stream stopped at $b echoes"
+	sed -i "s/app: nobody}}}]/app: $c}}}]/" "$4"
+	moat policy reload
+}
+_e2e_echoes() { docker exec "$1" cat /tmp/echoes 2>/dev/null || echo 0; }
+_e2e_echoes_over() { [ "$(_e2e_echoes "$1")" -gt "$2" ]; }
 
 # ---- crafted frames (slip.py), for tests whose containers mount this directory at /e2e ----
 # Reads of a container's state go through its pid (nsenter, /proc/PID/root), not docker exec:
