@@ -204,11 +204,13 @@ static int cname_note(const uint8_t *m, size_t len, const struct rr *rr, struct 
 	return 0;
 }
 
-/* First walk: every record of the answer section is well formed; the CNAMEs noted. */
+/* First walk: every record of the answer section is well formed; the CNAMEs noted (from
+ * none: s is the caller's, uninitialised). */
 static int answers_check(const uint8_t *m, size_t len, size_t off, unsigned an, struct scan *s)
 {
 	struct rr rr;
 
+	s->nc = 0;
 	for (unsigned i = 0; i < an; i++) {
 		if (rr_read(m, len, &off, &rr))
 			return -EINVAL;
@@ -364,7 +366,6 @@ int dns_reply_parse(const uint8_t *msg, size_t len, struct dns_reply *out)
 	unsigned an;
 
 	memset(&r, 0, sizeof(r));
-	s.nc = 0;
 	if (question_read(msg, len, &r, &off))
 		return -EINVAL;
 	an = get16(msg + 6);

@@ -77,7 +77,7 @@ expect_code() {
 e2e_log "== moat status, for people"
 "$E2E_BUILD/moat" --socket "$MOAT_DEMO_DIR/moat.sock" status >"$T/status.out"
 cat "$T/status.out" >&2
-for want in '^mode +enforce$' '^runtime +unix://.* \(up\)$' '^policies +5 from ' \
+for want in '^mode +enforce$' '^runtime +unix://.* \(up\): Docker Engine [0-9].*$' '^policies +5 from ' \
 	'^endpoints +4 \(4 containers\), [0-9]+ identities$' '^applies +[0-9]+ \(0 failed\), 0 repairs; .*last: ' \
 	'^capture +NFLOG group 1: [0-9]+ records, 0 dropped by the kernel' '^flows +[0-9]+ of at most 65536' \
 	'^learning +stopped at .*; 2 flows in the baseline' '^alerts +[1-9][0-9]* raised' '^uptime +'; do
