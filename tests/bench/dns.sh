@@ -74,7 +74,8 @@ ip -n "$NS-dns" route add default via 192.0.2.1
 	        f.write("198.18.%d.%d n%d.pay.test\n" % (i // 250, i % 250 + 1, i))
 	        f.write("198.19.%d.%d o%d.other.test\n" % (i // 250, i % 250 + 1, i))
 EOF
-in_ns "$NS-dns" dnsmasq --keep-in-foreground --no-resolv --no-hosts --addn-hosts="$D/hosts" \
+# nsenter itself in the background (it execs the program): the pid kept is the program's
+nsenter --net=/var/run/netns/"$NS-dns" dnsmasq --keep-in-foreground --no-resolv --no-hosts --addn-hosts="$D/hosts" \
 	--bind-interfaces --listen-address=192.0.2.53 --except-interface=lo --local-ttl=300 \
 	--cache-size=0 --dns-forward-max=10000 --pid-file= --log-facility=/dev/null </dev/null &
 PIDS+=($!)
@@ -102,7 +103,7 @@ policy() {	# policy DOMAINS?: the policy, with a domainNames rule or without
 	} >"$D/policies/egress.yaml"
 }
 policy no
-in_ns "$NS" "$B/moatd" --config /dev/null --runtime none --endpoints "$D/eps.yaml" \
+nsenter --net=/var/run/netns/"$NS" "$B/moatd" --config /dev/null --runtime none --endpoints "$D/eps.yaml" \
 	--policy-dir "$D/policies" --socket "$SOCK" --state-dir "$D/state" --log-level warn \
 	--resync-interval 0 </dev/null >>"$D/moatd.log" 2>&1 &
 PIDS+=($!)
