@@ -142,7 +142,7 @@ echo "  memory per flow: 148 bytes reserved per slot at start (struct flow 144 +
 echo "  RSS above shows the pages touched as the table fills"
 
 if command -v iperf3 >/dev/null; then
-	in_ns s iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+	ip netns exec "$P-s" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &	# the pid kept is iperf3's
 	PIDS+=("$!")
 	sleep 0.5
 	c0=$(cpu_ticks) t0=$(now)
