@@ -56,16 +56,29 @@ reap() {	# reap N: wait until at most N background tests run, reporting those th
 		wait -n 2>/dev/null || sleep 1
 	done
 }
+result() {	# result NAME CMD...: run CMD, its exit code and seconds in NAME's .rc file
+	local name=$1 t0=$SECONDS; shift
+	local log="$logs/$(echo "$name" | tr '/' '_').log"
+	"$@" >"$log" 2>&1
+	echo "$? $((SECONDS - t0))" >"$log.rc.tmp" && mv "$log.rc.tmp" "$log.rc"
+}
 run_bg() {	# run_bg NAME CMD...: like run, E2E_JOBS at a time
 	local name=$1; shift
 	case "$name" in *"${ONLY:-}"*) ;; *) return ;; esac
 	reap $(( ${E2E_JOBS:-2} - 1 ))
-	local log="$logs/$(echo "$name" | tr '/' '_').log"
-	rm -f "$log.rc"
-	( t0=$SECONDS; "$@" >"$log" 2>&1; echo "$? $((SECONDS - t0))" >"$log.rc.tmp" &&
-		mv "$log.rc.tmp" "$log.rc" ) &
+	rm -f "$logs/$(echo "$name" | tr '/' '_').log.rc"
+	result "$name" "$@" &
 	pending+=("$name")
 }
+
+# The fuzz harnesses, a short bounded run each (FUZZ_SECONDS, default 12), one after another
+# beside the end-to-end tests: they use a CPU while those mostly wait.
+fuzz=()
+for t in tests/fuzz/*.c; do
+	t=${t##*/} && case "fuzz/${t%.c}" in *"${ONLY:-}"*) fuzz+=("fuzz/${t%.c}") ;; esac
+done
+for n in "${fuzz[@]}"; do rm -f "$logs/$(echo "$n" | tr '/' '_').log.rc"; done
+(for n in "${fuzz[@]}"; do result "$n" tests/fuzz/run.sh "${n#fuzz/}"; done) &
 
 for t in tests/conformance/run.sh tests/deploy.sh; do
 	[ -x "$t" ] && run "${t#tests/}" "$t"
@@ -78,10 +91,8 @@ done
 for t in tests/e2e/30-moatd-enforce.sh tests/e2e/40-flows.sh tests/e2e/81-web-scale.sh; do
 	run_bg "e2e-san/${t#tests/e2e/}" env MOAT_BUILD="$PWD/build-san" "$t"
 done
+pending+=("${fuzz[@]}")
 reap 0
-for t in tests/fuzz/*.c; do	# a short bounded run of each harness (FUZZ_SECONDS, default 12)
-	t=${t##*/} && run "fuzz/${t%.c}" tests/fuzz/run.sh "${t%.c}"
-done
 run lint make --no-print-directory lint
 
 [ -n "$failed" ] && echo "failed:$failed"
