@@ -12,8 +12,8 @@
 
 #include "cluster/wire.h"
 #include "config.h"
-#include "log.h"
 #include "datapath/ruleset.h"
+#include "log.h"
 #include "moat/ctl.h"
 
 enum opt_kind { OPT_STRING, OPT_BOOL, OPT_UINT, OPT_COUNT, OPT_MODE, OPT_HOST_ACCESS, OPT_NSFROM };
@@ -189,7 +189,7 @@ static void config_defaults(struct config *cfg)
 	cfg->state_dir = strdup("/var/lib/moat");
 	cfg->web_root = strdup(MOAT_WEB_ROOT);
 	cfg->nflog_group = 1;
-	cfg->dns_queue = 53;	/* NFT_DEFAULT_DNS_QUEUE */
+	cfg->dns_queue = NFT_DEFAULT_DNS_QUEUE;
 	cfg->resync_seconds = 30;
 	cfg->flow_cap = 65536;
 	cfg->baseline_cap = 100000;
