@@ -336,10 +336,10 @@ static void endpoints_changed(void *data, uint64_t t0)
 
 	if (n->runtime && !runtime_synced(n->runtime))
 		return;		/* the first listing commits everything at once */
-	/* a container's network may be new, and its bridge's gateway with it: one dump of the
-	 * node's addresses, whatever the number of endpoints */
 	if (n->cluster && !n->plan && !cluster_ready(n->cluster))
 		return;		/* and waits for etcd's: never a first ruleset without them */
+	/* a container's network may be new, and its bridge's gateway with it: one dump of the
+	 * node's addresses, whatever the number of endpoints */
 	if (n->plan && node_addrs_refresh(n) > 0) {
 		if (!commit_whole_logged(n, false))
 			latency_add(&n->enforced, loop_now_us() - t0);
