@@ -7,7 +7,7 @@ libpcap-dev libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev do
 iproute2 iptables conntrack python3 procps libclang-rt-14-dev cppcheck graphviz
 systemd man-db groff-base python3-yaml strace valgrind python3-scapy iperf3
 socat curl chromium python3-websocket fonts-dejavu-core etcd-server etcd-client
-podman netavark aardvark-dns crun runc catatonit slirp4netns docker-compose"
+podman netavark aardvark-dns crun runc catatonit slirp4netns docker-compose dnsmasq-base"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
