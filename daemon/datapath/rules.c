@@ -1025,50 +1025,61 @@ static void rules_bridge_forward(struct batch *bt, const struct ruleset_input *i
  * Anything else passes: frames of bridges that are not Docker's are none of moatd's business,
  * and the inet table drops a stranger's traffic on a managed subnet (chain unknown).
  */
-static void rules_bridge_stranger(struct batch *bt)
+/* The sets of one owner's addresses: IPv4, IPv6, IPv6 as the raw ND target field reads. */
+struct claim_sets {
+	enum set_id v4, v6, nd;
+	const char *whose;		/* "an endpoint", "the node": for error messages */
+};
+
+/* In chain c, jump spoof for a frame that claims one of cs's addresses: as IPv4 or IPv6
+ * source, as ARP sender, as a neighbour advertisement's target. */
+static void rules_claims(struct batch *bt, enum chain_id c, const struct claim_sets *cs)
 {
-	enum chain_id c = C_STRANGER;
+	const struct { uint16_t ethertype; uint32_t off, len; enum set_id s; const char *what; }
+	claims[] = {
+		{ 0x0800, 12, 4, cs->v4, "ip saddr of" },
+		{ 0x86dd, 8, 16, cs->v6, "ip6 saddr of" },
+		{ 0x0806, 14, 4, cs->v4, "arp saddr ip of" },
+	};
+	char what[96];
 	struct rb rb;
 
-	rb = rule_start(c);
-	x_payload(&rb, NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG_1);
-	x_lookup(&rb, S_ETHERS, NFT_REG_1, -1, false);
-	x_verdict(&rb, NFT_JUMP, "spoof");
-	rule_end(bt, &rb, "ether saddr of an endpoint");
-	rb = rule_start(c);
-	x_ethertype(&rb, 0x0800);
-	x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1);
-	x_lookup(&rb, S_ADDRS4, NFT_REG_1, -1, false);
-	x_verdict(&rb, NFT_JUMP, "spoof");
-	rule_end(bt, &rb, "ip saddr of an endpoint");
-	rb = rule_start(c);
-	x_ethertype(&rb, 0x86dd);
-	x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, NFT_REG_1);
-	x_lookup(&rb, S_ADDRS6, NFT_REG_1, -1, false);
-	x_verdict(&rb, NFT_JUMP, "spoof");
-	rule_end(bt, &rb, "ip6 saddr of an endpoint");
-	rb = rule_start(c);
-	x_arp_ether_ip(&rb);
-	x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, 14, 4, NFT_REG_1);
-	x_lookup(&rb, S_ADDRS4, NFT_REG_1, -1, false);
-	x_verdict(&rb, NFT_JUMP, "spoof");
-	rule_end(bt, &rb, "arp saddr ip of an endpoint");
+	for (size_t i = 0; i < sizeof(claims) / sizeof(claims[0]); i++) {
+		rb = rule_start(c);
+		if (claims[i].ethertype == 0x0806)
+			x_arp_ether_ip(&rb);
+		else
+			x_ethertype(&rb, claims[i].ethertype);
+		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, claims[i].off, claims[i].len, NFT_REG_1);
+		x_lookup(&rb, claims[i].s, NFT_REG_1, -1, false);
+		x_verdict(&rb, NFT_JUMP, "spoof");
+		snprintf(what, sizeof(what), "%s %s", claims[i].what, cs->whose);
+		rule_end(bt, &rb, what);
+	}
 	rb = rule_start(c);
 	x_ethertype(&rb, 0x86dd);
 	x_l4proto(&rb, IPPROTO_ICMPV6);
 	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
 	x_cmp8(&rb, NFT_REG_1, NFT_CMP_EQ, 136);
 	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, NFT_REG_1);
-	x_lookup(&rb, S_ND_ADDRS, NFT_REG_1, -1, false);
+	x_lookup(&rb, cs->nd, NFT_REG_1, -1, false);
 	x_verdict(&rb, NFT_JUMP, "spoof");
-	rule_end(bt, &rb, "neighbour advertisement for an endpoint's address");
+	snprintf(what, sizeof(what), "neighbour advertisement for %s's address", cs->whose);
+	rule_end(bt, &rb, what);
 }
 
-/*
- * Anti-spoofing at the bridge, where iifname is still the container's veth. Frames of any
- * other ethertype (VLAN tags included) from a managed port are dropped: they could carry
- * addresses this chain does not check.
- */
+static void rules_bridge_stranger(struct batch *bt)
+{
+	static const struct claim_sets endpoints = { S_ADDRS4, S_ADDRS6, S_ND_ADDRS, "an endpoint" };
+	struct rb rb = rule_start(C_STRANGER);
+
+	x_payload(&rb, NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG_1);
+	x_lookup(&rb, S_ETHERS, NFT_REG_1, -1, false);
+	x_verdict(&rb, NFT_JUMP, "spoof");
+	rule_end(bt, &rb, "ether saddr of an endpoint");
+	rules_claims(bt, C_STRANGER, &endpoints);
+}
+
 /*
  * What no port may do, known or not (a stranger too): speak for the node, whose addresses
  * are the bridges' gateways (as source, so no ICMP error or redirect comes "from the
@@ -1083,17 +1094,11 @@ static void rules_bridge_claims(struct batch *bt)
 		{ 0x86dd, IPPROTO_ICMPV6, 137, "ICMPv6 redirect" },
 		{ 0x0800, IPPROTO_ICMP, 5, "ICMP redirect" },
 	};
-	static const struct { uint16_t ethertype; uint32_t off, len; enum set_id s; const char *what; }
-	claims[] = {
-		{ 0x0800, 12, 4, S_NODE4, "ip saddr of the node" },
-		{ 0x86dd, 8, 16, S_NODE6, "ip6 saddr of the node" },
-		{ 0x0806, 14, 4, S_NODE4, "arp saddr ip of the node" },
-	};
-	enum chain_id c = C_PREROUTING;
-	struct rb rb;
+	static const struct claim_sets node = { S_NODE4, S_NODE6, S_NODE_ND, "the node" };
 
 	for (size_t i = 0; i < sizeof(icmp) / sizeof(icmp[0]); i++) {
-		rb = rule_start(c);
+		struct rb rb = rule_start(C_PREROUTING);
+
 		x_ethertype(&rb, icmp[i].ethertype);
 		x_l4proto(&rb, icmp[i].proto);
 		x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
@@ -1101,28 +1106,14 @@ static void rules_bridge_claims(struct batch *bt)
 		x_verdict(&rb, NFT_JUMP, "spoof");
 		rule_end(bt, &rb, icmp[i].what);
 	}
-	for (size_t i = 0; i < sizeof(claims) / sizeof(claims[0]); i++) {
-		rb = rule_start(c);
-		if (claims[i].ethertype == 0x0806)
-			x_arp_ether_ip(&rb);
-		else
-			x_ethertype(&rb, claims[i].ethertype);
-		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, claims[i].off, claims[i].len, NFT_REG_1);
-		x_lookup(&rb, claims[i].s, NFT_REG_1, -1, false);
-		x_verdict(&rb, NFT_JUMP, "spoof");
-		rule_end(bt, &rb, claims[i].what);
-	}
-	rb = rule_start(c);
-	x_ethertype(&rb, 0x86dd);
-	x_l4proto(&rb, IPPROTO_ICMPV6);
-	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
-	x_cmp8(&rb, NFT_REG_1, NFT_CMP_EQ, 136);
-	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, NFT_REG_1);
-	x_lookup(&rb, S_NODE_ND, NFT_REG_1, -1, false);
-	x_verdict(&rb, NFT_JUMP, "spoof");
-	rule_end(bt, &rb, "neighbour advertisement for the node's address");
+	rules_claims(bt, C_PREROUTING, &node);
 }
 
+/*
+ * Anti-spoofing at the bridge, where iifname is still the container's veth. Frames of any
+ * other ethertype (VLAN tags included) from a managed port are dropped: they could carry
+ * addresses this chain does not check.
+ */
 static void rules_bridge(struct batch *bt, const struct ruleset_input *in)
 {
 	enum chain_id c = C_PREROUTING;
