@@ -196,6 +196,33 @@ static void set_udata(struct nftnl_set *s, enum set_id id)
 	nftnl_udata_buf_free(u);
 }
 
+/* What a new set is: its id in the batch, flags, key, data, timeouts, concatenation. */
+static void set_describe(struct batch *bt, struct nftnl_set *s, enum set_id id)
+{
+	const struct set_desc *d = &sets[id];
+
+	/* the kernel wants an id, unique in the batch, on every new set */
+	nftnl_set_set_u32(s, NFTNL_SET_ID, ++bt->nsets);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, d->flags);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, d->key_type);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, d->key_len);
+	if (d->flags & NFT_SET_MAP) {
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, d->data_type);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, d->data_len);
+	}
+	set_udata(s, id);
+	if (d->meter) {
+		nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, METER_TIMEOUT_MS);
+		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, METER_SIZE);
+	}
+	if (d->fields[0]) {
+		uint8_t f[NFT_REG32_COUNT] = {0};
+
+		memcpy(f, d->fields, sizeof(d->fields));
+		nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, f, sizeof(f));
+	}
+}
+
 /* Add (or, del, delete) set id, or for a per_ident set the one of identity owner (per_domain:
  * of place owner). */
 void batch_set(struct batch *bt, enum set_id id, uint32_t owner, bool del)
@@ -213,29 +240,8 @@ void batch_set(struct batch *bt, enum set_id id, uint32_t owner, bool del)
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, tbls[d->t].family);
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
-	if (!del) {
-		/* the kernel wants an id, unique in the batch, on every new set */
-		nftnl_set_set_u32(s, NFTNL_SET_ID, ++bt->nsets);
-		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, d->flags);
-		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, d->key_type);
-		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, d->key_len);
-	}
-	if (!del && (d->flags & NFT_SET_MAP)) {
-		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, d->data_type);
-		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, d->data_len);
-	}
 	if (!del)
-		set_udata(s, id);
-	if (!del && d->meter) {
-		nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, METER_TIMEOUT_MS);
-		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, METER_SIZE);
-	}
-	if (!del && d->fields[0]) {
-		uint8_t f[NFT_REG32_COUNT] = {0};
-
-		memcpy(f, d->fields, sizeof(d->fields));
-		nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, f, sizeof(f));
-	}
+		set_describe(bt, s, id);
 	nlh = batch_hdr(bt, del ? NFT_MSG_DELSET : NFT_MSG_NEWSET, d->t, del ? 0 : NLM_F_CREATE);
 	nftnl_set_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
