@@ -47,7 +47,7 @@ static void round_trip(struct moat_baseline *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *copy = malloc(size ? size : 1);	/* exact size: ASan sees any overread */
+	char *copy = (char *)fuzz_copy(data, size);
 	struct moat_baseline *b = NULL;
 	struct moat_diags d = { 0 };
 	json_error_t jerr;
@@ -56,7 +56,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!copy)
 		return 0;
-	memcpy(copy, data, size);
 	ret = moat_baseline_parse("fuzz.json", copy, size, &b, &d);
 	/* jansson reads a NUL byte right after a number as if it were not there: no oracle */
 	j = memchr(copy, 0, size) ? NULL : json_loadb(copy, size, JSON_REJECT_DUPLICATES, &jerr);

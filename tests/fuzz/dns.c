@@ -64,12 +64,11 @@ static void reply_check(const struct dns_reply *r)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct dns_reply r, again, sentinel;
-	uint8_t *copy = malloc(size ? size : 1);	/* exact size: ASan sees any overread */
+	uint8_t *copy = fuzz_copy(data, size);
 	int ret;
 
 	if (!copy)
 		return 0;
-	memcpy(copy, data, size);
 	memset(&sentinel, 0xa5, sizeof(sentinel));
 	r = sentinel;
 	ret = dns_reply_parse(copy, size, &r);

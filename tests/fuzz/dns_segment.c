@@ -45,9 +45,8 @@ static void payload_parse(const struct dns_segment *s)
 		m += 2;
 		n = want < n - 2 ? want : n - 2;
 	}
-	if (!(copy = malloc(n ? n : 1)))
+	if (!(copy = fuzz_copy(m, n)))
 		return;
-	memcpy(copy, m, n);
 	ret = dns_reply_parse(copy, n, &r);
 	FUZZ_CHECK(ret == 0 || ret == -EINVAL);
 	FUZZ_CHECK(ret || r.n <= DNS_MAX_ANSWERS);
@@ -57,12 +56,11 @@ static void payload_parse(const struct dns_segment *s)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct dns_segment s, sentinel;
-	uint8_t *copy = malloc(size ? size : 1);	/* exact size: ASan sees any overread */
+	uint8_t *copy = fuzz_copy(data, size);
 	int ret;
 
 	if (!copy)
 		return 0;
-	memcpy(copy, data, size);
 	memset(&sentinel, 0xa5, sizeof(sentinel));
 	s = sentinel;
 	ret = dns_segment_parse(copy, size, &s);

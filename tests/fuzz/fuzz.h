@@ -2,8 +2,10 @@
 #ifndef MOAT_FUZZ_H
 #define MOAT_FUZZ_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* A broken invariant is a finding: print where, then abort so libFuzzer saves the input. */
 #define FUZZ_CHECK(cond)                                                                  \
@@ -14,5 +16,16 @@
 			abort();                                                          \
 		}                                                                         \
 	} while (0)
+
+/* fuzz_copy - the input in a buffer of its exact size, so that ASan sees any read past it
+ * (libFuzzer's own buffer may be larger). NULL when out of memory; the caller frees it. */
+static inline uint8_t *fuzz_copy(const uint8_t *data, size_t size)
+{
+	uint8_t *copy = malloc(size ? size : 1);
+
+	if (copy && size)
+		memcpy(copy, data, size);
+	return copy;
+}
 
 #endif

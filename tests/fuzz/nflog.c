@@ -19,12 +19,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct capture_record r, sentinel;
-	uint8_t *copy = malloc(size ? size : 1);	/* exact size: ASan sees any overread */
+	uint8_t *copy = fuzz_copy(data, size);
 	int ret;
 
 	if (!copy)
 		return 0;
-	memcpy(copy, data, size);
 	memset(&sentinel, 0xa5, sizeof(sentinel));
 	r = sentinel;
 	ret = capture_parse(copy, size, &r);
