@@ -30,7 +30,7 @@ struct option_def {
 static const struct option_def options[] = {
 	OPT("config", OPT_STRING, config_file, "configuration file (default " MOATD_DEFAULT_CONFIG ")"),
 	OPT("runtime", OPT_STRING, runtime, "container runtime socket, or none (default unix:///var/run/docker.sock)"),
-	OPT("endpoints", OPT_STRING, endpoints_file, "endpoints file to enforce besides containers (watched)"),
+	OPT("endpoints", OPT_STRING, endpoints_file, "endpoints file, or directory of such files, to enforce besides containers (watched)"),
 	OPT("policy-dir", OPT_STRING, policy_dir, "directory of policy YAML files; with --etcd and none given, the policies pushed to etcd (default /etc/moat/policies)"),
 	OPT("socket", OPT_STRING, socket, "control socket (default " MOAT_CTL_DEFAULT_SOCKET ")"),
 	OPT("state-dir", OPT_STRING, state_dir, "state directory (default /var/lib/moat)"),

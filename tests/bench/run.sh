@@ -16,6 +16,8 @@ echo "== flows.sh"
 B=$B tests/bench/flows.sh
 echo "== enforce.sh"
 B=$B tests/bench/enforce.sh
+echo "== events.sh"
+B=$B tests/bench/events.sh
 echo "== matrix.sh"
 B=$B tests/bench/matrix.sh
 echo "== dns.sh"
