@@ -291,29 +291,32 @@ static void rules_pass_log(struct batch *bt, enum chain_id c, uint16_t group)
 }
 
 /*
- * ICMP errors are RELATED to the connection they quote, and conntrack does not ask who sent
- * them: an endpoint that learnt another connection's addresses and ports could make its
- * ends give up (or shrink their MTU). From an endpoint, an error passes only when the sender
- * is one end of the connection it quotes: (saddr . ct original saddr or daddr) in self4/6,
- * which holds (a . a) for every endpoint address. Routers (not endpoints) still report.
+ * Chain related, where the base chains send RELATED packets (one rule there, so that a new
+ * connection's first packet, the one that costs most, meets three conntrack rules before
+ * the policy, not ten). ICMP errors are RELATED to the connection they quote, and conntrack
+ * does not ask who sent them: an endpoint that learnt another connection's addresses and
+ * ports could make its ends give up (or shrink their MTU). From an endpoint, an error passes
+ * only when the sender is one end of the connection it quotes: (saddr . ct original saddr or
+ * daddr) in self4/6, which holds (a . a) for every endpoint address. Routers (not endpoints)
+ * still report. The rest of what is related passes.
  */
-static void rules_related(struct batch *bt, enum chain_id c)
+static void rules_related(struct batch *bt)
 {
+	const enum chain_id c = C_RELATED;
 	static const uint32_t ct_keys[2][2] = {
 		{ NFT_CT_SRC_IP, NFT_CT_DST_IP }, { NFT_CT_SRC_IP6, NFT_CT_DST_IP6 },
 	};
+	struct rb rb;
 
 	for (int i = 0; i < 2; i++) {
 		const struct fam *f = &fams[i];
 		enum set_id self = i ? S_SELF6 : S_SELF4;
-		struct rb rb;
 
 		for (int k = 0; k < 2; k++) {
 			struct nftnl_expr *e;
 
 			rb = rule_start(c);
 			x_nfproto(&rb, f->nfproto);
-			x_ctstate(&rb, CT_RELATED);
 			x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, f->saddr, f->alen, NFT_REG32_00);
 			e = rb_expr(&rb, "ct");
 			if (e) {
@@ -328,13 +331,15 @@ static void rules_related(struct batch *bt, enum chain_id c)
 		}
 		rb = rule_start(c);
 		x_nfproto(&rb, f->nfproto);
-		x_ctstate(&rb, CT_RELATED);
 		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, f->saddr, f->alen, NFT_REG_1);
 		x_lookup(&rb, f->ep, NFT_REG_1, -1, false);
 		x_counter(&rb);
 		x_verdict(&rb, NF_DROP, NULL);
 		rule_end(bt, &rb, "related, from an endpoint not party to the connection");
 	}
+	rb = rule_start(c);
+	x_verdict(&rb, NF_ACCEPT, NULL);
+	rule_end(bt, &rb, "related, the rest");
 }
 
 /* meta l4proto . th dport into registers 0 and 1, looked up in s (inv: not in it). */
@@ -442,10 +447,9 @@ static void rules_base(struct batch *bt, enum chain_id c, uint16_t group, bool h
 	x_ctstate(&rb, CT_ESTABLISHED);
 	x_verdict(&rb, NF_ACCEPT, NULL);
 	rule_end(bt, &rb, "ct state established");
-	rules_related(bt, c);
 	rb = rule_start(c);
 	x_ctstate(&rb, CT_RELATED);
-	x_verdict(&rb, NF_ACCEPT, NULL);
+	x_verdict(&rb, NFT_GOTO, chains[C_RELATED].name);
 	rule_end(bt, &rb, "ct state related");
 	if (c != C_OUTPUT) {	/* what the node sends is the node's business */
 		rb = rule_start(c);
@@ -481,9 +485,11 @@ static void rules_base(struct batch *bt, enum chain_id c, uint16_t group, bool h
 }
 
 /*
- * Chains ingress and egress: an unknown address in a managed subnet fails closed (first, so
- * that an ipBlock allow covering a managed subnet never lets it through), then the address
- * of the endpoint whose isolation this direction checks goes to its identity's chain.
+ * Chains ingress and egress: the address of the endpoint whose isolation this direction
+ * checks goes to its identity's chain when isolated, and returns when not; what is left of
+ * a managed subnet is an unknown address and fails closed, before any ipBlock allow that
+ * covers the subnet could let it through. Endpoints first, so that a new connection between
+ * endpoints costs two lookups of their own maps here, not an interval lookup besides.
  */
 static void rules_dir(struct batch *bt, enum chain_id c, bool egress)
 {
@@ -492,17 +498,8 @@ static void rules_dir(struct batch *bt, enum chain_id c, bool egress)
 		char what[64];
 		struct rb rb = rule_start(c);
 
-		x_nfproto(&rb, f->nfproto);
-		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, self_off(f, egress), f->alen, NFT_REG_1);
-		x_lookup(&rb, f->managed, NFT_REG_1, -1, false);
-		x_lookup(&rb, f->ep, NFT_REG_1, -1, true);
-		x_verdict(&rb, NFT_JUMP, "unknown");
-		snprintf(what, sizeof(what), "%s: unknown address in a managed subnet", f->name);
-		rule_end(bt, &rb, what);
-
 		/* the identity through the connection's mark, as nft can list it (it cannot
 		 * list a map lookup that keys a verdict map directly) */
-		rb = rule_start(c);
 		x_nfproto(&rb, f->nfproto);
 		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, self_off(f, egress), f->alen, NFT_REG_1);
 		x_lookup(&rb, f->ep, NFT_REG_1, NFT_REG_1, false);
@@ -512,18 +509,34 @@ static void rules_dir(struct batch *bt, enum chain_id c, bool egress)
 		snprintf(what, sizeof(what), "%s: ct mark set map @%s, ct mark vmap @%s", f->name,
 			 sets[f->ep].name, sets[egress ? S_OUT_IDS : S_IN_IDS].name);
 		rule_end(bt, &rb, what);
+
+		rb = rule_start(c);
+		x_nfproto(&rb, f->nfproto);
+		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, self_off(f, egress), f->alen, NFT_REG_1);
+		x_lookup(&rb, f->ep, NFT_REG_1, -1, false);
+		x_verdict(&rb, NFT_RETURN, NULL);
+		snprintf(what, sizeof(what), "%s: an endpoint not isolated", f->name);
+		rule_end(bt, &rb, what);
+
+		rb = rule_start(c);
+		x_nfproto(&rb, f->nfproto);
+		x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, self_off(f, egress), f->alen, NFT_REG_1);
+		x_lookup(&rb, f->managed, NFT_REG_1, -1, false);
+		x_verdict(&rb, NFT_JUMP, "unknown");
+		snprintf(what, sizeof(what), "%s: unknown address in a managed subnet", f->name);
+		rule_end(bt, &rb, what);
 	}
 }
 
 /*
  * Chains peer_src and peer_dst: the peer's identity into the connection's mark, the one
  * scratch register that `nft list` can show in a concatenation (a lookup result cannot be).
- * The net map covers every address; an endpoint's exact address overrides it.
+ * An endpoint's exact address first (and done); the net map covers every other address.
  */
 static void rules_peer(struct batch *bt, enum chain_id c, bool src)
 {
 	for (int i = 0; i < 2; i++)
-		for (int ep = 0; ep < 2; ep++) {
+		for (int net = 0; net < 2; net++) {
 			const struct fam *f = &fams[i];
 			struct rb rb = rule_start(c);
 			char what[64];
@@ -531,10 +544,12 @@ static void rules_peer(struct batch *bt, enum chain_id c, bool src)
 			x_nfproto(&rb, f->nfproto);
 			x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, src ? f->saddr : f->daddr,
 				  f->alen, NFT_REG_1);
-			x_lookup(&rb, ep ? f->ep : f->net, NFT_REG_1, NFT_REG_1, false);
+			x_lookup(&rb, net ? f->net : f->ep, NFT_REG_1, NFT_REG_1, false);
 			x_ctmark_set(&rb, NFT_REG_1);
-			snprintf(what, sizeof(what), "ct mark set %s map @%s", f->name,
-				 sets[ep ? f->ep : f->net].name);
+			if (!net)
+				x_verdict(&rb, NFT_RETURN, NULL);
+			snprintf(what, sizeof(what), "ct mark set %s map @%s%s", f->name,
+				 sets[net ? f->net : f->ep].name, net ? "" : ", return");
 			rule_end(bt, &rb, what);
 		}
 }
@@ -767,6 +782,7 @@ static void rules_inet(struct batch *bt, const struct ruleset_input *in)
 	rules_base(bt, C_INPUT, g, host_policy);
 	if (host_policy)
 		rules_base(bt, C_OUTPUT, g, host_policy);
+	rules_related(bt);
 	rules_published(bt);
 	rules_dir(bt, C_INGRESS, false);
 	rules_dir(bt, C_EGRESS, true);
