@@ -267,10 +267,11 @@ static uint32_t self_off(const struct fam *f, bool egress)
 }
 
 /*
- * The connection-start log: one NFLOG record per new connection that passed, when one end
- * is an endpoint (so the node's own traffic is not logged). Accept ends this chain only.
+ * The connection-start log: one NFLOG record per new connection that passed (conntrack
+ * state, CT_NEW but in chain reopened), when one end is an endpoint (so the node's own
+ * traffic is not logged). Accept ends this chain only.
  */
-static void rules_pass_log(struct batch *bt, enum chain_id c, uint16_t group)
+static void rules_pass_log(struct batch *bt, enum chain_id c, uint16_t group, uint32_t state)
 {
 	for (int f = 0; f < 2; f++)
 		for (int egress = 0; egress < 2; egress++) {
@@ -281,13 +282,53 @@ static void rules_pass_log(struct batch *bt, enum chain_id c, uint16_t group)
 			x_payload(&rb, NFT_PAYLOAD_NETWORK_HEADER, self_off(&fams[f], egress),
 				  fams[f].alen, NFT_REG_1);
 			x_lookup(&rb, fams[f].ep, NFT_REG_1, -1, false);
-			x_ctstate(&rb, CT_NEW);
+			x_ctstate(&rb, state);
 			x_log(&rb, NFT_PREFIX_PASS, group);
 			x_verdict(&rb, NF_ACCEPT, NULL);
 			snprintf(what, sizeof(what), "log %s %s", fams[f].name,
 				 egress ? "saddr" : "daddr");
 			rule_end(bt, &rb, what);
 		}
+}
+
+/*
+ * Established packets pass, first. A TCP SYN that conntrack calls established reuses the
+ * addresses and ports of a connection it still tracks, one that was not seen to close or
+ * whose last packet came from the other end: conntrack then lets the new connection ride on
+ * the old entry, never NEW. It is a new connection all the same, and chain reopened records
+ * it (a SYN sent again after the SYN-ACK was lost is recorded twice). The common packet
+ * pays one look at byte 13 of its transport header, TCP's flags: another protocol's byte
+ * there is read too, and when its SYN bit happens to be set the second rule passes it.
+ */
+static void rules_established(struct batch *bt, enum chain_id c)
+{
+	static const uint8_t syn = 0x02, syn_ack = 0x12, zero = 0;
+	struct rb rb = rule_start(c);
+
+	x_ctstate(&rb, CT_ESTABLISHED);
+	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1);
+	x_bitwise(&rb, NFT_REG_1, &syn, 1);
+	x_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &zero, 1);
+	x_verdict(&rb, NF_ACCEPT, NULL);
+	rule_end(bt, &rb, "ct state established, no SYN bit at th byte 13");
+	rb = rule_start(c);
+	x_ctstate(&rb, CT_ESTABLISHED);
+	x_meta(&rb, NFT_META_L4PROTO, NFT_REG_1);
+	x_cmp8(&rb, NFT_REG_1, NFT_CMP_NEQ, IPPROTO_TCP);
+	x_verdict(&rb, NF_ACCEPT, NULL);
+	rule_end(bt, &rb, "ct state established, not TCP");
+	rb = rule_start(c);
+	x_ctstate(&rb, CT_ESTABLISHED);
+	x_l4proto(&rb, IPPROTO_TCP);
+	x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1);
+	x_bitwise(&rb, NFT_REG_1, &syn_ack, 1);
+	x_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &syn, 1);
+	x_verdict(&rb, NFT_GOTO, chains[C_REOPENED].name);
+	rule_end(bt, &rb, "ct state established, tcp flags syn / syn,ack");
+	rb = rule_start(c);
+	x_ctstate(&rb, CT_ESTABLISHED);
+	x_verdict(&rb, NF_ACCEPT, NULL);
+	rule_end(bt, &rb, "ct state established");
 }
 
 /*
@@ -443,10 +484,7 @@ static void rules_base(struct batch *bt, enum chain_id c, uint16_t group, bool h
 		x_verdict(&rb, NF_ACCEPT, NULL);
 		rule_end(bt, &rb, "the node's own traffic");
 	}
-	rb = rule_start(c);
-	x_ctstate(&rb, CT_ESTABLISHED);
-	x_verdict(&rb, NF_ACCEPT, NULL);
-	rule_end(bt, &rb, "ct state established");
+	rules_established(bt, c);
 	rb = rule_start(c);
 	x_ctstate(&rb, CT_RELATED);
 	x_verdict(&rb, NFT_GOTO, chains[C_RELATED].name);
@@ -481,7 +519,7 @@ static void rules_base(struct batch *bt, enum chain_id c, uint16_t group, bool h
 	}
 	if (c == C_INPUT)
 		rules_input_node(bt, host_policy);
-	rules_pass_log(bt, c, group);
+	rules_pass_log(bt, c, group, CT_NEW);
 }
 
 /*
@@ -798,8 +836,10 @@ static void rules_inet(struct batch *bt, const struct ruleset_input *in)
 	else	/* no endpoint's address: one bucket, which no endpoint's drops share */
 		rule_drop(bt, C_UNKNOWN, NFT_PREFIX_DROP_UNKNOWN, g, in->log_rate, LOG_BY_NONE);
 	/* an egress chain's way to allow from a chain it jumped to: what the base chains do */
-	rules_pass_log(bt, C_PASSED, g);
+	rules_pass_log(bt, C_PASSED, g, CT_NEW);
 	rule_log(bt, C_PASSED, NULL, g, NF_ACCEPT);
+	rules_pass_log(bt, C_REOPENED, g, CT_ESTABLISHED);
+	rule_log(bt, C_REOPENED, NULL, g, NF_ACCEPT);
 	rules_dns(bt, in);
 }
 

@@ -138,6 +138,7 @@ const struct chain_desc chains[C_COUNT] = {
 	[C_MISDIRECTED] = { "misdirected", T_BRIDGE, -1, 0 },
 	[C_PUBLISHED] = { "published", T_INET, -1, 0 },
 	[C_RELATED] = { "related", T_INET, -1, 0 },
+	[C_REOPENED] = { "reopened", T_INET, -1, 0 },
 	/* only with the node's own connections under policy (ruleset_input's host_access) */
 	[C_OUTPUT] = { "output", T_INET, NF_INET_LOCAL_OUT, -10 },
 };

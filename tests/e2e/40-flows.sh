@@ -4,7 +4,9 @@
 # middle), suggest policies from what was learned, check and load them; the learned flows
 # still work, an outsider's attempt on the database is denied, shows in `moat flows` with
 # the deciding policy and in `moat alerts` within a second (latency printed); in monitor
-# mode the same attempt passes and alerts again, as a violation. The metrics count it all.
+# mode the same attempt passes and alerts again, as a violation. A connection whose SYN
+# conntrack calls established (its ports are those of a connection it still tracks) is a
+# flow all the same. The metrics count it all.
 #
 #   netns moat-XXXXXX: dockerd, moatd (NFLOG group 1 -> flows, baseline, alerts)
 #   +--------------------------------------------------------------------+
@@ -158,6 +160,44 @@ moat flows --from app=outsider --port 5432 -o json | grep -q '"verdict":"violati
 	e2e_fail "moat flows does not show the violation"
 moat mode enforce
 expect_fail "outsider -> db in enforce mode again" tcp_ok outsider "$DB" 5432
+
+e2e_log "== a connection on the ports of one conntrack still tracks is recorded too"
+# web forgets a connection to api:80 whose close (RST, FIN) its own namespace holds back, so
+# the bridge's conntrack keeps it established; web's next connection from the same port is a
+# SYN that conntrack calls established, never NEW. It must still be a connection in the flows.
+web_api() { moat flows --from app=web --port 80 -o json |
+	python3 -c 'import json,sys; print(sum(json.loads(l)["count"] for l in sys.stdin if l.strip()))'; }
+ctr_pids web
+in_ctr web nft -f - <<EOF
+table inet e2e_hold {
+	chain out { type filter hook output priority 0; ip daddr $API tcp dport 80 tcp flags & (rst | fin) != 0 drop; }
+}
+EOF
+e2e_on_exit "nsenter -t ${PID[web]} -n nft delete table inet e2e_hold 2>/dev/null"
+n_web=$(web_api)
+in_ctr web python3 - "$API" <<'EOF' || e2e_fail "the first connection from port 47001 failed"
+import socket, struct, sys
+def connect():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("", 47001))
+    s.settimeout(1.5)
+    s.connect((sys.argv[1], 80))
+    return s
+s = connect()
+s.send(b"x")
+assert s.recv(1) == b"x"
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()           # its RST is held back
+try:
+    connect()       # api answers the SYN on its old connection: no handshake, which is fine
+except OSError:
+    pass
+EOF
+in_ctr web nft delete table inet e2e_hold
+reopened() { [ "$(web_api)" -ge $((n_web + 2)) ]; }
+wait_for 30 reopened || e2e_fail "web -> api:80 went from $n_web to $(web_api): the connection on the same ports was not recorded"
+e2e_log "ok: web -> api:80 from $n_web to $(web_api) connections (the second one's SYN was established to conntrack)"
 
 e2e_log "== graph and status"
 moat graph >"$D/graph.dot"
