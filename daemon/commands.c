@@ -36,15 +36,6 @@ static json_t *ok_with(const char *key, json_t *v)
 	return json_pack("{s:b,s:o}", "ok", 1, key, v);
 }
 
-static json_t *labels_json(const struct moat_labels *l)
-{
-	json_t *o = json_object();
-
-	for (size_t i = 0; o && i < l->n; i++)
-		json_object_set_new(o, l->v[i].key, json_string(l->v[i].value));
-	return o;
-}
-
 static int64_t now_unix_ms(void)
 {
 	struct timespec ts;
@@ -212,7 +203,7 @@ static json_t *endpoint_json(const struct moat_plan *plan, const struct moat_end
 	snprintf(name, sizeof(name), "%s/%s", e->namespace, e->name);
 	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:b,s:{s:b,s:b},s:s,s:s?,s:s?}", "name", name,
 			 "namespace", e->namespace, "endpoint", e->name, "labels",
-			 labels_json(&e->labels), "ips", ips, "ifaces", ifaces, "host_network",
+			 moat_labels_json(&e->labels), "ips", ips, "ifaces", ifaces, "host_network",
 			 e->host_network, "isolated", "ingress", id && id->in_iso, "egress",
 			 id && id->out_iso, "mode", e->unenforced ? "not-enforced" : endpoint_mode(id),
 			 "node", e->node, "unenforced", e->unenforced);

@@ -11,7 +11,8 @@
 #include <sys/socket.h>
 
 #include "baseline_priv.h"
-#include "grow.h"
+#include "moat/grow.h"
+#include "moat/hash.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -80,56 +81,8 @@ bool bl_label_is_key(const struct moat_labels *labels, size_t i, bool stable)
 	return stable ? in_list(key, stable_keys, ARRAY_SIZE(stable_keys)) : !is_per_instance(key);
 }
 
-/* ---- protocols ---- */
-
-static const struct {
-	const char *name;
-	uint8_t proto;
-} protos[] = {
-	{ "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP }, { "sctp", IPPROTO_SCTP },
-	{ "icmp", IPPROTO_ICMP }, { "icmpv6", IPPROTO_ICMPV6 },
-};
-
-const char *bl_proto_name(uint8_t proto)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(protos); i++)
-		if (protos[i].proto == proto)
-			return protos[i].name;
-	return NULL;
-}
-
-int bl_proto_by_name(const char *name)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(protos); i++)
-		if (!strcmp(protos[i].name, name))
-			return protos[i].proto;
-	return -1;
-}
-
-bool bl_proto_has_ports(uint8_t proto)
-{
-	return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP;
-}
 
 /* ---- hashing ---- */
-
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME 0x100000001b3ULL
-
-/* FNV-1a over len bytes, the terminating NUL included by callers of strings. */
-static uint64_t fnv(uint64_t h, const void *p, size_t len)
-{
-	const uint8_t *s = p;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ s[i]) * FNV_PRIME;
-	return h;
-}
-
-static uint64_t fnv_str(uint64_t h, const char *s)
-{
-	return fnv(h, s, strlen(s) + 1);
-}
 
 static size_t addr_len(const struct moat_addr *a)
 {
@@ -141,26 +94,27 @@ static bool addr_ok(const struct moat_addr *a)
 	return a && (a->family == AF_INET || a->family == AF_INET6);
 }
 
-/* The hash of an endpoint group, over its key labels only, computed without copying them. */
+/* The hash of an endpoint group, over its key labels only, computed without copying them;
+ * seeded, as the labels are whoever started the containers'. */
 static uint64_t group_hash(const char *ns, const struct moat_labels *labels, bool all_key)
 {
 	bool stable = all_key || bl_labels_stable(labels);
-	uint64_t h = fnv_str(FNV_OFFSET, ns);
+	uint64_t h = moat_hash_str(MOAT_HASH_BASIS ^ moat_hash_seed(), ns);
 
 	for (size_t i = 0; i < labels->n; i++) {
 		if (!all_key && !bl_label_is_key(labels, i, stable))
 			continue;
-		h = fnv_str(h, labels->v[i].key);
-		h = fnv_str(h, labels->v[i].value);
+		h = moat_hash_str(h, labels->v[i].key);
+		h = moat_hash_str(h, labels->v[i].value);
 	}
-	return h;
+	return moat_hash_fin(h);
 }
 
 static uint64_t ext_hash(const struct moat_addr *a)
 {
-	uint64_t h = fnv(FNV_OFFSET ^ 0xff, &a->family, 1);
+	uint64_t h = moat_hash_bytes(MOAT_HASH_BASIS ^ moat_hash_seed() ^ 0xff, &a->family, 1);
 
-	return fnv(h, a->a, addr_len(a));
+	return moat_hash_fin(moat_hash_bytes(h, a->a, addr_len(a)));
 }
 
 /* Of four small integers: mixed (murmur3's finaliser), so that the low bits the table
@@ -677,7 +631,7 @@ int moat_baseline_add(struct moat_baseline *b,
 		      const struct moat_endpoint *to, const struct moat_addr *to_addr,
 		      uint8_t proto, uint16_t port, int64_t when)
 {
-	struct bl_flow f = { .proto = proto, .port = bl_proto_has_ports(proto) ? port : 0,
+	struct bl_flow f = { .proto = proto, .port = moat_proto_has_ports(proto) ? port : 0,
 			     .first = when, .last = when, .count = 1 };
 	struct peer_q qf, qt;
 	bool added;
@@ -709,7 +663,7 @@ bool moat_baseline_contains(const struct moat_baseline *b,
 	if (t < 0)
 		return false;
 	return flow_find(b, (uint32_t)f, (uint32_t)t, proto,
-			 bl_proto_has_ports(proto) ? port : 0) != NULL;
+			 moat_proto_has_ports(proto) ? port : 0) != NULL;
 }
 
 size_t moat_baseline_count(const struct moat_baseline *b)

@@ -40,7 +40,7 @@ static json_t *peer_json(const struct bl_peer *p)
 
 static json_t *proto_json(uint8_t proto)
 {
-	const char *name = bl_proto_name(proto);
+	const char *name = moat_proto_name(proto);
 
 	return name ? json_string(name) : json_integer(proto);
 }
@@ -106,7 +106,7 @@ static void peer_texts_free(char **t, size_t n)
 /* One flow as moat_baseline_json's element would print compact. */
 static void flow_put(FILE *f, char *const *peer, const struct bl_flow *fl, bool first)
 {
-	const char *name = bl_proto_name(fl->proto);
+	const char *name = moat_proto_name(fl->proto);
 	long long count = fl->count > INT64_MAX ? INT64_MAX : (long long)fl->count;
 
 	fprintf(f, "%s{\"from\":%s,\"to\":%s,\"proto\":", first ? "\n  " : ",\n  ",

@@ -407,7 +407,7 @@ static void proto_read(struct loader *ld, struct flow_in *f)
 
 	if (jread_peek(&ld->r) == JREAD_STRING) {
 		if (jread_string(&ld->r, &s, &len))
-			p = bl_proto_by_name(s);
+			p = moat_proto_by_name(s);
 	} else if (jread_int(&ld->r, &v, &is_number)) {
 		p = v >= 0 && v <= 255 ? (int)v : -1;
 	} else if (!is_number) {
@@ -477,7 +477,7 @@ static bool flow_check(struct loader *ld, const struct flow_in *f)
 		    (long long)f->num[F_FIRST], (long long)f->num[F_LAST]);
 		ok = false;
 	}
-	if (f->ok[F_PORT] && f->ok[F_PROTO] && f->num[F_PORT] && !bl_proto_has_ports(f->proto)) {
+	if (f->ok[F_PORT] && f->ok[F_PROTO] && f->num[F_PORT] && !moat_proto_has_ports(f->proto)) {
 		bad(ld, "%s.port: must be 0 for a protocol without ports", ld->where);
 		ok = false;
 	}

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "moat/baseline.h"
+#include "moat/proto.h"
 
 #define BASELINE_VERSION 1	/* of baseline.json */
 
@@ -114,14 +115,5 @@ int bl_peer_cmp(const struct bl_peer *a, const struct bl_peer *b);
 
 /* bl_flows_sorted - bl_view_sorted of b. */
 int bl_flows_sorted(const struct moat_baseline *b, uint32_t **out);
-
-/* bl_proto_name - "tcp", "udp", ... or NULL for a protocol without a name here. */
-const char *bl_proto_name(uint8_t proto);
-
-/* bl_proto_by_name - the number for "tcp", "udp", ..., or -1. */
-int bl_proto_by_name(const char *name);
-
-/* bl_proto_has_ports - TCP, UDP, SCTP: the protocols whose flows are keyed by port. */
-bool bl_proto_has_ports(uint8_t proto);
 
 #endif

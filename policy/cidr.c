@@ -1,4 +1,4 @@
-/* CIDR prefixes: strict parsing (no host bits), formatting and containment. */
+/* CIDR prefixes: parsing (strict: no host bits; or masked), formatting and containment. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -84,6 +84,17 @@ int moat_cidr_parse(const char *s, struct moat_cidr *out)
 	struct moat_cidr c;
 
 	if (cidr_parse(s, &c) != CIDR_OK)
+		return -EINVAL;
+	*out = c;
+	return 0;
+}
+
+int moat_cidr_parse_masked(const char *s, struct moat_cidr *out)
+{
+	struct moat_cidr c;
+	enum cidr_err e = s ? cidr_parse(s, &c) : CIDR_BAD_ADDR;
+
+	if (e != CIDR_OK && e != CIDR_HOST_BITS)
 		return -EINVAL;
 	*out = c;
 	return 0;

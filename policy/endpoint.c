@@ -11,8 +11,9 @@
 #include <sys/socket.h>
 
 #include "arena.h"
-#include "grow.h"
 #include "moat/endpoint.h"
+#include "moat/grow.h"
+#include "moat/hash.h"
 #include "ports.h"
 #include "selector.h"
 #include "yaml.h"
@@ -73,17 +74,11 @@ void moat_endpoint_set_free(struct moat_endpoint_set *set)
 	free(set);
 }
 
-/* FNV-1a of namespace, a separator no name holds, and name. */
-static uint32_t key_hash(const char *ns, const char *name)
+/* Of namespace and name, seeded: whoever starts containers chooses them. */
+static size_t key_hash(const char *ns, const char *name)
 {
-	uint32_t h = 2166136261u;
-
-	for (const char *p = ns; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	h = (h ^ 0xff) * 16777619u;
-	for (const char *p = name; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	return h;
+	return (size_t)moat_hash_fin(moat_hash_str(moat_hash_str(MOAT_HASH_BASIS ^ moat_hash_seed(),
+								 ns), name));
 }
 
 static bool is_at(const struct moat_endpoint_set *set, size_t i, const char *ns, const char *name)
@@ -388,16 +383,6 @@ bool moat_endpoint_set_stale(const struct moat_endpoint_set *set)
 	return set->ndel > set->n + 1024;
 }
 
-static bool labels_equal(const struct moat_labels *a, const struct moat_labels *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->v[i].key, b->v[i].key) || strcmp(a->v[i].value, b->v[i].value))
-			return false;
-	return true;
-}
-
 static bool str_same(const char *a, const char *b)
 {
 	return a == b || (a && b && !strcmp(a, b));
@@ -408,7 +393,7 @@ bool moat_endpoint_equal(const struct moat_endpoint *a, const struct moat_endpoi
 	if (strcmp(a->name, b->name) || strcmp(a->namespace, b->namespace) ||
 	    !str_same(a->node, b->node) || !str_same(a->unenforced, b->unenforced) ||
 	    a->host_network != b->host_network || a->nips != b->nips || a->nports != b->nports ||
-	    a->nifaces != b->nifaces || !a->macs != !b->macs || !labels_equal(&a->labels, &b->labels) ||
+	    a->nifaces != b->nifaces || !a->macs != !b->macs || !moat_labels_equal(&a->labels, &b->labels) ||
 	    a->npublished != b->npublished)
 		return false;
 	for (size_t i = 0; i < a->npublished; i++)

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "arena.h"
-#include "grow.h"
 #include "lower.h"
+#include "moat/grow.h"
 #include "moat/hash.h"
 #include "radix.h"
 

@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "arena.h"
-#include "grow.h"
 #include "lower.h"
+#include "moat/grow.h"
 #include "moat/hash.h"
 #include "plan_policy.h"
 #include "plan_priv.h"

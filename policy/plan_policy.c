@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 
 #include "arena.h"
-#include "grow.h"
+#include "moat/grow.h"
 #include "moat/hash.h"
 #include "plan_policy.h"
 
@@ -73,15 +73,9 @@ static void sb_add(struct sbuf *b, const char *s, size_t n)
 {
 	if (b->err)
 		return;
-	while (b->n + n + 1 > b->cap) {
-		size_t cap = b->cap ? 2 * b->cap : 64;
-		char *ns = realloc(b->s, cap);
-
-		if (!ns) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->s = ns, b->cap = cap;
+	if (grow((void **)&b->s, b->n + n, &b->cap, 1)) {
+		b->err = -ENOMEM;
+		return;
 	}
 	memcpy(b->s + b->n, s, n);
 	b->n += n;
@@ -899,15 +893,11 @@ static void kw_put(struct kw *w, const void *p, size_t n)
 		w->n += n;
 		return;
 	}
-	while (w->n + n > w->cap) {
-		size_t cap = w->cap ? 2 * w->cap : 256;
-		uint8_t *nb = realloc(w->buf, cap);
-
-		if (!nb) {
-			w->err = -ENOMEM;
-			return;
-		}
-		w->buf = nb, w->cap = cap;
+	if (!n)
+		return;
+	if (grow((void **)&w->buf, w->n + n - 1, &w->cap, 1)) {
+		w->err = -ENOMEM;
+		return;
 	}
 	memcpy(w->buf + w->n, p, n);
 	w->n += n;

@@ -1,34 +1,21 @@
 /* The matrix and the explanations as JSON, from a compiled plan (include/moat/report.h). */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "moat/proto.h"
 #include "moat/report.h"
 
-static const struct {
-	const char *name;
-	uint8_t proto;
-} protos[] = {
-	{ "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP }, { "sctp", IPPROTO_SCTP },
-	{ "icmp", IPPROTO_ICMP }, { "icmpv6", IPPROTO_ICMPV6 },
-};
-
-static const char *proto_name(uint8_t proto)
-{
-	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
-		if (protos[i].proto == proto)
-			return protos[i].name;
-	return "tcp";
-}
 
 int moat_port_arg_parse(const char *s, struct moat_port_arg *p)
 {
 	const char *slash = strchr(s, '/'), *pname = slash ? slash + 1 : "tcp";
-	char *end;
+	char *end, lower[8] = "";
+	int proto;
 	long n = strtol(s, &end, 10);
 
 	if (end == s) {		/* no number: a protocol without ports */
@@ -37,18 +24,18 @@ int moat_port_arg_parse(const char *s, struct moat_port_arg *p)
 	} else if (end != (slash ? slash : s + strlen(s)) || n < 0 || n > 65535) {
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++) {
-		if (strcasecmp(pname, protos[i].name))
-			continue;
-		p->proto = protos[i].proto;
-		p->port = (uint16_t)n;
-		if (end == s)
-			snprintf(p->text, sizeof(p->text), "%s", protos[i].name);
-		else
-			snprintf(p->text, sizeof(p->text), "%ld/%s", n, protos[i].name);
-		return 0;
-	}
-	return -EINVAL;
+	for (size_t i = 0; i + 1 < sizeof(lower) && pname[i]; i++)
+		lower[i] = (char)tolower((unsigned char)pname[i]);
+	proto = strlen(pname) < sizeof(lower) ? moat_proto_by_name(lower) : -1;
+	if (proto < 0)
+		return -EINVAL;
+	p->proto = (uint8_t)proto;
+	p->port = (uint16_t)n;
+	if (end == s)
+		snprintf(p->text, sizeof(p->text), "%s", lower);
+	else
+		snprintf(p->text, sizeof(p->text), "%ld/%s", n, lower);
+	return 0;
 }
 
 static void endpoint_name(const struct moat_endpoint *e, char *buf, size_t len)
@@ -544,12 +531,15 @@ int moat_report_explain(const struct moat_plan *plan, const char *from, const ch
 	return 0;
 }
 
-static json_t *labels_json(const struct moat_labels *l)
+json_t *moat_labels_json(const struct moat_labels *l)
 {
 	json_t *o = json_object();
 
 	for (size_t i = 0; o && i < l->n; i++)
-		json_object_set_new(o, l->v[i].key, json_string(l->v[i].value));
+		if (json_object_set_new(o, l->v[i].key, json_string(l->v[i].value))) {
+			json_decref(o);
+			return NULL;
+		}
 	return o;
 }
 
@@ -585,13 +575,13 @@ static json_t *endpoint_json(const struct moat_endpoint *e)
 	for (size_t i = 0; i < e->nips; i++)
 		json_array_append_new(ips, json_string(moat_addr_format(&e->ips[i], buf, sizeof(buf))));
 	for (size_t i = 0; i < e->nports; i++) {
-		snprintf(buf, sizeof(buf), "%u/%s", e->ports[i].port, proto_name(e->ports[i].proto));
+		snprintf(buf, sizeof(buf), "%u/%s", e->ports[i].port, moat_proto_name(e->ports[i].proto));
 		json_object_set_new(ports, e->ports[i].name, json_string(buf));
 	}
 	for (size_t i = 0; i < e->nifaces; i++)
 		json_array_append_new(ifaces, json_string(e->ifaces[i]));
 	o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "name", e->name, "namespace", e->namespace,
-		      "labels", labels_json(&e->labels), "ips", ips, "ports", ports, "ifaces",
+		      "labels", moat_labels_json(&e->labels), "ips", ips, "ports", ports, "ifaces",
 		      ifaces);
 	if (o && macs)
 		json_object_set_new(o, "macs", macs);
@@ -605,7 +595,7 @@ json_t *moat_report_endpoints(const struct moat_endpoint_set *es)
 	json_t *nss = json_object(), *eps = json_array();
 
 	for (size_t i = 0; nss && i < es->nnss; i++)
-		json_object_set_new(nss, es->nss[i].name, labels_json(&es->nss[i].labels));
+		json_object_set_new(nss, es->nss[i].name, moat_labels_json(&es->nss[i].labels));
 	for (size_t i = 0; eps && i < es->n; i++)
 		if (!es->v[i].host_network)
 			json_array_append_new(eps, endpoint_json(&es->v[i]));

@@ -71,6 +71,16 @@ static int label_cmp(const void *a, const void *b)
 	return strcmp(((const struct moat_label *)a)->key, ((const struct moat_label *)b)->key);
 }
 
+bool moat_labels_equal(const struct moat_labels *a, const struct moat_labels *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i].key, b->v[i].key) || strcmp(a->v[i].value, b->v[i].value))
+			return false;
+	return true;
+}
+
 int moat_labels_sort(struct moat_labels *labels)
 {
 	if (labels->n < 2)

@@ -92,13 +92,13 @@ static void peer_describe(FILE *f, const struct bl_peer *p)
 
 static void flow_describe(FILE *f, const struct moat_baseline *b, const struct bl_flow *fl)
 {
-	const char *proto = bl_proto_name(fl->proto);
+	const char *proto = moat_proto_name(fl->proto);
 
 	fputs("#   ", f);
 	peer_describe(f, &b->peers[fl->from]);
 	fputs(" -> ", f);
 	peer_describe(f, &b->peers[fl->to]);
-	if (bl_proto_has_ports(fl->proto))
+	if (moat_proto_has_ports(fl->proto))
 		fprintf(f, " %u/%s\n", fl->port, proto);
 	else if (proto)
 		fprintf(f, " %s\n", proto);
@@ -304,7 +304,7 @@ static bool peer_ok(const struct suggest *s, uint32_t peer)
 /* Can NetworkPolicy say this flow (both peers, protocol and port)? */
 static bool flow_ok(const struct suggest *s, const struct bl_flow *f)
 {
-	return bl_proto_has_ports(f->proto) && f->port && peer_ok(s, f->from) &&
+	return moat_proto_has_ports(f->proto) && f->port && peer_ok(s, f->from) &&
 	       peer_ok(s, f->to);
 }
 
@@ -385,7 +385,7 @@ static void ports_emit(FILE *f, const struct suggest *s, const uint32_t *by, siz
 	fputs("    ports:\n", f);
 	for (size_t i = lo; i < hi; i++) {
 		const struct bl_flow *fl = &s->b->flows[by[i]];
-		const char *proto = bl_proto_name(fl->proto);
+		const char *proto = moat_proto_name(fl->proto);
 
 		if (!flow_ok(s, fl))
 			continue;

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "grow.h"
+#include "moat/grow.h"
 #include "moat/hash.h"
 #include "tier_class.h"
 

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "grow.h"
+#include "moat/grow.h"
 #include "plan_priv.h"
 
 #define SORT_SHORT 64

@@ -16,6 +16,7 @@
 #include <yaml.h>
 
 #include "arena.h"
+#include "moat/grow.h"
 #include "moat/policy.h"
 #include "ybuild.h"
 
@@ -218,15 +219,8 @@ static bool count_nodes(struct ybuild *b, uint64_t n, unsigned line, unsigned co
 
 static int push_ptr(struct ynode ***v, size_t *n, size_t *cap, struct ynode *x)
 {
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 4;
-		struct ynode **nv = realloc(*v, ncap * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		*v = nv;
-		*cap = ncap;
-	}
+	if (grow((void **)v, *n, cap, sizeof(**v)))
+		return -ENOMEM;
 	(*v)[(*n)++] = x;
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "cluster/wire.h"
+#include "moat/proto.h"
 #include "moat/report.h"
 
 /* ---- keys ---- */
@@ -163,32 +164,13 @@ static int num(json_t *o, const char *key, int64_t *out)
 	return errno || *end ? -EINVAL : 0;
 }
 
+/* A named port's protocol, or NULL for one without ports. */
 static const char *proto_name(uint8_t proto)
 {
-	switch (proto) {
-	case IPPROTO_TCP:
-		return "tcp";
-	case IPPROTO_UDP:
-		return "udp";
-	case IPPROTO_SCTP:
-		return "sctp";
-	}
-	return NULL;
+	return moat_proto_has_ports(proto) ? moat_proto_name(proto) : NULL;
 }
 
 /* ---- endpoints ---- */
-
-static json_t *labels_json(const struct moat_labels *l)
-{
-	json_t *o = json_object();
-
-	for (size_t i = 0; o && i < l->n; i++)
-		if (json_object_set_new(o, l->v[i].key, json_string(l->v[i].value))) {
-			json_decref(o);
-			return NULL;
-		}
-	return o;
-}
 
 static json_t *ips_json(const struct moat_endpoint *e)
 {
@@ -227,7 +209,7 @@ char *wire_endpoint_encode(const struct moat_endpoint *e, char *err, size_t errl
 		return NULL;
 	}
 	j = json_pack("{s:s,s:s,s:o,s:o,s:o}", "name", e->name, "namespace", e->namespace,
-		      "labels", labels_json(&e->labels), "ips", ips_json(e), "ports",
+		      "labels", moat_labels_json(&e->labels), "ips", ips_json(e), "ports",
 		      ports_json(e));
 	if (j && e->host_network)
 		json_object_set_new(j, "host_network", json_true());

@@ -12,16 +12,6 @@
 
 #include "revocation.h"
 
-static bool labels_equal(const struct moat_labels *a, const struct moat_labels *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (size_t i = 0; i < a->n; i++)	/* sorted by key in every set */
-		if (strcmp(a->v[i].key, b->v[i].key) || strcmp(a->v[i].value, b->v[i].value))
-			return false;
-	return true;
-}
-
 static bool ports_equal(const struct moat_endpoint *a, const struct moat_endpoint *b)
 {
 	if (a->nports != b->nports)
@@ -35,7 +25,7 @@ static bool ports_equal(const struct moat_endpoint *a, const struct moat_endpoin
 
 static bool same_rights(const struct moat_endpoint *a, const struct moat_endpoint *b)
 {
-	return a->host_network == b->host_network && labels_equal(&a->labels, &b->labels) &&
+	return a->host_network == b->host_network && moat_labels_equal(&a->labels, &b->labels) &&
 	       ports_equal(a, b);
 }
 
@@ -48,7 +38,7 @@ static bool namespaces_equal(const struct moat_endpoint_set *a, const struct moa
 
 		while (j < b->nnss && strcmp(a->nss[i].name, b->nss[j].name))
 			j++;
-		if (j == b->nnss || !labels_equal(&a->nss[i].labels, &b->nss[j].labels))
+		if (j == b->nnss || !moat_labels_equal(&a->nss[i].labels, &b->nss[j].labels))
 			return false;
 	}
 	return true;

@@ -13,6 +13,7 @@
 #include "../log.h"
 #include "learner.h"
 #include "message.h"
+#include "moat/grow.h"
 #include "queue.h"
 #include "resolved.h"
 #include "stream.h"
@@ -278,15 +279,9 @@ static void replay_one(void *ctx, const struct moat_addr *src, const struct moat
 	a = (struct adds){ r->l, &reply, &r->l->plan->es->v[pa->endpoint], { { 0 } }, 0 };
 	moat_plan_domains(r->l->plan, src, name, rule_matched, &a);
 	for (size_t i = 0; i < a.n && !r->failed; i++) {
-		if (r->n == r->cap) {
-			size_t cap = r->cap ? 2 * r->cap : 256;
-			struct ruleset_dns *v = realloc(r->v, cap * sizeof(*v));
-
-			if (!v) {
-				r->failed = true;
-				break;
-			}
-			r->v = v, r->cap = cap;
+		if (grow((void **)&r->v, r->n, &r->cap, sizeof(*r->v))) {
+			r->failed = true;
+			break;
 		}
 		r->v[r->n] = a.v[i];
 		r->v[r->n++].timeout_ms = (uint32_t)(expires_ms - r->now);	/* what is left */

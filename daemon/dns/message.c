@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "message.h"
+#include "moat/hash.h"
 
 #define HDR_LEN 12
 #define FLAG_QR 0x8000
@@ -73,18 +74,15 @@ static uint32_t get32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static uint32_t fnv1a(const void *p, size_t n)
+/* Seeded: a rogue resolver chooses the names and addresses of its replies. */
+static uint32_t bytes_hash(const void *p, size_t n)
 {
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ ((const uint8_t *)p)[i]) * 16777619u;
-	return h;
+	return (uint32_t)moat_hash_fin(moat_hash_bytes(MOAT_HASH_BASIS ^ moat_hash_seed(), p, n));
 }
 
 static uint32_t name_hash(const char *s)
 {
-	return fnv1a(s, strlen(s));
+	return bytes_hash(s, strlen(s));
 }
 
 /* Appends one label to text at *t (NULL: only checks it), lowercase; a '.' or NUL inside
@@ -267,7 +265,7 @@ static void chain_follow(const uint8_t *m, size_t len, struct scan *s)
 static void answer_add(struct dns_reply *r, struct scan *s, const struct moat_addr *a,
 		       uint32_t ttl)
 {
-	size_t i = fnv1a(a, sizeof(*a)) % ADDR_SLOTS;
+	size_t i = bytes_hash(a, sizeof(*a)) % ADDR_SLOTS;
 
 	for (; s->slot[i]; i = (i + 1) % ADDR_SLOTS) {
 		struct dns_answer *v = &r->v[s->slot[i] - 1];

@@ -161,16 +161,6 @@ static int merged(struct epfile *f)
 	return ret;
 }
 
-static bool labels_same(const struct moat_labels *a, const struct moat_labels *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->v[i].key, b->v[i].key) || strcmp(a->v[i].value, b->v[i].value))
-			return false;
-	return true;
-}
-
 /* Do a and b (either NULL: none) give the same namespaces' labels and subnets? */
 static bool same_frame(const struct moat_endpoint_set *a, const struct moat_endpoint_set *b)
 {
@@ -181,7 +171,7 @@ static bool same_frame(const struct moat_endpoint_set *a, const struct moat_endp
 		return false;
 	for (size_t i = 0; i < na; i++)
 		if (strcmp(a->nss[i].name, b->nss[i].name) ||
-		    !labels_same(&a->nss[i].labels, &b->nss[i].labels))
+		    !moat_labels_equal(&a->nss[i].labels, &b->nss[i].labels))
 			return false;
 	return true;
 }

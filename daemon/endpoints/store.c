@@ -140,16 +140,6 @@ int epstore_del(struct epstore *s, enum epsource src, const char *ns, const char
 	return ret ? ret : source_compact(so);
 }
 
-static bool labels_same(const struct moat_labels *a, const struct moat_labels *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->v[i].key, b->v[i].key) || strcmp(a->v[i].value, b->v[i].value))
-			return false;
-	return true;
-}
-
 /* Namespaces' labels of src become set's; notes when any differ. */
 static int namespaces_replace(struct epstore *s, struct source *so,
 			      const struct moat_endpoint_set *set)
@@ -162,7 +152,7 @@ static int namespaces_replace(struct epstore *s, struct source *so,
 
 		while (j < so->set->nnss && strcmp(so->set->nss[j].name, set->nss[i].name))
 			j++;
-		same = j < so->set->nnss && labels_same(&so->set->nss[j].labels, &set->nss[i].labels);
+		same = j < so->set->nnss && moat_labels_equal(&so->set->nss[j].labels, &set->nss[i].labels);
 	}
 	if (same)
 		return 0;

@@ -8,6 +8,7 @@
 
 #include "capture.h"
 #include "flow_query.h"
+#include "moat/proto.h"
 
 #define MAX_LABELS 128
 
@@ -22,19 +23,12 @@ const char *flow_verdict_name(unsigned verdict)
 	return verdict < FLOW_NVERDICTS ? verdict_names[verdict] : "?";
 }
 
-static const struct {
-	uint8_t proto;
-	const char *name;
-} protos[] = {
-	{ IPPROTO_TCP, "tcp" }, { IPPROTO_UDP, "udp" }, { IPPROTO_SCTP, "sctp" },
-	{ IPPROTO_ICMP, "icmp" }, { IPPROTO_ICMPV6, "icmpv6" }, { IPPROTO_UDPLITE, "udplite" },
-};
-
 const char *flow_proto_name(uint8_t proto, char *buf)
 {
-	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
-		if (protos[i].proto == proto)
-			return protos[i].name;
+	const char *name = moat_proto_name(proto);
+
+	if (name)
+		return name;
 	snprintf(buf, 8, "%u", proto);
 	return buf;
 }

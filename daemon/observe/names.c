@@ -3,8 +3,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "moat/hash.h"
 #include "names.h"
 
 #define NONE UINT32_MAX
@@ -26,14 +26,10 @@ struct names {
 	uint64_t seed;
 };
 
-/* FNV-1a, seeded so that names chosen by whoever starts containers cannot be made to collide. */
+/* Seeded, so that names chosen by whoever starts containers cannot be made to collide. */
 static uint64_t hash(const struct names *n, const char *s, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ n->seed;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
-	return h ^ (h >> 29);
+	return moat_hash_fin(moat_hash_bytes(MOAT_HASH_BASIS ^ n->seed, s, len));
 }
 
 int names_new(struct names **out)
@@ -42,8 +38,7 @@ int names_new(struct names **out)
 
 	if (!n)
 		return -ENOMEM;
-	if (getrandom(&n->seed, sizeof(n->seed), GRND_NONBLOCK) != sizeof(n->seed))
-		n->seed = (uint64_t)(uintptr_t)n * 0x9e3779b97f4a7c15ull;
+	n->seed = moat_hash_seed();
 	n->free_head = NONE;
 	*out = n;
 	return 0;

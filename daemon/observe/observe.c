@@ -19,6 +19,7 @@
 #include "learn.h"
 #include "log.h"
 #include "metrics.h"
+#include "moat/report.h"
 #include "names.h"
 #include "observe.h"
 #include "svcgraph.h"
@@ -218,15 +219,6 @@ static const struct moat_endpoint *endpoint_of(const struct moat_plan *plan,
 	return pa ? &plan->es->v[pa->endpoint] : NULL;
 }
 
-static json_t *labels_json(const struct moat_labels *l)
-{
-	json_t *o = json_object();
-
-	for (size_t i = 0; o && i < l->n; i++)
-		json_object_set_new(o, l->v[i].key, json_string(l->v[i].value));
-	return o;
-}
-
 static void side_init(struct observe *o, const struct moat_addr *a, struct side *s)
 {
 	char buf[1024], group[1024];
@@ -243,7 +235,7 @@ static void side_init(struct observe *o, const struct moat_addr *a, struct side 
 		return;
 	moat_baseline_group_name(s->e, group, sizeof(group));
 	names_meta_set(o->names, s->name, json_pack("{s:o,s:s}", "labels",
-						    labels_json(&s->e->labels), "group", group));
+						    moat_labels_json(&s->e->labels), "group", group));
 }
 
 /* Appends one name to the comma-separated names in buf unless it is there already. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "containers.h"
+#include "moat/grow.h"
 #include "moat/report.h"
 #include "log.h"
 #include "netns.h"
@@ -332,15 +333,8 @@ static int entry_load(struct containers *t, struct docker_client *dc, const char
 
 static int entry_put(struct containers *t, struct entry *e)
 {
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 16;
-		struct entry *v = realloc(t->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		t->v = v;
-		t->cap = cap;
-	}
+	if (grow((void **)&t->v, t->n, &t->cap, sizeof(*t->v)))
+		return -ENOMEM;
 	t->v[t->n++] = *e;
 	t->npods += e->pod.id != NULL;
 	return 0;

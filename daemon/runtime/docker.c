@@ -15,6 +15,7 @@
 #include "curlio.h"
 #include "docker.h"
 #include "moat/hash.h"
+#include "moat/proto.h"
 
 struct docker_client {
 	char *socket;
@@ -418,21 +419,15 @@ static int published_cmp(const void *a, const void *b)
 /* "81/tcp" into proto and port; false for anything else. */
 static bool container_port_parse(const char *s, uint8_t *proto, uint16_t *port)
 {
-	static const struct { const char *name; uint8_t proto; } protos[] = {
-		{ "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP }, { "sctp", IPPROTO_SCTP },
-	};
 	char *end;
 	unsigned long n = strtoul(s, &end, 10);
+	int p = end == s || *end != '/' ? -1 : moat_proto_by_name(end + 1);
 
-	if (end == s || *end != '/' || !n || n > 65535)
+	if (p < 0 || !moat_proto_has_ports((uint8_t)p) || !n || n > 65535)
 		return false;
-	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
-		if (!strcmp(end + 1, protos[i].name)) {
-			*proto = protos[i].proto;
-			*port = (uint16_t)n;
-			return true;
-		}
-	return false;
+	*proto = (uint8_t)p;
+	*port = (uint16_t)n;
+	return true;
 }
 
 /* A binding's HostPort ("15432"), 0 when absent or not a port. */
@@ -618,32 +613,6 @@ void docker_container_free(struct docker_container *ct)
 	free(ct);
 }
 
-/* "10.0.0.0/24" into a cidr with the host bits cleared. */
-static int cidr_parse(const char *s, struct moat_cidr *c)
-{
-	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
-	unsigned long plen;
-	unsigned i, max;
-
-	if (!s || strlen(s) >= sizeof(buf))
-		return -EBADMSG;
-	strcpy(buf, s);
-	slash = strchr(buf, '/');
-	if (!slash)
-		return -EBADMSG;
-	*slash = '\0';
-	memset(c, 0, sizeof(*c));
-	c->family = strchr(buf, ':') ? AF_INET6 : AF_INET;
-	max = c->family == AF_INET ? 32 : 128;
-	plen = strtoul(slash + 1, &end, 10);
-	if (inet_pton(c->family, buf, c->addr) != 1 || !slash[1] || *end || plen > max)
-		return -EBADMSG;
-	c->plen = plen;
-	for (i = plen; i < max; i++)
-		c->addr[i / 8] &= ~(0x80 >> (i % 8));
-	return 0;
-}
-
 static int network_parse(json_t *o, struct docker_network *n)
 {
 	json_t *cfg = json_object_get(json_object_get(o, "IPAM"), "Config"), *it;
@@ -669,10 +638,9 @@ static int network_parse(json_t *o, struct docker_network *n)
 	json_array_foreach(cfg, i, it) {
 		if (!json_object_get(it, "Subnet"))
 			continue;
-		ret = cidr_parse(json_string_value(json_object_get(it, "Subnet")),
-				 &n->subnets[n->nsubnets]);
-		if (ret)
-			return ret;
+		if (moat_cidr_parse_masked(json_string_value(json_object_get(it, "Subnet")),
+					   &n->subnets[n->nsubnets]))
+			return -EBADMSG;
 		n->nsubnets++;
 	}
 	return 0;

@@ -288,6 +288,9 @@ bool moat_selector_match(const struct moat_selector *sel, const struct moat_labe
 /* moat_labels_get - the value of key, or NULL. labels must be sorted (as everywhere here). */
 const char *moat_labels_get(const struct moat_labels *labels, const char *key);
 
+/* moat_labels_equal - the same keys with the same values (both sorted, as everywhere). */
+bool moat_labels_equal(const struct moat_labels *a, const struct moat_labels *b);
+
 /* moat_labels_sort - sort labels built by hand by key, as every moat_labels must be.
  * Returns 0, or -EINVAL when a key repeats (the order is then sorted but the set invalid). */
 int moat_labels_sort(struct moat_labels *labels);
@@ -295,6 +298,10 @@ int moat_labels_sort(struct moat_labels *labels);
 /* moat_cidr_parse - "10.0.0.0/8" or "fd00::/64" into *out; host bits must be zero.
  * Returns 0 or -EINVAL (*out untouched). */
 int moat_cidr_parse(const char *s, struct moat_cidr *out);
+
+/* moat_cidr_parse_masked - the same, with host bits cleared rather than refused (as a runtime
+ * may report a subnet: "172.17.0.1/16"); s may be NULL. Returns 0 or -EINVAL. */
+int moat_cidr_parse_masked(const char *s, struct moat_cidr *out);
 
 /* moat_cidr_format - "10.0.0.0/8" into buf (at least 50 bytes); returns buf. */
 char *moat_cidr_format(const struct moat_cidr *c, char *buf, size_t len);

@@ -87,4 +87,7 @@ int moat_report_explain(const struct moat_plan *plan, const char *from, const ch
  */
 json_t *moat_report_endpoints(const struct moat_endpoint_set *es);
 
+/* moat_labels_json - labels as one JSON object {key: value}; NULL when out of memory. */
+json_t *moat_labels_json(const struct moat_labels *l);
+
 #endif

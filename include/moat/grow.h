@@ -1,9 +1,9 @@
 /*
- * Growth of a malloc'd array: room for element n (capacity doubles from 8). The policy
- * library's one way to grow its arrays.
+ * Growth of a malloc'd array: room for element n (capacity doubles from 8). The project's
+ * one way to grow its arrays (the policy library's and moatd's).
  */
-#ifndef MOAT_POLICY_GROW_H
-#define MOAT_POLICY_GROW_H
+#ifndef MOAT_GROW_H
+#define MOAT_GROW_H
 
 #include <errno.h>
 #include <stdlib.h>
