@@ -267,9 +267,9 @@ static uint32_t self_off(const struct fam *f, bool egress)
 }
 
 /*
- * The connection-start log: one NFLOG record per new connection that passed (conntrack
- * state, CT_NEW but in chain reopened), when one end is an endpoint (so the node's own
- * traffic is not logged). Accept ends this chain only.
+ * The connection-start log: one NFLOG record per connection start that passed, a packet in
+ * conntrack state `state` (NEW; ESTABLISHED in chain reopened), when one end is an endpoint
+ * (so the node's own traffic is not logged). Accept ends this chain only.
  */
 static void rules_pass_log(struct batch *bt, enum chain_id c, uint16_t group, uint32_t state)
 {
