@@ -34,14 +34,14 @@
 #     +-----------------+        +-----------------+
 #
 # Usage (root): B=build tests/bench/docker_node.sh     (make bench runs it)
-#   BENCH_SECONDS=3 BENCH_RUNS=5 BENCH_IDLE=300 (0: no idle part)
+#   BENCH_SECONDS=3 BENCH_RUNS=9 BENCH_IDLE=300 (0: no idle part)
 #   BENCH_STATES="a b c" (a subset to look at one, e.g. under perf: BENCH_STATES=b)
 set -euo pipefail
 . "$(dirname "$0")/../e2e/lib.sh"
 B=${B:-build}
 case $B in /*) ;; *) B=$E2E_ROOT/$B ;; esac
 SECS=${BENCH_SECONDS:-3}
-RUNS=${BENCH_RUNS:-5}
+RUNS=${BENCH_RUNS:-9}
 IDLE=${BENCH_IDLE:-300}
 STATES=${BENCH_STATES:-"a b c"}
 PY=/usr/bin/python3	# a pyenv shim first in PATH costs seconds per start (also in containers)
@@ -209,9 +209,11 @@ print("docker node: %d rounds of %d s per figure, %d CPUs, load %s at the start,
 names = {"a": "Docker alone", "b": "Docker + moatd (enforce, flows)", "c": "Docker + DOCKER-USER rules"}
 def by(state, key):
     return {r["round"]: r[key] for r in t if r["state"] == state}
-def ratio(state, key):
+def ratios(state, key):
     a, x = by("a", key), by(state, key)
-    v = [x[k] / a[k] for k in x if k in a and a[k]]
+    return sorted(x[k] / a[k] for k in x if k in a and a[k])
+def ratio(state, key):
+    v = ratios(state, key)
     return st.median(v) if v else None
 targets = {("b", "conn"): 0.95}
 print("  %-32s %12s %8s %10s %8s" % ("", "conn/s", "ratio", "Gbit/s", "ratio"))
@@ -228,6 +230,10 @@ for s in "abc":
     print(line)
     print("  %-32s per round: conn/s %s; Gbit/s %s" % ("", " ".join("%.0f" % c[k] for k in sorted(c)),
                                                   " ".join("%.2f" % g[k] for k in sorted(g))))
+    v = ratios(s, "conn")
+    if s != "a" and len(v) >= 4:	# how far one round's ratio strays: the figure's noise
+        print("  %-32s conn/s ratio per round: middle half %.2f-%.2f, all %.2f-%.2f"
+              % ("", v[len(v) // 4], v[(3 * len(v) - 1) // 4], v[0], v[-1]))
 b = [r for r in t if r["state"] == "b"]
 if b:
     made, rec, lost = sum(r["made"] for r in b), sum(r["recorded"] for r in b), max(r["lost"] for r in b)
