@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "moat/proto.h"
 #include "plan_policy.h"
 #include "plan_priv.h"
 
@@ -57,11 +58,6 @@ static bool list_has(const struct moat_plan *plan, uint32_t id, enum moat_allow_
 		     uint32_t peer, uint8_t proto, uint16_t port)
 {
 	return list_find(moat_plan_ident_get(plan, id), l, peer, proto, port) != NULL;
-}
-
-static bool proto_has_ports(uint8_t proto)
-{
-	return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP;
 }
 
 /* ---- the reason: which rule allowed it ---- */
@@ -313,7 +309,7 @@ static void decide_sets(const struct moat_plan *plan, uint32_t s, uint32_t d,
 	const struct moat_plan_ident *si = moat_plan_ident_get(plan, s);
 	const struct moat_plan_ident *di = moat_plan_ident_get(plan, d);
 	struct conn k = { s, d, plan_ident_index(plan, s), plan_ident_index(plan, d), sa, da,
-			  proto, proto_has_ports(proto) ? port : 0 };
+			  proto, moat_proto_has_ports(proto) ? port : 0 };
 	bool np_in = true, np_out = true;
 	struct dir_say in, out;
 	enum moat_verdict_kind kin, kout;
@@ -344,7 +340,7 @@ static void decide_idents(const struct moat_plan *plan, uint32_t s, uint32_t d,
 			  uint16_t port, struct moat_verdict *v)
 {
 	decide_sets(plan, s, d, sa, da, proto, port, v);
-	port = proto_has_ports(proto) ? port : 0;
+	port = moat_proto_has_ports(proto) ? port : 0;
 	if (v->in_by == MOAT_BY_NETPOL && v->in_ok)
 		v->in_rule = find_rule(plan, false, plan_ident_index(plan, s),
 				       plan_ident_index(plan, d), proto, port);
@@ -440,7 +436,7 @@ int moat_plan_decide_table(const struct moat_plan *plan, const uint32_t *ids, si
 	pi = malloc((n ? n : 1) * sizeof(*pi));
 	if (!pi)
 		return -ENOMEM;
-	port = proto_has_ports(proto) ? port : 0;
+	port = moat_proto_has_ports(proto) ? port : 0;
 	memset(kinds, 0, n * n);
 	for (size_t i = 0; i < n; i++)
 		pi[i] = moat_plan_ident_get(plan, ids[i]);

@@ -1072,15 +1072,6 @@ static void rules_bridge_forward(struct batch *bt, const struct ruleset_input *i
 		  LOG_BY_PORT);
 }
 
-/*
- * A port moatd does not know (a container started while moatd was down or before its event
- * was handled, or no container at all) may not claim what a known endpoint owns: its MAC,
- * its addresses as source, in ARP or in a neighbour advertisement. Else a container that
- * Docker gave a departed endpoint's address would inherit that endpoint's identity and
- * policies, or poison the bridge and the neighbours to intercept a known endpoint's traffic.
- * Anything else passes: frames of bridges that are not Docker's are none of moatd's business,
- * and the inet table drops a stranger's traffic on a managed subnet (chain unknown).
- */
 /* The sets of one owner's addresses: IPv4, IPv6, IPv6 as the raw ND target field reads. */
 struct claim_sets {
 	enum set_id v4, v6, nd;
@@ -1124,6 +1115,15 @@ static void rules_claims(struct batch *bt, enum chain_id c, const struct claim_s
 	rule_end(bt, &rb, what);
 }
 
+/*
+ * A port moatd does not know (a container started while moatd was down or before its event
+ * was handled, or no container at all) may not claim what a known endpoint owns: its MAC,
+ * its addresses as source, in ARP or in a neighbour advertisement. Else a container that
+ * Docker gave a departed endpoint's address would inherit that endpoint's identity and
+ * policies, or poison the bridge and the neighbours to intercept a known endpoint's traffic.
+ * Anything else passes: frames of bridges that are not Docker's are none of moatd's business,
+ * and the inet table drops a stranger's traffic on a managed subnet (chain unknown).
+ */
 static void rules_bridge_stranger(struct batch *bt)
 {
 	static const struct claim_sets endpoints = { S_ADDRS4, S_ADDRS6, S_ND_ADDRS, "an endpoint" };

@@ -23,13 +23,12 @@ struct names {
 	uint32_t free_head;
 	uint32_t *buckets;	/* nbuckets is a power of two >= cap */
 	uint32_t nbuckets;
-	uint64_t seed;
 };
 
 /* Seeded, so that names chosen by whoever starts containers cannot be made to collide. */
-static uint64_t hash(const struct names *n, const char *s, size_t len)
+static uint64_t hash(const char *s, size_t len)
 {
-	return moat_hash_fin(moat_hash_bytes(MOAT_HASH_BASIS ^ n->seed, s, len));
+	return moat_hash_fin(moat_hash_bytes(MOAT_HASH_BASIS ^ moat_hash_seed(), s, len));
 }
 
 int names_new(struct names **out)
@@ -38,7 +37,6 @@ int names_new(struct names **out)
 
 	if (!n)
 		return -ENOMEM;
-	n->seed = moat_hash_seed();
 	n->free_head = NONE;
 	*out = n;
 	return 0;
@@ -113,7 +111,7 @@ static uint32_t slot_take(struct names *n)
 
 uint32_t names_get(struct names *n, const char *s, size_t len)
 {
-	uint64_t h = hash(n, s, len);
+	uint64_t h = hash(s, len);
 	uint32_t i = find(n, s, len, h);
 	char *copy;
 

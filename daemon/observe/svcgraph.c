@@ -10,6 +10,7 @@
 #include "svcgraph.h"
 #include "moat/baseline_group.h"
 #include "moat/graph.h"
+#include "moat/proto.h"
 
 struct port {
 	uint8_t proto;
@@ -92,7 +93,7 @@ static void what_of(uint8_t proto, uint16_t port, char *buf, size_t len)
 	char pbuf[8];
 	const char *p = flow_proto_name(proto, pbuf);
 
-	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP)
+	if (moat_proto_has_ports(proto))
 		snprintf(buf, len, "%u/%s", port, p);
 	else
 		snprintf(buf, len, "%s", p);
@@ -100,7 +101,7 @@ static void what_of(uint8_t proto, uint16_t port, char *buf, size_t len)
 
 static void port_note(struct graph *g, uint8_t proto, uint16_t port)
 {
-	if (!port || (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP))
+	if (!port || !moat_proto_has_ports(proto))
 		return;
 	for (size_t i = 0; i < g->nports; i++)
 		if (g->ports[i].proto == proto && g->ports[i].port == port)
