@@ -1,7 +1,7 @@
 #!/bin/bash
 # Docker-node benchmark (issue 13): what Moat costs two containers on a real Docker node,
 # beside Docker alone and beside hand-written DOCKER-USER rules for the same policy, and
-# what moatd costs idle. Rounds are interleaved (the order of the three rotates every round)
+# what moatd costs idle. Rounds are interleaved (the order of the states rotates every round)
 # so that a ratio compares measurements taken seconds apart on a machine whose load drifts:
 #   a  Docker alone: dockerd --iptables, its bridge network, no policy
 #   b  Docker + moatd --mode enforce, the policy below, NFLOG capture on: every connection
@@ -10,6 +10,9 @@
 #   c  Docker + DOCKER-USER rules for the same policy (iptables-nft in dockerd's namespace):
 #      established passes, client -> server on 8000 and 5201 passes, the rest to the server
 #      is dropped
+#   f  the floor: Docker + Moat's three base chains (bridge prerouting and forward, inet
+#      forward) with no rule but the connection-start log, moatd stopped with its log socket
+#      bound. What (b) costs beyond (f) is its rules; what (f) costs is there before any rule
 # Per round and state: iperf3 TCP (bulk) and the connection rate (connect, 1 byte each way,
 # close) of tests/bench/enforce_probe.py; medians and the median per-round ratio to (a). The
 # connection-rate client and server are pinned to CPUs 0 and 1: where the scheduler puts two
@@ -35,7 +38,7 @@
 #
 # Usage (root): B=build tests/bench/docker_node.sh     (make bench runs it)
 #   BENCH_SECONDS=3 BENCH_RUNS=9 BENCH_IDLE=300 (0: no idle part)
-#   BENCH_STATES="a b c" (a subset to look at one, e.g. under perf: BENCH_STATES=b)
+#   BENCH_STATES="a b c f" (a subset to look at one, e.g. under perf: BENCH_STATES=b)
 set -euo pipefail
 . "$(dirname "$0")/../e2e/lib.sh"
 B=${B:-build}
@@ -43,7 +46,7 @@ case $B in /*) ;; *) B=$E2E_ROOT/$B ;; esac
 SECS=${BENCH_SECONDS:-3}
 RUNS=${BENCH_RUNS:-9}
 IDLE=${BENCH_IDLE:-300}
-STATES=${BENCH_STATES:-"a b c"}
+STATES=${BENCH_STATES:-"a b c f"}
 PY=/usr/bin/python3	# a pyenv shim first in PATH costs seconds per start (also in containers)
 PROBE=/bench/enforce_probe.py	# tests/bench, mounted into the containers
 
@@ -118,11 +121,39 @@ moat_down() {
 	moatd_stop
 	ns "$B/moatd" --config /dev/null --flush >>"$D/moatd.log" 2>&1
 }
+# floor_up - moatd's tables replaced by its base chains (schema.c's hooks and priorities)
+# with only the connection-start log, while moatd is stopped (SIGSTOP: it would restore its
+# ruleset) and its NFLOG socket stays bound, so that the kernel builds each record.
+floor_up() {
+	moat_up
+	kill -STOP "$MOATD_PID"
+	ns nft -f - <<'EOF'
+delete table inet moat
+delete table bridge moat
+table inet moat {
+	chain forward {
+		type filter hook forward priority -10; policy accept;
+		ct state new log prefix "moat:pass" group 1 snaplen 128
+	}
+}
+table bridge moat {
+	chain prerouting { type filter hook prerouting priority -300; policy accept; }
+	chain forward { type filter hook forward priority -300; policy accept; }
+}
+EOF
+}
+floor_down() {
+	ns nft delete table inet moat
+	ns nft delete table bridge moat
+	kill -CONT "$MOATD_PID"
+	moat_down
+}
 
 enter() {
 	case $1 in
 	a) ;;
 	b) moat_up; reach_expect 8001 timeout ;;
+	f) floor_up ;;
 	c) local i; for i in "${!USER_RULES[@]}"; do ns iptables-nft -I DOCKER-USER $((i + 1)) ${USER_RULES[$i]}; done
 	   reach_expect 8001 timeout ;;
 	esac
@@ -131,6 +162,7 @@ enter() {
 leave() {
 	case $1 in
 	b) moat_down ;;
+	f) floor_down ;;
 	c) local r; for r in "${USER_RULES[@]}"; do ns iptables-nft -D DOCKER-USER $r; done ;;
 	esac
 	reach_expect 8001 refused
@@ -206,7 +238,8 @@ end = next(r for r in rows if r["kind"] == "env_end")
 t = [r for r in rows if r["kind"] == "tput"]
 print("docker node: %d rounds of %d s per figure, %d CPUs, load %s at the start, %s at the end"
       % (env["runs"], env["seconds"], env["cpus"], env["load"], end["load"]))
-names = {"a": "Docker alone", "b": "Docker + moatd (enforce, flows)", "c": "Docker + DOCKER-USER rules"}
+names = {"a": "Docker alone", "b": "Docker + moatd (enforce, flows)", "c": "Docker + DOCKER-USER rules",
+         "f": "Docker + Moat's hooks and log only"}
 def by(state, key):
     return {r["round"]: r[key] for r in t if r["state"] == state}
 def ratios(state, key):
@@ -217,7 +250,7 @@ def ratio(state, key):
     return st.median(v) if v else None
 targets = {("b", "conn"): 0.95}
 print("  %-32s %12s %8s %10s %8s" % ("", "conn/s", "ratio", "Gbit/s", "ratio"))
-for s in "abc":
+for s in "abcf":
     c, g = by(s, "conn"), by(s, "gbit")
     if not c:
         continue
