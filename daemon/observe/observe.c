@@ -1,8 +1,9 @@
 /*
  * From NFLOG records to flows, learning and alerts; and the control commands about them.
  * Per record: two address lookups in the plan, one decision, two or three name lookups and
- * one flow table lookup; nothing is allocated unless a name, a flow key or a follower's
- * line is new.
+ * one flow table lookup (all but the last skipped when the record before had the same
+ * addresses, protocol, port and kind: see struct memo); nothing is allocated unless a name,
+ * a flow key or a follower's line is new.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,6 +36,25 @@
 #define GRAPH_EDGES_MAX 2000		/* likewise for the graph as JSON */
 #define TICK_MS 1000			/* alerts held back are reported this often */
 
+/*
+ * The last record's sides and decision, for the next record with the same addresses,
+ * protocol, port and kind: a client that connects again and again to one service makes most
+ * of a busy node's records, and its names and verdict cost more to find than the rest of
+ * the record. Valid during one observe_read, whose plan does not change; it holds its
+ * names, so that no flow's eviction frees them.
+ */
+struct memo {
+	bool valid;
+	enum capture_kind kind;
+	uint8_t proto;
+	bool has_ports;
+	uint16_t dport;
+	struct moat_addr saddr, daddr;
+	const struct moat_endpoint *se, *de;
+	uint32_t sname, dname, policy;
+	unsigned verdict;
+};
+
 struct follower {
 	struct observe *o;
 	struct ctl_conn *conn;
@@ -56,6 +76,7 @@ struct observe {
 	struct follower *followers[MAX_FOLLOWERS];
 	size_t nfollowers;
 	const struct moat_plan *plan;	/* in force, during observe_read */
+	struct memo memo;		/* during observe_read */
 	uint64_t learn_errors, unexpected;
 	uint64_t unkeyed;		/* records that cannot be a flow: later fragments */
 };
@@ -330,6 +351,55 @@ static unsigned decide(struct observe *o, const struct capture_record *r, uint32
 	return verdict;
 }
 
+static void memo_clear(struct observe *o)
+{
+	struct memo *m = &o->memo;
+
+	if (!m->valid)
+		return;
+	names_drop(o->names, m->sname);
+	names_drop(o->names, m->dname);
+	names_drop(o->names, m->policy);
+	m->valid = false;
+}
+
+static bool memo_match(const struct memo *m, const struct capture_record *r)
+{
+	return m->valid && m->kind == r->kind && m->proto == r->proto &&
+	       m->has_ports == r->has_ports && m->dport == r->dport &&
+	       !moat_addr_cmp(&m->saddr, &r->saddr) && !moat_addr_cmp(&m->daddr, &r->daddr);
+}
+
+/* The memo's sides and decision for r, held once more for the caller as side_init and
+ * decide hold theirs. False when r is another record. */
+static bool memo_get(struct observe *o, const struct capture_record *r, struct side *s,
+		     struct side *d, uint32_t *policy, unsigned *verdict)
+{
+	const struct memo *m = &o->memo;
+
+	if (!memo_match(m, r))
+		return false;
+	*s = (struct side){ m->se, m->sname, &r->saddr };
+	*d = (struct side){ m->de, m->dname, &r->daddr };
+	*policy = m->policy;
+	*verdict = m->verdict;
+	names_hold(o->names, s->name);
+	names_hold(o->names, d->name);
+	names_hold(o->names, *policy);
+	return true;
+}
+
+static void memo_put(struct observe *o, const struct capture_record *r, const struct side *s,
+		     const struct side *d, uint32_t policy, unsigned verdict)
+{
+	memo_clear(o);
+	o->memo = (struct memo){ true, r->kind, r->proto, r->has_ports, r->dport, r->saddr,
+				 r->daddr, s->e, d->e, s->name, d->name, policy, verdict };
+	names_hold(o->names, s->name);
+	names_hold(o->names, d->name);
+	names_hold(o->names, policy);
+}
+
 static void key_make(const struct side *s, const struct side *d, const struct capture_record *r,
 		     struct flow_key *k)
 {
@@ -458,10 +528,13 @@ static void on_record(const struct capture_record *r, void *data)
 		o->unkeyed++;
 		return;
 	}
-	side_init(o, &r->saddr, &s);
-	side_init(o, &r->daddr, &d);
+	if (!memo_get(o, r, &s, &d, &policy, &verdict)) {
+		side_init(o, &r->saddr, &s);
+		side_init(o, &r->daddr, &d);
+		verdict = decide(o, r, &policy);
+		memo_put(o, r, &s, &d, policy, verdict);
+	}
 	key_make(&s, &d, r, &k);
-	verdict = decide(o, r, &policy);
 	f = flows_get(o->flows, &k, &fresh);
 	if (!fresh) {		/* the flow holds its names already */
 		names_drop(o->names, s.name);
@@ -483,6 +556,7 @@ void observe_read(struct observe *o, const struct moat_plan *plan)
 		return;
 	o->plan = plan;
 	ret = capture_read(o->cap, READ_BUDGET, on_record, o);
+	memo_clear(o);
 	o->plan = NULL;
 	if (ret < 0)
 		log_warn("reading NFLOG failed: %s", strerror(-ret));

@@ -158,6 +158,35 @@ expect_ok "outsider -> db in monitor mode" tcp_ok outsider "$DB" 5432
 wait_for 10 grep -q '"verdict":"violation"' "$D/alerts.follow" || e2e_fail "no violation alert in monitor mode"
 moat flows --from app=outsider --port 5432 -o json | grep -q '"verdict":"violation"' ||
 	e2e_fail "moat flows does not show the violation"
+
+# moatd reads the kernel's records in batches and reuses the decision of a record for the
+# next one with the same addresses, protocol, port and kind: connections from api to db on
+# an allowed port and on one its policy does not allow, interleaved within milliseconds, come
+# in one batch, and each port must keep its own verdict.
+ctr_pids api
+in_ctr api python3 - "$DB" <<'EOF'
+import socket, sys
+for i in range(10):
+    for port in (5432, 5433):
+        s = socket.socket()
+        s.settimeout(1)
+        try:
+            s.connect((sys.argv[1], port))
+        except OSError:
+            pass
+        s.close()
+EOF
+# api_db PORT - the verdicts and the connection count of api -> db:PORT's flows.
+api_db() { moat flows --from app=api --port "$1" -o json | python3 -c 'import json, sys
+fl = [json.loads(l) for l in sys.stdin if l.strip()]
+print(",".join(sorted({f["verdict"] for f in fl})), sum(f["count"] for f in fl))'; }
+counted() { [ "$(api_db 5433 | cut -d' ' -f2)" -ge 10 ]; }
+wait_for 30 counted || e2e_fail "api -> db:5433: $(api_db 5433), expected 10 connections"
+[ "$(api_db 5433 | cut -d' ' -f1)" = violation ] ||
+	e2e_fail "api -> db:5433 is $(api_db 5433) (expected violation: records read together mixed up)"
+[ "$(api_db 5432 | cut -d' ' -f1)" = allowed ] ||
+	e2e_fail "api -> db:5432 is $(api_db 5432) (expected allowed)"
+e2e_log "ok: interleaved api -> db:5432 and :5433 in monitor mode: $(api_db 5432) and $(api_db 5433)"
 moat mode enforce
 expect_fail "outsider -> db in enforce mode again" tcp_ok outsider "$DB" 5432
 
