@@ -126,6 +126,7 @@ moat_down() {
 # ruleset) and its NFLOG socket stays bound, so that the kernel builds each record.
 floor_up() {
 	moat_up
+	reach_expect 8001 timeout	# its ruleset is in: there are tables to replace
 	kill -STOP "$MOATD_PID"
 	ns nft -f - <<'EOF'
 delete table inet moat
