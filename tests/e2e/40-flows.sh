@@ -4,9 +4,10 @@
 # middle), suggest policies from what was learned, check and load them; the learned flows
 # still work, an outsider's attempt on the database is denied, shows in `moat flows` with
 # the deciding policy and in `moat alerts` within a second (latency printed); in monitor
-# mode the same attempt passes and alerts again, as a violation. A connection whose SYN
-# conntrack calls established (its ports are those of a connection it still tracks) is a
-# flow all the same. The metrics count it all.
+# mode the same attempt passes and alerts again, as a violation, and connections to an
+# allowed and a violating port, interleaved in one batch of records, keep their own
+# verdicts. A connection whose SYN conntrack calls established (its ports are those of a
+# connection it still tracks) is a flow all the same. The metrics count it all.
 #
 #   netns moat-XXXXXX: dockerd, moatd (NFLOG group 1 -> flows, baseline, alerts)
 #   +--------------------------------------------------------------------+
