@@ -81,7 +81,6 @@ bool bl_label_is_key(const struct moat_labels *labels, size_t i, bool stable)
 	return stable ? in_list(key, stable_keys, ARRAY_SIZE(stable_keys)) : !is_per_instance(key);
 }
 
-
 /* ---- hashing ---- */
 
 static size_t addr_len(const struct moat_addr *a)

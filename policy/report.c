@@ -10,7 +10,6 @@
 #include "moat/proto.h"
 #include "moat/report.h"
 
-
 int moat_port_arg_parse(const char *s, struct moat_port_arg *p)
 {
 	const char *slash = strchr(s, '/'), *pname = slash ? slash + 1 : "tcp";

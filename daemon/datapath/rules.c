@@ -298,7 +298,8 @@ static void rules_pass_log(struct batch *bt, enum chain_id c, uint16_t group, ui
  * the old entry, never NEW. It is a new connection all the same, and chain reopened records
  * it (a SYN sent again after the SYN-ACK was lost is recorded twice). The common packet
  * pays one look at byte 13 of its transport header, TCP's flags: another protocol's byte
- * there is read too, and when its SYN bit happens to be set the second rule passes it.
+ * there is read too, and when its SYN bit happens to be set the last rule passes it (the
+ * reopened rule asks for TCP).
  */
 static void rules_established(struct batch *bt, enum chain_id c)
 {
@@ -311,12 +312,6 @@ static void rules_established(struct batch *bt, enum chain_id c)
 	x_cmp(&rb, NFT_REG_1, NFT_CMP_EQ, &zero, 1);
 	x_verdict(&rb, NF_ACCEPT, NULL);
 	rule_end(bt, &rb, "ct state established, no SYN bit at th byte 13");
-	rb = rule_start(c);
-	x_ctstate(&rb, CT_ESTABLISHED);
-	x_meta(&rb, NFT_META_L4PROTO, NFT_REG_1);
-	x_cmp8(&rb, NFT_REG_1, NFT_CMP_NEQ, IPPROTO_TCP);
-	x_verdict(&rb, NF_ACCEPT, NULL);
-	rule_end(bt, &rb, "ct state established, not TCP");
 	rb = rule_start(c);
 	x_ctstate(&rb, CT_ESTABLISHED);
 	x_l4proto(&rb, IPPROTO_TCP);
@@ -333,8 +328,8 @@ static void rules_established(struct batch *bt, enum chain_id c)
 
 /*
  * Chain related, where the base chains send RELATED packets (one rule there, so that a new
- * connection's first packet, the one that costs most, meets three conntrack rules before
- * the policy, not ten). ICMP errors are RELATED to the connection they quote, and conntrack
+ * connection's first packet, the one that costs most, meets one rule for RELATED before the
+ * policy, not seven). ICMP errors are RELATED to the connection they quote, and conntrack
  * does not ask who sent them: an endpoint that learnt another connection's addresses and
  * ports could make its ends give up (or shrink their MTU). From an endpoint, an error passes
  * only when the sender is one end of the connection it quotes: (saddr . ct original saddr or
