@@ -18,6 +18,11 @@
 # connection-rate client and server are pinned to CPUs 0 and 1: where the scheduler puts two
 # processes that take turns decides their rate more than any ruleset (seen here: unpinned
 # rounds of one state differed by 30%).
+# Beside the rate, the node's CPU per connection (every CPU's user, system and interrupt
+# time from /proc/stat, not idle or stolen, over the connection-rate part): the rate of two
+# processes that take turns is their latency, which a virtual machine's wakeups stretch by
+# more than the work added, so the CPU each connection costs says more sharply what a ruleset
+# adds, and the difference to (a) says it in microseconds.
 # Then moatd idle with three containers and no traffic: its CPU from /proc/PID (schedstat
 # of its threads, and stat's ticks) over BENCH_IDLE seconds. Targets are printed beside the
 # figures, never asserted.
@@ -68,6 +73,9 @@ jget() { "$PY" -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d\n", s }'; }
 # switches PID - context switches of PID's threads: how often it woke.
 switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s }'; }
+# node_ticks - the CPU time every CPU spent working (user, nice, system, irq, softirq; not
+# idle, iowait or steal), in clock ticks.
+node_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 # ticks PID - utime + stime of every thread, ended ones too, in clock ticks.
 ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 
@@ -185,20 +193,22 @@ flows_to_server() {
 
 # measure STATE ROUND - iperf3 then the connection rate, one JSON line.
 measure() {
-	local gbit rate fails n extra= c0 c1 r0 r1 lost
+	local gbit rate fails n extra= c0 c1 r0 r1 lost k0 k1
 	ns conntrack -F >/dev/null 2>&1 || true
 	[ "$1" = b ] && read -r r0 lost < <(flows_to_server)
 	gbit=$(docker exec cli iperf3 -c "$SRV" -p 5201 -t "$SECS" -O 1 -J |
 		"$PY" -c 'import json,sys; print("%.3f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))')
 	[ "$1" = b ] && c0=$(cpu_ns "$MOATD_PID")
+	k0=$(node_ticks)
 	read -r rate fails n < <(docker exec cli taskset -c 0 "$PY" "$PROBE" crr-client "$SRV" 8000 "$SECS")
+	k1=$(node_ticks)
 	if [ "$1" = b ]; then
 		c1=$(cpu_ns "$MOATD_PID")
 		read -r r1 lost < <(flows_to_server)
 		extra=",\"made\":$((n + fails)),\"recorded\":$((r1 - r0)),\"lost\":$lost,\"cpu_s\":$(( (c1 - c0) / 1000 ))e-6"
 	fi
 	e2e_log "round $2 $1: $gbit Gbit/s, $rate conn/s ($fails failed)${extra:+; moatd$extra}"
-	result "{\"kind\":\"tput\",\"state\":\"$1\",\"round\":$2,\"gbit\":$gbit,\"conn\":$rate,\"fails\":$fails$extra}"
+	result "{\"kind\":\"tput\",\"state\":\"$1\",\"round\":$2,\"gbit\":$gbit,\"conn\":$rate,\"fails\":$fails,\"node_us\":$("$PY" -c "print(round(($k1 - $k0) * 1e6 / $(getconf CLK_TCK) / max($n, 1), 2))")$extra}"
 }
 
 # idle - moatd with three containers and no traffic: CPU over IDLE seconds (the default
@@ -275,6 +285,15 @@ if b:
     print("  moatd: %d of %d connections recorded as flows (%s); kernel could not queue %d records; "
           "%.1f us of CPU per connection" % (rec, made, "all" if rec >= made else "MISSING %d" % (made - rec),
                                             lost, 1e6 * cpu / max(made, 1)))
+a = by("a", "node_us")
+if a:
+    print("  node CPU per connection (us; difference to Docker alone, median of the rounds'):")
+    for s in "abcf":
+        x = by(s, "node_us")
+        if x:
+            d = [x[k] - a[k] for k in x if k in a]
+            print("  %-32s %8.1f%s" % (names[s], st.median(x.values()),
+                                      "   %+.1f" % st.median(d) if s != "a" else ""))
 for r in rows:
     if r["kind"] == "idle":
         pct = 100.0 * r["cpu_ns"] / 1e9 / r["seconds"]
