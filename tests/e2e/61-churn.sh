@@ -22,7 +22,7 @@ PRE=$(ch_scale 10 30)
 NRUN=$(ch_scale 20 60)
 N=$(ch_scale 120 300)
 SOAK_S=$(ch_scale 0 600)
-SAMPLE_S=$(ch_scale 5 10)
+SAMPLE_S=$(ch_scale 1 10)	# the short churn can take 20 s: six samples or more
 
 churn_setup --resync-interval 0
 D=$E2E_DIR
