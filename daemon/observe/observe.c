@@ -363,6 +363,16 @@ static void memo_clear(struct observe *o)
 	m->valid = false;
 }
 
+/* One more hold on each of the memo's names: for the memo itself, or for a caller. */
+static void memo_hold(struct observe *o)
+{
+	const struct memo *m = &o->memo;
+
+	names_hold(o->names, m->sname);
+	names_hold(o->names, m->dname);
+	names_hold(o->names, m->policy);
+}
+
 static bool memo_match(const struct memo *m, const struct capture_record *r)
 {
 	return m->valid && m->kind == r->kind && m->proto == r->proto &&
@@ -383,9 +393,7 @@ static bool memo_get(struct observe *o, const struct capture_record *r, struct s
 	*d = (struct side){ m->de, m->dname, &r->daddr };
 	*policy = m->policy;
 	*verdict = m->verdict;
-	names_hold(o->names, s->name);
-	names_hold(o->names, d->name);
-	names_hold(o->names, *policy);
+	memo_hold(o);
 	return true;
 }
 
@@ -395,9 +403,7 @@ static void memo_put(struct observe *o, const struct capture_record *r, const st
 	memo_clear(o);
 	o->memo = (struct memo){ true, r->kind, r->proto, r->has_ports, r->dport, r->saddr,
 				 r->daddr, s->e, d->e, s->name, d->name, policy, verdict };
-	names_hold(o->names, s->name);
-	names_hold(o->names, d->name);
-	names_hold(o->names, policy);
+	memo_hold(o);
 }
 
 static void key_make(const struct side *s, const struct side *d, const struct capture_record *r,
