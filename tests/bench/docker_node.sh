@@ -266,7 +266,7 @@ def ratio(state, key):
     return st.median(v) if v else None
 targets = {("b", "conn"): 0.95}
 print("  %-36s %12s %8s %10s %8s" % ("", "conn/s", "ratio", "Gbit/s", "ratio"))
-for s in "abcfh":
+for s in names:
     c, g = by(s, "conn"), by(s, "gbit")
     if not c:
         continue
@@ -293,7 +293,7 @@ if b:
 a = by("a", "node_us")
 if a:
     print("  node CPU per connection (us; difference to Docker alone, median of the rounds'):")
-    for s in "abcfh":
+    for s in names:
         x = by(s, "node_us")
         if x:
             d = [x[k] - a[k] for k in x if k in a]
